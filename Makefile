@@ -1,0 +1,119 @@
+# libshrinker and memory-hog.  `make`, `make check`, `make install`, `make demo`.
+# make check SANITIZE=address|undefined|thread builds everything in its own
+# directory with that sanitizer (address also turns on undefined).
+
+VERSION_MAJOR := $(shell sed -n 's/^\#define SHRINKER_VERSION_MAJOR //p' include/shrinker.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define SHRINKER_VERSION_MINOR //p' include/shrinker.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define SHRINKER_VERSION_PATCH //p' include/shrinker.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+CC ?= cc
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+
+SANITIZE ?=
+B := build/$(if $(SANITIZE),$(SANITIZE),default)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+OPT ?= -O2 -g
+SAN_address := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_undefined := -fsanitize=undefined -fno-sanitize-recover=undefined
+SAN_thread := -fsanitize=thread
+SANFLAGS := $(SAN_$(SANITIZE))
+ifneq ($(SANITIZE),)
+ifeq ($(SANFLAGS),)
+$(error SANITIZE must be address, undefined or thread)
+endif
+endif
+
+CPPFLAGS += -Iinclude
+CFLAGS += -std=gnu11 $(OPT) $(WARN) -pthread $(SANFLAGS)
+LIB_CFLAGS := -fPIC -fvisibility=hidden
+LDFLAGS += -pthread $(SANFLAGS)
+
+LIB_SRC := $(sort $(wildcard src/*.c))
+LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/src/%.o)
+SONAME := libshrinker.so.$(VERSION_MAJOR)
+STATIC := $(B)/libshrinker.a
+SHARED := $(B)/libshrinker.so.$(VERSION)
+
+TEST_SRC := $(sort $(wildcard tests/test-*.c))
+TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+# Built twice: an OSv program linked against each form of the library.
+OSV_TESTS := $(B)/tests/osv-static $(B)/tests/osv-shared
+TEST_HELPERS := $(B)/tests/helpers.o
+
+HOG_SRC := $(sort $(wildcard tools/memory-hog/*.c))
+HOG_OBJ := $(HOG_SRC:tools/memory-hog/%.c=$(B)/hog/%.o)
+HOG := $(B)/memory-hog
+
+.PHONY: all lib check install uninstall clean demo bench
+all: lib $(if $(HOG_SRC),$(HOG))
+lib: $(STATIC) $(SHARED) $(B)/libshrinker.pc
+
+$(B)/src/%.o: src/%.c src/internal.h include/shrinker.h $(wildcard src/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJ) src/libshrinker.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libshrinker.map \
+		-Wl,-z,defs -o $@ $(LIB_OBJ) $(LDFLAGS)
+	ln -sf libshrinker.so.$(VERSION) $(B)/$(SONAME)
+	ln -sf $(SONAME) $(B)/libshrinker.so
+
+$(B)/libshrinker.pc: libshrinker.pc.in Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(B)/tests/helpers.o: tests/helpers.c tests/helpers.h tests/tap.h include/shrinker.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -c -o $@ $<
+
+$(B)/tests/test-%: tests/test-%.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(TEST_HELPERS) $(STATIC) $(LDFLAGS) -lm
+
+# The OSv program includes none of our headers and declares the prototype
+# itself, as OSv's documentation shows.
+$(B)/tests/osv-static: tests/osv-program.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS)
+$(B)/tests/osv-shared: tests/osv-program.c $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lshrinker -Wl,-rpath,$(CURDIR)/$(B) $(LDFLAGS)
+
+$(B)/hog/%.o: tools/memory-hog/%.c $(wildcard tools/memory-hog/*.h) include/shrinker.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+$(HOG): $(HOG_OBJ) $(STATIC)
+	$(CC) -o $@ $(HOG_OBJ) $(STATIC) $(LDFLAGS) -lm
+
+PROVE ?= prove
+check: all $(TESTS)
+	BUILD=$(B) SANITIZE=$(SANITIZE) $(PROVE) -f --exec '' $(TESTS) $(wildcard tests/*.sh)
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/osv
+	install -m 644 include/shrinker.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/osv/shrinker.h $(DESTDIR)$(INCLUDEDIR)/osv/
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libshrinker.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libshrinker.so
+	install -m 644 $(B)/libshrinker.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/shrinker.h $(DESTDIR)$(INCLUDEDIR)/osv/shrinker.h \
+	      $(DESTDIR)$(LIBDIR)/libshrinker.* $(DESTDIR)$(LIBDIR)/pkgconfig/libshrinker.pc
+
+clean:
+	rm -rf build

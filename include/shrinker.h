@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libshrinker: OSv's shrinker API for ordinary Linux processes.
+ *
+ * A program that keeps a cache registers a shrinker: a function that frees
+ * some of the cache when asked.  The library watches the memory limit that
+ * really applies to the process (cgroup v2 or v1, the system's RAM, or a
+ * budget you set) and, when the headroom under that limit runs low, calls
+ * the shrinkers with how many bytes to free.  No cache size setting needed.
+ *
+ *	static size_t shrink(size_t target, bool hard, void *userdata)
+ *	{
+ *		struct cache *c = userdata;
+ *		size_t freed = 0;
+ *
+ *		pthread_mutex_lock(&c->lock);
+ *		while (freed < target && c->lru_tail)
+ *			freed += cache_evict_tail(c);
+ *		shrinker_set_size(c->shrinker, c->bytes);
+ *		pthread_mutex_unlock(&c->lock);
+ *		return freed;
+ *	}
+ *	...
+ *	shrinker_register(&c->shrinker, "blobs", shrink, c, 0);
+ *
+ * Conventions, for every function below unless it says otherwise:
+ *  - Functions that can fail return an int: >= 0 on success, a negative errno
+ *    value on failure.  They never set errno, and they write their
+ *    out-parameters only on success.
+ *  - Every function may be called from any thread, including from inside a
+ *    shrinker callback.
+ *  - Handles are opaque; a NULL handle where one is required gives -EINVAL.
+ *
+ * Environment (read once, at the first call into the library):
+ *  - SHRINKER_LIMIT: a self-imposed budget such as "512M", "2G", "65536"
+ *    (bytes) or "75%" (of the detected limit).  See shrinker_set_limit().
+ *  - SHRINKER_DEBUG=1: one line on stderr per pressure event and per problem
+ *    with /proc or /sys that made the library fall back.
+ *  - MEMORY_PRESSURE_WATCH, MEMORY_PRESSURE_WRITE: systemd's memory pressure
+ *    protocol; read with secure_getenv(), so ignored in set-uid programs.
+ *  - SHRINKER_ROOT: a directory that stands in for "/" when reading /proc and
+ *    /sys (for tests against captured trees); ignored in set-uid programs.
+ */
+#ifndef SHRINKER_H
+#define SHRINKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHRINKER_VERSION_MAJOR 0
+#define SHRINKER_VERSION_MINOR 1
+#define SHRINKER_VERSION_PATCH 0
+/* The version as one number, for #if: (major << 16) | (minor << 8) | patch. */
+#define SHRINKER_VERSION_HEX                                                   \
+	((SHRINKER_VERSION_MAJOR << 16) | (SHRINKER_VERSION_MINOR << 8) |      \
+	 SHRINKER_VERSION_PATCH)
+
+/*
+ * The run-time library's version, in the same form as SHRINKER_VERSION_HEX.
+ * Compare it with the macro to learn whether the header and the library agree.
+ */
+unsigned shrinker_version(void);
+
+/* The longest name a shrinker may have, not counting the terminating NUL. */
+#define SHRINKER_NAME_MAX 63
+
+struct shrinker;
+
+/*
+ * The shrinker callback.
+ *
+ * Called with how many bytes the library would like this cache to free
+ * (target, > 0) and how urgent that is:
+ *  - hard == false: preemptive freeing.  Headroom under the limit fell below
+ *    the soft watermark; free what is cheap to free, up to target.
+ *  - hard == true: severe pressure.  Headroom fell below the hard watermark,
+ *    the kernel is already reclaiming (PSI, memory.events), or soft rounds
+ *    did not free enough.  The process is close to being OOM-killed: free up
+ *    to target even if it costs, and do not allocate memory to do it.
+ *
+ * Return the bytes actually freed (0 if none).  Returning more than target is
+ * allowed and counts in full.  The return value is trusted: it drives whether
+ * the library asks again, and it is what the statistics show.
+ *
+ * Where it runs:
+ *  - A normal shrinker runs on the library's reclaimer thread, a thread with
+ *    every signal blocked, named "shrinker".
+ *  - A shrinker registered with SHRINKER_DEFERRED runs only inside
+ *    shrinker_dispatch(), on the thread that calls it.
+ *  Callbacks run one at a time on the reclaimer thread, so one that blocks for
+ *  a long time delays the others; it never runs concurrently with itself.
+ *
+ * Locks: the library holds none of its own locks while the callback runs.
+ * Treat the callback like an asynchronous signal handler for your own data:
+ * the cache it frees from must be protected by a lock that the callback takes.
+ *
+ * Inside the callback you may call any function of this library.  In
+ * particular shrinker_unregister() of this very shrinker returns at once and
+ * takes effect when the callback returns; shrinker_request_reclaim() is
+ * merged into the work in progress (with SHRINKER_WAIT it fails with
+ * -EDEADLK on the reclaimer thread).
+ */
+typedef size_t (*shrinker_fn)(size_t target, bool hard, void *userdata);
+
+/* Flags for shrinker_register(). */
+enum {
+	/* Never call on the reclaimer thread: accumulate the target and call it
+	 * from shrinker_dispatch() (see shrinker_get_fd()). */
+	SHRINKER_DEFERRED = 1u << 0,
+	/* Register deactivated; shrinker_activate() turns it on. */
+	SHRINKER_INACTIVE = 1u << 1,
+};
+
+/*
+ * Register a shrinker.  The first registration starts the reclaimer thread
+ * and the pressure monitors.
+ *
+ * name: for statistics and debugging, copied; at most SHRINKER_NAME_MAX bytes.
+ * fn: the callback (see shrinker_fn).  userdata: passed to fn as is.
+ * flags: SHRINKER_DEFERRED, SHRINKER_INACTIVE, or 0.
+ *
+ * Until the shrinker reports its size with shrinker_set_size(), the library
+ * does not know how much it holds and gives it an equal part of each target.
+ *
+ * Returns 0 and the handle in *ret.
+ * Errors: -EINVAL (ret, name or fn NULL, unknown flag), -ENAMETOOLONG,
+ * -ENOMEM, -EAGAIN (the reclaimer thread could not be started).
+ */
+int shrinker_register(struct shrinker **ret, const char *name, shrinker_fn fn,
+		      void *userdata, unsigned flags);
+
+/*
+ * Unregister and free a shrinker.  NULL is a no-op that returns 0.
+ *
+ * Returns only when no call of the shrinker is running and none will start,
+ * so the cache may be destroyed right after.  Called from inside the
+ * shrinker's own callback, it returns at once: the handle is freed when the
+ * callback returns and no call starts after that.  Pending deferred work of
+ * the shrinker is dropped.
+ */
+int shrinker_unregister(struct shrinker *s);
+
+/*
+ * Turn a shrinker on or off.  A deactivated shrinker is not called and does
+ * not count in the split of a target.  Deactivating does not wait for a call
+ * that is already running (shrinker_unregister() does).  Both are idempotent.
+ * Errors: -EINVAL (s NULL).
+ */
+int shrinker_activate(struct shrinker *s);
+int shrinker_deactivate(struct shrinker *s);
+
+/*
+ * Report how many bytes the cache behind s holds now.  Targets are split among
+ * shrinkers in proportion to these figures, as the kernel's own shrinkers do:
+ * a cache that holds 70 % of the cached bytes is asked for 70 % of the target.
+ * A shrinker that reports 0 is not called.  Cheap (one atomic store): call it
+ * whenever the cache grows or shrinks, including from inside the callback.
+ * Errors: -EINVAL (s NULL).
+ */
+int shrinker_set_size(struct shrinker *s, size_t bytes);
+
+/* The name given at registration, or NULL for a NULL handle. */
+const char *shrinker_name(const struct shrinker *s);
+
+/* Flags for shrinker_request_reclaim(). */
+enum {
+	SHRINKER_HARD = 1u << 0, /* ask with hard == true from the start */
+	SHRINKER_WAIT = 1u << 1, /* return when the request has been served */
+};
+
+/*
+ * Ask the shrinkers to free bytes now, as if the monitors had seen pressure:
+ * "drop caches".  The target is split among the active shrinkers as usual; a
+ * soft request that soft rounds cannot meet is retried as hard.  Requests
+ * made before the reclaimer picks them up are added together.
+ *
+ * Without SHRINKER_WAIT it returns at once.  With it, it returns when the
+ * request has been served and, if freed is not NULL, writes the bytes freed
+ * by the rounds that served it (deferred shrinkers free later, in
+ * shrinker_dispatch(), and are not counted).
+ *
+ * Errors: -EINVAL (bytes == 0, unknown flag), -EDEADLK (SHRINKER_WAIT on the
+ * reclaimer thread, i.e. from a callback), -EAGAIN (no reclaimer thread).
+ */
+int shrinker_request_reclaim(size_t bytes, unsigned flags, size_t *freed);
+
+/*
+ * Deferred mode: the one file descriptor for the whole library that becomes
+ * readable (POLLIN) when some SHRINKER_DEFERRED shrinker has work pending.
+ * Add it to your poll/epoll set, libuv (uv_poll_t) or GLib (g_unix_fd_add) and
+ * call shrinker_dispatch() when it is readable.  Do not read or close it.
+ * Returns the fd (>= 0).  Errors: -EMFILE, -ENFILE, -ENOMEM.
+ */
+int shrinker_get_fd(void);
+
+/*
+ * Run the pending work of deferred shrinkers on the calling thread: each
+ * deferred shrinker with a pending target is called once with everything that
+ * accumulated since its last call (hard if any part of it was hard).  Then
+ * the fd of shrinker_get_fd() is no longer readable, unless more work came in.
+ * Returns the number of callbacks made (0 when nothing was pending).
+ * A shrinker whose callback is already running on another thread is skipped
+ * and its work stays pending.
+ */
+int shrinker_dispatch(void);
+
+/* Per-shrinker statistics. Times are CLOCK_MONOTONIC nanoseconds. */
+struct shrinker_stats {
+	uint64_t calls;       /* callbacks made */
+	uint64_t hard_calls;  /* of which with hard == true */
+	uint64_t bytes_asked; /* sum of the targets passed */
+	uint64_t bytes_freed; /* sum of the return values */
+	uint64_t last_call_ns; /* when the last call started, 0 if never */
+	uint64_t size;        /* last shrinker_set_size() figure */
+	bool size_known;      /* whether shrinker_set_size() was ever called */
+	bool active;
+	bool deferred;
+	uint64_t pending;     /* deferred bytes waiting for shrinker_dispatch() */
+};
+
+/* Copy s's statistics into *ret.  Errors: -EINVAL (s or ret NULL). */
+int shrinker_get_stats(const struct shrinker *s, struct shrinker_stats *ret);
+
+/* Library-wide statistics.  Times are CLOCK_MONOTONIC nanoseconds. */
+struct shrinker_global_stats {
+	uint64_t shrinkers;     /* registered now */
+	uint64_t requests;      /* reclaim requests served (pressure or by hand) */
+	uint64_t soft_requests; /* of which started soft */
+	uint64_t hard_requests; /* of which started hard */
+	uint64_t escalations;   /* soft requests retried as hard */
+	uint64_t rounds;        /* passes over the shrinkers */
+	uint64_t calls;         /* callbacks made, deferred ones included */
+	uint64_t hard_calls;
+	uint64_t bytes_asked;
+	uint64_t bytes_freed;   /* as the callbacks reported it */
+	uint64_t trims;         /* malloc_trim() calls after rounds that freed */
+	uint64_t rss_released;  /* sum over rounds of RSS before - RSS after */
+	uint64_t last_rss_before; /* RSS before the last round that freed */
+	uint64_t last_rss_after;  /* RSS after it and malloc_trim() */
+	uint64_t last_request_ns; /* when the last request started */
+	uint64_t wakeups;       /* times the reclaimer thread woke up */
+	uint64_t events;        /* pressure events seen by the monitors */
+	uint64_t soft_events;   /* pressure that led to a soft request */
+	uint64_t hard_events;   /* pressure that led to a hard request */
+	uint64_t held_off;      /* soft pressure ignored during a hold-off */
+	uint64_t measurements;  /* times limit and usage were measured */
+};
+
+/* Copy the library-wide statistics into *ret.  Errors: -EINVAL. */
+int shrinker_get_global_stats(struct shrinker_global_stats *ret);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHRINKER_H */

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private structures of libshrinker, the lock order and the invariants.
+ *
+ * Locks (take them in this order; never hold one while calling user code):
+ *  1. shrinker__lib.lock   the registry, the request queue, the statistics,
+ *                          the thread state.  One mutex for the library:
+ *                          every critical section under it is short and
+ *                          allocation-free, except registration itself.
+ *  2. shrinker__mon.lock   (monitor.c) the last measurement and watermarks
+ *                          that shrinker_get_memory() and friends read.
+ *  Atomics need no lock: shrinker->size, shrinker->size_known, and the
+ *  figures shrinker_may_grow() reads.
+ *
+ * Invariants:
+ *  - A shrinker is in the list from registration until it is freed.  It is
+ *    freed only when busy == false, by shrinker_unregister() or, if it was
+ *    unregistered from inside its own callback (dead == true), by whoever
+ *    clears busy.
+ *  - busy == true for exactly as long as one call of the shrinker is running
+ *    (on the reclaimer thread, or in shrinker_dispatch() on some thread).  A
+ *    thread that finds busy set skips the shrinker: no shrinker ever runs
+ *    concurrently with itself.  While busy, the node cannot be freed, so the
+ *    caller may drop the lock, call, retake the lock and step to node->next.
+ *  - Only the reclaimer thread reads or writes share and spent (under lock).
+ *  - No heap allocation happens from the moment the reclaimer thread picks up
+ *    a request until the shrinkers have been called.
+ */
+#ifndef SHRINKER_INTERNAL_H
+#define SHRINKER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shrinker.h"
+
+#define SHRINKER_EXPORT __attribute__((visibility("default")))
+
+typedef size_t (*shrinker__osv_fn)(size_t target, bool hard);
+
+struct shrinker {
+	/* Immutable after registration. */
+	char name[SHRINKER_NAME_MAX + 1];
+	shrinker_fn fn;            /* NULL for an OSv shrinker */
+	shrinker__osv_fn osv_fn;   /* set for an OSv shrinker */
+	void *userdata;
+	unsigned flags;
+
+	/* Reported by the cache; read without the lock. */
+	_Atomic uint64_t size;
+	atomic_bool size_known;
+
+	/* Under shrinker__lib.lock. */
+	struct shrinker *prev, *next;
+	bool active;
+	bool busy;                 /* a call is running */
+	bool dead;                 /* unregistered from inside its own call */
+	pthread_t caller;          /* the thread running the call, while busy */
+	uint64_t pending;          /* deferred bytes not yet dispatched */
+	bool pending_hard;
+	uint64_t share;            /* this round's part of the target */
+	bool spent;                /* freed nothing in this request */
+	uint64_t calls, hard_calls, bytes_asked, bytes_freed, last_call_ns;
+};
+
+/* How many served batches of requests are remembered for SHRINKER_WAIT. */
+#define SHRINKER__SERVED_RING 8
+
+struct shrinker__lib {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;    /* a call ended, or a request was served */
+
+	struct shrinker *head, *tail;
+	uint64_t count;
+
+	/* The reclaimer thread. */
+	bool running;              /* the thread exists */
+	bool stopping;             /* asked to exit */
+	pthread_t thread;
+	int wake_fd;               /* eventfd: wakes the reclaimer, -1 if none */
+	int dispatch_fd;           /* eventfd: deferred work pending, -1 if none */
+	bool dispatch_signalled;   /* dispatch_fd holds a count */
+
+	/* Requests made by hand, added together until picked up. */
+	uint64_t req_soft, req_hard;
+	uint64_t req_seq;          /* numbers the requests made so far */
+	uint64_t served_seq;       /* all requests up to this one are served */
+	struct {
+		uint64_t first, last, freed;
+	} served[SHRINKER__SERVED_RING];
+	unsigned served_next;
+
+	struct shrinker_global_stats stats;
+};
+
+extern struct shrinker__lib shrinker__lib;
+
+/* util.c */
+uint64_t shrinker__now_ns(void);
+void shrinker__debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int shrinker__eventfd_signal(int fd);
+void shrinker__eventfd_drain(int fd);
+/* Resident set size of this process in bytes, from /proc/self/statm, read
+ * into a stack buffer (no allocation); 0 if it cannot be read. */
+uint64_t shrinker__rss_bytes(void);
+/* Return freed heap memory to the system (malloc_trim(0) on glibc). */
+bool shrinker__trim(void);
+
+/* registry.c */
+void shrinker__lock(void);
+void shrinker__unlock(void);
+/* Call s with the lock held; drops it during the callback, takes it back.
+ * s->busy must be false on entry.  Returns the bytes freed and writes the
+ * node that followed s when the call ended into *next.  If s was unregistered
+ * from inside its callback it is freed here: the caller must not touch s
+ * after this returns. */
+uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
+			       struct shrinker **next);
+/* Make sure the dispatch eventfd is readable (lock held). */
+void shrinker__dispatch_signal_locked(void);
+
+/* reclaimer.c */
+/* Start the reclaimer thread if it is not running (lock held). */
+int shrinker__reclaimer_start_locked(void);
+/* Wake the reclaimer thread (any context, no lock needed). */
+void shrinker__reclaimer_wake(void);
+bool shrinker__on_reclaimer_thread_locked(void);
+/* Serve a request: split target among the active shrinkers, round after
+ * round, escalating from soft to hard when soft rounds fall short and
+ * still_needed() says the pressure persists.  Lock held on entry and exit.
+ * Returns the bytes freed. */
+uint64_t shrinker__serve_locked(uint64_t target, bool hard,
+				uint64_t (*still_needed)(uint64_t remaining));
+/* The split of one round (lock held): writes s->share for every shrinker
+ * that takes part and returns how many do. */
+unsigned shrinker__split_locked(uint64_t target);
+
+#endif /* SHRINKER_INTERNAL_H */

@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: the reclaimer thread.  It is started by the first registration
+ * with every signal blocked and named "shrinker".  It sleeps in poll() on its
+ * wake eventfd and on the pressure monitors' descriptors; when woken it picks
+ * up the requests made by hand and what the monitors decided, and serves
+ * them: each request is split among the active shrinkers in proportion to
+ * the bytes they report (the kernel's do_shrink_slab() scales by the
+ * shrinker's count the same way; OSv hands everyone the whole target, which
+ * its own source marks as wrong), round after round while the target is not
+ * met and somebody still frees, soft first and then hard if soft rounds fall
+ * short and the pressure persists.  After a request that freed memory it
+ * calls malloc_trim(0) and records RSS before and after, so the statistics
+ * show what really went back to the system.
+ *
+ * It also owns the library's life cycle around exit() and fork(): an exit
+ * handler stops the thread (no callback starts once it has run), and the
+ * fork handlers give the child a fresh thread of its own, since a library
+ * that silently has no thread in the child would never shrink there.
+ *
+ * Nothing between picking up a request and calling the shrinkers allocates
+ * memory: the split is written into the shrinkers themselves, and RSS is read
+ * into a stack buffer.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Passes over the shrinkers in one phase (soft or hard) of a request.  A
+ * shrinker that frees something but not all of its share is asked again, up
+ * to this many times, before the phase gives up. */
+#define MAX_ROUNDS 4
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+bool shrinker__on_reclaimer_thread_locked(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+
+	return L->running && pthread_equal(L->thread, pthread_self());
+}
+
+void shrinker__reclaimer_wake(void)
+{
+	shrinker__eventfd_signal(shrinker__lib.wake_fd);
+}
+
+static bool takes_part(const struct shrinker *s)
+{
+	if (!s->active || s->dead || s->spent)
+		return false;
+	/* A cache that says it holds nothing has nothing to give. */
+	if (atomic_load_explicit(&s->size_known, memory_order_relaxed) &&
+	    atomic_load_explicit(&s->size, memory_order_relaxed) == 0)
+		return false;
+	return true;
+}
+
+unsigned shrinker__split_locked(uint64_t target)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	unsigned __int128 known_sum = 0, total;
+	uint64_t n_known = 0, n_unknown = 0, assumed;
+	struct shrinker *s;
+
+	for (s = L->head; s; s = s->next) {
+		s->share = 0;
+		if (!takes_part(s))
+			continue;
+		if (atomic_load_explicit(&s->size_known, memory_order_relaxed)) {
+			known_sum += atomic_load_explicit(&s->size,
+							  memory_order_relaxed);
+			n_known++;
+		} else {
+			n_unknown++;
+		}
+	}
+	if (n_known + n_unknown == 0)
+		return 0;
+
+	/* A shrinker that never reported its size is taken to hold as much as
+	 * the average one that did; with no sizes at all, shares are equal. */
+	assumed = n_known ? (uint64_t)(known_sum / n_known) : 0;
+	total = known_sum + (unsigned __int128)assumed * n_unknown;
+
+	for (s = L->head; s; s = s->next) {
+		uint64_t w;
+
+		if (!takes_part(s))
+			continue;
+		if (total == 0) {
+			s->share = target / (n_known + n_unknown) +
+				   (target % (n_known + n_unknown) != 0);
+			continue;
+		}
+		w = atomic_load_explicit(&s->size_known, memory_order_relaxed)
+			    ? atomic_load_explicit(&s->size, memory_order_relaxed)
+			    : assumed;
+		/* Round up, so that the shares always add up to the target. */
+		s->share = (uint64_t)(((unsigned __int128)target * w + total - 1) /
+				      total);
+	}
+	return (unsigned)(n_known + n_unknown);
+}
+
+/* One pass: call every shrinker that has a share.  Deferred shrinkers get
+ * their share added to their pending work and count as having freed it (they
+ * will, when the program dispatches); they are not asked twice. */
+static uint64_t round_locked(uint64_t *remaining, bool hard)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	struct shrinker *s, *next;
+	uint64_t freed_round = 0;
+
+	for (s = L->head; s && *remaining && !L->stopping; s = next) {
+		uint64_t share = s->share, freed;
+
+		next = s->next;
+		if (!share || !takes_part(s))
+			continue;
+		s->share = 0;
+		if (s->flags & SHRINKER_DEFERRED) {
+			s->pending += share;
+			s->pending_hard |= hard;
+			s->spent = true;
+			*remaining -= share < *remaining ? share : *remaining;
+			shrinker__dispatch_signal_locked();
+			continue;
+		}
+		if (s->busy)
+			continue;
+		/* s may be gone after this; only next is safe to use. */
+		freed = shrinker__call_locked(s, share, hard, &next);
+		freed_round += freed;
+		*remaining -= freed < *remaining ? freed : *remaining;
+	}
+	return freed_round;
+}
+
+static void reset_spent_locked(void)
+{
+	struct shrinker *s;
+
+	for (s = shrinker__lib.head; s; s = s->next)
+		s->spent = false;
+}
+
+uint64_t shrinker__serve_locked(uint64_t target, bool hard,
+				uint64_t (*still_needed)(uint64_t remaining))
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	uint64_t remaining = target, freed = 0;
+	unsigned rounds = 0;
+
+	L->stats.requests++;
+	if (hard)
+		L->stats.hard_requests++;
+	else
+		L->stats.soft_requests++;
+	L->stats.last_request_ns = shrinker__now_ns();
+	reset_spent_locked();
+
+	while (remaining && !L->stopping) {
+		uint64_t got = 0;
+
+		if (shrinker__split_locked(remaining) > 0) {
+			got = round_locked(&remaining, hard);
+			L->stats.rounds++;
+			freed += got;
+			if (!remaining)
+				break;
+			if (got && ++rounds < MAX_ROUNDS)
+				continue;
+		}
+		/* Nobody freed anything, or the phase used its rounds. */
+		if (hard)
+			break;
+		if (still_needed)
+			remaining = still_needed(remaining);
+		if (!remaining)
+			break;
+		hard = true;
+		rounds = 0;
+		L->stats.escalations++;
+		reset_spent_locked();
+	}
+	return freed;
+}
+
+/* Serve with RSS and trimming around it; lock held, dropped for the
+ * system calls. */
+static uint64_t serve_and_trim_locked(uint64_t target, bool hard,
+				      uint64_t (*still_needed)(uint64_t))
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	uint64_t before, after, freed;
+
+	shrinker__unlock();
+	before = shrinker__rss_bytes();
+	shrinker__lock();
+	freed = shrinker__serve_locked(target, hard, still_needed);
+	if (!freed)
+		return 0;
+	shrinker__unlock();
+	shrinker__trim();
+	after = shrinker__rss_bytes();
+	shrinker__lock();
+	L->stats.trims++;
+	L->stats.last_rss_before = before;
+	L->stats.last_rss_after = after;
+	if (before > after)
+		L->stats.rss_released += before - after;
+	return freed;
+}
+
+/* Serve everything requested by hand so far (lock held). */
+static void serve_requests_locked(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	uint64_t soft = L->req_soft, hard = L->req_hard, freed = 0;
+	uint64_t first = L->served_seq + 1, last = L->req_seq;
+	unsigned i;
+
+	L->req_soft = L->req_hard = 0;
+	if (hard)
+		freed += serve_and_trim_locked(hard, true, NULL);
+	if (soft)
+		freed += serve_and_trim_locked(soft, false, NULL);
+	i = L->served_next++ % SHRINKER__SERVED_RING;
+	L->served[i].first = first;
+	L->served[i].last = last;
+	L->served[i].freed = freed;
+	L->served_seq = last;
+	pthread_cond_broadcast(&L->changed);
+}
+
+static void *reclaimer_main(void *arg)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+
+	(void)arg;
+	shrinker__lock();
+	while (!L->stopping) {
+		struct pollfd pfd = { .fd = L->wake_fd, .events = POLLIN };
+
+		if (L->req_seq != L->served_seq) {
+			serve_requests_locked();
+			continue;
+		}
+		shrinker__unlock();
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			shrinker__debug("poll: %s", strerror(errno));
+		shrinker__eventfd_drain(L->wake_fd);
+		shrinker__lock();
+		L->stats.wakeups++;
+	}
+	/* Let SHRINKER_WAIT callers go: nothing will serve them any more. */
+	L->served_seq = L->req_seq;
+	pthread_cond_broadcast(&L->changed);
+	shrinker__unlock();
+	return NULL;
+}
+
+static int spawn_locked(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&L->thread, NULL, reclaimer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0)
+		return -EAGAIN;
+	/* Named here rather than by the thread, so that it has its name by the
+	 * time anyone can see it. */
+	pthread_setname_np(L->thread, "shrinker");
+	L->running = true;
+	return 0;
+}
+
+static void stop_thread(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	pthread_t t;
+
+	shrinker__lock();
+	if (!L->running || L->stopping) {
+		shrinker__unlock();
+		return;
+	}
+	L->stopping = true;
+	t = L->thread;
+	shrinker__reclaimer_wake();
+	if (pthread_equal(t, pthread_self())) {
+		/* exit() from inside a callback: the thread stops by itself
+		 * when the callback returns, which it never will. */
+		shrinker__unlock();
+		return;
+	}
+	shrinker__unlock();
+	pthread_join(t, NULL);
+	shrinker__lock();
+	L->running = false;
+	shrinker__unlock();
+}
+
+__attribute__((destructor)) static void at_unload(void)
+{
+	stop_thread();
+}
+
+static void atfork_prepare(void)
+{
+	shrinker__lock();
+}
+
+static void atfork_parent(void)
+{
+	shrinker__unlock();
+}
+
+/* Give fd's number a new, unshared eventfd: the parent and the child must
+ * not share one counter, and a program may hold the number (dispatch fd). */
+static int renew_eventfd(int fd)
+{
+	int n;
+
+	if (fd < 0)
+		return fd;
+	n = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (n < 0)
+		return fd;
+	if (dup3(n, fd, O_CLOEXEC) < 0) {
+		close(fd);
+		return n;
+	}
+	close(n);
+	return fd;
+}
+
+static void atfork_child(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	struct shrinker *s, *next;
+	bool self_is_reclaimer = L->running && pthread_equal(L->thread,
+							     pthread_self());
+	int saved = errno;
+
+	/* The forking thread holds the lock (prepare); it is the only thread
+	 * here, so start from fresh primitives. */
+	pthread_mutex_init(&L->lock, NULL);
+	pthread_cond_init(&L->changed, NULL);
+
+	/* Calls running on other threads of the parent are not running here. */
+	for (s = L->head; s; s = next) {
+		next = s->next;
+		if (!s->busy || pthread_equal(s->caller, pthread_self()))
+			continue;
+		s->busy = false;
+		if (s->dead) {
+			if (s->prev)
+				s->prev->next = s->next;
+			else
+				L->head = s->next;
+			if (s->next)
+				s->next->prev = s->prev;
+			else
+				L->tail = s->prev;
+			L->count--;
+			free(s);
+		}
+	}
+	L->stats.shrinkers = L->count;
+	/* Requests were the parent's. */
+	L->req_soft = L->req_hard = 0;
+	L->served_seq = L->req_seq;
+	L->wake_fd = renew_eventfd(L->wake_fd);
+	L->dispatch_fd = renew_eventfd(L->dispatch_fd);
+	L->dispatch_signalled = false;
+	for (s = L->head; s; s = s->next)
+		if (s->pending) {
+			shrinker__dispatch_signal_locked();
+			break;
+		}
+
+	if (L->running && !self_is_reclaimer && !L->stopping) {
+		L->running = false;
+		if (spawn_locked() < 0)
+			shrinker__debug("no reclaimer thread in the child "
+					"after fork");
+	}
+	errno = saved;
+}
+
+static void init_once(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	/* atexit handlers run in reverse order of registration, so ours runs
+	 * before those the program registered before its first shrinker. */
+	atexit(stop_thread);
+}
+
+int shrinker__reclaimer_start_locked(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+
+	if (L->stopping)
+		return -EAGAIN; /* exit() has begun */
+	if (L->running)
+		return 0;
+	pthread_once(&once, init_once);
+	if (L->wake_fd < 0) {
+		int saved = errno;
+
+		L->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (L->wake_fd < 0) {
+			errno = saved;
+			return -EAGAIN;
+		}
+	}
+	return spawn_locked();
+}
+
+SHRINKER_EXPORT int shrinker_request_reclaim(size_t bytes, unsigned flags,
+					     size_t *freed)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	uint64_t seq, got = 0;
+	unsigned i;
+	int r;
+
+	if (!bytes || (flags & ~(unsigned)(SHRINKER_HARD | SHRINKER_WAIT)))
+		return -EINVAL;
+
+	shrinker__lock();
+	if ((flags & SHRINKER_WAIT) && shrinker__on_reclaimer_thread_locked()) {
+		shrinker__unlock();
+		return -EDEADLK;
+	}
+	r = shrinker__reclaimer_start_locked();
+	if (r < 0) {
+		shrinker__unlock();
+		return r;
+	}
+	if (flags & SHRINKER_HARD)
+		L->req_hard = L->req_hard + bytes < L->req_hard ? UINT64_MAX
+							      : L->req_hard + bytes;
+	else
+		L->req_soft = L->req_soft + bytes < L->req_soft ? UINT64_MAX
+							      : L->req_soft + bytes;
+	seq = ++L->req_seq;
+	shrinker__reclaimer_wake();
+	if (!(flags & SHRINKER_WAIT)) {
+		shrinker__unlock();
+		return 0;
+	}
+	while (L->served_seq < seq)
+		pthread_cond_wait(&L->changed, &L->lock);
+	for (i = 0; i < SHRINKER__SERVED_RING; i++)
+		if (L->served[i].first <= seq && seq <= L->served[i].last)
+			got = L->served[i].freed;
+	shrinker__unlock();
+	if (freed)
+		*freed = got > SIZE_MAX ? SIZE_MAX : (size_t)got;
+	return 0;
+}

@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: the registry of shrinkers.  It owns the list of shrinkers, their
+ * per-shrinker statistics, the in-flight tracking (busy) that makes
+ * unregister wait for a running call, and the deferred-mode file descriptor
+ * and shrinker_dispatch().  Every list walk that calls user code uses the
+ * pattern written down in internal.h: mark the node busy, drop the lock,
+ * call, take the lock, read node->next, clear busy.  The reclaimer thread
+ * (reclaimer.c) decides whom to call with how much; this file only knows how
+ * to call one shrinker safely.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "osv/shrinker.h"
+
+struct shrinker__lib shrinker__lib = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.changed = PTHREAD_COND_INITIALIZER,
+	.wake_fd = -1,
+	.dispatch_fd = -1,
+};
+
+void shrinker__lock(void)
+{
+	pthread_mutex_lock(&shrinker__lib.lock);
+}
+
+void shrinker__unlock(void)
+{
+	pthread_mutex_unlock(&shrinker__lib.lock);
+}
+
+SHRINKER_EXPORT unsigned shrinker_version(void)
+{
+	return SHRINKER_VERSION_HEX;
+}
+
+static void list_add_tail_locked(struct shrinker *s)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+
+	s->prev = L->tail;
+	s->next = NULL;
+	if (L->tail)
+		L->tail->next = s;
+	else
+		L->head = s;
+	L->tail = s;
+	L->count++;
+	L->stats.shrinkers = L->count;
+}
+
+static void list_del_locked(struct shrinker *s)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		L->head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		L->tail = s->prev;
+	s->prev = s->next = NULL;
+	L->count--;
+	L->stats.shrinkers = L->count;
+}
+
+/* Shared by the native and the OSv registration. */
+static int register_common(struct shrinker **ret, const char *name,
+			   shrinker_fn fn, shrinker__osv_fn osv_fn,
+			   void *userdata, unsigned flags, bool cut_name)
+{
+	struct shrinker *s;
+	size_t len;
+	int r;
+
+	if (!ret || !name || (!fn && !osv_fn))
+		return -EINVAL;
+	if (flags & ~(unsigned)(SHRINKER_DEFERRED | SHRINKER_INACTIVE))
+		return -EINVAL;
+	len = strnlen(name, SHRINKER_NAME_MAX + 1);
+	if (len > SHRINKER_NAME_MAX) {
+		if (!cut_name)
+			return -ENAMETOOLONG;
+		len = SHRINKER_NAME_MAX;
+	}
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	memcpy(s->name, name, len);
+	s->name[len] = '\0';
+	s->fn = fn;
+	s->osv_fn = osv_fn;
+	s->userdata = userdata;
+	s->flags = flags;
+	s->active = !(flags & SHRINKER_INACTIVE);
+	atomic_init(&s->size, 0);
+	atomic_init(&s->size_known, false);
+
+	shrinker__lock();
+	r = shrinker__reclaimer_start_locked();
+	if (r < 0) {
+		shrinker__unlock();
+		free(s);
+		return r;
+	}
+	list_add_tail_locked(s);
+	shrinker__unlock();
+
+	*ret = s;
+	return 0;
+}
+
+SHRINKER_EXPORT int shrinker_register(struct shrinker **ret, const char *name,
+				      shrinker_fn fn, void *userdata,
+				      unsigned flags)
+{
+	if (!fn)
+		return -EINVAL;
+	return register_common(ret, name, fn, NULL, userdata, flags, false);
+}
+
+SHRINKER_EXPORT void *osv_register_shrinker(const char *name,
+					    size_t (*func)(size_t target,
+							   bool hard))
+{
+	struct shrinker *s;
+
+	if (!func)
+		return NULL;
+	if (register_common(&s, name, NULL, func, NULL, 0, true) < 0)
+		return NULL;
+	return s;
+}
+
+SHRINKER_EXPORT int shrinker_unregister(struct shrinker *s)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+
+	if (!s)
+		return 0;
+
+	shrinker__lock();
+	s->active = false;
+	s->pending = 0;
+	if (s->busy && pthread_equal(s->caller, pthread_self())) {
+		/* From inside its own callback: whoever clears busy frees it. */
+		s->dead = true;
+		shrinker__unlock();
+		return 0;
+	}
+	while (s->busy)
+		pthread_cond_wait(&L->changed, &L->lock);
+	list_del_locked(s);
+	shrinker__unlock();
+	free(s);
+	return 0;
+}
+
+static int set_active(struct shrinker *s, bool on)
+{
+	if (!s)
+		return -EINVAL;
+	shrinker__lock();
+	if (!s->dead)
+		s->active = on;
+	if (!on)
+		s->pending = 0;
+	shrinker__unlock();
+	return 0;
+}
+
+SHRINKER_EXPORT int shrinker_activate(struct shrinker *s)
+{
+	return set_active(s, true);
+}
+
+SHRINKER_EXPORT int shrinker_deactivate(struct shrinker *s)
+{
+	return set_active(s, false);
+}
+
+SHRINKER_EXPORT int shrinker_set_size(struct shrinker *s, size_t bytes)
+{
+	if (!s)
+		return -EINVAL;
+	atomic_store_explicit(&s->size, bytes, memory_order_relaxed);
+	atomic_store_explicit(&s->size_known, true, memory_order_relaxed);
+	return 0;
+}
+
+SHRINKER_EXPORT const char *shrinker_name(const struct shrinker *s)
+{
+	return s ? s->name : NULL;
+}
+
+uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
+			       struct shrinker **next)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	uint64_t now = shrinker__now_ns();
+	size_t freed;
+
+	s->busy = true;
+	s->caller = pthread_self();
+	s->calls++;
+	s->hard_calls += hard;
+	s->bytes_asked += target;
+	s->last_call_ns = now;
+	L->stats.calls++;
+	L->stats.hard_calls += hard;
+	L->stats.bytes_asked += target;
+	shrinker__unlock();
+
+	if (target > SIZE_MAX)
+		target = SIZE_MAX;
+	if (s->osv_fn)
+		freed = s->osv_fn((size_t)target, hard);
+	else
+		freed = s->fn((size_t)target, hard, s->userdata);
+
+	shrinker__lock();
+	s->bytes_freed += freed;
+	if (!freed)
+		s->spent = true; /* not asked again in this request */
+	L->stats.bytes_freed += freed;
+	*next = s->next;
+	s->busy = false;
+	if (s->dead) {
+		list_del_locked(s);
+		free(s);
+	}
+	pthread_cond_broadcast(&L->changed);
+	return freed;
+}
+
+/* The dispatch eventfd is created on first use: by shrinker_get_fd() or by
+ * the first deferred registration's first pending work. */
+static int dispatch_fd_locked(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	int saved = errno;
+	int fd;
+
+	if (L->dispatch_fd >= 0)
+		return L->dispatch_fd;
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0) {
+		fd = -errno;
+		errno = saved;
+		return fd;
+	}
+	L->dispatch_fd = fd;
+	return fd;
+}
+
+void shrinker__dispatch_signal_locked(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+
+	if (L->dispatch_signalled || dispatch_fd_locked() < 0)
+		return;
+	if (shrinker__eventfd_signal(L->dispatch_fd) == 0)
+		L->dispatch_signalled = true;
+}
+
+SHRINKER_EXPORT int shrinker_get_fd(void)
+{
+	int fd;
+
+	shrinker__lock();
+	fd = dispatch_fd_locked();
+	shrinker__unlock();
+	return fd;
+}
+
+SHRINKER_EXPORT int shrinker_dispatch(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	struct shrinker *s, *next;
+	bool left_over = false;
+	int calls = 0;
+
+	shrinker__lock();
+	if (L->dispatch_signalled) {
+		shrinker__eventfd_drain(L->dispatch_fd);
+		L->dispatch_signalled = false;
+	}
+	for (s = L->head; s; s = next) {
+		uint64_t target;
+		bool hard;
+
+		next = s->next;
+		if (!(s->flags & SHRINKER_DEFERRED) || !s->pending)
+			continue;
+		if (s->busy) {
+			left_over = true;
+			continue;
+		}
+		target = s->pending;
+		hard = s->pending_hard;
+		s->pending = 0;
+		s->pending_hard = false;
+		shrinker__call_locked(s, target, hard, &next);
+		calls++;
+	}
+	if (left_over)
+		shrinker__dispatch_signal_locked();
+	shrinker__unlock();
+	return calls;
+}
+
+SHRINKER_EXPORT int shrinker_get_stats(const struct shrinker *s,
+				       struct shrinker_stats *ret)
+{
+	struct shrinker_stats st;
+
+	if (!s || !ret)
+		return -EINVAL;
+	shrinker__lock();
+	st = (struct shrinker_stats){
+		.calls = s->calls,
+		.hard_calls = s->hard_calls,
+		.bytes_asked = s->bytes_asked,
+		.bytes_freed = s->bytes_freed,
+		.last_call_ns = s->last_call_ns,
+		.size = atomic_load(&s->size),
+		.size_known = atomic_load(&s->size_known),
+		.active = s->active,
+		.deferred = s->flags & SHRINKER_DEFERRED,
+		.pending = s->pending,
+	};
+	shrinker__unlock();
+	*ret = st;
+	return 0;
+}
+
+SHRINKER_EXPORT int shrinker_get_global_stats(struct shrinker_global_stats *ret)
+{
+	if (!ret)
+		return -EINVAL;
+	shrinker__lock();
+	*ret = shrinker__lib.stats;
+	shrinker__unlock();
+	return 0;
+}

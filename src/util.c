@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: small helpers every other file needs: the monotonic clock, the
+ * SHRINKER_DEBUG log, eventfd signalling, the process's RSS and handing freed
+ * heap back to the system.  Nothing here allocates, so all of it may be used
+ * on the hard reclaim path.  Every helper saves and restores errno, because
+ * the library promises never to change it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include "internal.h"
+
+uint64_t shrinker__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int debug_level = -1;
+
+void shrinker__debug(const char *fmt, ...)
+{
+	int saved = errno;
+	char buf[512];
+	va_list ap;
+	int n;
+
+	if (debug_level < 0) {
+		const char *e = getenv("SHRINKER_DEBUG");
+
+		debug_level = e && *e && strcmp(e, "0") != 0;
+	}
+	if (!debug_level)
+		goto out;
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		goto out;
+	if ((size_t)n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	/* One write, so that lines from several threads do not interleave. */
+	if (write(STDERR_FILENO, "libshrinker: ", 13) < 0 ||
+	    write(STDERR_FILENO, buf, (size_t)n) < 0)
+		goto out;
+out:
+	errno = saved;
+}
+
+int shrinker__eventfd_signal(int fd)
+{
+	int saved = errno;
+	uint64_t one = 1;
+	int r = 0;
+
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		r = -errno;
+	errno = saved;
+	return r;
+}
+
+void shrinker__eventfd_drain(int fd)
+{
+	int saved = errno;
+	uint64_t v;
+
+	if (fd >= 0 && read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing to drain; nothing else can happen here. */
+	}
+	errno = saved;
+}
+
+uint64_t shrinker__rss_bytes(void)
+{
+	int saved = errno;
+	char buf[128];
+	unsigned long long pages_total, pages_rss;
+	uint64_t r = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		goto out;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu", &pages_total, &pages_rss) == 2)
+		r = (uint64_t)pages_rss * (uint64_t)sysconf(_SC_PAGESIZE);
+out:
+	errno = saved;
+	return r;
+}
+
+bool shrinker__trim(void)
+{
+#ifdef __GLIBC__
+	int saved = errno;
+
+	malloc_trim(0);
+	errno = saved;
+	return true;
+#else
+	return false;
+#endif
+}

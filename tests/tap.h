@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A small TAP emitter.  A test binary is a static table of test functions;
+ * each one is one TAP line.  A test function returns TAP_PASS, TAP_FAIL or
+ * TAP_SKIP (after tap_skip_why()), checks with CHECK()/CHECK_NEAR(), which
+ * print a diagnostic and jump to the function's `fail:` label, and cleans up
+ * after that label.  A binary that cannot run at all here calls
+ * tap_skip_all(), which prints "1..0 # SKIP reason" and exits 0.
+ */
+#ifndef TAP_H
+#define TAP_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { TAP_PASS = 0, TAP_FAIL = 1, TAP_SKIP = 2 };
+
+struct tap_test {
+	const char *name;
+	int (*fn)(void);
+};
+
+static char tap__why[256];
+
+static inline void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void tap_diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("# ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
+static inline int tap_skip_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int tap_skip_why(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tap__why, sizeof(tap__why), fmt, ap);
+	va_end(ap);
+	return TAP_SKIP;
+}
+
+static inline void tap_skip_all(const char *why)
+{
+	printf("1..0 # SKIP %s\n", why);
+	fflush(stdout);
+	exit(0);
+}
+
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			tap_diag("%s:%d: failed: %s", __FILE__, __LINE__,      \
+				 #cond);                                       \
+			goto fail;                                             \
+		}                                                              \
+	} while (0)
+
+/* |got - want| <= tol, for memory figures. */
+#define CHECK_NEAR(got, want, tol)                                             \
+	do {                                                                   \
+		double g_ = (double)(got), w_ = (double)(want);                \
+		if (g_ - w_ > (double)(tol) || w_ - g_ > (double)(tol)) {      \
+			tap_diag("%s:%d: %s = %.0f, want %s = %.0f +- %.0f",   \
+				 __FILE__, __LINE__, #got, g_, #want, w_,      \
+				 (double)(tol));                               \
+			goto fail;                                             \
+		}                                                              \
+	} while (0)
+
+/* Runs every test of the table; returns the exit status for main(). */
+static inline int tap_run(const struct tap_test *t, size_t n)
+{
+	int failed = 0;
+	size_t i;
+
+	printf("1..%zu\n", n);
+	fflush(stdout);
+	for (i = 0; i < n; i++) {
+		int r;
+
+		tap__why[0] = '\0';
+		r = t[i].fn();
+		if (r == TAP_SKIP)
+			printf("ok %zu - %s # SKIP %s\n", i + 1, t[i].name, tap__why);
+		else if (r == TAP_PASS)
+			printf("ok %zu - %s\n", i + 1, t[i].name);
+		else {
+			printf("not ok %zu - %s\n", i + 1, t[i].name);
+			failed++;
+		}
+		fflush(stdout);
+	}
+	return failed ? 1 : 0;
+}
+
+#define TAP_MAIN(table)                                                        \
+	int main(void)                                                         \
+	{                                                                      \
+		return tap_run(table, sizeof(table) / sizeof(table[0]));       \
+	}
+
+#endif /* TAP_H */

@@ -16,7 +16,7 @@ BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
 
 SANITIZE ?=
-B := build/$(if $(SANITIZE),$(SANITIZE),default)
+B := build/$(if $(SANITIZE),$(SANITIZE),default)-$(notdir $(CC))
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 OPT ?= -O2 -g
@@ -46,6 +46,8 @@ TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 # Built twice: an OSv program linked against each form of the library.
 OSV_TESTS := $(B)/tests/osv-static $(B)/tests/osv-shared
 TEST_HELPERS := $(B)/tests/helpers.o
+# Programs the tests run (in child cgroups, in the VM).
+PROGS := $(patsubst tests/prog-%.c,$(B)/tests/prog-%,$(wildcard tests/prog-*.c))
 
 HOG_SRC := $(sort $(wildcard tools/memory-hog/*.c))
 HOG_OBJ := $(HOG_SRC:tools/memory-hog/%.c=$(B)/hog/%.o)
@@ -82,6 +84,10 @@ $(B)/tests/test-%: tests/test-%.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(TEST_HELPERS) $(STATIC) $(LDFLAGS) -lm
 
+$(B)/tests/prog-%: tests/prog-%.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS)
+
 # The OSv program includes none of our headers and declares the prototype
 # itself, as OSv's documentation shows.
 $(B)/tests/osv-static: tests/osv-program.c $(STATIC)
@@ -98,8 +104,8 @@ $(HOG): $(HOG_OBJ) $(STATIC)
 	$(CC) -o $@ $(HOG_OBJ) $(STATIC) $(LDFLAGS) -lm
 
 PROVE ?= prove
-check: all $(TESTS)
-	BUILD=$(B) SANITIZE=$(SANITIZE) $(PROVE) -f --exec '' $(TESTS) $(wildcard tests/*.sh)
+check: all $(TESTS) $(PROGS)
+	TOP_SRCDIR=$(CURDIR) BUILD=$(B) SANITIZE=$(SANITIZE) $(PROVE) -f --exec '' $(TESTS) $(wildcard tests/*.sh)
 
 install: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/osv

@@ -118,7 +118,9 @@ enum {
 
 /*
  * Register a shrinker.  The first registration starts the reclaimer thread
- * and the pressure monitors.
+ * and the pressure monitors, and returns once they are armed (at most
+ * 500 ms; about 30 ms on cgroup v1, whose thresholds the kernel arms slowly),
+ * so that a cache that fills right after registering cannot outrun them.
  *
  * name: for statistics and debugging, copied; at most SHRINKER_NAME_MAX bytes.
  * fn: the callback (see shrinker_fn).  userdata: passed to fn as is.
@@ -208,6 +210,108 @@ int shrinker_get_fd(void);
  * and its work stays pending.
  */
 int shrinker_dispatch(void);
+
+/*
+ * Memory, limits and pressure.
+ *
+ * The library measures headroom: the effective limit minus the working set.
+ * The effective limit is the smallest of
+ *  - the process's cgroup limit: cgroup v2 memory.max and memory.high of its
+ *    cgroup and every ancestor, or cgroup v1 memory.limit_in_bytes and
+ *    hierarchical_memory_limit, against the cgroup's usage minus inactive
+ *    file pages (page cache the kernel can drop is not pressure);
+ *  - the system's memory: MemTotal, against MemTotal - MemAvailable;
+ *  - the self-imposed budget (SHRINKER_LIMIT, shrinker_set_limit()), against
+ *    the process's own resident set;
+ * whichever leaves the least headroom.  The limit is re-read at every
+ * measurement, and a write to a limit file wakes the library (inotify), so a
+ * limit lowered at run time is seen at once.
+ *
+ * Two watermarks on headroom, as fractions of the effective limit:
+ *  - soft, default 10 % (OSv's low watermark is 10 % of memory): below it the
+ *    shrinkers are asked, softly, for (soft watermark - headroom) plus a
+ *    quarter of the soft watermark, so that growing back takes a while;
+ *  - hard, default 5 %: below it, or when the kernel says it is reclaiming
+ *    hard (cgroup v2 memory.events "max"/"oom", v1 pressure level
+ *    "critical", a confirmed PSI stall while under the soft watermark), the
+ *    same target is asked for hard.
+ * With no swap, a process whose working set reaches its limit is OOM-killed;
+ * 5 % of a 512 MiB limit is about 25 ms of allocation at 1 GiB/s, the time
+ * the reclaimer needs to wake and call the shrinkers with room to spare.
+ * The watermarks are at least 2 MiB (hard) and 4 MiB (soft).
+ *
+ * No storms: events are coalesced into one measurement; after a soft request
+ * that freed less than half its target, soft pressure is ignored for a
+ * hold-off that doubles from 250 ms up to 5 s and ends after a request that
+ * freed enough.  Hard pressure is never held off, except that after a hard
+ * request that freed nothing the next waits 100 ms.  Far from the limit, with
+ * kernel notifications available (cgroup v1 thresholds), the reclaimer
+ * thread makes no wake-ups at all; otherwise it polls at an interval of
+ * (headroom above the soft watermark) / (growth rate, at least 256 MiB/s),
+ * from 10 ms to 10 s.
+ */
+
+/* The last measurement.  Byte figures; UINT64_MAX where no limit is known. */
+struct shrinker_memory {
+	uint64_t limit;          /* the effective limit */
+	uint64_t working_set;    /* what counts against it */
+	uint64_t headroom;       /* limit - working_set, 0 when over */
+	uint64_t soft_watermark; /* in bytes of headroom */
+	uint64_t hard_watermark;
+	uint64_t budget;         /* the self-imposed budget, 0 if none */
+	uint64_t measured_ns;    /* CLOCK_MONOTONIC, when measured */
+	int cgroup_version;      /* 0 (none found), 1 or 2 */
+	char limit_source[112];  /* which limit is effective, e.g.
+				    "cgroup v1 memory.limit_in_bytes of /a" */
+};
+
+/*
+ * Measure now and copy the result into *ret.  Costs a few reads of small
+ * files under /proc and /sys.  Errors: -EINVAL (ret NULL), -ENODATA (nothing
+ * could be measured: no cgroup, no /proc/meminfo, no budget).
+ */
+int shrinker_get_memory(struct shrinker_memory *ret);
+
+/*
+ * Set the self-imposed budget in bytes (0 removes it), combined with the
+ * detected limits: the smallest wins.  Overrides SHRINKER_LIMIT.
+ * Errors: none so far (returns 0).
+ */
+int shrinker_set_limit(uint64_t bytes);
+
+/*
+ * Set the watermarks, in thousandths of the effective limit: 0 < hard < soft
+ * <= 500.  Errors: -EINVAL.
+ */
+int shrinker_set_watermarks(unsigned soft_permille, unsigned hard_permille);
+
+/*
+ * Whether the cache may grow by bytes and stay clear of the soft watermark:
+ * call it before a cache grows, so that caches stop short of the watermark
+ * instead of growing into the next shrink.  It keeps headroom at the soft
+ * watermark plus a quarter of it, the level a soft shrink restores, so that
+ * the band in between absorbs what the estimate misses (allocator overhead,
+ * the program's other memory) without a shrink.  It makes no system call: it reads the
+ * last measurement and counts what it has granted since.  When it says no,
+ * it asks the reclaimer thread (at most every 100 ms) to measure again, so
+ * room that appears is seen.  Before anything was measured it says yes.
+ */
+bool shrinker_may_grow(size_t bytes);
+
+/* One pressure source, for shrinker_get_source(). */
+struct shrinker_source_info {
+	char name[32];     /* "cgroup-v1-threshold", "psi-system", ... */
+	bool active;       /* in use now */
+	char detail[160];  /* what it watches, or why it is not used */
+};
+
+/*
+ * Describe pressure source number index (0, 1, ... until -ENOENT): which are
+ * active and why the others are not.  The sources are opened when the
+ * reclaimer thread starts (the first registration); before that every one
+ * says "not started".  Errors: -EINVAL (ret NULL), -ENOENT (no such index).
+ */
+int shrinker_get_source(unsigned index, struct shrinker_source_info *ret);
 
 /* Per-shrinker statistics. Times are CLOCK_MONOTONIC nanoseconds. */
 struct shrinker_stats {

@@ -79,6 +79,7 @@ struct shrinker__lib {
 
 	/* The reclaimer thread. */
 	bool running;              /* the thread exists */
+	bool ready;                /* its pressure sources are armed */
 	bool stopping;             /* asked to exit */
 	pthread_t thread;
 	int wake_fd;               /* eventfd: wakes the reclaimer, -1 if none */
@@ -107,6 +108,8 @@ void shrinker__eventfd_drain(int fd);
 /* Resident set size of this process in bytes, from /proc/self/statm, read
  * into a stack buffer (no allocation); 0 if it cannot be read. */
 uint64_t shrinker__rss_bytes(void);
+/* Drop the kept-open /proc/self/statm (after fork(): it is the parent's). */
+void shrinker__rss_forget(void);
 /* Return freed heap memory to the system (malloc_trim(0) on glibc). */
 bool shrinker__trim(void);
 

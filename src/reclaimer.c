@@ -29,15 +29,19 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "monitor.h"
 
 /* Passes over the shrinkers in one phase (soft or hard) of a request.  A
  * shrinker that frees something but not all of its share is asked again, up
  * to this many times, before the phase gives up. */
 #define MAX_ROUNDS 4
+/* How long the first registration waits for the sources to be armed. */
+#define READY_WAIT_MS 500
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -242,23 +246,55 @@ static void serve_requests_locked(void)
 	pthread_cond_broadcast(&L->changed);
 }
 
+/* Serve what the monitors decided (lock held). */
+static void serve_pressure_locked(uint64_t target, bool hard)
+{
+	uint64_t freed;
+
+	freed = serve_and_trim_locked(target, hard,
+				      shrinker__monitor_still_needed);
+	shrinker__unlock();
+	shrinker__monitor_done(target, freed, hard);
+	shrinker__lock();
+}
+
+/* The wake eventfd plus every source's descriptor. */
+#define MAX_FDS (1 + SHRINKER__SRC_COUNT)
+
 static void *reclaimer_main(void *arg)
 {
 	struct shrinker__lib *L = &shrinker__lib;
+	struct pollfd fds[MAX_FDS];
 
 	(void)arg;
+	shrinker__monitor_open();
 	shrinker__lock();
+	L->ready = true;
+	pthread_cond_broadcast(&L->changed);
 	while (!L->stopping) {
-		struct pollfd pfd = { .fd = L->wake_fd, .events = POLLIN };
+		uint64_t target;
+		unsigned n;
+		bool hard;
+		int timeout;
 
 		if (L->req_seq != L->served_seq) {
 			serve_requests_locked();
 			continue;
 		}
 		shrinker__unlock();
-		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+		fds[0] = (struct pollfd){ .fd = L->wake_fd, .events = POLLIN };
+		n = shrinker__monitor_fill(fds + 1, MAX_FDS - 1);
+		timeout = shrinker__monitor_timeout_ms();
+		if (poll(fds, n + 1, timeout) < 0 && errno != EINTR)
 			shrinker__debug("poll: %s", strerror(errno));
-		shrinker__eventfd_drain(L->wake_fd);
+		if (fds[0].revents)
+			shrinker__eventfd_drain(L->wake_fd);
+		if (shrinker__monitor_check(fds + 1, n, &target, &hard)) {
+			shrinker__lock();
+			L->stats.wakeups++;
+			serve_pressure_locked(target, hard);
+			continue;
+		}
 		shrinker__lock();
 		L->stats.wakeups++;
 	}
@@ -266,6 +302,7 @@ static void *reclaimer_main(void *arg)
 	L->served_seq = L->req_seq;
 	pthread_cond_broadcast(&L->changed);
 	shrinker__unlock();
+	shrinker__monitor_close();
 	return NULL;
 }
 
@@ -322,10 +359,12 @@ __attribute__((destructor)) static void at_unload(void)
 static void atfork_prepare(void)
 {
 	shrinker__lock();
+	shrinker__monitor_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
+	shrinker__monitor_atfork_parent();
 	shrinker__unlock();
 }
 
@@ -360,6 +399,7 @@ static void atfork_child(void)
 	 * here, so start from fresh primitives. */
 	pthread_mutex_init(&L->lock, NULL);
 	pthread_cond_init(&L->changed, NULL);
+	shrinker__monitor_atfork_child();
 
 	/* Calls running on other threads of the parent are not running here. */
 	for (s = L->head; s; s = next) {
@@ -395,6 +435,7 @@ static void atfork_child(void)
 
 	if (L->running && !self_is_reclaimer && !L->stopping) {
 		L->running = false;
+		L->ready = false;
 		if (spawn_locked() < 0)
 			shrinker__debug("no reclaimer thread in the child "
 					"after fork");
@@ -413,6 +454,8 @@ static void init_once(void)
 int shrinker__reclaimer_start_locked(void)
 {
 	struct shrinker__lib *L = &shrinker__lib;
+	struct timespec until;
+	int r;
 
 	if (L->stopping)
 		return -EAGAIN; /* exit() has begun */
@@ -428,7 +471,22 @@ int shrinker__reclaimer_start_locked(void)
 			return -EAGAIN;
 		}
 	}
-	return spawn_locked();
+	r = spawn_locked();
+	if (r < 0)
+		return r;
+	/* Return only once pressure detection is armed: a program that fills
+	 * its cache right after registering must not outrun it.  Arming
+	 * cgroup v1 thresholds takes tens of milliseconds (the kernel waits
+	 * for an RCU grace period per threshold).  Bounded, in case a file
+	 * under /sys hangs. */
+	clock_gettime(CLOCK_REALTIME, &until); /* the condvar's clock */
+	until.tv_nsec += READY_WAIT_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (!L->ready && L->running)
+		if (pthread_cond_timedwait(&L->changed, &L->lock, &until) != 0)
+			break;
+	return 0;
 }
 
 SHRINKER_EXPORT int shrinker_request_reclaim(size_t bytes, unsigned flags,

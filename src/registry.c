@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "monitor.h"
 #include "osv/shrinker.h"
 
 struct shrinker__lib shrinker__lib = {
@@ -350,6 +351,7 @@ SHRINKER_EXPORT int shrinker_get_global_stats(struct shrinker_global_stats *ret)
 		return -EINVAL;
 	shrinker__lock();
 	*ret = shrinker__lib.stats;
+	shrinker__monitor_add_stats(ret);
 	shrinker__unlock();
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,17 +46,24 @@ void shrinker__debug(const char *fmt, ...)
 	}
 	if (!debug_level)
 		goto out;
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		goto out;
+	{
+		uint64_t ms = shrinker__now_ns() / 1000000;
+		int h = snprintf(buf, sizeof(buf), "libshrinker[%llu.%03llu]: ",
+				 (unsigned long long)(ms / 1000),
+				 (unsigned long long)(ms % 1000));
+
+		va_start(ap, fmt);
+		n = vsnprintf(buf + h, sizeof(buf) - 1 - (size_t)h, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			goto out;
+		n += h;
+	}
 	if ((size_t)n > sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
 	buf[n++] = '\n';
 	/* One write, so that lines from several threads do not interleave. */
-	if (write(STDERR_FILENO, "libshrinker: ", 13) < 0 ||
-	    write(STDERR_FILENO, buf, (size_t)n) < 0)
+	if (write(STDERR_FILENO, buf, (size_t)n) < 0)
 		goto out;
 out:
 	errno = saved;
@@ -84,6 +92,17 @@ void shrinker__eventfd_drain(int fd)
 	errno = saved;
 }
 
+/* Kept open (see files.c for why); any thread may pread() it. */
+static _Atomic int statm_fd = -1;
+
+void shrinker__rss_forget(void)
+{
+	int fd = atomic_exchange(&statm_fd, -1);
+
+	if (fd >= 0)
+		close(fd);
+}
+
 uint64_t shrinker__rss_bytes(void)
 {
 	int saved = errno;
@@ -91,13 +110,20 @@ uint64_t shrinker__rss_bytes(void)
 	unsigned long long pages_total, pages_rss;
 	uint64_t r = 0;
 	ssize_t n;
-	int fd;
+	int fd = atomic_load(&statm_fd);
 
-	fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto out;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	if (fd < 0) {
+		int expected = -1;
+
+		fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			goto out;
+		if (!atomic_compare_exchange_strong(&statm_fd, &expected, fd)) {
+			close(fd);
+			fd = expected;
+		}
+	}
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
 		goto out;
 	buf[n] = '\0';

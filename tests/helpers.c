@@ -31,3 +31,220 @@ bool wait_until(bool (*cond)(void *), void *arg, unsigned ms)
 	} while (now_ms() < end);
 	return cond(arg);
 }
+
+/* The rest: child memory cgroups for end-to-end tests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int own_memory_cgroup(char *out, size_t size)
+{
+	char line[1024];
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+
+		if (!c2)
+			continue;
+		*c2 = '\0';
+		if (strstr(c1 + 1, "memory") == NULL)
+			continue;
+		c2[1 + strcspn(c2 + 1, "\n")] = '\0';
+		snprintf(out, size, "/sys/fs/cgroup/memory%s", c2 + 1);
+		r = 0;
+		break;
+	}
+	fclose(f);
+	return r;
+}
+
+static int write_file(const char *dir, const char *file, const char *s)
+{
+	char path[600];
+	int fd, r = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int cg1_make(struct cg1 *cg, const char *name, uint64_t limit, char *why,
+	     size_t why_size)
+{
+	char parent[400], num[32];
+	int r;
+
+	r = own_memory_cgroup(parent, sizeof(parent));
+	if (r < 0) {
+		snprintf(why, why_size, "no cgroup v1 memory controller here");
+		return r;
+	}
+	snprintf(cg->path, sizeof(cg->path), "%s/%s-%d", parent, name, (int)getpid());
+	rmdir(cg->path);
+	if (mkdir(cg->path, 0755) < 0) {
+		r = -errno;
+		snprintf(why, why_size, "cannot make a child memory cgroup: %s",
+			 strerror(errno));
+		return r;
+	}
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)limit);
+	r = write_file(cg->path, "memory.limit_in_bytes", num);
+	if (r < 0) {
+		snprintf(why, why_size, "cannot set memory.limit_in_bytes: %s",
+			 strerror(-r));
+		rmdir(cg->path);
+		return r;
+	}
+	return 0;
+}
+
+void cg1_remove(struct cg1 *cg)
+{
+	int i;
+
+	/* Page cache charged to it can make rmdir wait a moment. */
+	for (i = 0; i < 100 && rmdir(cg->path) < 0 && errno == EBUSY; i++)
+		sleep_ms(10);
+}
+
+uint64_t cg1_read(const struct cg1 *cg, const char *file, const char *key)
+{
+	char path[600], line[256];
+	unsigned long long v;
+	uint64_t r = UINT64_MAX;
+	size_t kl = key ? strlen(key) : 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", cg->path, file);
+	f = fopen(path, "r");
+	if (!f)
+		return r;
+	while (fgets(line, sizeof(line), f)) {
+		if (!key) {
+			if (sscanf(line, "%llu", &v) == 1)
+				r = v;
+			break;
+		}
+		if (strncmp(line, key, kl) == 0 && line[kl] == ' ' &&
+		    sscanf(line + kl + 1, "%llu", &v) == 1) {
+			r = v;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+static void enter(const struct cg1 *cg)
+{
+	char pid[32];
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	if (write_file(cg->path, "cgroup.procs", pid) < 0)
+		_exit(99);
+}
+
+pid_t cg1_spawn(const struct cg1 *cg, char *const argv[], int *out_fd)
+{
+	int p[2] = { -1, -1 };
+	pid_t pid;
+
+	if (out_fd && pipe(p) < 0)
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		enter(cg);
+		if (out_fd) {
+			dup2(p[1], STDOUT_FILENO);
+			close(p[0]);
+			close(p[1]);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (out_fd) {
+		close(p[1]);
+		*out_fd = p[0];
+	}
+	return pid;
+}
+
+pid_t cg1_competitor(const struct cg1 *cg, unsigned delay_ms, uint64_t bytes,
+		     unsigned hold_ms)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid != 0)
+		return pid;
+	enter(cg);
+	sleep_ms(delay_ms);
+	{
+		/* volatile: compilers may drop stores to memory that is freed
+		 * unread, and with them the whole allocation. */
+		volatile char *m = malloc(bytes);
+		uint64_t i;
+
+		if (!m)
+			_exit(3);
+		for (i = 0; i < bytes; i += 4096)
+			m[i] = 1;
+		sleep_ms(hold_ms);
+		free((char *)m);
+	}
+	_exit(0);
+}
+
+int wait_exit(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+size_t read_all_fd(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	while (n + 1 < size && (r = read(fd, buf + n, size - 1 - n)) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	close(fd);
+	return n;
+}
+
+const char *build_dir(void)
+{
+	const char *b = getenv("BUILD");
+
+	return b && *b ? b : ".";
+}

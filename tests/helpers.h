@@ -15,3 +15,31 @@ void sleep_ms(unsigned ms);
 bool wait_until(bool (*cond)(void *), void *arg, unsigned ms);
 
 #endif
+
+/* A child memory cgroup (v1) under our own, for end-to-end tests. */
+struct cg1 {
+	char path[512];
+};
+
+/* Make a child memory cgroup with the given limit.  0, or a negative errno
+ * with a reason in why (for a TAP skip) when it cannot be done here. */
+int cg1_make(struct cg1 *cg, const char *name, uint64_t limit, char *why,
+	     size_t why_size);
+/* Remove it (its processes must have ended). */
+void cg1_remove(struct cg1 *cg);
+/* A number from a file of the cgroup: the whole file, or the value of key
+ * in a "key value" file such as memory.oom_control.  UINT64_MAX on error. */
+uint64_t cg1_read(const struct cg1 *cg, const char *file, const char *key);
+/* fork(), move the child into the cgroup, exec argv with stdout to a pipe
+ * whose read end goes to *out_fd (if not NULL).  Returns the pid or -1. */
+pid_t cg1_spawn(const struct cg1 *cg, char *const argv[], int *out_fd);
+/* fork() a child in the cgroup that waits delay_ms, allocates bytes and
+ * touches them as fast as it can, holds them hold_ms, and exits 0. */
+pid_t cg1_competitor(const struct cg1 *cg, unsigned delay_ms, uint64_t bytes,
+		     unsigned hold_ms);
+/* Wait for pid: its exit status, or 128 + signal. */
+int wait_exit(pid_t pid);
+/* Read all of fd into buf (NUL-terminated), closing fd. */
+size_t read_all_fd(int fd, char *buf, size_t size);
+/* The directory holding the test binaries (BUILD from make, or "."). */
+const char *build_dir(void);

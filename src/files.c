@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: every read of /proc and /sys goes through here: paths are built
+ * under the root path (so tests can point the library at a fixture tree) and
+ * files are read whole into caller-provided fixed buffers, so that the
+ * monitors never allocate, not even under hard pressure.  A file that does
+ * not fit is an error (-EFBIG), never silently cut: a truncated memory.stat
+ * would give a wrong working set.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "files.h"
+
+static char root_override[SHRINKER__PATH_MAX];
+static int root_state; /* 0: not read yet, 1: from env, 2: overridden */
+static char root_env[SHRINKER__PATH_MAX];
+
+const char *shrinker__root(void)
+{
+	if (root_state == 2)
+		return root_override;
+	if (root_state == 0) {
+		const char *e = secure_getenv("SHRINKER_ROOT");
+
+		if (e && strlen(e) < sizeof(root_env))
+			strcpy(root_env, e);
+		root_state = 1;
+	}
+	return root_env;
+}
+
+void shrinker__set_root(const char *root)
+{
+	size_t n = root ? strlen(root) : 0;
+
+	if (n >= sizeof(root_override))
+		n = 0;
+	memcpy(root_override, root ? root : "", n);
+	root_override[n] = '\0';
+	root_state = 2;
+}
+
+int shrinker__join(char *out, size_t size, const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = b ? strlen(b) : 0;
+	bool slash = b && lb && (la == 0 || a[la - 1] != '/') && b[0] != '/';
+
+	if (la + lb + slash + 1 > size)
+		return -ENAMETOOLONG;
+	memcpy(out, a, la);
+	if (slash)
+		out[la++] = '/';
+	memcpy(out + la, b ? b : "", lb);
+	out[la + lb] = '\0';
+	return 0;
+}
+
+static int read_all(int fd, char *buf, size_t size, size_t *len)
+{
+	size_t n = 0;
+
+	if (size < 2)
+		return -EINVAL;
+	for (;;) {
+		ssize_t r = read(fd, buf + n, size - 1 - n);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n == size - 1) {
+			char extra;
+
+			/* Full: only fine if the file ends right here. */
+			r = read(fd, &extra, 1);
+			if (r > 0)
+				return -EFBIG;
+			break;
+		}
+	}
+	buf[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+/*
+ * Files read at every measurement stay open and are read again with
+ * pread(fd, 0): opening a file allocates kernel memory (struct file, the
+ * seq_file buffer) that is charged to our own memory cgroup, so near the
+ * limit an open() can stall in the very reclaim we are trying to avoid.
+ * The table is small and fixed; callers serialize (the monitor lock, or a
+ * single-threaded test).
+ */
+#define OPEN_SLOTS 48
+
+static struct {
+	char path[SHRINKER__PATH_MAX];
+	int fd;
+} open_files[OPEN_SLOTS];
+static unsigned open_next;
+
+static int cached_fd(const char *path, bool fresh)
+{
+	unsigned i, slot;
+	int fd;
+
+	for (i = 0; i < OPEN_SLOTS; i++) {
+		if (open_files[i].path[0] && strcmp(open_files[i].path, path) == 0) {
+			if (!fresh)
+				return open_files[i].fd;
+			close(open_files[i].fd);
+			open_files[i].path[0] = '\0';
+			break;
+		}
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	slot = open_next++ % OPEN_SLOTS;
+	if (open_files[slot].path[0])
+		close(open_files[slot].fd);
+	strcpy(open_files[slot].path, path);
+	open_files[slot].fd = fd;
+	return fd;
+}
+
+void shrinker__files_forget(void)
+{
+	unsigned i;
+	int saved = errno;
+
+	for (i = 0; i < OPEN_SLOTS; i++)
+		if (open_files[i].path[0]) {
+			close(open_files[i].fd);
+			open_files[i].path[0] = '\0';
+		}
+	errno = saved;
+}
+
+static int pread_all(int fd, char *buf, size_t size, size_t *len)
+{
+	size_t n = 0;
+
+	if (size < 2)
+		return -EINVAL;
+	for (;;) {
+		ssize_t r = pread(fd, buf + n, size - 1 - n, (off_t)n);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n == size - 1) {
+			char extra;
+
+			if (pread(fd, &extra, 1, (off_t)n) > 0)
+				return -EFBIG;
+			break;
+		}
+	}
+	buf[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+int shrinker__read_file(const char *dir, const char *name, char *buf,
+			size_t size, size_t *len)
+{
+	char path[SHRINKER__PATH_MAX];
+	int saved = errno, fd, r;
+
+	r = shrinker__join(path, sizeof(path), dir, name);
+	if (r < 0)
+		return r;
+	fd = cached_fd(path, false);
+	if (fd < 0) {
+		errno = saved;
+		return fd;
+	}
+	r = pread_all(fd, buf, size, len);
+	if (r < 0 && r != -EFBIG) {
+		/* The file may have gone (cgroup removed): try it afresh. */
+		fd = cached_fd(path, true);
+		r = fd < 0 ? fd : pread_all(fd, buf, size, len);
+	}
+	errno = saved;
+	return r;
+}
+
+int shrinker__reread_fd(int fd, char *buf, size_t size, size_t *len)
+{
+	int saved = errno, r;
+
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		r = -errno;
+		errno = saved;
+		return r;
+	}
+	r = read_all(fd, buf, size, len);
+	errno = saved;
+	return r;
+}

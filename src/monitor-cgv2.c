@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: cgroup v2's notifications.  memory.events raises POLLPRI (with
+ * POLLERR, as every kernfs notification does) whenever one of its counters
+ * changes; the file is then re-read from offset 0, which also re-arms it.
+ * "max" and "oom" growing mean the kernel is reclaiming hard at the limit or
+ * has given up: a hard signal.  "high" growing means usage crossed
+ * memory.high; the library treats memory.high as the limit, so that is
+ * confirmed pressure.  The cgroup's memory.pressure gets a PSI trigger too.
+ * cgroup v2 has no usage thresholds, so the early warning before these
+ * events comes from the monitor's adaptive polling.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "monitor.h"
+#include "parse.h"
+
+
+static int read_events(struct shrinker__source *s, uint64_t *high,
+		       uint64_t *max, uint64_t *oom)
+{
+	char buf[512];
+	size_t len;
+	int r;
+
+	r = shrinker__reread_fd(s->fd, buf, sizeof(buf), &len);
+	if (r < 0)
+		return r;
+	*high = *max = *oom = 0;
+	shrinker__parse_keyed(buf, len, "high", high);
+	shrinker__parse_keyed(buf, len, "max", max);
+	shrinker__parse_keyed(buf, len, "oom", oom);
+	return 0;
+}
+
+static enum shrinker__signal events_handle(struct shrinker__source *s,
+					   short revents)
+{
+	enum shrinker__signal sig = SHRINKER__SIG_MEASURE;
+	uint64_t high, max, oom;
+
+	(void)revents;
+	if (read_events(s, &high, &max, &oom) < 0) {
+		shrinker__source_close(s, "memory.events unreadable (cgroup removed?)");
+		return sig;
+	}
+	if (max > s->ev_max || oom > s->ev_oom)
+		sig = SHRINKER__SIG_HARD;
+	else if (high > s->ev_high)
+		sig = SHRINKER__SIG_SOFT;
+	s->ev_high = high;
+	s->ev_max = max;
+	s->ev_oom = oom;
+	return sig;
+}
+
+void shrinker__cgv2_open(struct shrinker__mon *m, struct shrinker__source *ev,
+			 struct shrinker__source *psi)
+{
+	char path[SHRINKER__PATH_MAX];
+	int saved = errno;
+
+	if (shrinker__join(path, sizeof(path), m->cg.dir, "memory.events") == 0) {
+		ev->fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (ev->fd < 0 ||
+		    read_events(ev, &ev->ev_high, &ev->ev_max, &ev->ev_oom) < 0) {
+			shrinker__source_close(ev, NULL);
+			snprintf(ev->detail, sizeof(ev->detail), "%.100s: %s", path,
+				 strerror(errno));
+		} else {
+			ev->events = POLLPRI;
+			ev->handle = events_handle;
+			ev->active = true;
+			snprintf(ev->detail, sizeof(ev->detail),
+				 "POLLPRI on %.120s (high, max, oom)", path);
+		}
+	}
+	errno = saved;
+	shrinker__cgv2_psi_open(m, psi);
+}

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: PSI triggers (Documentation/accounting/psi.rst): open a pressure
+ * file read-write, write "some <stall us> <window us>" and poll for POLLPRI.
+ * Used for the system (/proc/pressure/memory), for a cgroup v2 cgroup
+ * (memory.pressure) and for systemd's protocol when it names a PSI file.
+ * Three details matter: the kernel overwrites the last byte written with a
+ * NUL, so the trigger is written with its terminating NUL or its last digit
+ * is lost; unprivileged writers only get windows that are multiples of 2 s,
+ * so a refused 1 s window falls back to 2 s; and a trigger can fire on a
+ * stall that is already over, so each event is confirmed by re-reading the
+ * stall total before anyone is asked to shrink.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "internal.h"
+#include "monitor.h"
+#include "parse.h"
+
+/* 10 % stall over 1 s, else 10 % over 2 s (what unprivileged users get).
+ * Sized so that a stall is noticed while it is still building up, not after
+ * systemd's 200 ms per 2 s have gone by. */
+static const char *const triggers[] = {
+	"some 100000 1000000",
+	"some 200000 2000000",
+};
+
+/* Confirmation: the stall total must have grown by this much since the
+ * last event (microseconds). */
+#define CONFIRM_US 10000
+
+static int read_total(int fd, uint64_t *total)
+{
+	char buf[256];
+	struct shrinker__psi psi;
+	size_t len;
+	int r;
+
+	r = shrinker__reread_fd(fd, buf, sizeof(buf), &len);
+	if (r == 0)
+		r = shrinker__parse_psi(buf, len, &psi);
+	if (r == 0)
+		*total = psi.some_total;
+	return r;
+}
+
+int shrinker__psi_open(struct shrinker__source *s, const char *path,
+		       const char *trigger, size_t trigger_len)
+{
+	char buf[128];
+	int saved = errno, r = 0;
+
+	/* Add the NUL the kernel needs, unless it is there. */
+	if (trigger_len == 0 || trigger_len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, trigger, trigger_len);
+	if (buf[trigger_len - 1] != '\0')
+		buf[trigger_len++] = '\0';
+
+	s->fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (s->fd < 0 || write(s->fd, buf, trigger_len) < 0)
+		r = -errno;
+	if (r == 0 && read_total(s->fd, &s->psi_total) < 0)
+		r = -EINVAL;
+	if (r < 0) {
+		shrinker__source_close(s, NULL);
+		errno = saved;
+		return r;
+	}
+	s->events = POLLPRI;
+	s->handle = shrinker__psi_handle;
+	s->active = true;
+	snprintf(s->detail, sizeof(s->detail), "PSI trigger \"%.*s\" on %s",
+		 (int)strnlen(buf, trigger_len), buf, path);
+	errno = saved;
+	return 0;
+}
+
+/* Try the triggers in order; detail says what happened. */
+static void psi_open_default(struct shrinker__source *s, const char *path)
+{
+	int r = -EINVAL;
+	size_t i;
+
+	for (i = 0; i < sizeof(triggers) / sizeof(triggers[0]); i++) {
+		r = shrinker__psi_open(s, path, triggers[i], strlen(triggers[i]));
+		if (r == 0)
+			return;
+		if (r != -EINVAL && r != -EPERM)
+			break;
+	}
+	snprintf(s->detail, sizeof(s->detail), "%s: %s", path, strerror(-r));
+}
+
+enum shrinker__signal shrinker__psi_handle(struct shrinker__source *s,
+					   short revents)
+{
+	uint64_t total;
+
+	if (revents & POLLERR) {
+		/* No trigger any more: the cgroup went away. */
+		shrinker__source_close(s, "PSI trigger gone (cgroup removed?)");
+		return SHRINKER__SIG_MEASURE;
+	}
+	if (read_total(s->fd, &total) < 0)
+		return SHRINKER__SIG_MEASURE;
+	if (total < s->psi_total + CONFIRM_US) {
+		s->psi_total = total;
+		return SHRINKER__SIG_MEASURE; /* a false alarm: just look */
+	}
+	s->psi_total = total;
+	return SHRINKER__SIG_SOFT;
+}
+
+void shrinker__psi_system_open(struct shrinker__mon *m, struct shrinker__source *s)
+{
+	char path[SHRINKER__PATH_MAX];
+
+	(void)m;
+	if (shrinker__join(path, sizeof(path), shrinker__root(),
+			   "/proc/pressure/memory") < 0)
+		return;
+	psi_open_default(s, path);
+}
+
+void shrinker__cgv2_psi_open(struct shrinker__mon *m, struct shrinker__source *s)
+{
+	char path[SHRINKER__PATH_MAX];
+
+	if (shrinker__join(path, sizeof(path), m->cg.dir, "memory.pressure") < 0)
+		return;
+	psi_open_default(s, path);
+}

@@ -1,0 +1,729 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: turns the kernel's raw signals into shrink requests.  It owns the
+ * one notion of headroom (effective limit minus working set, over the cgroup,
+ * the system and the budget: see include/shrinker.h), the watermarks, the
+ * decision (shrinker__decide(), pure), the hold-off that prevents event
+ * storms, the adaptive poll interval (earlyoom's idea: the closer to the
+ * limit and the faster the growth, the sooner the next look), and the
+ * figures shrinker_may_grow() reads without a system call.  The sources
+ * themselves live in monitor-*.c, one file each; this file polls them through
+ * the reclaimer thread, coalesces whatever fired into one measurement and one
+ * decision, and publishes which sources are active and why others are not.
+ * Measurements read into static buffers under the monitor lock: nothing here
+ * allocates.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "internal.h"
+#include "monitor.h"
+#include "parse.h"
+
+#define DEFAULT_SOFT_PERMILLE 100 /* OSv's low watermark: 10 % of memory */
+#define DEFAULT_HARD_PERMILLE 50
+#define MIN_SOFT (4ull << 20)
+#define MIN_HARD (2ull << 20)
+#define FLOOR_RATE (256.0 * 1024 * 1024) /* bytes/s assumed at the least */
+#define POLL_MIN_MS 10
+#define POLL_MAX_MS 10000
+#define HOLDOFF_MIN_NS 250000000ull
+#define HOLDOFF_MAX_NS 5000000000ull
+#define HARD_RETRY_NS 100000000ull
+#define POKE_EVERY_NS 100000000ull
+/* How far ahead a shrink looks: the growth rate times this. */
+#define REACTION_S 0.025
+#define RATE_HALF_LIFE_S 0.1
+/* After a shrink, shrinker_may_grow() says no for this long. */
+#define NO_REFILL_SOFT_NS 250000000ull
+#define NO_REFILL_HARD_NS 1000000000ull
+
+struct shrinker__mon shrinker__mon = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.soft_permille = DEFAULT_SOFT_PERMILLE,
+	.hard_permille = DEFAULT_HARD_PERMILLE,
+};
+
+static const char *const src_names[SHRINKER__SRC_COUNT] = {
+	[SHRINKER__SRC_LIMITS] = "limit-changes",
+	[SHRINKER__SRC_CGV1_THRESHOLD] = "cgroup-v1-threshold",
+	[SHRINKER__SRC_CGV1_MEDIUM] = "cgroup-v1-pressure-medium",
+	[SHRINKER__SRC_CGV1_CRITICAL] = "cgroup-v1-pressure-critical",
+	[SHRINKER__SRC_CGV2_EVENTS] = "cgroup-v2-events",
+	[SHRINKER__SRC_CGV2_PSI] = "psi-cgroup",
+	[SHRINKER__SRC_PSI_SYSTEM] = "psi-system",
+	[SHRINKER__SRC_SYSTEMD] = "systemd-memory-pressure",
+	[SHRINKER__SRC_POLL] = "poll",
+};
+
+static char meminfo[8192];
+
+static void mon_lock(void)
+{
+	pthread_mutex_lock(&shrinker__mon.lock);
+}
+
+static void mon_unlock(void)
+{
+	pthread_mutex_unlock(&shrinker__mon.lock);
+}
+
+static void reset_sources_locked(struct shrinker__mon *m, const char *why)
+{
+	unsigned i;
+
+	for (i = 0; i < SHRINKER__SRC_COUNT; i++) {
+		struct shrinker__source *s = &m->src[i];
+
+		*s = (struct shrinker__source){ .name = src_names[i], .fd = -1,
+						.aux_fd = -1 };
+		snprintf(s->detail, sizeof(s->detail), "%s", why);
+	}
+}
+
+/* SHRINKER_LIMIT, once.  Bad values are reported and ignored. */
+static void read_env_locked(struct shrinker__mon *m)
+{
+	const char *e;
+	uint64_t bytes;
+	unsigned x100;
+	int r;
+
+	if (m->env_read)
+		return;
+	m->env_read = true;
+	e = getenv("SHRINKER_LIMIT");
+	if (!e || !*e)
+		return;
+	r = shrinker__parse_size(e, &bytes, &x100);
+	if (r < 0) {
+		int saved = errno;
+
+		/* Always said, not only with SHRINKER_DEBUG: a budget the user
+		 * asked for and did not get must not go unnoticed. */
+		fprintf(stderr, "libshrinker: ignoring SHRINKER_LIMIT=\"%s\": %s "
+			"(want bytes, K/M/G/T or a percentage)\n", e,
+			r == -ERANGE ? "too large" : "not a size");
+		errno = saved;
+		return;
+	}
+	if (x100)
+		m->budget_x100 = x100;
+	else
+		m->budget = bytes;
+}
+
+/* One candidate limit: keep it if it leaves the least headroom. */
+struct candidate {
+	uint64_t limit, ws;
+	bool set;
+};
+
+static void consider(struct shrinker_memory *best, struct candidate *c,
+		     uint64_t limit, uint64_t ws, const char *what)
+{
+	uint64_t head = limit > ws ? limit - ws : 0;
+
+	if (c->set && head >= (c->limit > c->ws ? c->limit - c->ws : 0))
+		return;
+	c->set = true;
+	c->limit = limit;
+	c->ws = ws;
+	best->limit = limit;
+	best->working_set = ws;
+	best->headroom = head;
+	snprintf(best->limit_source, sizeof(best->limit_source), "%s", what);
+}
+
+static void watermarks(const struct shrinker__mon *m, struct shrinker_memory *mem)
+{
+	uint64_t soft = mem->limit / 1000 * m->soft_permille;
+	uint64_t hard = mem->limit / 1000 * m->hard_permille;
+
+	if (hard < MIN_HARD)
+		hard = MIN_HARD;
+	if (soft < MIN_SOFT)
+		soft = MIN_SOFT;
+	if (soft <= hard)
+		soft = hard + MIN_HARD;
+	mem->soft_watermark = soft;
+	mem->hard_watermark = hard;
+}
+
+/* Measure and publish (mon lock held).  -ENODATA if nothing is known. */
+static int measure_locked(struct shrinker__mon *m)
+{
+	struct shrinker_memory mem = { .limit = UINT64_MAX };
+	struct shrinker__cg_measure cgm;
+	struct candidate c = { 0 };
+	uint64_t total = 0, avail = 0, budget, now;
+	char what[112], dir[SHRINKER__PATH_MAX];
+	size_t len;
+
+	uint64_t granted_before = atomic_load(&m->mg_granted);
+
+	read_env_locked(m);
+	atomic_fetch_add(&m->measurements, 1);
+	mem.cgroup_version = m->cg.version;
+	m->cg_limit = UINT64_MAX;
+	m->cg_binding = false;
+	if (m->cg.version && shrinker__cgroup_measure(&m->cg, &cgm) < 0) {
+		/* Moved to another cgroup, or ours was removed: look again,
+		 * at most once a second. */
+		now = shrinker__now_ns();
+		if (now - m->last_find_ns > 1000000000ull) {
+			m->last_find_ns = now;
+			shrinker__cgroup_find(shrinker__root(), &m->cg);
+			shrinker__debug("cgroup unreadable, found again: v%d %s",
+					m->cg.version, m->cg.dir);
+		}
+	}
+	if (m->cg.version && shrinker__cgroup_measure(&m->cg, &cgm) == 0) {
+		m->cg_usage = cgm.usage;
+		m->cg_limit = cgm.limit;
+		if (cgm.limit != UINT64_MAX) {
+			snprintf(what, sizeof(what), "cgroup v%d %s",
+				 m->cg.version, cgm.limit_name);
+			consider(&mem, &c, cgm.limit, cgm.working_set, what);
+			m->cg_binding = true;
+		}
+	}
+	if (shrinker__join(dir, sizeof(dir), shrinker__root(), "/proc") == 0 &&
+	    shrinker__read_file(dir, "meminfo", meminfo, sizeof(meminfo), &len) == 0 &&
+	    shrinker__parse_keyed(meminfo, len, "MemTotal", &total) == 0 &&
+	    shrinker__parse_keyed(meminfo, len, "MemAvailable", &avail) == 0 &&
+	    total > 0) {
+		if (avail > total)
+			avail = total;
+		if (!c.set || avail < mem.headroom)
+			m->cg_binding = false;
+		consider(&mem, &c, total, total - avail, "system MemAvailable");
+	}
+	budget = m->budget;
+	if (!budget && m->budget_x100) {
+		uint64_t base = m->cg_limit != UINT64_MAX ? m->cg_limit : total;
+
+		budget = (uint64_t)((unsigned __int128)base * m->budget_x100 / 10000);
+	}
+	mem.budget = budget;
+	if (budget) {
+		uint64_t rss = shrinker__rss_bytes();
+		uint64_t head_before = c.set ? mem.headroom : UINT64_MAX;
+
+		consider(&mem, &c, budget, rss, "budget (SHRINKER_LIMIT or "
+						"shrinker_set_limit) against RSS");
+		if (mem.headroom < head_before)
+			m->cg_binding = false;
+	}
+	if (!c.set)
+		return -ENODATA;
+	watermarks(m, &mem);
+	now = shrinker__now_ns();
+	mem.measured_ns = now;
+
+	/* Growth rate: the growth in progress, a maximum that halves every
+	 * RATE_HALF_LIFE_S, so that a fill long past does not count. */
+	if (m->have_mem && now > m->last_ns) {
+		double dt = (double)(now - m->last_ns) / 1e9;
+		double inst = mem.working_set > m->last_ws
+				      ? (double)(mem.working_set - m->last_ws) / dt
+				      : 0;
+		double halvings = dt / RATE_HALF_LIFE_S;
+
+		while (halvings >= 1.0 && m->rate > 1.0) {
+			m->rate /= 2;
+			halvings -= 1.0;
+		}
+		m->rate *= 1.0 - halvings / 2; /* close enough within one */
+		if (inst > m->rate)
+			m->rate = inst;
+	}
+	m->last_ws = mem.working_set;
+	m->last_ns = now;
+	m->mem = mem;
+	m->have_mem = true;
+
+	/* Grants made while we measured may or may not be in the figures:
+	 * keep them counted, drop only those made before we started. */
+	atomic_store(&m->mg_headroom, mem.headroom);
+	atomic_store(&m->mg_soft, mem.soft_watermark);
+	atomic_fetch_sub(&m->mg_granted, granted_before);
+	atomic_store(&m->mg_valid, true);
+	return 0;
+}
+
+bool shrinker__decide(const struct shrinker_memory *mem,
+		      enum shrinker__signal sig, double rate, uint64_t *target,
+		      bool *hard)
+{
+	uint64_t soft = mem->soft_watermark, nudge = soft / 4;
+	uint64_t deficit = mem->headroom < soft ? soft - mem->headroom : 0;
+
+	if (deficit) {
+		/* Back to the top of the band, plus what the growth in
+		 * progress will take while the shrinkers run. */
+		uint64_t ahead = rate > 0 ? (uint64_t)(rate * REACTION_S) : 0;
+
+		if (ahead > mem->limit / 4)
+			ahead = mem->limit / 4;
+		*target = deficit + nudge + ahead;
+		/* Below the hard watermark, or the kernel is already reclaiming
+		 * hard while we are short: no time for politeness.  Once the
+		 * limit is reached every allocating thread, ours included,
+		 * blocks in the kernel, possibly holding the allocator's lock
+		 * that the shrinkers need to free: ask for a whole soft
+		 * watermark at least. */
+		*hard = mem->headroom < mem->hard_watermark ||
+			sig >= SHRINKER__SIG_SOFT;
+		if (*hard && *target < soft)
+			*target = soft;
+		return true;
+	}
+	if (sig == SHRINKER__SIG_HARD || sig == SHRINKER__SIG_SOFT) {
+		/* The kernel or systemd says memory is tight, though our own
+		 * headroom looks fine (page cache, or someone else's growth
+		 * on the host): give back a little, softly. */
+		*target = nudge;
+		*hard = false;
+		return true;
+	}
+	return false;
+}
+
+static void rearm_locked(struct shrinker__mon *m)
+{
+	struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
+
+	if (m->cg.version == 1 && thr->active)
+		shrinker__cgv1_rearm(m, thr);
+}
+
+static void describe_poll_locked(struct shrinker__mon *m)
+{
+	struct shrinker__source *p = &m->src[SHRINKER__SRC_POLL];
+
+	p->active = true;
+	snprintf(p->detail, sizeof(p->detail),
+		 "adaptive: (headroom - soft watermark) / growth rate, "
+		 "%d ms to %d s; only while no kernel event covers the soft "
+		 "watermark", POLL_MIN_MS, POLL_MAX_MS / 1000);
+}
+
+void shrinker__monitor_open(void)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	mon_lock();
+	if (m->opened) {
+		mon_unlock();
+		return;
+	}
+	reset_sources_locked(m, "not used here");
+	shrinker__cgroup_find(shrinker__root(), &m->cg);
+	if (!m->cg.version)
+		shrinker__debug("no memory cgroup: %s", m->cg.why);
+	measure_locked(m);
+	shrinker__limits_open(m, &m->src[SHRINKER__SRC_LIMITS]);
+	if (m->cg.version == 1) {
+		shrinker__cgv1_open(m, &m->src[SHRINKER__SRC_CGV1_THRESHOLD],
+				    &m->src[SHRINKER__SRC_CGV1_MEDIUM],
+				    &m->src[SHRINKER__SRC_CGV1_CRITICAL]);
+	} else {
+		const char *why = m->cg.version ? "cgroup v2 here"
+						: "no memory cgroup";
+		snprintf(m->src[SHRINKER__SRC_CGV1_THRESHOLD].detail, 160, "%s", why);
+		snprintf(m->src[SHRINKER__SRC_CGV1_MEDIUM].detail, 160, "%s", why);
+		snprintf(m->src[SHRINKER__SRC_CGV1_CRITICAL].detail, 160, "%s", why);
+	}
+	if (m->cg.version == 2) {
+		shrinker__cgv2_open(m, &m->src[SHRINKER__SRC_CGV2_EVENTS],
+				    &m->src[SHRINKER__SRC_CGV2_PSI]);
+	} else {
+		const char *why = m->cg.version ? "cgroup v1 here"
+						: "no memory cgroup";
+		snprintf(m->src[SHRINKER__SRC_CGV2_EVENTS].detail, 160, "%s", why);
+		snprintf(m->src[SHRINKER__SRC_CGV2_PSI].detail, 160, "%s", why);
+	}
+	shrinker__psi_system_open(m, &m->src[SHRINKER__SRC_PSI_SYSTEM]);
+	shrinker__systemd_open(m, &m->src[SHRINKER__SRC_SYSTEMD]);
+	describe_poll_locked(m);
+	m->opened = true;
+	shrinker__debug("sources open; cgroup v%d %s; %s", m->cg.version,
+			m->cg.version ? m->cg.dir : m->cg.why,
+			m->src[SHRINKER__SRC_CGV1_THRESHOLD].detail);
+	/* Thresholds crossed before they were armed never fire: measure again
+	 * right away, now that they are. */
+	atomic_store(&m->poked, true);
+	mon_unlock();
+}
+
+void shrinker__source_close(struct shrinker__source *s, const char *why)
+{
+	int saved = errno;
+
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->aux_fd >= 0)
+		close(s->aux_fd);
+	s->fd = s->aux_fd = -1;
+	s->active = false;
+	if (why)
+		snprintf(s->detail, sizeof(s->detail), "%s", why);
+	errno = saved;
+}
+
+void shrinker__monitor_close(void)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	unsigned i;
+
+	mon_lock();
+	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
+		shrinker__source_close(&m->src[i], "stopped");
+	m->opened = false;
+	mon_unlock();
+}
+
+unsigned shrinker__monitor_fill(struct pollfd *fds, unsigned max)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	unsigned i, n = 0;
+
+	mon_lock();
+	for (i = 0; i < SHRINKER__SRC_COUNT && n < max; i++) {
+		if (m->src[i].fd < 0)
+			continue;
+		fds[n] = (struct pollfd){ .fd = m->src[i].fd,
+					  .events = m->src[i].events };
+		m->poll_src[n++] = (int)i;
+	}
+	mon_unlock();
+	return n;
+}
+
+/* Whether a kernel notification will come when the working set reaches the
+ * soft watermark: only cgroup v1 thresholds do that, and only while usage
+ * (page cache included) is below the armed level. */
+static bool covered_locked(const struct shrinker__mon *m)
+{
+	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
+
+	return m->cg_binding && m->cg.version == 1 && thr->active &&
+	       thr->armed_limit == m->cg_limit && m->cg_usage < thr->armed_soft;
+}
+
+int shrinker__monitor_timeout_ms(void)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	uint64_t now = shrinker__now_ns(), dist;
+	double rate, ms;
+	int r;
+
+	if (atomic_load(&m->poked))
+		return 0; /* asked to measure now */
+	mon_lock();
+	if (!m->have_mem) {
+		/* Nothing could be measured: nothing to poll either. */
+		mon_unlock();
+		return -1;
+	}
+	if (m->mem.headroom < m->mem.soft_watermark) {
+		/* Still short (held off, or nobody could free): look again
+		 * when the hold-off ends, and at least now and then. */
+		uint64_t wait = m->holdoff_until_ns > now ? m->holdoff_until_ns - now
+							  : 0;
+		uint64_t until_hard = m->hard_not_before_ns > now
+					      ? m->hard_not_before_ns - now : 0;
+
+		if (until_hard > wait)
+			wait = until_hard;
+		ms = (double)wait / 1e6;
+		r = ms < POLL_MIN_MS ? POLL_MIN_MS : ms > 1000 ? 1000 : (int)ms;
+		mon_unlock();
+		return r;
+	}
+	if (covered_locked(m)) {
+		mon_unlock();
+		return -1;
+	}
+	dist = m->mem.headroom - m->mem.soft_watermark;
+	rate = m->rate > FLOOR_RATE ? m->rate : FLOOR_RATE;
+	ms = (double)dist / rate * 1000.0;
+	mon_unlock();
+	if (ms < POLL_MIN_MS)
+		return POLL_MIN_MS;
+	if (ms > POLL_MAX_MS)
+		return POLL_MAX_MS;
+	return (int)ms;
+}
+
+bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
+			     uint64_t *target, bool *hard)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	enum shrinker__signal sig = SHRINKER__SIG_MEASURE;
+	uint64_t old_limit, old_soft, now;
+	bool fired = false, need;
+	unsigned i;
+
+	mon_lock();
+	for (i = 0; i < n; i++) {
+		struct shrinker__source *s = &m->src[m->poll_src[i]];
+		enum shrinker__signal got;
+
+		if (!fds[i].revents || s->fd != fds[i].fd)
+			continue;
+		fired = true;
+		if (fds[i].revents & POLLNVAL) {
+			shrinker__source_close(s, "descriptor became invalid");
+			continue;
+		}
+		got = s->handle ? s->handle(s, fds[i].revents) : SHRINKER__SIG_MEASURE;
+		if (got > sig)
+			sig = got;
+		if (got >= SHRINKER__SIG_SOFT)
+			shrinker__debug("%s: pressure (%s)", s->name,
+					got == SHRINKER__SIG_HARD ? "hard" : "confirmed");
+	}
+	if (fired)
+		atomic_fetch_add(&m->events, 1);
+	atomic_store(&m->poked, false);
+	old_limit = m->mem.limit;
+	old_soft = m->mem.soft_watermark;
+	if (measure_locked(m) < 0) {
+		mon_unlock();
+		return false;
+	}
+	if (m->mem.limit != old_limit || m->mem.soft_watermark != old_soft ||
+	    sig == SHRINKER__SIG_REARM)
+		rearm_locked(m);
+
+	need = shrinker__decide(&m->mem, sig, m->rate, target, hard);
+	now = shrinker__now_ns();
+	if (need && *hard && now < m->hard_not_before_ns)
+		need = false;
+	if (need && !*hard && now < m->holdoff_until_ns) {
+		atomic_fetch_add(&m->held_off, 1);
+		need = false;
+	}
+	if (need) {
+		atomic_fetch_add(*hard ? &m->hard_events : &m->soft_events, 1);
+		shrinker__debug("%s shrink of %llu KiB: headroom %llu KiB, soft "
+				"watermark %llu KiB, working set %llu KiB, cgroup "
+				"usage %llu KiB, limit %llu KiB (%s)",
+				*hard ? "hard" : "soft",
+				(unsigned long long)*target >> 10,
+				(unsigned long long)m->mem.headroom >> 10,
+				(unsigned long long)m->mem.soft_watermark >> 10,
+				(unsigned long long)m->mem.working_set >> 10,
+				(unsigned long long)m->cg_usage >> 10,
+				(unsigned long long)m->mem.limit >> 10,
+				m->mem.limit_source);
+	}
+	mon_unlock();
+	return need;
+}
+
+uint64_t shrinker__monitor_still_needed(uint64_t remaining)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	uint64_t target = 0;
+	bool hard;
+
+	(void)remaining;
+	/* What the shrinkers freed may still sit in malloc's free lists. */
+	shrinker__trim();
+	mon_lock();
+	if (measure_locked(m) == 0 &&
+	    !shrinker__decide(&m->mem, SHRINKER__SIG_MEASURE, m->rate, &target,
+			      &hard))
+		target = 0;
+	mon_unlock();
+	return target;
+}
+
+void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	uint64_t now = shrinker__now_ns();
+
+	/* Don't refill what was just given back: the pressure that asked for
+	 * it is probably still growing. */
+	atomic_store(&m->mg_block_until_ns,
+		     now + (hard ? NO_REFILL_HARD_NS : NO_REFILL_SOFT_NS));
+	mon_lock();
+	if (hard) {
+		m->hard_not_before_ns = freed ? 0 : now + HARD_RETRY_NS;
+	} else if (freed < target / 2) {
+		/* Freed little: adaptive hold-off, as WebKit does after a
+		 * cleanup that did not help. */
+		m->holdoff_ns = m->holdoff_ns ? m->holdoff_ns * 2 : HOLDOFF_MIN_NS;
+		if (m->holdoff_ns > HOLDOFF_MAX_NS)
+			m->holdoff_ns = HOLDOFF_MAX_NS;
+		m->holdoff_until_ns = now + m->holdoff_ns;
+	} else {
+		m->holdoff_ns = 0;
+		m->holdoff_until_ns = 0;
+	}
+	measure_locked(m);
+	mon_unlock();
+}
+
+void shrinker__monitor_atfork_prepare(void)
+{
+	mon_lock();
+}
+
+void shrinker__monitor_atfork_parent(void)
+{
+	mon_unlock();
+}
+
+void shrinker__monitor_atfork_child(void)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	unsigned i;
+
+	pthread_mutex_init(&m->lock, NULL);
+	shrinker__files_forget();
+	shrinker__rss_forget();
+	/* The parent's registrations are the parent's: the child's thread
+	 * opens its own sources. */
+	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
+		shrinker__source_close(&m->src[i], "not started");
+	m->opened = false;
+}
+
+void shrinker__monitor_add_stats(struct shrinker_global_stats *st)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	st->events = atomic_load(&m->events);
+	st->soft_events = atomic_load(&m->soft_events);
+	st->hard_events = atomic_load(&m->hard_events);
+	st->held_off = atomic_load(&m->held_off);
+	st->measurements = atomic_load(&m->measurements);
+}
+
+/* Public API. */
+
+void shrinker__monitor_forget(void)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	mon_lock();
+	shrinker__files_forget();
+	memset(&m->cg, 0, sizeof(m->cg));
+	m->have_mem = false;
+	m->env_read = false;
+	m->budget = 0;
+	m->budget_x100 = 0;
+	atomic_store(&m->mg_valid, false);
+	mon_unlock();
+}
+
+SHRINKER_EXPORT int shrinker_get_memory(struct shrinker_memory *ret)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	mon_lock();
+	if (!m->opened && !m->cg.version && !m->cg.why[0])
+		shrinker__cgroup_find(shrinker__root(), &m->cg);
+	r = measure_locked(m);
+	if (r == 0)
+		*ret = m->mem;
+	mon_unlock();
+	return r;
+}
+
+SHRINKER_EXPORT int shrinker_set_limit(uint64_t bytes)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	mon_lock();
+	m->env_read = true; /* the call overrides the environment */
+	m->budget = bytes;
+	m->budget_x100 = 0;
+	mon_unlock();
+	atomic_store(&m->poked, true);
+	shrinker__reclaimer_wake();
+	return 0;
+}
+
+SHRINKER_EXPORT int shrinker_set_watermarks(unsigned soft_permille,
+					    unsigned hard_permille)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	if (hard_permille == 0 || hard_permille >= soft_permille ||
+	    soft_permille > 500)
+		return -EINVAL;
+	mon_lock();
+	m->soft_permille = soft_permille;
+	m->hard_permille = hard_permille;
+	mon_unlock();
+	atomic_store(&m->poked, true);
+	shrinker__reclaimer_wake();
+	return 0;
+}
+
+SHRINKER_EXPORT bool shrinker_may_grow(size_t bytes)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	uint64_t head, soft, granted, now, last;
+
+	if (!atomic_load_explicit(&m->mg_valid, memory_order_acquire))
+		return true;
+	now = shrinker__now_ns();
+	if (now < atomic_load_explicit(&m->mg_block_until_ns, memory_order_relaxed))
+		return false;
+	head = atomic_load_explicit(&m->mg_headroom, memory_order_relaxed);
+	/* Growth stops a quarter of the soft watermark above it: the band
+	 * that a shrink restores (shrinker__decide()), so that caches settle
+	 * inside it instead of growing into the next shrink. */
+	soft = atomic_load_explicit(&m->mg_soft, memory_order_relaxed);
+	soft += soft / 4;
+	granted = atomic_load_explicit(&m->mg_granted, memory_order_relaxed);
+	if (head >= soft && head - soft >= granted &&
+	    head - soft - granted >= bytes) {
+		atomic_fetch_add_explicit(&m->mg_granted, bytes,
+					  memory_order_relaxed);
+		return true;
+	}
+	/* No room by the last figures: ask for fresh ones, now and then. */
+	last = atomic_load_explicit(&m->mg_poke_ns, memory_order_relaxed);
+	if (now - last >= POKE_EVERY_NS &&
+	    atomic_compare_exchange_strong(&m->mg_poke_ns, &last, now)) {
+		atomic_store(&m->poked, true);
+		shrinker__reclaimer_wake();
+	}
+	return false;
+}
+
+SHRINKER_EXPORT int shrinker_get_source(unsigned index,
+					struct shrinker_source_info *ret)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	struct shrinker_source_info info = { 0 };
+
+	if (!ret)
+		return -EINVAL;
+	if (index >= SHRINKER__SRC_COUNT)
+		return -ENOENT;
+	mon_lock();
+	snprintf(info.name, sizeof(info.name), "%s", src_names[index]);
+	info.active = m->opened && m->src[index].active;
+	snprintf(info.detail, sizeof(info.detail), "%s",
+		 m->opened ? m->src[index].detail : "not started");
+	mon_unlock();
+	*ret = info;
+	return 0;
+}

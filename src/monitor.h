@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pressure monitors: the shared state of monitor.c and the sources in
+ * monitor-*.c.  Everything in struct shrinker__mon is protected by its lock
+ * (lock order: shrinker__lib.lock, then shrinker__mon.lock), except the
+ * atomics, which shrinker_may_grow() reads without any lock.  The sources'
+ * descriptors are polled by the reclaimer thread only.
+ */
+#ifndef SHRINKER_MONITOR_H
+#define SHRINKER_MONITOR_H
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cgroup.h"
+#include "shrinker.h"
+
+/* What an event from a source means, in increasing order of urgency. */
+enum shrinker__signal {
+	SHRINKER__SIG_NONE,    /* nothing (false alarm, drained) */
+	SHRINKER__SIG_MEASURE, /* something moved: measure and decide */
+	SHRINKER__SIG_REARM,   /* limits changed: measure, re-arm thresholds */
+	SHRINKER__SIG_SOFT,    /* confirmed pressure (PSI, systemd, medium) */
+	SHRINKER__SIG_HARD,    /* the kernel is reclaiming hard */
+};
+
+enum shrinker__src_id {
+	SHRINKER__SRC_LIMITS,
+	SHRINKER__SRC_CGV1_THRESHOLD,
+	SHRINKER__SRC_CGV1_MEDIUM,
+	SHRINKER__SRC_CGV1_CRITICAL,
+	SHRINKER__SRC_CGV2_EVENTS,
+	SHRINKER__SRC_CGV2_PSI,
+	SHRINKER__SRC_PSI_SYSTEM,
+	SHRINKER__SRC_SYSTEMD,
+	SHRINKER__SRC_POLL,
+	SHRINKER__SRC_COUNT
+};
+
+struct shrinker__source {
+	const char *name;
+	int fd;                 /* polled, -1 if none */
+	short events;           /* POLLIN or POLLPRI */
+	bool active;
+	char detail[160];
+	int aux_fd;             /* v1: the usage file the thresholds watch */
+	uint64_t psi_total;     /* PSI: stall total seen at the last event */
+	uint64_t armed_limit, armed_soft, armed_hard; /* v1 thresholds */
+	uint64_t ev_high, ev_max, ev_oom;             /* v2 counters seen */
+	enum shrinker__signal (*handle)(struct shrinker__source *s, short revents);
+};
+
+struct shrinker__mon {
+	pthread_mutex_t lock;
+	bool opened;
+	struct shrinker__cgroup cg;
+
+	/* Configuration. */
+	bool env_read;
+	uint64_t budget;          /* bytes, 0: none */
+	unsigned budget_x100;     /* percent * 100 of the detected limit, 0: none */
+	unsigned soft_permille, hard_permille;
+
+	/* The last measurement. */
+	struct shrinker_memory mem;
+	bool have_mem;
+	uint64_t cg_limit;        /* the cgroup's own limit, UINT64_MAX if none */
+	uint64_t cg_usage;        /* raw usage, page cache included */
+	bool cg_binding;          /* the cgroup limit is the effective one */
+	double rate;              /* working-set growth, bytes/s, decaying max */
+	uint64_t last_ws, last_ns;
+	uint64_t last_find_ns;    /* when the cgroup was last looked for */
+
+	/* No storms. */
+	uint64_t holdoff_ns, holdoff_until_ns, hard_not_before_ns;
+
+	struct shrinker__source src[SHRINKER__SRC_COUNT];
+	int poll_src[SHRINKER__SRC_COUNT]; /* pollfd index -> source */
+
+	/* Read by shrinker_may_grow() without the lock. */
+	_Atomic uint64_t mg_headroom, mg_soft, mg_granted, mg_poke_ns;
+	_Atomic uint64_t mg_block_until_ns; /* no growth before this */
+	atomic_bool mg_valid, poked;
+
+	/* Counters, added to the global statistics. */
+	_Atomic uint64_t events, soft_events, hard_events, held_off, measurements;
+};
+
+extern struct shrinker__mon shrinker__mon;
+
+/* monitor.c, for the reclaimer thread (lib lock not held unless said). */
+void shrinker__monitor_open(void);
+void shrinker__monitor_close(void);
+unsigned shrinker__monitor_fill(struct pollfd *fds, unsigned max);
+int shrinker__monitor_timeout_ms(void);
+/* After poll(): handle what fired, measure, decide.  True with *target and
+ * *hard when the shrinkers must be asked. */
+bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
+			     uint64_t *target, bool *hard);
+/* During a request (lib lock held): is the pressure still there?  Returns
+ * the bytes still needed, 0 if none. */
+uint64_t shrinker__monitor_still_needed(uint64_t remaining);
+/* After a request the monitor decided on. */
+void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard);
+/* fork() handlers, called from the registry's (lib lock held). */
+void shrinker__monitor_atfork_prepare(void);
+void shrinker__monitor_atfork_parent(void);
+void shrinker__monitor_atfork_child(void);
+/* Forget the cgroup, the measurement and the budget, so that the next
+ * measurement starts over (tests switching fixture trees). */
+void shrinker__monitor_forget(void);
+/* Add the monitor's counters to *st (lib lock held). */
+void shrinker__monitor_add_stats(struct shrinker_global_stats *st);
+
+/* The decision, pure: from a measurement, the strongest signal and the
+ * working set's growth rate (bytes/s), the target and hardness of the
+ * request (false: none). */
+bool shrinker__decide(const struct shrinker_memory *mem,
+		      enum shrinker__signal sig, double rate, uint64_t *target,
+		      bool *hard);
+
+/* monitor-*.c: open a source (mon lock held), filling s->fd, s->events,
+ * s->handle, s->active and s->detail; a source that cannot be used says why
+ * in s->detail and stays inactive.  Re-arm functions run after a
+ * measurement that moved the limit or watermarks. */
+void shrinker__limits_open(struct shrinker__mon *m, struct shrinker__source *s);
+void shrinker__cgv1_open(struct shrinker__mon *m, struct shrinker__source *thr,
+			 struct shrinker__source *medium,
+			 struct shrinker__source *critical);
+void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr);
+void shrinker__cgv2_open(struct shrinker__mon *m, struct shrinker__source *events,
+			 struct shrinker__source *psi);
+void shrinker__psi_system_open(struct shrinker__mon *m, struct shrinker__source *s);
+void shrinker__cgv2_psi_open(struct shrinker__mon *m, struct shrinker__source *s);
+void shrinker__systemd_open(struct shrinker__mon *m, struct shrinker__source *s);
+
+/* monitor-psi.c: open a PSI trigger on path (trying windows the kernel
+ * accepts), for the cgroup v2 and system sources and systemd's protocol. */
+int shrinker__psi_open(struct shrinker__source *s, const char *path,
+		       const char *trigger, size_t trigger_len);
+enum shrinker__signal shrinker__psi_handle(struct shrinker__source *s,
+					   short revents);
+void shrinker__source_close(struct shrinker__source *s, const char *why);
+
+#endif /* SHRINKER_MONITOR_H */

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * End to end on this machine's real cgroup v1 memory controller: a cache
+ * that grows at full speed inside a child memory cgroup, with the kernel's
+ * own counters as the verdict (memory.oom_control oom_kill, the program's
+ * exit status).  Skips cleanly where no child memory cgroup can be made.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "tap.h"
+
+#define LIMIT (128 * MiB)
+
+static char skip_why[200];
+
+struct run {
+	int status;
+	uint64_t oom_kills;
+	uint64_t peak, allocated, calls, freed;
+	long idle_wakeups;
+	/* Samples: time (ms) and cache bytes. */
+	unsigned n;
+	uint64_t t[2048], cache[2048];
+};
+
+static char out[256 * 1024];
+
+static void parse_output(struct run *r)
+{
+	char *line, *save = NULL;
+
+	r->idle_wakeups = -1;
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long a, b, c, d;
+
+		if (sscanf(line, "t=%llu cache=%llu", &a, &b) == 2 && r->n < 2048) {
+			r->t[r->n] = a;
+			r->cache[r->n++] = b;
+		} else if (sscanf(line, "peak=%llu allocated=%llu calls=%llu freed=%llu",
+				  &a, &b, &c, &d) == 4) {
+			r->peak = a;
+			r->allocated = b;
+			r->calls = c;
+			r->freed = d;
+		} else if (sscanf(line, "idle_wakeups=%llu", &a) == 1) {
+			r->idle_wakeups = (long)a;
+		}
+	}
+}
+
+/* Run the grower in a fresh child cgroup; competitor_at_ms > 0 adds a
+ * competitor that allocates competitor bytes then, for hold_ms. */
+static int run_grower(struct run *r, const char *name, uint64_t limit,
+		      char *const args[], unsigned competitor_at_ms,
+		      uint64_t competitor, unsigned hold_ms,
+		      uint64_t lower_to, unsigned lower_at_ms)
+{
+	char path[600], *argv[16];
+	struct cg1 cg;
+	pid_t pid, comp = -1;
+	int fd, i, comp_status = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (cg1_make(&cg, name, limit, skip_why, sizeof(skip_why)) < 0)
+		return TAP_SKIP;
+	snprintf(path, sizeof(path), "%s/tests/prog-grower", build_dir());
+	argv[0] = path;
+	for (i = 0; args[i] && i < 14; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	pid = cg1_spawn(&cg, argv, &fd);
+	if (pid < 0) {
+		cg1_remove(&cg);
+		return TAP_FAIL;
+	}
+	if (competitor)
+		comp = cg1_competitor(&cg, competitor_at_ms, competitor, hold_ms);
+	if (lower_to) {
+		char cmd[700];
+
+		sleep_ms(lower_at_ms);
+		snprintf(cmd, sizeof(cmd), "echo %llu > %s/memory.limit_in_bytes",
+			 (unsigned long long)lower_to, cg.path);
+		if (system(cmd) != 0)
+			tap_diag("could not lower the limit");
+	}
+	read_all_fd(fd, out, sizeof(out));
+	r->status = wait_exit(pid);
+	if (comp > 0)
+		comp_status = wait_exit(comp);
+	r->oom_kills = cg1_read(&cg, "memory.oom_control", "oom_kill");
+	cg1_remove(&cg);
+	parse_output(r);
+	tap_diag("%s: exit %d, competitor %d, oom_kill %llu, peak %.1f MiB, "
+		 "allocated %.0f MiB, %llu calls freed %.1f MiB", name, r->status,
+		 comp_status, (unsigned long long)r->oom_kills, r->peak / (double)MiB,
+		 r->allocated / (double)MiB, (unsigned long long)r->calls,
+		 r->freed / (double)MiB);
+	if (comp_status != 0)
+		r->status = 1000 + comp_status;
+	return TAP_PASS;
+}
+
+static int grow_mode(const char *mode)
+{
+	char total[32];
+	char *args[] = { "--mode", (char *)mode, "--total", total, NULL };
+	static struct run r;
+	int rr;
+
+	snprintf(total, sizeof(total), "%llu", 3 * LIMIT);
+	rr = run_grower(&r, mode, LIMIT, args, 0, 0, 0, 0, 0);
+	if (rr == TAP_SKIP)
+		return tap_skip_why("%s", skip_why);
+	CHECK(rr == TAP_PASS);
+	CHECK(r.oom_kills == 0);
+	CHECK(r.status == 0);
+	CHECK(r.allocated >= 3 * LIMIT);
+	CHECK(r.peak >= LIMIT * 8 / 10);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
+static int test_native(void)
+{
+	return grow_mode("native");
+}
+
+static int test_osv(void)
+{
+	return grow_mode("osv");
+}
+
+static int test_deferred(void)
+{
+	return grow_mode("deferred");
+}
+
+static int test_competitor(void)
+{
+	char *args[] = { "--mode", "native", "--total", "0", "--duration", "3000", NULL };
+	static struct run r;
+	uint64_t during = UINT64_MAX, after = 0;
+	unsigned i;
+	int rr;
+
+	/* The cache fills the cgroup; at 1 s a second process takes half the
+	 * limit at once and holds it for 1 s. */
+	rr = run_grower(&r, "competitor", LIMIT, args, 1000, LIMIT / 2, 1000, 0, 0);
+	if (rr == TAP_SKIP)
+		return tap_skip_why("%s", skip_why);
+	CHECK(rr == TAP_PASS);
+	CHECK(r.oom_kills == 0);
+	CHECK(r.status == 0);
+	for (i = 0; i < r.n; i++) {
+		if (r.t[i] >= 1300 && r.t[i] <= 1900 && r.cache[i] < during)
+			during = r.cache[i];
+		if (r.t[i] >= 2500 && r.cache[i] > after)
+			after = r.cache[i];
+	}
+	tap_diag("cache while the competitor held half: %.1f MiB; after: %.1f MiB",
+		 during / (double)MiB, after / (double)MiB);
+	/* It gave the memory up, and took it back afterwards. */
+	CHECK(during <= LIMIT / 2);
+	CHECK(after >= LIMIT * 8 / 10);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
+static int test_limit_lowered(void)
+{
+	char *args[] = { "--mode", "native", "--total", "0", "--duration", "2000", NULL };
+	static struct run r;
+	uint64_t before = 0, after = UINT64_MAX;
+	unsigned i;
+	int rr;
+
+	/* At 1 s the limit goes from 128 to 121 MiB: cgroup v1 refuses a
+	 * limit below the usage it cannot reclaim, so it stays above what the
+	 * cache holds, but leaves less headroom than the soft watermark. */
+	rr = run_grower(&r, "lowered", LIMIT, args, 0, 0, 0, 121 * MiB, 1000);
+	if (rr == TAP_SKIP)
+		return tap_skip_why("%s", skip_why);
+	CHECK(rr == TAP_PASS);
+	CHECK(r.oom_kills == 0 && r.status == 0);
+	for (i = 0; i < r.n; i++) {
+		if (r.t[i] >= 700 && r.t[i] <= 950 && r.cache[i] > before)
+			before = r.cache[i];
+		if (r.t[i] >= 1300 && (after == UINT64_MAX || r.cache[i] > after))
+			after = r.cache[i];
+	}
+	tap_diag("cache before: %.1f MiB, after the limit went to 121 MiB: %.1f MiB",
+		 before / (double)MiB, after / (double)MiB);
+	/* The band under 128 MiB ends at 112 MiB, under 121 MiB at 106 MiB;
+	 * the program's own memory comes off both. */
+	CHECK(before >= 108 * MiB);
+	CHECK(after <= 106 * MiB);
+	CHECK(after >= 96 * MiB);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
+static int test_idle(void)
+{
+	char total[32];
+	char *args[] = { "--mode", "native", "--total", total, "--idle", "5000", NULL };
+	static struct run r;
+	int rr;
+
+	/* A full cache (what the grower allocates) 30 % below the limit. */
+	snprintf(total, sizeof(total), "%llu", 2 * LIMIT * 7 / 10);
+	rr = run_grower(&r, "idle", 2 * LIMIT, args, 0, 0, 0, 0, 0);
+	if (rr == TAP_SKIP)
+		return tap_skip_why("%s", skip_why);
+	CHECK(rr == TAP_PASS);
+	CHECK(r.status == 0);
+	tap_diag("reclaimer wake-ups over 5 s idle: %ld", r.idle_wakeups);
+	CHECK(r.idle_wakeups == 0);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
+static const struct tap_test tests[] = {
+	{ "native: grows 3x the limit at full speed, no OOM kill, peak >= 80 %", test_native },
+	{ "OSv shim (no may_grow): no OOM kill, peak >= 80 %", test_osv },
+	{ "deferred: no OOM kill, peak >= 80 %", test_deferred },
+	{ "a competitor takes half the limit: no OOM kill, the cache yields and regrows", test_competitor },
+	{ "the limit lowered at run time is seen and honoured", test_limit_lowered },
+	{ "idle far from the limit: no wake-ups in 5 s", test_idle },
+};
+
+int main(void)
+{
+	const char *san = getenv("SANITIZE");
+
+	/* TSan's shadow memory and ASan's quarantine count against the
+	 * cgroup's limit and keep freed memory from going back: the kernel's
+	 * verdict would be about the sanitizer, not the library. */
+	if (san && *san)
+		tap_skip_all("memory figures are meaningless under a sanitizer");
+	if (geteuid() != 0)
+		tap_skip_all("needs root to make a child memory cgroup");
+	return tap_run(tests, sizeof(tests) / sizeof(tests[0]));
+}

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Limit discovery and headroom on captured fixture trees (tests/fixtures):
+ * cgroup v1 with the limit on an ancestor, cgroup v2 nested with "max" at
+ * some levels, containers with and without a cgroup namespace, no cgroup,
+ * garbage and truncated files; the budget; the watermarks; the decision.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../src/cgroup.h"
+#include "../src/monitor.h"
+#include "helpers.h"
+#include "tap.h"
+
+static char fixtures[1024];
+
+static void use_tree(const char *name)
+{
+	char root[PATH_MAX];
+
+	snprintf(root, sizeof(root), "%s/%s", fixtures, name);
+	shrinker__set_root(root);
+	shrinker__monitor_forget();
+}
+
+struct expect {
+	const char *tree;
+	int version;
+	const char *dir_tail;  /* end of cg.dir */
+	uint64_t limit;        /* from the cgroup, UINT64_MAX: none */
+	uint64_t ws;
+	const char *limit_has; /* in the limit's name */
+};
+
+static const struct expect cases[] = {
+	{ "v1-hierarchical", 1, "/sys/fs/cgroup/memory/a/b", 256 * MiB, 150 * MiB,
+	  "hierarchical_memory_limit of /a/b" },
+	{ "v1-own-limit", 1, "/sys/fs/cgroup/memory/a/b", 128 * MiB, 150 * MiB,
+	  "memory.limit_in_bytes of /a/b" },
+	{ "v1-unlimited", 1, "/sys/fs/cgroup/memory/a/b", UINT64_MAX, 150 * MiB, "" },
+	{ "v2-nested", 2, "/sys/fs/cgroup/a/b/c", 512 * MiB, 220 * MiB,
+	  "memory.max of /a/b" },
+	{ "v2-high", 2, "/sys/fs/cgroup/a/b/c", 384 * MiB, 220 * MiB,
+	  "memory.high of /a/b/c" },
+	{ "v2-container-ns", 2, "/sys/fs/cgroup", 256 * MiB, 100 * MiB,
+	  "memory.max of /" },
+	{ "v2-container-root", 2, "/sys/fs/my cgroup", 200 * MiB, 90 * MiB,
+	  "memory.max of /" },
+};
+
+static int test_discovery(void)
+{
+	int r = TAP_FAIL;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct expect *e = &cases[i];
+		struct shrinker__cgroup cg;
+		struct shrinker__cg_measure m;
+		char root[PATH_MAX];
+		size_t dl, tl = strlen(e->dir_tail);
+
+		snprintf(root, sizeof(root), "%s/%s", fixtures, e->tree);
+		tap_diag("tree %s", e->tree);
+		CHECK(shrinker__cgroup_find(root, &cg) == 0);
+		CHECK(cg.version == e->version);
+		dl = strlen(cg.dir);
+		CHECK(dl >= tl && strcmp(cg.dir + dl - tl, e->dir_tail) == 0);
+		CHECK(shrinker__cgroup_measure(&cg, &m) == 0);
+		CHECK(m.limit == e->limit);
+		CHECK(m.working_set == e->ws);
+		CHECK(strstr(m.limit_name, e->limit_has) != NULL);
+	}
+	r = TAP_PASS;
+fail:
+	return r;
+}
+
+static int test_no_cgroup(void)
+{
+	struct shrinker__cgroup cg;
+	struct shrinker__cg_measure m;
+	char root[PATH_MAX];
+	int r = TAP_FAIL;
+
+	snprintf(root, sizeof(root), "%s/no-cgroup", fixtures);
+	CHECK(shrinker__cgroup_find(root, &cg) == 0);
+	CHECK(cg.version == 0 && strstr(cg.why, "no memory cgroup"));
+	CHECK(shrinker__cgroup_measure(&cg, &m) == -ENOENT);
+	snprintf(root, sizeof(root), "%s/empty", fixtures);
+	CHECK(shrinker__cgroup_find(root, &cg) == 0);
+	CHECK(cg.version == 0 && strstr(cg.why, "/proc/self/cgroup"));
+	snprintf(root, sizeof(root), "%s/does-not-exist", fixtures);
+	CHECK(shrinker__cgroup_find(root, &cg) == 0 && cg.version == 0);
+	r = TAP_PASS;
+fail:
+	return r;
+}
+
+static int test_headroom(void)
+{
+	struct shrinker_memory mem;
+	int r = TAP_FAIL;
+
+	/* The cgroup's limit leaves less headroom than the system's. */
+	use_tree("v2-nested");
+	CHECK(shrinker_get_memory(&mem) == 0);
+	CHECK(mem.cgroup_version == 2);
+	CHECK(mem.limit == 512 * MiB && mem.working_set == 220 * MiB);
+	CHECK(mem.headroom == 292 * MiB);
+	CHECK(strstr(mem.limit_source, "cgroup v2 memory.max of /a/b"));
+	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
+	CHECK_NEAR(mem.hard_watermark, 25.6 * MiB, 0.01 * MiB);
+
+	/* No cgroup limit: the system's MemAvailable. */
+	use_tree("v1-unlimited");
+	CHECK(shrinker_get_memory(&mem) == 0);
+	CHECK(mem.limit == 8192 * MiB && mem.working_set == 2048 * MiB);
+	CHECK(strstr(mem.limit_source, "system MemAvailable"));
+	use_tree("no-cgroup");
+	CHECK(shrinker_get_memory(&mem) == 0);
+	CHECK(mem.cgroup_version == 0 && mem.limit == 8192 * MiB);
+	r = TAP_PASS;
+fail:
+	return r;
+}
+
+static int test_budget(void)
+{
+	struct shrinker_memory mem;
+	int r = TAP_FAIL;
+
+	/* A budget smaller than what the cgroup leaves wins, against RSS. */
+	use_tree("v2-nested");
+	CHECK(shrinker_set_limit(1024 * MiB) == 0);
+	CHECK(shrinker_get_memory(&mem) == 0);
+	CHECK(mem.limit == 512 * MiB && mem.budget == 1024 * MiB);
+	CHECK(shrinker_set_limit(16 * MiB) == 0);
+	CHECK(shrinker_get_memory(&mem) == 0);
+	CHECK(mem.limit == 16 * MiB && strstr(mem.limit_source, "budget"));
+	CHECK(mem.working_set > 0); /* our own RSS */
+	CHECK(mem.soft_watermark == 4 * MiB && mem.hard_watermark == 2 * MiB);
+
+	/* A percentage of the detected limit, from the environment. */
+	setenv("SHRINKER_LIMIT", "25%", 1);
+	use_tree("v2-nested");
+	CHECK(shrinker_get_memory(&mem) == 0);
+	CHECK(mem.budget == 128 * MiB);
+	CHECK(mem.limit == 128 * MiB);
+
+	/* Bad values are reported and ignored. */
+	setenv("SHRINKER_LIMIT", "abc", 1);
+	use_tree("v2-nested");
+	CHECK(shrinker_get_memory(&mem) == 0);
+	CHECK(mem.budget == 0 && mem.limit == 512 * MiB);
+	setenv("SHRINKER_LIMIT", "99999999999T", 1);
+	use_tree("v2-nested");
+	CHECK(shrinker_get_memory(&mem) == 0 && mem.budget == 0);
+	setenv("SHRINKER_LIMIT", "-1", 1);
+	use_tree("v2-nested");
+	CHECK(shrinker_get_memory(&mem) == 0 && mem.budget == 0);
+	setenv("SHRINKER_LIMIT", "", 1);
+	use_tree("v2-nested");
+	CHECK(shrinker_get_memory(&mem) == 0 && mem.budget == 0);
+	r = TAP_PASS;
+fail:
+	unsetenv("SHRINKER_LIMIT");
+	shrinker_set_limit(0);
+	return r;
+}
+
+static int test_garbage(void)
+{
+	struct shrinker_memory mem = { .limit = 1 };
+	int r = TAP_FAIL;
+
+	/* Garbage limits are ignored, meminfo without MemAvailable gives no
+	 * system figure: nothing to go on, said as such. */
+	use_tree("v2-garbage");
+	CHECK(shrinker_get_memory(&mem) == -ENODATA);
+	CHECK(mem.limit == 1);
+	/* A budget still works. */
+	CHECK(shrinker_set_limit(64 * MiB) == 0);
+	CHECK(shrinker_get_memory(&mem) == 0 && mem.limit == 64 * MiB);
+	CHECK(shrinker_set_limit(0) == 0);
+	use_tree("empty");
+	CHECK(shrinker_get_memory(&mem) == -ENODATA);
+	CHECK(shrinker_get_memory(NULL) == -EINVAL);
+	r = TAP_PASS;
+fail:
+	shrinker_set_limit(0);
+	return r;
+}
+
+static int test_watermark_api(void)
+{
+	struct shrinker_memory mem;
+	int r = TAP_FAIL;
+
+	CHECK(shrinker_set_watermarks(0, 0) == -EINVAL);
+	CHECK(shrinker_set_watermarks(100, 100) == -EINVAL);
+	CHECK(shrinker_set_watermarks(501, 10) == -EINVAL);
+	CHECK(shrinker_set_watermarks(100, 0) == -EINVAL);
+	CHECK(shrinker_set_watermarks(200, 20) == 0);
+	use_tree("v2-nested");
+	CHECK(shrinker_get_memory(&mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 102.4 * MiB, 0.01 * MiB);
+	CHECK_NEAR(mem.hard_watermark, 10.24 * MiB, 0.01 * MiB);
+	r = TAP_PASS;
+fail:
+	shrinker_set_watermarks(100, 50);
+	return r;
+}
+
+static int test_decide(void)
+{
+	struct shrinker_memory mem = {
+		.limit = 1000 * MiB, .soft_watermark = 100 * MiB,
+		.hard_watermark = 50 * MiB,
+	};
+	uint64_t target = 0;
+	bool hard = true;
+	int r = TAP_FAIL;
+
+	mem.headroom = 300 * MiB; /* far away */
+	CHECK(!shrinker__decide(&mem, SHRINKER__SIG_MEASURE, 0, &target, &hard));
+	CHECK(!shrinker__decide(&mem, SHRINKER__SIG_REARM, 0, &target, &hard));
+	/* Confirmed pressure though far away: a soft nudge. */
+	CHECK(shrinker__decide(&mem, SHRINKER__SIG_SOFT, 0, &target, &hard));
+	CHECK(target == 25 * MiB && !hard);
+	CHECK(shrinker__decide(&mem, SHRINKER__SIG_HARD, 0, &target, &hard));
+	CHECK(target == 25 * MiB && !hard);
+	mem.headroom = 80 * MiB; /* under soft */
+	CHECK(shrinker__decide(&mem, SHRINKER__SIG_MEASURE, 0, &target, &hard));
+	CHECK(target == 45 * MiB && !hard);
+	CHECK(shrinker__decide(&mem, SHRINKER__SIG_SOFT, 0, &target, &hard));
+	CHECK(hard); /* short, and the kernel stalls already */
+	CHECK(target == 100 * MiB); /* hard asks for a soft watermark at least */
+	/* Growth in progress: 1 GiB/s adds 25 ms worth. */
+	CHECK(shrinker__decide(&mem, SHRINKER__SIG_MEASURE, 1024.0 * MiB, &target, &hard));
+	CHECK_NEAR(target, 45 * MiB + 25.6 * MiB, 1);
+	CHECK(!hard);
+	mem.headroom = 40 * MiB; /* under hard */
+	CHECK(shrinker__decide(&mem, SHRINKER__SIG_MEASURE, 0, &target, &hard));
+	CHECK(target == 100 * MiB && hard);
+	mem.headroom = 0;
+	CHECK(shrinker__decide(&mem, SHRINKER__SIG_MEASURE, 0, &target, &hard));
+	CHECK(target == 125 * MiB && hard);
+	r = TAP_PASS;
+fail:
+	return r;
+}
+
+static const struct tap_test tests[] = {
+	{ "cgroup discovery and limits on fixture trees", test_discovery },
+	{ "no cgroup, nothing readable", test_no_cgroup },
+	{ "headroom: the smallest limit wins, page cache does not count", test_headroom },
+	{ "self-imposed budget: bytes, percentage, bad values", test_budget },
+	{ "garbage files: clear answer, safe fallback", test_garbage },
+	{ "watermarks by API", test_watermark_api },
+	{ "the decision", test_decide },
+};
+
+int main(void)
+{
+	const char *top = getenv("TOP_SRCDIR");
+
+	snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures",
+		 top && *top ? top : ".");
+	if (access(fixtures, R_OK) != 0)
+		tap_skip_all("fixtures not found (run from the source tree)");
+	return tap_run(tests, sizeof(tests) / sizeof(tests[0]));
+}

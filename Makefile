@@ -104,7 +104,7 @@ $(HOG): $(HOG_OBJ) $(STATIC)
 	$(CC) -o $@ $(HOG_OBJ) $(STATIC) $(LDFLAGS) -lm
 
 PROVE ?= prove
-check: all $(TESTS) $(PROGS)
+check: all $(TESTS) $(PROGS) $(OSV_TESTS)
 	TOP_SRCDIR=$(CURDIR) BUILD=$(B) SANITIZE=$(SANITIZE) $(PROVE) -f --exec '' $(TESTS) $(wildcard tests/*.sh)
 
 install: lib

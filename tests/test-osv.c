@@ -56,7 +56,15 @@ static int run(const char *which)
 	tap_diag("%s: exit %d, %d calls (%d soft), cache %.0f MiB, peak %.0f MiB",
 		 which, st, calls, soft_calls, cache / (double)MiB, peak / (double)MiB);
 	CHECK(st == 0);
-	CHECK(calls > 0 && soft_calls > 0);
+	CHECK(calls > 0);
+	if (getenv("SANITIZE") && *getenv("SANITIZE")) {
+		/* The budget is measured against RSS, which a sanitizer's
+		 * shadow memory and quarantine inflate. */
+		tap_diag("memory figures not checked under SANITIZE=%s",
+			 getenv("SANITIZE"));
+		return TAP_PASS;
+	}
+	CHECK(soft_calls > 0);
 	/* 256 MiB allocated under a 64 MiB budget: the cache stayed near it. */
 	CHECK(peak <= 64 * MiB);
 	CHECK(cache <= 64 * MiB);

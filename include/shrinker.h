@@ -246,9 +246,11 @@ int shrinker_dispatch(void);
  * freed enough.  Hard pressure is never held off, except that after a hard
  * request that freed nothing the next waits 100 ms.  Far from the limit, with
  * kernel notifications available (cgroup v1 thresholds), the reclaimer
- * thread makes no wake-ups at all; otherwise it polls at an interval of
- * (headroom above the soft watermark) / (growth rate, at least 256 MiB/s),
- * from 10 ms to 10 s.
+ * thread makes no wake-ups at all; otherwise (cgroup v2 before memory.high,
+ * the system without a cgroup limit, and the budget, which no kernel event
+ * watches) it polls at an interval of (headroom above the soft watermark) /
+ * (growth rate, at least 1 GiB/s), from 10 ms to 10 s.  A polled limit can
+ * be overshot by what the program allocates between two polls.
  */
 
 /* The last measurement.  Byte figures; UINT64_MAX where no limit is known. */

@@ -29,7 +29,9 @@
 #define DEFAULT_HARD_PERMILLE 50
 #define MIN_SOFT (4ull << 20)
 #define MIN_HARD (2ull << 20)
-#define FLOOR_RATE (256.0 * 1024 * 1024) /* bytes/s assumed at the least */
+/* Growth assumed at the least when polling, bytes/s: a program writing
+ * fresh memory does 1 to 6 GiB/s (earlyoom assumes 6 GiB/s for RAM). */
+#define FLOOR_RATE (1024.0 * 1024 * 1024)
 #define POLL_MIN_MS 10
 #define POLL_MAX_MS 10000
 #define HOLDOFF_MIN_NS 250000000ull

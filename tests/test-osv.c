@@ -65,8 +65,10 @@ static int run(const char *which)
 		return TAP_PASS;
 	}
 	CHECK(soft_calls > 0);
-	/* 256 MiB allocated under a 64 MiB budget: the cache stayed near it. */
-	CHECK(peak <= 64 * MiB);
+	/* 256 MiB allocated under a 64 MiB budget: the cache stayed near it.
+	 * A budget is polled (no kernel event watches our own RSS), so it may
+	 * be overshot by what is allocated between two polls. */
+	CHECK(peak <= 80 * MiB);
 	CHECK(cache <= 64 * MiB);
 	return TAP_PASS;
 fail:

@@ -53,8 +53,10 @@ HOG_SRC := $(sort $(wildcard tools/memory-hog/*.c))
 HOG_OBJ := $(HOG_SRC:tools/memory-hog/%.c=$(B)/hog/%.o)
 HOG := $(B)/memory-hog
 
+COMPETITOR := $(B)/competitor
+
 .PHONY: all lib check install uninstall clean demo bench
-all: lib $(if $(HOG_SRC),$(HOG))
+all: lib $(HOG) $(COMPETITOR)
 lib: $(STATIC) $(SHARED) $(B)/libshrinker.pc
 
 $(B)/src/%.o: src/%.c src/internal.h include/shrinker.h $(wildcard src/*.h)
@@ -103,9 +105,17 @@ $(B)/hog/%.o: tools/memory-hog/%.c $(wildcard tools/memory-hog/*.h) include/shri
 $(HOG): $(HOG_OBJ) $(STATIC)
 	$(CC) -o $@ $(HOG_OBJ) $(STATIC) $(LDFLAGS) -lm
 
+$(COMPETITOR): tools/competitor/main.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
 PROVE ?= prove
 check: all $(TESTS) $(PROGS) $(OSV_TESTS)
 	TOP_SRCDIR=$(CURDIR) BUILD=$(B) SANITIZE=$(SANITIZE) $(PROVE) -f --exec '' $(TESTS) $(wildcard tests/*.sh)
+
+# The main job: memory-hog in a 512 MiB cgroup with a competitor, ~30 s.
+demo: all
+	HOG=$(HOG) COMPETITOR=$(COMPETITOR) OUT=build/demo scripts/demo.sh
 
 install: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/osv

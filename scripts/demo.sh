@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# memory-hog's demo (make demo): memory-hog runs for about 30 s inside a child
+# memory cgroup of 512 MiB; at 10 s a second process in the same cgroup takes
+# 60 % of the limit and gives it back at 20 s.  memory-hog has no size
+# setting: its caches grow to what the cgroup allows, make room for the
+# competitor and grow back.  The kernel's own counters give the verdict.
+#
+# Environment: LIMIT_MB (512), DURATION (30), COMPETITOR_AT (10),
+# COMPETITOR_FOR (10), COMPETITOR_SHARE (60), HOG, COMPETITOR (programs),
+# OUT (build/demo), HOG_ARGS (extra memory-hog options).
+set -euo pipefail
+
+LIMIT_MB=${LIMIT_MB:-512}
+DURATION=${DURATION:-30}
+COMPETITOR_AT=${COMPETITOR_AT:-10}
+COMPETITOR_FOR=${COMPETITOR_FOR:-10}
+COMPETITOR_SHARE=${COMPETITOR_SHARE:-60}
+HOG=${HOG:-build/default-cc/memory-hog}
+COMPETITOR=${COMPETITOR:-build/default-cc/competitor}
+OUT=${OUT:-build/demo}
+HOG_ARGS=${HOG_ARGS:-}
+
+limit=$((LIMIT_MB * 1024 * 1024))
+take=$((limit * COMPETITOR_SHARE / 100))
+mkdir -p "$OUT"
+rm -f "$OUT"/hog.jsonl "$OUT"/competitor.jsonl "$OUT"/demo.png "$OUT"/summary.txt
+
+cg=""        # the child cgroup's directory, if one was made
+cgver=""     # 1 or 2
+note=""
+budget_env=()
+
+make_cgroup() {
+	local line path mnt
+	if [ "$(id -u)" != 0 ]; then
+		note="not root, so no child memory cgroup can be made"
+		return 1
+	fi
+	# cgroup v1: the memory controller's line in /proc/self/cgroup.
+	line=$(grep -E '^[0-9]+:([^:]*,)?memory(,[^:]*)?:' /proc/self/cgroup || true)
+	mnt=$(awk '$9 == "cgroup" && $NF ~ /(^|,)memory(,|$)/ { print $5; exit }' /proc/self/mountinfo)
+	if [ -n "$line" ] && [ -n "$mnt" ]; then
+		path=${line#*:*:}
+		cg="$mnt${path%/}/memory-hog-demo-$$"
+		if mkdir "$cg" 2>/dev/null && echo "$limit" > "$cg/memory.limit_in_bytes"; then
+			cgver=1
+			return 0
+		fi
+		rmdir "$cg" 2>/dev/null || true
+		note="cannot make a child of $mnt$path"
+	fi
+	# cgroup v2: a child of our cgroup, with the memory controller enabled.
+	line=$(grep '^0::' /proc/self/cgroup || true)
+	mnt=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+	if [ -n "$line" ] && [ -n "$mnt" ]; then
+		path=${line#0::}
+		local parent="$mnt${path%/}"
+		cg="$parent/memory-hog-demo-$$"
+		if mkdir "$cg" 2>/dev/null; then
+			if [ ! -e "$cg/memory.max" ]; then
+				echo +memory > "$parent/cgroup.subtree_control" 2>/dev/null || true
+			fi
+			if [ -e "$cg/memory.max" ] && echo "$limit" > "$cg/memory.max"; then
+				cgver=2
+				return 0
+			fi
+			rmdir "$cg" 2>/dev/null || true
+		fi
+		note="${note:+$note; }cannot make a child memory cgroup under $parent"
+	fi
+	cg=""
+	[ -n "$note" ] || note="no cgroup memory controller found"
+	return 1
+}
+
+cleanup() {
+	local p
+	for p in ${pids:-}; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ -n "$cg" ]; then
+		for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.2; done
+	fi
+}
+trap cleanup EXIT
+
+# Start "$@" inside the child cgroup (if any), output to a file.
+run_in_cgroup() {
+	local outfile=$1
+	shift
+	if [ -n "$cg" ]; then
+		(echo "$BASHPID" > "$cg/cgroup.procs" && exec env "${budget_env[@]}" "$@") > "$outfile" &
+	else
+		(exec env "${budget_env[@]}" "$@") > "$outfile" &
+	fi
+	pids="${pids:-} $!"
+}
+
+for prog in "$HOG" "$COMPETITOR"; do
+	[ -x "$prog" ] || { echo "demo: $prog is not built (run make)" >&2; exit 1; }
+done
+
+if make_cgroup; then
+	echo "demo: memory-hog in a child memory cgroup (cgroup v$cgver) limited to $LIMIT_MB MiB:"
+	echo "      $cg"
+else
+	budget_env=("SHRINKER_LIMIT=${LIMIT_MB}M")
+	echo "demo: NOTE: $note."
+	echo "      Running with a self-imposed budget instead (SHRINKER_LIMIT=${LIMIT_MB}M)."
+	echo "      The competitor is then outside that budget and memory-hog will not"
+	echo "      yield to it; run as root on a machine with a memory cgroup to see that."
+fi
+echo "demo: for ${DURATION} s; at ${COMPETITOR_AT} s a competitor takes ${COMPETITOR_SHARE} % of the limit for ${COMPETITOR_FOR} s."
+echo
+
+# shellcheck disable=SC2086
+run_in_cgroup "$OUT/hog.jsonl" "$HOG" --json --duration "${DURATION}s" $HOG_ARGS
+hog_pid=$!
+run_in_cgroup "$OUT/competitor.jsonl" "$COMPETITOR" --take "$take" \
+	--after $((COMPETITOR_AT * 1000)) --hold $((COMPETITOR_FOR * 1000))
+
+# A line a second while it runs.
+while kill -0 "$hog_pid" 2>/dev/null; do
+	sleep 1
+	awk -v limit="$limit" '
+		function num(key,   m) {
+			if (match($0, "\"" key "\":[-0-9.eE]+")) return substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3) + 0
+			return 0
+		}
+		FILENAME ~ /competitor/ { held = num("held") }
+		/"type":"sample"/ { t = num("t"); cache = num("cache"); rss = num("rss"); soft = num("soft_events"); hard = num("hard_events"); hit = num("hit_rate") }
+		END {
+			if (t) printf "  %5.1f s  cache %4.0f MiB  rss %4.0f MiB  competitor %4.0f MiB  | shrinks: %d soft, %d hard | hits %4.1f %%\n", t, cache / 1048576, rss / 1048576, held / 1048576, soft, hard, hit
+		}' "$OUT/hog.jsonl" "$OUT/competitor.jsonl" 2>/dev/null || true
+done
+wait "$hog_pid" || hog_status=$?
+hog_status=${hog_status:-0}
+wait 2>/dev/null || true
+pids=""
+
+oom=""
+if [ "$cgver" = 1 ]; then
+	oom=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.oom_control")
+elif [ "$cgver" = 2 ]; then
+	oom=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")
+fi
+
+# The figures, from the JSON lines.
+awk -v limit="$limit" -v oom="${oom:-n/a}" -v status="$hog_status" -v dir="$OUT" '
+	function num(key,   m) {
+		if (match($0, "\"" key "\":[-0-9.eE]+")) return substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3) + 0
+		return 0
+	}
+	FILENAME ~ /competitor/ {
+		ev = $0; m = num("mono")
+		if (ev ~ /"allocating"/ && !comp_start) comp_start = m
+		if (ev ~ /"allocated"/) { comp_took = num("took_ms"); comp_held = num("held"); comp_done = m }
+		if (ev ~ /"released"/) comp_end = m
+		print m, num("held") > (dir "/competitor.tsv")
+		next
+	}
+	/"type":"sample"/ {
+		t = num("t"); m = num("mono"); c = num("cache")
+		if (!t0) t0 = m - t
+		if (n++) { sum += (t - pt) * (c + pc) / 2; T += t - pt }
+		pt = t; pc = c
+		if (c > peak) peak = c
+		l = num("limit"); if (l && (!lim || l < lim)) lim = l
+		print t, c / 1048576, num("blobs") / 1048576, num("records") / 1048576, num("rss") / 1048576, l / 1048576 > (dir "/hog.tsv")
+	}
+	/"type":"event"/ {
+		fc = num("first_call_mono")
+		if (comp_start && fc >= comp_start && !reaction) reaction = fc - comp_start
+		if (!comp_start && fc && !first_any) first_any = fc
+		print num("t"), num("cache") / 1048576, ($0 ~ /"kind":"hard"/) ? 1 : 0 > (dir "/events.tsv")
+	}
+	END {
+		if (!lim) lim = limit
+		printf "memory-hog demo summary\n"
+		printf "  limit                  %.0f MiB\n", lim / 1048576
+		printf "  OOM kills              %s\n", oom
+		printf "  memory-hog exit status %d\n", status
+		printf "  cache peak             %.1f MiB = %.1f %% of the limit\n", peak / 1048576, 100 * peak / lim
+		if (T > 0) printf "  cache mean             %.1f MiB = %.1f %% of the limit\n", sum / T / 1048576, 100 * sum / T / lim
+		if (comp_start) {
+			printf "  competitor             took %.0f MiB in %.0f ms", comp_held / 1048576, comp_took
+			printf " (at %.1f s), gave it back at %.1f s\n", comp_start - t0, comp_end - t0
+			if (reaction) printf "  first shrink           %.1f ms after the competitor began to allocate\n", reaction * 1000
+			else printf "  first shrink           none after the competitor began\n"
+		}
+		# gnuplot wants the competitor on the same clock as the samples.
+		print t0 > (dir "/t0")
+	}' "$OUT/competitor.jsonl" "$OUT/hog.jsonl" | tee "$OUT/summary.txt"
+
+if command -v gnuplot >/dev/null 2>&1; then
+	t0=$(cat "$OUT/t0")
+	awk -v t0="$t0" '{ printf "%.3f %.1f\n", $1 - t0, $2 / 1048576 }' "$OUT/competitor.tsv" > "$OUT/competitor-rel.tsv"
+	[ -s "$OUT/events.tsv" ] || echo "-1 -1 0" > "$OUT/events.tsv"
+	gnuplot <<-EOF
+		set terminal pngcairo size 1100,560 font "sans,11"
+		set output "$OUT/demo.png"
+		set title "memory-hog in a ${LIMIT_MB} MiB cgroup: caches size themselves and yield to a competitor"
+		set xlabel "seconds"
+		set ylabel "MiB"
+		set key outside right top
+		set grid
+		set xrange [0:${DURATION}]
+		set yrange [0:${LIMIT_MB} * 1.1]
+		plot "$OUT/hog.tsv" using 1:6 with lines lw 2 dt 2 lc rgb "black" title "limit", \
+		     "$OUT/hog.tsv" using 1:2 with lines lw 2 lc rgb "#1f77b4" title "cache (total)", \
+		     "$OUT/hog.tsv" using 1:3 with lines lw 1 lc rgb "#6baed6" title "  blobs", \
+		     "$OUT/hog.tsv" using 1:4 with lines lw 1 lc rgb "#9ecae1" title "  records", \
+		     "$OUT/hog.tsv" using 1:5 with lines lw 1 lc rgb "#2ca02c" title "RSS", \
+		     "$OUT/competitor-rel.tsv" using 1:2 with steps lw 2 lc rgb "#d62728" title "competitor", \
+		     "$OUT/events.tsv" using 1:(\$3 == 0 ? \$2 : 1/0) with points pt 7 ps 1 lc rgb "#ff7f0e" title "soft shrink", \
+		     "$OUT/events.tsv" using 1:(\$3 == 1 ? \$2 : 1/0) with points pt 5 ps 1.2 lc rgb "#8b0000" title "hard shrink"
+	EOF
+	echo "  plot                   $OUT/demo.png"
+else
+	echo "  (install gnuplot to get the plot: apt-get install gnuplot-nox)"
+fi
+
+# The verdict: not OOM-killed (kernel's counter where there is a cgroup).
+if [ "$hog_status" != 0 ] || { [ -n "$oom" ] && [ "$oom" != 0 ]; }; then
+	echo "demo: FAILED: memory-hog exit status $hog_status, OOM kills ${oom:-?}" >&2
+	exit 1
+fi

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: the other program in the demo and the benchmarks: it waits, takes
+ * a given amount of memory as fast as it can (1 MiB at a time, every page
+ * touched), holds it, gives it back, and says when, in JSON lines with
+ * CLOCK_MONOTONIC times ("mono") that line up with memory-hog's.  It also
+ * reports how long its allocation stalled, which is what a too-slow cache
+ * costs the neighbours.  It links no library: it is the process that is not
+ * cooperating.
+ *
+ * Usage: competitor --take BYTES [--after MS] [--hold MS] [--steps N]
+ *        (--steps splits the take into N equal parts, --every MS apart)
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHUNK (1u << 20)
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_until(double t)
+{
+	for (;;) {
+		double left = t - mono();
+		struct timespec ts;
+
+		if (left <= 0)
+			return;
+		ts.tv_sec = (time_t)left;
+		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
+	}
+}
+
+static uint64_t arg(int argc, char **argv, const char *name, uint64_t def)
+{
+	int i;
+
+	for (i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], name)) {
+			char *end;
+			unsigned long long v = strtoull(argv[i + 1], &end, 10);
+
+			if (*end || argv[i + 1][0] == '-') {
+				fprintf(stderr, "competitor: bad %s '%s'\n", name, argv[i + 1]);
+				exit(2);
+			}
+			return v;
+		}
+	return def;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t take = arg(argc, argv, "--take", 0);
+	uint64_t after = arg(argc, argv, "--after", 0);
+	uint64_t hold = arg(argc, argv, "--hold", 0);
+	uint64_t steps = arg(argc, argv, "--steps", 1);
+	uint64_t every = arg(argc, argv, "--every", 0);
+	size_t nchunks = (size_t)((take + CHUNK - 1) / CHUNK), got = 0, i;
+	volatile char **chunks;
+	double start = mono(), t;
+	uint64_t s;
+
+	if (!take || !steps) {
+		fprintf(stderr, "usage: competitor --take BYTES [--after MS] [--hold MS] "
+			"[--steps N --every MS]\n");
+		return 2;
+	}
+	chunks = calloc(nchunks, sizeof(*chunks));
+	if (!chunks)
+		return 1;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (s = 0; s < steps; s++) {
+		size_t upto = (size_t)((s + 1) * nchunks / steps);
+
+		sleep_until(start + (double)(after + s * every) / 1000.0);
+		t = mono();
+		printf("{\"type\":\"competitor\",\"event\":\"allocating\",\"mono\":%.6f,"
+		       "\"held\":%llu}\n", t, (unsigned long long)got * CHUNK);
+		for (; got < upto; got++) {
+			/* volatile: the stores must happen, though nobody reads. */
+			chunks[got] = malloc(CHUNK);
+			if (!chunks[got])
+				return 1;
+			for (i = 0; i < CHUNK; i += 4096)
+				chunks[got][i] = 1;
+		}
+		printf("{\"type\":\"competitor\",\"event\":\"allocated\",\"mono\":%.6f,"
+		       "\"held\":%llu,\"took_ms\":%.1f}\n", mono(),
+		       (unsigned long long)got * CHUNK, (mono() - t) * 1000);
+	}
+	sleep_until(mono() + (double)hold / 1000.0);
+	for (i = 0; i < got; i++)
+		free((char *)chunks[i]);
+	printf("{\"type\":\"competitor\",\"event\":\"released\",\"mono\":%.6f,"
+	       "\"held\":0}\n", mono());
+	return 0;
+}

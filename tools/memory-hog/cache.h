@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A cache the way real programs keep one: a hash table of entries with an
+ * LRU order, under the cache's own lock, and a shrinker that frees least
+ * recently used entries when the library asks.
+ */
+#ifndef HOG_CACHE_H
+#define HOG_CACHE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct shrinker;
+struct entry;
+
+struct cache {
+	const char *name;
+	size_t min_value, max_value;  /* value sizes, bytes */
+	uint64_t keys;                /* keys are 0 .. keys - 1 */
+	bool ask_before_growing;      /* use shrinker_may_grow() */
+
+	pthread_mutex_t lock;         /* everything below */
+	struct entry **buckets;
+	size_t nbuckets;
+	struct entry *lru_head, *lru_tail; /* head: most recently used */
+	size_t bytes;                 /* memory the entries hold, malloc overhead included */
+	size_t entries;
+	size_t peak_bytes;
+	uint64_t hits, misses, replaced;
+	uint64_t shrink_calls, shrink_hard_calls;
+	uint64_t shrink_asked, shrink_freed; /* as returned to the library */
+	uint64_t shrink_dropped;      /* drop in bytes caused by shrinks */
+	uint64_t first_shrink_ns;     /* CLOCK_MONOTONIC of the first shrink
+					 since cache_stats() took it, or 0 */
+	struct shrinker *shrinker;
+};
+
+/* Set up an empty cache; false on allocation failure. */
+bool cache_init(struct cache *c, const char *name, size_t min_value,
+		size_t max_value, uint64_t keys, bool ask_before_growing);
+void cache_destroy(struct cache *c);
+
+/* Look key up; on a miss, insert a value for it (its size depends on the
+ * key).  Returns true on a hit. */
+bool cache_get(struct cache *c, uint64_t key);
+
+/* Free least recently used entries until target bytes are freed or the
+ * cache is empty; returns the bytes freed.  The shrinker callback. */
+size_t cache_shrink(struct cache *c, size_t target, bool hard);
+
+/* A consistent copy of the counters; also restarts first_shrink_ns. */
+struct cache_stats {
+	size_t bytes, entries, peak_bytes;
+	uint64_t hits, misses, replaced, shrink_calls, shrink_hard_calls;
+	uint64_t shrink_asked, shrink_freed, shrink_dropped;
+	uint64_t first_shrink_ns; /* since the previous cache_stats(), or 0 */
+};
+void cache_stats(struct cache *c, struct cache_stats *st);
+
+#endif

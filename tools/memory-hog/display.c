@@ -233,16 +233,28 @@ void hog_show_summary(enum hog_output out, const struct hog_summary *sum,
 	double limit = sum->limit_min;
 	FILE *f = out == HOG_JSON ? stderr : stdout;
 
+	uint64_t dropped = 0, cache_freed = 0;
+	unsigned i;
+
+	for (i = 0; i < last->ncaches; i++) {
+		dropped += last->cs[i].shrink_dropped;
+		cache_freed += last->cs[i].shrink_freed;
+	}
+	/* "freed" is what the library counted from the callbacks' return
+	 * values; "cache_freed" what the caches returned; "dropped" how much
+	 * the caches' own accounting went down in those calls. */
 	if (out == HOG_JSON)
 		printf("{\"type\":\"summary\",\"t\":%.3f,\"mode\":\"%s\",\"limit\":%.0f,"
 		       "\"peak_cache\":%llu,\"mean_cache\":%.0f,\"first_shrink_t\":%.3f,"
 		       "\"calls\":%llu,\"hard_calls\":%llu,\"asked\":%llu,\"freed\":%llu,"
+		       "\"cache_freed\":%llu,\"dropped\":%llu,"
 		       "\"rss_released\":%llu,\"hit_rate\":%.2f}\n",
 		       last->t, sum->mode, limit, (unsigned long long)sum->peak_cache,
 		       mean, sum->first_shrink_t, (unsigned long long)last->g.calls,
 		       (unsigned long long)last->g.hard_calls,
 		       (unsigned long long)last->g.bytes_asked,
 		       (unsigned long long)last->g.bytes_freed,
+		       (unsigned long long)cache_freed, (unsigned long long)dropped,
 		       (unsigned long long)last->g.rss_released, hit_rate(last, NULL));
 	if (out == HOG_TTY)
 		fputc('\n', f);

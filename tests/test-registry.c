@@ -14,6 +14,15 @@
 #include <unistd.h>
 
 #include "helpers.h"
+
+/* test_exit_is_clean forks: the library's fork handler starts the child's
+ * reclaimer thread (as documented), which TSan refuses by default. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+	return "die_after_fork=0";
+}
+
 #include "shrinker.h"
 #include "tap.h"
 
@@ -329,6 +338,40 @@ fail:
 	return r;
 }
 
+/* exit(): the running callback finishes, then no callback starts, then the
+ * program's own exit handlers (registered before the first shrinker) run.
+ * A fresh process (tests/prog-exit.c), since this one has used the library. */
+static int test_exit_is_clean(void)
+{
+	char path[512], buf[64] = "", *argv[2];
+	int p[2], st;
+	size_t n;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/tests/prog-exit", build_dir());
+	CHECK(pipe(p) == 0);
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		argv[0] = path;
+		argv[1] = NULL;
+		execv(path, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	n = read_all_fd(p[0], buf, sizeof(buf));
+	st = wait_exit(pid);
+	tap_diag("prog-exit wrote \"%s\", exit status %d", buf, st);
+	CHECK(st == 0);
+	CHECK(n == 2 && strcmp(buf, "cx") == 0);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
 static const struct tap_test tests[] = {
 	{ "argument checks, errno untouched", test_arguments },
 	{ "unregister waits for a running call", test_unregister_waits },
@@ -336,6 +379,7 @@ static const struct tap_test tests[] = {
 	{ "register/unregister storm from 8 threads while reclaim runs", test_storm },
 	{ "reclaimer thread is named and blocks signals", test_thread_identity },
 	{ "malloc_trim hands freed memory back, RSS recorded", test_trim_returns_memory },
+	{ "exit: the running call ends, no call starts after", test_exit_is_clean },
 };
 
 TAP_MAIN(tests)

@@ -117,8 +117,11 @@ check: all $(TESTS) $(PROGS) $(OSV_TESTS)
 demo: all
 	HOG=$(HOG) COMPETITOR=$(COMPETITOR) OUT=build/demo scripts/demo.sh
 
-install: lib
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/osv
+install: lib $(HOG)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/osv \
+		$(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(HOG) $(DESTDIR)$(BINDIR)/
+	install -m 644 man/memory-hog.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 include/shrinker.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 include/osv/shrinker.h $(DESTDIR)$(INCLUDEDIR)/osv/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
@@ -128,6 +131,7 @@ install: lib
 	install -m 644 $(B)/libshrinker.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 
 uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/memory-hog $(DESTDIR)$(MANDIR)/man1/memory-hog.1
 	rm -f $(DESTDIR)$(INCLUDEDIR)/shrinker.h $(DESTDIR)$(INCLUDEDIR)/osv/shrinker.h \
 	      $(DESTDIR)$(LIBDIR)/libshrinker.* $(DESTDIR)$(LIBDIR)/pkgconfig/libshrinker.pc
 

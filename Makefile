@@ -16,7 +16,7 @@ BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
 
 SANITIZE ?=
-B := build/$(if $(SANITIZE),$(SANITIZE),default)-$(notdir $(CC))
+B ?= build/$(if $(SANITIZE),$(SANITIZE),default)-$(notdir $(CC))
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 OPT ?= -O2 -g
@@ -33,7 +33,7 @@ endif
 CPPFLAGS += -Iinclude
 CFLAGS += -std=gnu11 $(OPT) $(WARN) -pthread $(SANFLAGS)
 LIB_CFLAGS := -fPIC -fvisibility=hidden
-LDFLAGS += -pthread $(SANFLAGS)
+LDFLAGS += -pthread $(SANFLAGS) $(if $(STATIC_LINK),-static)
 
 LIB_SRC := $(sort $(wildcard src/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/src/%.o)
@@ -111,7 +111,13 @@ $(COMPETITOR): tools/competitor/main.c
 
 PROVE ?= prove
 check: all $(TESTS) $(PROGS) $(OSV_TESTS)
-	TOP_SRCDIR=$(CURDIR) BUILD=$(B) SANITIZE=$(SANITIZE) $(PROVE) -f --exec '' $(TESTS) $(wildcard tests/*.sh)
+	TOP_SRCDIR=$(CURDIR) BUILD=$(B) SANITIZE=$(SANITIZE) $(PROVE) -f --exec '' $(TESTS) \
+		$(wildcard tests/*.sh) tests/vm/run.sh
+
+# The programs the VM tests run in the guest, linked statically.
+VM_BINS := $(B)/memory-hog $(B)/competitor $(B)/tests/prog-grower
+.PHONY: vm-bins
+vm-bins: $(VM_BINS)
 
 # The main job: memory-hog in a 512 MiB cgroup with a competitor, ~30 s.
 demo: all

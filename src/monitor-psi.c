@@ -31,9 +31,10 @@ static const char *const triggers[] = {
 	"some 200000 2000000",
 };
 
-/* Confirmation: the stall total must have grown by this much since the
- * last event (microseconds). */
-#define CONFIRM_US 10000
+/* Confirmation: since the last event, the stall total must have grown by a
+ * quarter of the trigger's threshold (a trigger fires when the stall in its
+ * window reaches the threshold, so a real event grows it by that much). */
+#define CONFIRM_PART 4
 
 static int read_total(int fd, uint64_t *total)
 {
@@ -73,6 +74,14 @@ int shrinker__psi_open(struct shrinker__source *s, const char *path,
 		errno = saved;
 		return r;
 	}
+	{
+		/* "some|full <stall us> <window us>": keep the stall. */
+		unsigned long long stall = 0;
+
+		if (sscanf(buf, "%*s %llu", &stall) != 1)
+			stall = 0;
+		s->psi_confirm_us = stall / CONFIRM_PART;
+	}
 	s->events = POLLPRI;
 	s->handle = shrinker__psi_handle;
 	s->active = true;
@@ -110,7 +119,9 @@ enum shrinker__signal shrinker__psi_handle(struct shrinker__source *s,
 	}
 	if (read_total(s->fd, &total) < 0)
 		return SHRINKER__SIG_MEASURE;
-	if (total < s->psi_total + CONFIRM_US) {
+	if (total < s->psi_total + s->psi_confirm_us) {
+		shrinker__debug("%s: PSI event not confirmed (stall grew %llu us)",
+				s->name, (unsigned long long)(total - s->psi_total));
 		s->psi_total = total;
 		return SHRINKER__SIG_MEASURE; /* a false alarm: just look */
 	}

@@ -1,0 +1,118 @@
+# The end-to-end tests that run inside the VM (sourced by the guest's /init,
+# busybox sh, cgroup v2 mounted at /sys/fs/cgroup with +memory enabled).
+# Each test prints "VMTAP: ok N - ..." or "VMTAP: not ok N - ..."; the kernel's
+# own counters (memory.events, /proc/vmstat) are the verdict.
+
+CG=/sys/fs/cgroup
+MiB=1048576
+n=0
+
+tap() {
+	n=$((n + 1))
+	if [ "$1" = ok ]; then echo "VMTAP: ok $n - $2"; else echo "VMTAP: not ok $n - $2"; fi
+}
+diag() { echo "VMTAP: # $*"; }
+event() { awk -v k="$2" '$1 == k { print $2 }' "$1/memory.events"; }
+peak_of() { awk -F'[ =]' '/^peak=/ { print $2 }' "$1"; }
+# Run "$@" inside cgroup directory $1 (the process moves itself, then execs).
+run_in() {
+	d=$1
+	shift
+	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$d" "$@"
+}
+newcg() {
+	mkdir -p "$CG/$1"
+	echo "$CG/$1"
+}
+
+# 1. memory.max only: the cache grows three times the limit's worth and is
+#    never OOM-killed, peaking at 80 % of the limit or more.
+d=$(newcg max-only)
+echo $((128 * MiB)) > "$d/memory.max"
+run_in "$d" /bin/prog-grower --mode native --total $((384 * MiB)) > /tmp/t1 2>&1
+st=$?
+peak=$(peak_of /tmp/t1); oom=$(event "$d" oom_kill)
+diag "memory.max 128 MiB: exit $st, peak $((${peak:-0} / MiB)) MiB, oom_kill $oom"
+[ "$st" = 0 ] && [ "$oom" = 0 ] && [ "${peak:-0}" -ge $((128 * MiB * 8 / 10)) ]
+[ $? = 0 ] && tap ok "cgroup v2 memory.max: no OOM kill, peak >= 80 %" || tap notok "cgroup v2 memory.max: no OOM kill, peak >= 80 %"
+
+# 2. memory.high below memory.max: high is the limit, and the process is not
+#    held over it for long (the stall time comes from memory.pressure).
+d=$(newcg high)
+echo $((160 * MiB)) > "$d/memory.max"
+echo $((96 * MiB)) > "$d/memory.high"
+run_in "$d" /bin/prog-grower --mode native --total $((288 * MiB)) > /tmp/t2 2>&1
+st=$?
+peak=$(peak_of /tmp/t2); oom=$(event "$d" oom_kill); high=$(event "$d" high)
+stall=$(awk '/^some/ { sub("total=", "", $5); print $5 }' "$d/memory.pressure")
+diag "memory.high 96 MiB under memory.max 160 MiB: exit $st, peak $((${peak:-0} / MiB)) MiB, high events $high, stalled ${stall} us, oom_kill $oom"
+[ "$st" = 0 ] && [ "$oom" = 0 ] && [ "${peak:-0}" -le $((96 * MiB)) ] && [ "${peak:-0}" -ge $((96 * MiB * 8 / 10)) ] && [ "${stall:-0}" -lt 1000000 ]
+[ $? = 0 ] && tap ok "memory.high is the limit: peak under it, throttled < 1 s" || tap notok "memory.high is the limit: peak under it, throttled < 1 s"
+
+# 3. A limit on the parent only; the child's own memory.max is "max".
+p=$(newcg parent)
+echo $((128 * MiB)) > "$p/memory.max"
+echo +memory > "$p/cgroup.subtree_control"
+d=$(newcg parent/child)
+run_in "$d" /bin/prog-grower --mode native --total $((384 * MiB)) > /tmp/t3 2>&1
+st=$?
+peak=$(peak_of /tmp/t3); oom=$(event "$p" oom_kill)
+diag "parent memory.max 128 MiB, child max: exit $st, child max $(cat "$d/memory.max"), peak $((${peak:-0} / MiB)) MiB, oom_kill $oom"
+[ "$st" = 0 ] && [ "$oom" = 0 ] && [ "${peak:-0}" -ge $((128 * MiB * 8 / 10)) ] && [ "${peak:-0}" -le $((128 * MiB)) ]
+[ $? = 0 ] && tap ok "an ancestor's limit is respected" || tap notok "an ancestor's limit is respected"
+
+# 4. A competitor in the same cgroup suddenly takes half the limit.
+d=$(newcg competitor)
+echo $((128 * MiB)) > "$d/memory.max"
+run_in "$d" /bin/prog-grower --mode native --total 0 --duration 4000 > /tmp/t4 2>&1 &
+g=$!
+run_in "$d" /bin/competitor --take $((64 * MiB)) --after 2000 --hold 1000 > /tmp/t4c 2>&1
+cst=$?
+wait $g
+st=$?
+oom=$(event "$d" oom_kill)
+low=$(awk -F'[ =]' '/^t=/ && $2 >= 2300 && $2 <= 2900 { if (min == "" || $4 < min) min = $4 } END { print min + 0 }' /tmp/t4)
+diag "competitor takes 64 of 128 MiB: grower exit $st, competitor exit $cst, cache while it held $((low / MiB)) MiB, oom_kill $oom"
+[ "$st" = 0 ] && [ "$cst" = 0 ] && [ "$oom" = 0 ] && [ "$low" -le $((64 * MiB)) ]
+[ $? = 0 ] && tap ok "a competitor takes half the limit: no OOM kill, the cache yields" || tap notok "a competitor takes half the limit: no OOM kill, the cache yields"
+
+# 5. No cgroup limit: a small guest, system-wide pressure through MemAvailable
+#    and PSI; the global OOM killer never fires.
+total=$(awk '/^MemTotal/ { print $2 * 1024 }' /proc/meminfo)
+before=$(awk '$1 == "oom_kill" { print $2 }' /proc/vmstat)
+/bin/prog-grower --mode native --total $((total * 3)) > /tmp/t5 2>&1
+st=$?
+after=$(awk '$1 == "oom_kill" { print $2 }' /proc/vmstat)
+peak=$(peak_of /tmp/t5)
+diag "no cgroup limit, MemTotal $((total / MiB)) MiB: exit $st, peak $((${peak:-0} / MiB)) MiB, global oom_kill $before -> $after"
+[ "$st" = 0 ] && [ "$after" = "$before" ] && [ "${peak:-0}" -ge $((total / 2)) ]
+[ $? = 0 ] && tap ok "no cgroup limit: MemAvailable and PSI, no global OOM kill" || tap notok "no cgroup limit: MemAvailable and PSI, no global OOM kill"
+
+# 6. systemd's protocol: MEMORY_PRESSURE_WATCH names a memory.pressure file,
+#    MEMORY_PRESSURE_WRITE the trigger to write to it ("some 100000 1000000"
+#    and its NUL).  A cgroup of its own, where a process without the library
+#    is held over memory.high, stalls for certain (memory-hog, being good at
+#    it, keeps its own stalls too short to count on); memory-hog, told by the
+#    protocol to watch that file, must hear of it.
+s=$(newcg stalled)
+echo $((32 * MiB)) > "$s/memory.high"
+d=$(newcg systemd)
+run_in "$d" env MEMORY_PRESSURE_WATCH="$s/memory.pressure" \
+	MEMORY_PRESSURE_WRITE=c29tZSAxMDAwMDAgMTAwMDAwMAA= SHRINKER_DEBUG=1 \
+	/bin/memory-hog --json --duration 4s --rate 2000 > /tmp/t6 2> /tmp/t6e &
+h=$!
+t0=$(awk '{ print int($1 * 1000) }' /proc/uptime)
+run_in "$s" /bin/competitor --take $((34 * MiB)) --after 1000 --hold 500 > /tmp/t6c 2>&1
+cst=$?
+took=$(( $(awk '{ print int($1 * 1000) }' /proc/uptime) - t0 ))
+wait $h
+st=$?
+active=$(grep -c '"name":"systemd-memory-pressure","active":true' /tmp/t6)
+fired=$(grep -c 'systemd-memory-pressure: pressure' /tmp/t6e)
+stall=$(awk '/^some/ { sub("total=", "", $5); print $5 }' "$s/memory.pressure")
+diag "MEMORY_PRESSURE_WATCH=$s/memory.pressure: memory-hog exit $st, source active $active, confirmed pressure $fired times; the throttled process ran $took ms, stalled $stall us"
+grep -o '"name":"systemd-memory-pressure"[^}]*' /tmp/t6 | sed 's/^/VMTAP: # /'
+[ "$st" = 0 ] && [ "$cst" = 0 ] && [ "$active" = 1 ] && [ "$fired" -ge 1 ]
+[ $? = 0 ] && tap ok "systemd's protocol on memory.pressure delivers pressure" || tap notok "systemd's protocol on memory.pressure delivers pressure"
+
+echo "VMTAP-DONE $n"

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# cgroup v2 and no-cgroup end-to-end tests in a small Linux guest (TAP).
+#
+# This machine's memory controller is cgroup v1; most users run cgroup v2 or
+# no memory cgroup at all.  This boots Debian's cloud kernel under qemu with
+# software emulation (KVM here cannot boot a stock kernel: see
+# ../shared/VM.md), with an initramfs of busybox-static and the project's
+# statically linked programs, runs tests/vm/guest-tests.sh inside, and turns
+# the guest's "VMTAP:" lines into TAP for prove.
+#
+# The kernel and busybox packages are fetched with apt-get download and kept
+# in tests/vm/cache (outside git); nothing is installed on the host.
+set -u
+cd "${TOP_SRCDIR:-$(dirname "$0")/../..}" || exit 1
+PLAN=6
+
+skip_all() {
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+
+[ -z "${SANITIZE:-}" ] || skip_all "the guest runs static binaries without sanitizers"
+command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+command -v dpkg-deb >/dev/null || skip_all "dpkg-deb not found"
+
+cache=tests/vm/cache
+mkdir -p "$cache"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The newest deb in the cache matching a pattern, downloading it if need be.
+fetch() {
+	local pattern=$1 pkg=$2 deb
+	deb=$(ls -t "$cache"/$pattern 2>/dev/null | head -n 1)
+	if [ -z "$deb" ]; then
+		(cd "$cache" && apt-get download "$pkg" >/dev/null 2>&1) ||
+			{ apt-get update -q >/dev/null 2>&1 && (cd "$cache" && apt-get download "$pkg" >/dev/null 2>&1); }
+		deb=$(ls -t "$cache"/$pattern 2>/dev/null | head -n 1)
+	fi
+	echo "$deb"
+}
+
+kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }')
+kdeb=$(fetch "linux-image-*-cloud-amd64_*.deb" "${kpkg:-linux-image-cloud-amd64}")
+bdeb=$(fetch "busybox-static_*.deb" busybox-static)
+[ -n "$kdeb" ] && [ -n "$bdeb" ] || skip_all "cannot download the kernel or busybox-static (no apt access?)"
+
+if [ ! -s "$cache/vmlinuz" ] || [ "$kdeb" -nt "$cache/vmlinuz" ]; then
+	dpkg-deb -x "$kdeb" "$work/k" && cp "$work"/k/boot/vmlinuz-* "$cache/vmlinuz" ||
+		skip_all "no vmlinuz in $kdeb"
+fi
+if [ ! -x "$cache/busybox" ] || [ "$bdeb" -nt "$cache/busybox" ]; then
+	dpkg-deb -x "$bdeb" "$work/b" && cp "$work/b/bin/busybox" "$cache/busybox" ||
+		skip_all "no busybox in $bdeb"
+fi
+
+# The guest's programs, linked statically.
+make -s -j2 B=build/vm STATIC_LINK=1 vm-bins >"$work/make.log" 2>&1 ||
+	{ echo "1..$PLAN"; echo "not ok 1 - static build for the guest"; sed 's/^/# /' "$work/make.log"; exit 1; }
+
+root="$work/root"
+mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+cp "$cache/busybox" build/vm/memory-hog build/vm/competitor build/vm/tests/prog-grower "$root/bin/"
+cp tests/vm/guest-tests.sh "$root/tests.sh"
+cat > "$root/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+exec </dev/console >/dev/console 2>&1
+mount -t cgroup2 none /sys/fs/cgroup
+echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+echo "VMTAP-BOOTED $(uname -r)"
+. /tests.sh
+poweroff -f
+EOF
+chmod +x "$root/init"
+(cd "$root" && find . | "$OLDPWD/$cache/busybox" cpio -o -H newc 2>/dev/null | gzip -1 > "$work/initramfs.cpio.gz")
+
+start=$(date +%s)
+timeout 240 qemu-system-x86_64 -accel tcg -m 256 -smp 2 -no-reboot -display none \
+	-nodefaults -serial stdio -kernel "$cache/vmlinuz" -initrd "$work/initramfs.cpio.gz" \
+	-append "console=ttyS0 quiet panic=-1" > "$work/console" 2>&1
+qst=$?
+tr -d '\r' < "$work/console" > "$work/console.txt"
+
+echo "1..$PLAN"
+echo "# guest kernel $(awk '/^VMTAP-BOOTED/ { print $2 }' "$work/console.txt"), qemu exit $qst after $(( $(date +%s) - start )) s"
+sed -n 's/^VMTAP: //p' "$work/console.txt"
+done=$(awk '/^VMTAP-DONE/ { print $2 }' "$work/console.txt")
+if [ "${done:-0}" -lt "$PLAN" ]; then
+	i=$(( ${done:-0} + 1 ))
+	echo "# the guest did not finish; its console:"
+	tail -n 40 "$work/console.txt" | sed 's/^/#   /'
+	grep -c '^VMTAP: \(not \)\?ok' "$work/console.txt" >/dev/null
+	got=$(grep -c '^VMTAP: \(not \)\?ok' "$work/console.txt")
+	for i in $(seq $((got + 1)) $PLAN); do echo "not ok $i - did not run (guest ended early)"; done
+fi

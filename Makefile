@@ -73,10 +73,15 @@ $(SHARED): $(LIB_OBJ) src/libshrinker.map
 	ln -sf libshrinker.so.$(VERSION) $(B)/$(SONAME)
 	ln -sf $(SONAME) $(B)/libshrinker.so
 
+# Paths under the prefix are written relative to it, so that the file can be
+# relocated (pkg-config --define-prefix).
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' \
+	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	    -e 's|@VERSION@|$(VERSION)|' libshrinker.pc.in
 $(B)/libshrinker.pc: libshrinker.pc.in Makefile
 	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(PC_SED) > $@
 
 $(B)/tests/helpers.o: tests/helpers.c tests/helpers.h tests/tap.h include/shrinker.h
 	@mkdir -p $(@D)
@@ -92,10 +97,10 @@ $(B)/tests/prog-%: tests/prog-%.c $(STATIC)
 
 # The OSv program includes none of our headers and declares the prototype
 # itself, as OSv's documentation shows.
-$(B)/tests/osv-static: tests/osv-program.c $(STATIC)
+$(B)/tests/osv-static: examples/osv.c $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS)
-$(B)/tests/osv-shared: tests/osv-program.c $(SHARED)
+$(B)/tests/osv-shared: examples/osv.c $(SHARED)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lshrinker -Wl,-rpath,$(CURDIR)/$(B) $(LDFLAGS)
 
@@ -125,19 +130,21 @@ demo: all
 
 install: lib $(HOG)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/osv \
-		$(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+		$(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
 	install -m 755 $(HOG) $(DESTDIR)$(BINDIR)/
 	install -m 644 man/memory-hog.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/*.3 $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 include/shrinker.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 include/osv/shrinker.h $(DESTDIR)$(INCLUDEDIR)/osv/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libshrinker.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libshrinker.so
-	install -m 644 $(B)/libshrinker.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(PC_SED) > $(DESTDIR)$(LIBDIR)/pkgconfig/libshrinker.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/memory-hog $(DESTDIR)$(MANDIR)/man1/memory-hog.1
+	rm -f $(DESTDIR)$(BINDIR)/memory-hog $(DESTDIR)$(MANDIR)/man1/memory-hog.1 \
+	      $(patsubst man/%,$(DESTDIR)$(MANDIR)/man3/%,$(wildcard man/*.3))
 	rm -f $(DESTDIR)$(INCLUDEDIR)/shrinker.h $(DESTDIR)$(INCLUDEDIR)/osv/shrinker.h \
 	      $(DESTDIR)$(LIBDIR)/libshrinker.* $(DESTDIR)$(LIBDIR)/pkgconfig/libshrinker.pc
 

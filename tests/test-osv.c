@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * OSv source compatibility: tests/osv-program.c, which declares
+ * OSv source compatibility: examples/osv.c, which declares
  * osv_register_shrinker() itself and includes no header of ours, linked
  * against the static and the shared library, has its function called under
  * pressure with OSv's meaning (target bytes, hard false first) and keeps its

@@ -2,9 +2,9 @@
  * An OSv program, written as OSv's documentation shows: it declares the
  * prototype itself and includes none of libshrinker's headers.  Its cache
  * grows by 1 MiB blocks; the shrinker frees from the head of the list.
- * Built against libshrinker.a and against libshrinker.so, and run by
- * test-osv with SHRINKER_LIMIT set, so that the library's budget makes the
- * pressure.  Prints "called target=<n> hard=<0|1> freed=<n>" for each call
+ * Build: cc osv.c $(pkg-config --cflags --libs libshrinker)
+ * Run:   SHRINKER_LIMIT=64M ./osv   (the library's budget makes the pressure)
+ * The tests build it against libshrinker.a and libshrinker.so.  Prints "called target=<n> hard=<0|1> freed=<n>" for each call
  * and "cache=<bytes>" at the end; exits 0 if its function was called.
  */
 #include <pthread.h>

@@ -157,6 +157,24 @@ static void watermarks(const struct shrinker__mon *m, struct shrinker_memory *me
 	mem->hard_watermark = hard;
 }
 
+/* Whether /proc/self/cgroup changed since the last look (mon lock held).
+ * One pread() of a kept-open file: cheap enough for every measurement. */
+static bool cgroup_changed_locked(struct shrinker__mon *m)
+{
+	char buf[sizeof(m->cg_file)], dir[SHRINKER__PATH_MAX];
+	size_t len;
+	bool changed;
+
+	if (shrinker__join(dir, sizeof(dir), shrinker__root(), "/proc/self") < 0 ||
+	    shrinker__read_file(dir, "cgroup", buf, sizeof(buf), &len) < 0)
+		return false;
+	changed = m->cg_file_len && (len != m->cg_file_len ||
+				     memcmp(buf, m->cg_file, len) != 0);
+	memcpy(m->cg_file, buf, len);
+	m->cg_file_len = len;
+	return changed;
+}
+
 /* Measure and publish (mon lock held).  -ENODATA if nothing is known. */
 static int measure_locked(struct shrinker__mon *m)
 {
@@ -174,15 +192,32 @@ static int measure_locked(struct shrinker__mon *m)
 	mem.cgroup_version = m->cg.version;
 	m->cg_limit = UINT64_MAX;
 	m->cg_binding = false;
-	if (m->cg.version && shrinker__cgroup_measure(&m->cg, &cgm) < 0) {
-		/* Moved to another cgroup, or ours was removed: look again,
-		 * at most once a second. */
+	if (m->opened && cgroup_changed_locked(m)) {
+		/* Moved to another cgroup: follow, and re-open the sources
+		 * (on the reclaimer thread, in shrinker__monitor_check()). */
+		shrinker__cgroup_find(shrinker__root(), &m->cg);
+		m->reopen = true;
+		shrinker__debug("moved to another cgroup: v%d %s", m->cg.version,
+				m->cg.version ? m->cg.dir : m->cg.why);
+	}
+	if (!m->cg.version || shrinker__cgroup_measure(&m->cg, &cgm) < 0) {
+		/* None usable, ours was removed, or its files went bad: look
+		 * again, at most once a second. */
 		now = shrinker__now_ns();
 		if (now - m->last_find_ns > 1000000000ull) {
+			int was = m->cg.version;
+
+			/* A file may have been replaced: the kept-open one
+			 * would go on reading the old one. */
+			shrinker__files_forget();
 			m->last_find_ns = now;
 			shrinker__cgroup_find(shrinker__root(), &m->cg);
-			shrinker__debug("cgroup unreadable, found again: v%d %s",
-					m->cg.version, m->cg.dir);
+			if (m->cg.version != was)
+				m->reopen = m->opened;
+			if (was || m->cg.version)
+				shrinker__debug("cgroup looked for again: v%d %s",
+						m->cg.version, m->cg.version ?
+						m->cg.dir : m->cg.why);
 		}
 	}
 	if (m->cg.version && shrinker__cgroup_measure(&m->cg, &cgm) == 0) {
@@ -316,20 +351,10 @@ static void describe_poll_locked(struct shrinker__mon *m)
 		 "watermark", POLL_MIN_MS, POLL_MAX_MS / 1000);
 }
 
-void shrinker__monitor_open(void)
+/* Open every source for the cgroup in m->cg (mon lock held). */
+static void open_sources_locked(struct shrinker__mon *m)
 {
-	struct shrinker__mon *m = &shrinker__mon;
-
-	mon_lock();
-	if (m->opened) {
-		mon_unlock();
-		return;
-	}
 	reset_sources_locked(m, "not used here");
-	shrinker__cgroup_find(shrinker__root(), &m->cg);
-	if (!m->cg.version)
-		shrinker__debug("no memory cgroup: %s", m->cg.why);
-	measure_locked(m);
 	shrinker__limits_open(m, &m->src[SHRINKER__SRC_LIMITS]);
 	if (m->cg.version == 1) {
 		shrinker__cgv1_open(m, &m->src[SHRINKER__SRC_CGV1_THRESHOLD],
@@ -354,10 +379,35 @@ void shrinker__monitor_open(void)
 	shrinker__psi_system_open(m, &m->src[SHRINKER__SRC_PSI_SYSTEM]);
 	shrinker__systemd_open(m, &m->src[SHRINKER__SRC_SYSTEMD]);
 	describe_poll_locked(m);
-	m->opened = true;
 	shrinker__debug("sources open; cgroup v%d %s; %s", m->cg.version,
 			m->cg.version ? m->cg.dir : m->cg.why,
 			m->src[SHRINKER__SRC_CGV1_THRESHOLD].detail);
+}
+
+static void close_sources_locked(struct shrinker__mon *m, const char *why)
+{
+	unsigned i;
+
+	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
+		shrinker__source_close(&m->src[i], why);
+}
+
+void shrinker__monitor_open(void)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	mon_lock();
+	if (m->opened) {
+		mon_unlock();
+		return;
+	}
+	shrinker__cgroup_find(shrinker__root(), &m->cg);
+	if (!m->cg.version)
+		shrinker__debug("no memory cgroup: %s", m->cg.why);
+	measure_locked(m);
+	open_sources_locked(m);
+	m->reopen = false;
+	m->opened = true;
 	/* Thresholds crossed before they were armed never fire: measure again
 	 * right away, now that they are. */
 	atomic_store(&m->poked, true);
@@ -382,11 +432,9 @@ void shrinker__source_close(struct shrinker__source *s, const char *why)
 void shrinker__monitor_close(void)
 {
 	struct shrinker__mon *m = &shrinker__mon;
-	unsigned i;
 
 	mon_lock();
-	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
-		shrinker__source_close(&m->src[i], "stopped");
+	close_sources_locked(m, "stopped");
 	m->opened = false;
 	mon_unlock();
 }
@@ -500,6 +548,11 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 	if (measure_locked(m) < 0) {
 		mon_unlock();
 		return false;
+	}
+	if (m->reopen) {
+		close_sources_locked(m, "re-opening");
+		open_sources_locked(m);
+		m->reopen = false;
 	}
 	if (m->mem.limit != old_limit || m->mem.soft_watermark != old_soft ||
 	    sig == SHRINKER__SIG_REARM)
@@ -621,6 +674,7 @@ void shrinker__monitor_forget(void)
 	mon_lock();
 	shrinker__files_forget();
 	memset(&m->cg, 0, sizeof(m->cg));
+	m->cg_file_len = 0;
 	m->have_mem = false;
 	m->env_read = false;
 	m->budget = 0;
@@ -637,7 +691,8 @@ SHRINKER_EXPORT int shrinker_get_memory(struct shrinker_memory *ret)
 	if (!ret)
 		return -EINVAL;
 	mon_lock();
-	if (!m->opened && !m->cg.version && !m->cg.why[0])
+	/* Not looked for yet, or forgotten: look. */
+	if (!m->cg.version && !m->cg.why[0])
 		shrinker__cgroup_find(shrinker__root(), &m->cg);
 	r = measure_locked(m);
 	if (r == 0)

@@ -57,7 +57,10 @@ struct shrinker__source {
 struct shrinker__mon {
 	pthread_mutex_t lock;
 	bool opened;
+	bool reopen;              /* moved: re-open the sources */
 	struct shrinker__cgroup cg;
+	char cg_file[4096];       /* /proc/self/cgroup as last read */
+	size_t cg_file_len;
 
 	/* Configuration. */
 	bool env_read;

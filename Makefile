@@ -60,7 +60,7 @@ HOG := $(B)/memory-hog
 
 COMPETITOR := $(B)/competitor
 
-.PHONY: all lib check install uninstall clean demo bench
+.PHONY: all lib check install uninstall clean demo bench analyze check-valgrind
 all: lib $(HOG) $(COMPETITOR)
 lib: $(STATIC) $(SHARED) $(B)/libshrinker.pc
 
@@ -95,6 +95,11 @@ $(B)/tests/helpers.o: tests/helpers.c tests/helpers.h tests/tap.h include/shrink
 # Tests build paths with snprintf into fixed buffers on purpose; a cut path
 # fails the test that uses it.
 TEST_CFLAGS := $(CFLAGS) -Wno-format-truncation
+# Linked against the shared library, so that its malloc interposes.
+$(B)/tests/test-nomalloc: tests/test-nomalloc.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests $(TEST_CFLAGS) $(if $(SANITIZE),-DSANITIZED) -o $@ $< \
+		$(TEST_HELPERS) -L$(B) -lshrinker -Wl,-rpath,$(CURDIR)/$(B) $(LDFLAGS)
 $(B)/tests/test-%: tests/test-%.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(TEST_CFLAGS) -o $@ $< $(TEST_HELPERS) $(STATIC) $(LDFLAGS) -lm
@@ -143,6 +148,21 @@ vm-bins: $(VM_BINS)
 # The main job: memory-hog in a 512 MiB cgroup with a competitor, ~30 s.
 demo: all
 	HOG=$(HOG) COMPETITOR=$(COMPETITOR) OUT=build/demo scripts/demo.sh
+
+# Static analysis: cppcheck and clang-tidy (.clang-tidy says which checks and
+# why some are off), on the library and the programs.
+analyze:
+	cppcheck --quiet --enable=warning,performance,portability --std=c11 \
+		--inline-suppr --error-exitcode=1 -Iinclude src/ tools/
+	clang-tidy --quiet src/*.c tools/memory-hog/*.c tools/competitor/*.c \
+		-- -Iinclude -D_GNU_SOURCE -std=gnu11
+
+# The unit tests under valgrind's memcheck (errors and definite leaks fail).
+VALGRIND_TESTS := reclaim deferred parse limits registry nomalloc
+check-valgrind: all $(VALGRIND_TESTS:%=$(B)/tests/test-%) $(PROGS)
+	TOP_SRCDIR=$(CURDIR) BUILD=$(B) VALGRIND=1 $(PROVE) -f \
+		--exec 'valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite' \
+		$(VALGRIND_TESTS:%=$(B)/tests/test-%)
 
 install: lib $(HOG)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/osv \

@@ -54,7 +54,7 @@ static int build_dir(struct shrinker__cgroup *cg, const char *root,
 	/* No trailing slash, so that walking up by cutting at '/' works. */
 	while (strlen(tmp) > strlen(cg->mount) && tmp[strlen(tmp) - 1] == '/')
 		tmp[strlen(tmp) - 1] = '\0';
-	strcpy(cg->dir, tmp);
+	memcpy(cg->dir, tmp, strlen(tmp) + 1); /* both SHRINKER__PATH_MAX */
 	return 0;
 }
 
@@ -133,8 +133,8 @@ static void take_limit(struct shrinker__cg_measure *m, uint64_t v,
 static void read_limit(struct shrinker__cg_measure *m, const char *dir,
 		       const char *file, const struct shrinker__cgroup *cg)
 {
-	uint64_t v;
-	size_t len;
+	uint64_t v = UINT64_MAX;
+	size_t len = 0;
 	int r;
 
 	r = shrinker__read_file(dir, file, small, sizeof(small), &len);
@@ -177,7 +177,7 @@ static int measure_v2(const struct shrinker__cgroup *cg,
 
 	/* Our cgroup and every ancestor we can see; the host's root cgroup
 	 * has no limit files, which read_limit() takes as no limit. */
-	strcpy(dir, cg->dir);
+	memcpy(dir, cg->dir, sizeof(dir)); /* the same size */
 	do {
 		read_limit(m, dir, "memory.max", cg);
 		read_limit(m, dir, "memory.high", cg);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,8 +29,10 @@ const char *shrinker__root(void)
 	if (root_state == 0) {
 		const char *e = secure_getenv("SHRINKER_ROOT");
 
-		if (e && strlen(e) < sizeof(root_env))
-			strcpy(root_env, e);
+		size_t n = e ? strlen(e) : 0;
+
+		if (n < sizeof(root_env))
+			memcpy(root_env, e ? e : "", n + 1);
 		root_state = 1;
 	}
 	return root_env;
@@ -129,7 +132,8 @@ static int cached_fd(const char *path, bool fresh)
 	slot = open_next++ % OPEN_SLOTS;
 	if (open_files[slot].path[0])
 		close(open_files[slot].fd);
-	strcpy(open_files[slot].path, path);
+	/* path was built by shrinker__join() into a buffer of the same size. */
+	snprintf(open_files[slot].path, sizeof(open_files[slot].path), "%s", path);
 	open_files[slot].fd = fd;
 	return fd;
 }

@@ -123,6 +123,8 @@ void shrinker__unlock(void);
  * after this returns. */
 uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 			       struct shrinker **next);
+/* Unlink s from the registry (lock held); the caller frees it. */
+void shrinker__list_del_locked(struct shrinker *s);
 /* Make sure the dispatch eventfd is readable (lock held). */
 void shrinker__dispatch_signal_locked(void);
 

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -39,8 +40,8 @@ static const char *const triggers[] = {
 static int read_total(int fd, uint64_t *total)
 {
 	char buf[256];
-	struct shrinker__psi psi;
-	size_t len;
+	struct shrinker__psi psi = { 0 };
+	size_t len = 0;
 	int r;
 
 	r = shrinker__reread_fd(fd, buf, sizeof(buf), &len);
@@ -76,10 +77,9 @@ int shrinker__psi_open(struct shrinker__source *s, const char *path,
 	}
 	{
 		/* "some|full <stall us> <window us>": keep the stall. */
-		unsigned long long stall = 0;
+		const char *sp = memchr(buf, ' ', trigger_len);
+		unsigned long long stall = sp ? strtoull(sp + 1, NULL, 10) : 0;
 
-		if (sscanf(buf, "%*s %llu", &stall) != 1)
-			stall = 0;
 		s->psi_confirm_us = stall / CONFIRM_PART;
 	}
 	s->events = POLLPRI;
@@ -110,7 +110,7 @@ static void psi_open_default(struct shrinker__source *s, const char *path)
 enum shrinker__signal shrinker__psi_handle(struct shrinker__source *s,
 					   short revents)
 {
-	uint64_t total;
+	uint64_t total = 0;
 
 	if (revents & POLLERR) {
 		/* No trigger any more: the cgroup went away. */

@@ -59,9 +59,11 @@ static int open_socket(struct shrinker__source *s, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	size_t n = strlen(path);
+
+	if (n >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
+	memcpy(sa.sun_path, path, n + 1);
 	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
 		return -errno;

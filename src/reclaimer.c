@@ -408,19 +408,10 @@ static void atfork_child(void)
 			continue;
 		s->busy = false;
 		if (s->dead) {
-			if (s->prev)
-				s->prev->next = s->next;
-			else
-				L->head = s->next;
-			if (s->next)
-				s->next->prev = s->prev;
-			else
-				L->tail = s->prev;
-			L->count--;
+			shrinker__list_del_locked(s);
 			free(s);
 		}
 	}
-	L->stats.shrinkers = L->count;
 	/* Requests were the parent's. */
 	L->req_soft = L->req_hard = 0;
 	L->served_seq = L->req_seq;

@@ -57,7 +57,7 @@ static void list_add_tail_locked(struct shrinker *s)
 	L->stats.shrinkers = L->count;
 }
 
-static void list_del_locked(struct shrinker *s)
+void shrinker__list_del_locked(struct shrinker *s)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 
@@ -161,7 +161,7 @@ SHRINKER_EXPORT int shrinker_unregister(struct shrinker *s)
 	}
 	while (s->busy)
 		pthread_cond_wait(&L->changed, &L->lock);
-	list_del_locked(s);
+	shrinker__list_del_locked(s);
 	shrinker__unlock();
 	free(s);
 	return 0;
@@ -237,7 +237,7 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 	*next = s->next;
 	s->busy = false;
 	if (s->dead) {
-		list_del_locked(s);
+		shrinker__list_del_locked(s);
 		free(s);
 	}
 	pthread_cond_broadcast(&L->changed);

@@ -30,42 +30,50 @@ uint64_t shrinker__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int debug_level = -1;
+/* -1: not read yet; 0: off; 1: on.  Read by every thread. */
+static atomic_int debug_level = -1;
+
+static bool debug_on(void)
+{
+	int level = atomic_load_explicit(&debug_level, memory_order_relaxed);
+
+	if (level < 0) {
+		const char *e = getenv("SHRINKER_DEBUG");
+
+		level = e && *e && strcmp(e, "0") != 0;
+		atomic_store_explicit(&debug_level, level, memory_order_relaxed);
+	}
+	return level > 0;
+}
 
 void shrinker__debug(const char *fmt, ...)
 {
-	int saved = errno;
+	uint64_t ms;
 	char buf[512];
 	va_list ap;
-	int n;
+	int saved, h, n;
 
-	if (debug_level < 0) {
-		const char *e = getenv("SHRINKER_DEBUG");
-
-		debug_level = e && *e && strcmp(e, "0") != 0;
-	}
-	if (!debug_level)
-		goto out;
-	{
-		uint64_t ms = shrinker__now_ns() / 1000000;
-		int h = snprintf(buf, sizeof(buf), "libshrinker[%llu.%03llu]: ",
-				 (unsigned long long)(ms / 1000),
-				 (unsigned long long)(ms % 1000));
-
-		va_start(ap, fmt);
-		n = vsnprintf(buf + h, sizeof(buf) - 1 - (size_t)h, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			goto out;
+	if (!debug_on())
+		return;
+	saved = errno;
+	ms = shrinker__now_ns() / 1000000;
+	h = snprintf(buf, sizeof(buf), "libshrinker[%llu.%03llu]: ",
+		     (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
+	va_start(ap, fmt);
+	/* clang 14's analyzer misses the va_start() just above. */
+	n = vsnprintf(buf + h, sizeof(buf) - 1 - (size_t)h, fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
+	va_end(ap);
+	if (n >= 0) {
 		n += h;
+		if ((size_t)n > sizeof(buf) - 2)
+			n = sizeof(buf) - 2;
+		buf[n++] = '\n';
+		/* One write, so that lines from several threads do not
+		 * interleave; nothing to do if it fails. */
+		ssize_t w = write(STDERR_FILENO, buf, (size_t)n);
+
+		(void)w;
 	}
-	if ((size_t)n > sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	/* One write, so that lines from several threads do not interleave. */
-	if (write(STDERR_FILENO, buf, (size_t)n) < 0)
-		goto out;
-out:
 	errno = saved;
 }
 
@@ -127,8 +135,16 @@ uint64_t shrinker__rss_bytes(void)
 	if (n <= 0)
 		goto out;
 	buf[n] = '\0';
-	if (sscanf(buf, "%llu %llu", &pages_total, &pages_rss) == 2)
-		r = (uint64_t)pages_rss * (uint64_t)sysconf(_SC_PAGESIZE);
+	/* "size resident shared ...", in pages. */
+	{
+		char *p = buf, *end;
+
+		pages_total = strtoull(p, &end, 10);
+		p = end;
+		pages_rss = strtoull(p, &end, 10);
+		if (end != p && pages_total >= pages_rss)
+			r = (uint64_t)pages_rss * (uint64_t)sysconf(_SC_PAGESIZE);
+	}
 out:
 	errno = saved;
 	return r;

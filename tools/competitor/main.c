@@ -68,6 +68,7 @@ int main(int argc, char **argv)
 	uint64_t steps = arg(argc, argv, "--steps", 1);
 	uint64_t every = arg(argc, argv, "--every", 0);
 	size_t nchunks = (size_t)((take + CHUNK - 1) / CHUNK), got = 0, i;
+	int failed = 0;
 	volatile char **chunks;
 	double start = mono(), t;
 	uint64_t s;
@@ -81,7 +82,7 @@ int main(int argc, char **argv)
 	if (!chunks)
 		return 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (s = 0; s < steps; s++) {
+	for (s = 0; s < steps && !failed; s++) {
 		size_t upto = (size_t)((s + 1) * nchunks / steps);
 
 		sleep_until(start + (double)(after + s * every) / 1000.0);
@@ -91,8 +92,11 @@ int main(int argc, char **argv)
 		for (; got < upto; got++) {
 			/* volatile: the stores must happen, though nobody reads. */
 			chunks[got] = malloc(CHUNK);
-			if (!chunks[got])
-				return 1;
+			if (!chunks[got]) {
+				fprintf(stderr, "competitor: out of memory at %zu MiB\n", got);
+				failed = 1;
+				break;
+			}
 			for (i = 0; i < CHUNK; i += 4096)
 				chunks[got][i] = 1;
 		}
@@ -103,7 +107,8 @@ int main(int argc, char **argv)
 	sleep_until(mono() + (double)hold / 1000.0);
 	for (i = 0; i < got; i++)
 		free((char *)chunks[i]);
+	free((void *)chunks);
 	printf("{\"type\":\"competitor\",\"event\":\"released\",\"mono\":%.6f,"
 	       "\"held\":0}\n", mono());
-	return 0;
+	return failed;
 }

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,7 +23,7 @@
 static uint64_t rss_now(void)
 {
 	unsigned long long size, rss;
-	char buf[128];
+	char buf[128], *end;
 	ssize_t n;
 	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 
@@ -33,7 +34,9 @@ static uint64_t rss_now(void)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	if (sscanf(buf, "%llu %llu", &size, &rss) != 2)
+	size = strtoull(buf, &end, 10);
+	rss = strtoull(end, &end, 10);
+	if (rss > size)
 		return 0;
 	return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }

@@ -9,7 +9,9 @@
  * cooperating.
  *
  * Usage: competitor --take BYTES [--after MS] [--hold MS] [--steps N]
- *        (--steps splits the take into N equal parts, --every MS apart)
+ *        [--every MS] [--cycles N --pause MS]
+ *        (--steps splits the take into N equal parts, --every MS apart;
+ *        --cycles repeats take, hold, give back, pause)
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -67,6 +69,9 @@ int main(int argc, char **argv)
 	uint64_t hold = arg(argc, argv, "--hold", 0);
 	uint64_t steps = arg(argc, argv, "--steps", 1);
 	uint64_t every = arg(argc, argv, "--every", 0);
+	uint64_t cycles = arg(argc, argv, "--cycles", 1);
+	uint64_t pause = arg(argc, argv, "--pause", 0);
+	uint64_t c;
 	size_t nchunks = (size_t)((take + CHUNK - 1) / CHUNK), got = 0, i;
 	int failed = 0;
 	volatile char **chunks;
@@ -82,33 +87,47 @@ int main(int argc, char **argv)
 	if (!chunks)
 		return 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (s = 0; s < steps && !failed; s++) {
-		size_t upto = (size_t)((s + 1) * nchunks / steps);
+	sleep_until(start + (double)after / 1000.0);
+	for (c = 0; c < cycles && !failed; c++) {
+		double cycle_start = mono();
 
-		sleep_until(start + (double)(after + s * every) / 1000.0);
-		t = mono();
-		printf("{\"type\":\"competitor\",\"event\":\"allocating\",\"mono\":%.6f,"
-		       "\"held\":%llu}\n", t, (unsigned long long)got * CHUNK);
-		for (; got < upto; got++) {
-			/* volatile: the stores must happen, though nobody reads. */
-			chunks[got] = malloc(CHUNK);
-			if (!chunks[got]) {
-				fprintf(stderr, "competitor: out of memory at %zu MiB\n", got);
-				failed = 1;
-				break;
+		for (s = 0; s < steps && !failed; s++) {
+			size_t upto = (size_t)((s + 1) * nchunks / steps);
+
+			sleep_until(cycle_start + (double)(s * every) / 1000.0);
+			t = mono();
+			printf("{\"type\":\"competitor\",\"event\":\"allocating\","
+			       "\"mono\":%.6f,\"held\":%llu}\n", t,
+			       (unsigned long long)got * CHUNK);
+			for (; got < upto; got++) {
+				/* volatile: the stores must happen, though
+				 * nobody reads them. */
+				chunks[got] = malloc(CHUNK);
+				if (!chunks[got]) {
+					fprintf(stderr, "competitor: out of memory "
+						"at %zu MiB\n", got);
+					failed = 1;
+					break;
+				}
+				for (i = 0; i < CHUNK; i += 4096)
+					chunks[got][i] = 1;
 			}
-			for (i = 0; i < CHUNK; i += 4096)
-				chunks[got][i] = 1;
+			printf("{\"type\":\"competitor\",\"event\":\"allocated\","
+			       "\"mono\":%.6f,\"held\":%llu,\"took_ms\":%.1f}\n",
+			       mono(), (unsigned long long)got * CHUNK,
+			       (mono() - t) * 1000);
 		}
-		printf("{\"type\":\"competitor\",\"event\":\"allocated\",\"mono\":%.6f,"
-		       "\"held\":%llu,\"took_ms\":%.1f}\n", mono(),
-		       (unsigned long long)got * CHUNK, (mono() - t) * 1000);
+		sleep_until(mono() + (double)hold / 1000.0);
+		for (i = 0; i < got; i++) {
+			free((char *)chunks[i]);
+			chunks[i] = NULL;
+		}
+		got = 0;
+		printf("{\"type\":\"competitor\",\"event\":\"released\","
+		       "\"mono\":%.6f,\"held\":0}\n", mono());
+		if (c + 1 < cycles)
+			sleep_until(mono() + (double)pause / 1000.0);
 	}
-	sleep_until(mono() + (double)hold / 1000.0);
-	for (i = 0; i < got; i++)
-		free((char *)chunks[i]);
 	free((void *)chunks);
-	printf("{\"type\":\"competitor\",\"event\":\"released\",\"mono\":%.6f,"
-	       "\"held\":0}\n", mono());
 	return failed;
 }

@@ -143,7 +143,8 @@ bool cache_get(struct cache *c, uint64_t key)
 	}
 	c->misses++;
 	estimate = size + sizeof(*e) + 2 * CHUNK_HEADER;
-	if (c->ask_before_growing && !shrinker_may_grow(estimate)) {
+	if ((c->cap && c->bytes + estimate > c->cap) ||
+	    (c->ask_before_growing && !shrinker_may_grow(estimate))) {
 		/* No room: the new entry replaces the least recently used,
 		 * and an empty cache does without. */
 		victim = c->lru_tail;

@@ -20,6 +20,8 @@ struct cache {
 	size_t min_value, max_value;  /* value sizes, bytes */
 	uint64_t keys;                /* keys are 0 .. keys - 1 */
 	bool ask_before_growing;      /* use shrinker_may_grow() */
+	size_t cap;                   /* a fixed size, for the benchmarks'
+					 baselines; 0 (memory-hog): none */
 
 	pthread_mutex_t lock;         /* everything below */
 	struct entry **buckets;

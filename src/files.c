@@ -64,38 +64,6 @@ int shrinker__join(char *out, size_t size, const char *a, const char *b)
 	return 0;
 }
 
-static int read_all(int fd, char *buf, size_t size, size_t *len)
-{
-	size_t n = 0;
-
-	if (size < 2)
-		return -EINVAL;
-	for (;;) {
-		ssize_t r = read(fd, buf + n, size - 1 - n);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n == size - 1) {
-			char extra;
-
-			/* Full: only fine if the file ends right here. */
-			r = read(fd, &extra, 1);
-			if (r > 0)
-				return -EFBIG;
-			break;
-		}
-	}
-	buf[n] = '\0';
-	*len = n;
-	return 0;
-}
-
 /*
  * Files read at every measurement stay open and are read again with
  * pread(fd, 0): opening a file allocates kernel memory (struct file, the
@@ -209,12 +177,9 @@ int shrinker__reread_fd(int fd, char *buf, size_t size, size_t *len)
 {
 	int saved = errno, r;
 
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		r = -errno;
-		errno = saved;
-		return r;
-	}
-	r = read_all(fd, buf, size, len);
+	/* pread() at 0 re-reads a seq_file from the start, and for kernfs
+	 * files (memory.events) re-arms POLLPRI like any read. */
+	r = pread_all(fd, buf, size, len);
 	errno = saved;
 	return r;
 }

@@ -27,7 +27,7 @@ int shrinker__read_file(const char *dir, const char *name, char *buf,
  * /proc/self would still be the parent). */
 void shrinker__files_forget(void);
 
-/* Read from an open fd from offset 0 (for PSI and memory.events fds). */
+/* Read an open fd whole from offset 0 (PSI and memory.events fds). */
 int shrinker__reread_fd(int fd, char *buf, size_t size, size_t *len);
 
 #endif

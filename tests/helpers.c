@@ -33,6 +33,7 @@ bool wait_until(bool (*cond)(void *), void *arg, unsigned ms)
 }
 
 /* The rest: child memory cgroups for end-to-end tests. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -239,6 +240,35 @@ size_t read_all_fd(int fd, char *buf, size_t size)
 	}
 	buf[n] = '\0';
 	close(fd);
+	return n;
+}
+
+int threads_named(const char *name)
+{
+	char path[300], buf[64];
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/task");
+	size_t nl = strlen(name);
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir))) {
+		FILE *f;
+		size_t len;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		len = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[len] = '\0';
+		n += len == nl + 1 && !strncmp(buf, name, nl) && buf[nl] == '\n';
+	}
+	closedir(dir);
 	return n;
 }
 

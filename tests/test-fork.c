@@ -42,30 +42,7 @@ static size_t counting(size_t target, bool hard, void *ud)
 
 static int count_reclaimer_threads(void)
 {
-	char path[300], buf[64];
-	struct dirent *d;
-	int n = 0;
-	DIR *dir = opendir("/proc/self/task");
-
-	if (!dir)
-		return -1;
-	while ((d = readdir(dir))) {
-		FILE *f;
-		size_t len;
-
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		len = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[len] = '\0';
-		n += strcmp(buf, "shrinker\n") == 0;
-	}
-	closedir(dir);
-	return n;
+	return threads_named("shrinker");
 }
 
 /* In the child: exit 0 if the shrinker is still there and is called. */

@@ -59,9 +59,10 @@ HOG_OBJ := $(HOG_SRC:tools/memory-hog/%.c=$(B)/hog/%.o)
 HOG := $(B)/memory-hog
 
 COMPETITOR := $(B)/competitor
+CACHEBENCH := $(B)/cachebench
 
 .PHONY: all lib check install uninstall clean demo bench analyze check-valgrind
-all: lib $(HOG) $(COMPETITOR)
+all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH)
 lib: $(STATIC) $(SHARED) $(B)/libshrinker.pc
 
 $(B)/src/%.o: src/%.c src/internal.h include/shrinker.h $(wildcard src/*.h)
@@ -127,6 +128,11 @@ $(B)/hog/%.o: tools/memory-hog/%.c $(wildcard tools/memory-hog/*.h) include/shri
 $(HOG): $(HOG_OBJ) $(STATIC)
 	$(CC) -o $@ $(HOG_OBJ) $(STATIC) $(LDFLAGS) -lm
 
+# The benchmarks' cache program: memory-hog's caches and workers, another
+# strategy around them.
+$(CACHEBENCH): bench/cachebench.c $(B)/hog/cache.o $(B)/hog/workers.o $(STATIC)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/hog/cache.o $(B)/hog/workers.o $(STATIC) $(LDFLAGS)
+
 $(COMPETITOR): tools/competitor/main.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
@@ -135,6 +141,10 @@ PROVE ?= prove
 check: all $(TESTS) $(PROGS) $(OSV_TESTS) $(FUZZ_REPLAY)
 	TOP_SRCDIR=$(CURDIR) BUILD=$(B) SANITIZE=$(SANITIZE) $(PROVE) -f --exec '' $(TESTS) \
 		$(wildcard tests/*.sh) tests/vm/run.sh
+
+# The benchmarks: every scenario x strategy in child cgroups, BENCHMARKS.md.
+bench: all
+	B=$(B) bench/run.sh
 
 # The programs the VM tests run in the guest, linked statically.
 VM_BINS := $(B)/memory-hog $(B)/competitor $(B)/tests/prog-grower

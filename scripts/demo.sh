@@ -25,61 +25,15 @@ take=$((limit * COMPETITOR_SHARE / 100))
 mkdir -p "$OUT"
 rm -f "$OUT"/hog.jsonl "$OUT"/competitor.jsonl "$OUT"/demo.png "$OUT"/summary.txt
 
-cg=""        # the child cgroup's directory, if one was made
-cgver=""     # 1 or 2
-note=""
 budget_env=()
-
-make_cgroup() {
-	local line path mnt
-	if [ "$(id -u)" != 0 ]; then
-		note="not root, so no child memory cgroup can be made"
-		return 1
-	fi
-	# cgroup v1: the memory controller's line in /proc/self/cgroup.
-	line=$(grep -E '^[0-9]+:([^:]*,)?memory(,[^:]*)?:' /proc/self/cgroup || true)
-	mnt=$(awk '$9 == "cgroup" && $NF ~ /(^|,)memory(,|$)/ { print $5; exit }' /proc/self/mountinfo)
-	if [ -n "$line" ] && [ -n "$mnt" ]; then
-		path=${line#*:*:}
-		cg="$mnt${path%/}/memory-hog-demo-$$"
-		if mkdir "$cg" 2>/dev/null && echo "$limit" > "$cg/memory.limit_in_bytes"; then
-			cgver=1
-			return 0
-		fi
-		rmdir "$cg" 2>/dev/null || true
-		note="cannot make a child of $mnt$path"
-	fi
-	# cgroup v2: a child of our cgroup, with the memory controller enabled.
-	line=$(grep '^0::' /proc/self/cgroup || true)
-	mnt=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
-	if [ -n "$line" ] && [ -n "$mnt" ]; then
-		path=${line#0::}
-		local parent="$mnt${path%/}"
-		cg="$parent/memory-hog-demo-$$"
-		if mkdir "$cg" 2>/dev/null; then
-			if [ ! -e "$cg/memory.max" ]; then
-				echo +memory > "$parent/cgroup.subtree_control" 2>/dev/null || true
-			fi
-			if [ -e "$cg/memory.max" ] && echo "$limit" > "$cg/memory.max"; then
-				cgver=2
-				return 0
-			fi
-			rmdir "$cg" 2>/dev/null || true
-		fi
-		note="${note:+$note; }cannot make a child memory cgroup under $parent"
-	fi
-	cg=""
-	[ -n "$note" ] || note="no cgroup memory controller found"
-	return 1
-}
+# shellcheck source=scripts/cgroup-lib.sh
+. "$(dirname "$0")/cgroup-lib.sh"
 
 cleanup() {
 	local p
 	for p in ${pids:-}; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	if [ -n "$cg" ]; then
-		for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.2; done
-	fi
+	remove_cgroup
 }
 trap cleanup EXIT
 
@@ -99,7 +53,7 @@ for prog in "$HOG" "$COMPETITOR"; do
 	[ -x "$prog" ] || { echo "demo: $prog is not built (run make)" >&2; exit 1; }
 done
 
-if make_cgroup; then
+if make_cgroup memory-hog-demo-$$ "$limit"; then
 	echo "demo: memory-hog in a child memory cgroup (cgroup v$cgver) limited to $LIMIT_MB MiB:"
 	echo "      $cg"
 else
@@ -138,11 +92,7 @@ wait 2>/dev/null || true
 pids=""
 
 oom=""
-if [ "$cgver" = 1 ]; then
-	oom=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.oom_control")
-elif [ "$cgver" = 2 ]; then
-	oom=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")
-fi
+[ -z "$cg" ] || oom=$(oom_kills)
 
 # The figures, from the JSON lines.
 awk -v limit="$limit" -v oom="${oom:-n/a}" -v status="$hog_status" -v dir="$OUT" '

@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# make bench: every scenario x strategy, each in a fresh child memory cgroup,
+# the kernel's OOM counter as the verdict, BENCHMARKS.md and a plot per
+# scenario written from the results.  About 8 minutes on 2 cores.
+#
+# BENCH_QUICK=1 runs one short scenario (CI's smoke run) and writes nothing
+# to the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${B:-build/default-cc}
+BENCH=$B/cachebench
+COMP=$B/competitor
+OUT=build/bench
+MiB=1048576
+# shellcheck source=scripts/cgroup-lib.sh
+. scripts/cgroup-lib.sh
+mkdir -p "$OUT"
+rm -f "$OUT"/*.jsonl "$OUT"/*.tsv
+
+STRATEGIES="libshrinker fixed:25 fixed:50 fixed:90 poll:5000 poll:1000 psi:systemd psi:glib"
+BIG_STRATEGIES="libshrinker fixed:90 poll:1000 psi:systemd"
+# scenario  duration_ms  cachebench options / competitor options (MB = limit share)
+scenario_args() {
+	local s=$1 limit=$2
+	case $s in
+	fill)      echo "8000|" ;;
+	squeeze)   echo "8000|--take $((limit / 2)) --after 4000 --hold 3000" ;;
+	ramp)      echo "10000|--take $((limit * 6 / 10)) --after 3000 --steps $((limit * 6 / 10 / (4 * MiB))) --every 62 --hold 2000" ;;
+	oscillate) echo "14000|--take $((limit * 4 / 10)) --after 3000 --hold 1500 --cycles 3 --pause 1500" ;;
+	idle)      echo "10000|" ;;
+	esac
+}
+
+if [ "${BENCH_QUICK:-}" ]; then
+	RUNS="squeeze:256:libshrinker squeeze:256:fixed:50"
+else
+	RUNS=""
+	for s in fill squeeze ramp oscillate idle; do
+		for st in $STRATEGIES; do RUNS="$RUNS $s:256:$st"; done
+	done
+	for s in fill squeeze; do
+		for st in $BIG_STRATEGIES; do RUNS="$RUNS $s:1024:$st"; done
+	done
+fi
+
+# The competitor alone, for its stall time: how long each take lasts with
+# nobody in its way (the scenario's own arguments, without the waits).
+baseline() {
+	local scenario=$1 mb=$2 args comp
+	args=$(scenario_args "$scenario" $((mb * MiB)))
+	comp=$(echo "${args#*|}" | sed 's/--after [0-9]*//; s/--hold [0-9]*/--hold 0/; s/--pause [0-9]*/--pause 0/')
+	[ -n "$comp" ] || { echo 0; return; }
+	make_cgroup bench-alone-$$ $((mb * 2 * MiB)) || { echo "bench: $note" >&2; exit 1; }
+	# shellcheck disable=SC2086
+	start_in_cgroup "$OUT/alone-$scenario-$mb.jsonl" "$COMP" $comp
+	wait $!
+	remove_cgroup
+	awk '/"allocated"/ { match($0, /"took_ms":[0-9.]+/); s += substr($0, RSTART + 10, RLENGTH - 10); n++ }
+	     END { printf "%.1f\n", n ? s / n : 0 }' "$OUT/alone-$scenario-$mb.jsonl"
+}
+
+run_one() {
+	local scenario=$1 mb=$2 strategy=$3 limit=$(($2 * MiB)) args dur comp tag extra=""
+	args=$(scenario_args "$scenario" $limit)
+	dur=${args%%|*}
+	comp=${args#*|}
+	tag="$scenario-$mb-${strategy/:/-}"
+	[ "$scenario" = idle ] && extra="--idle-after 4000 --cap-percent 70"
+	make_cgroup "bench-$tag-$$" $limit || { echo "bench: $note" >&2; exit 1; }
+	# shellcheck disable=SC2086
+	start_in_cgroup "$OUT/$tag.jsonl" "$BENCH" --strategy "$strategy" --duration "$dur" $extra
+	local bpid=$!
+	if [ -n "$comp" ]; then
+		# shellcheck disable=SC2086
+		start_in_cgroup "$OUT/$tag.comp.jsonl" "$COMP" $comp
+		wait $! || true
+	else
+		: > "$OUT/$tag.comp.jsonl"
+	fi
+	wait $bpid || true
+	echo "$tag $(oom_kills)" >> "$OUT/oom.tsv"
+	remove_cgroup
+	printf '.'
+}
+
+echo "bench: $(echo $RUNS | wc -w) runs"
+declare -A base
+for s in squeeze ramp oscillate; do base[$s-256]=$(baseline $s 256); done
+[ "${BENCH_QUICK:-}" ] || base[squeeze-1024]=$(baseline squeeze 1024)
+for r in $RUNS; do
+	IFS=: read -r s mb st1 st2 <<< "$r"
+	run_one "$s" "$mb" "$st1${st2:+:$st2}"
+done
+echo
+
+# One row per run: the figures from its JSON lines.
+summarize() {
+	local tag=$1 limit=$2 base=$3
+	awk -v limit="$limit" -v base="$base" -v oom="$(awk -v t="$tag" '$1 == t { print $2 }' "$OUT/oom.tsv")" '
+		function num(key) {
+			if (match($0, "\"" key "\":[-0-9.eE]+")) return substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3) + 0
+			return 0
+		}
+		FILENAME == ARGV[1] && /"allocating"/ { if (!in_take) { nt++; take_at[nt] = num("mono") } in_take = 1 }
+		FILENAME == ARGV[1] && /"allocated"/ { took[nt] += num("took_ms"); held = num("held") }
+		FILENAME == ARGV[1] && /"released"/ { in_take = 0 }
+		FILENAME == ARGV[1] { ev[++ne] = num("mono"); evheld[ne] = num("held") }
+		FILENAME == ARGV[2] && /"start"/ { t0 = num("mono") }
+		FILENAME == ARGV[2] && /"shrink"/ { sh[++ns] = num("mono") }
+		FILENAME == ARGV[2] && /"sample"/ {
+			m = num("mono"); c = num("cache")
+			# The competitor holds what its last event said.
+			h = 0; for (i = 1; i <= ne; i++) if (ev[i] <= m) h = evheld[i]
+			if (m - t0 >= 3) { cs += c; can += limit - h; n++ }
+		}
+		FILENAME == ARGV[2] && /"summary"/ { iw = num("idle_wakeups"); ic = num("idle_cpu_ms"); is = num("idle_s"); rb = num("rss_released"); lf = num("lib_freed"); shr = num("shrinks") }
+		END {
+			# Reaction: first shrink at or after each take began.
+			nr = 0
+			for (k = 1; k <= nt; k++) {
+				best = -1
+				for (i = 1; i <= ns; i++) if (sh[i] >= take_at[k] && (best < 0 || sh[i] < best)) best = sh[i]
+				if (best >= 0) r[++nr] = (best - take_at[k]) * 1000
+			}
+			for (i = 1; i <= nr; i++) for (j = i + 1; j <= nr; j++) if (r[j] < r[i]) { x = r[i]; r[i] = r[j]; r[j] = x }
+			p50 = nr ? r[int((nr + 1) / 2)] : -1; p99 = nr ? r[nr] : -1
+			stall = 0; for (k = 1; k <= nt; k++) stall += took[k] - base
+			printf "%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", oom, (n && oom == 0 ? sprintf("%.0f%%", 100 * cs / can) : "-"),
+				0, (nr ? sprintf("%.1f", p50) : "-"), (nr ? sprintf("%.1f", p99) : "-"),
+				(nt ? sprintf("%.0f", stall / nt) : "-"),
+				(is > 0 ? sprintf("%.2f", iw / is) : "-"), (is > 0 ? sprintf("%.3f", ic / is / 10) : "-"),
+				(lf > 0 ? sprintf("%.0f", 100 * rb / lf) : "-"), shr
+		}' "$OUT/$tag.comp.jsonl" "$OUT/$tag.jsonl"
+}
+
+table() {
+	local scenario=$1 mb=$2 strategies=$3 base=$4 tag
+	echo
+	echo "### $scenario, $mb MiB"
+	echo
+	echo "| strategy | OOM kills | cache share | first shrink p50 ms | p99 ms | competitor stall ms | shrinks |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	for st in $strategies; do
+		tag="$scenario-$mb-${st/:/-}"
+		[ -s "$OUT/$tag.jsonl" ] || continue
+		IFS=$'\t' read -r oom share _ p50 p99 stall iw ic rb shr < <(summarize "$tag" $((mb * MiB)) "$base")
+		echo "| $st | $oom | $share | $p50 | $p99 | $stall | $shr |"
+	done
+}
+
+if [ "${BENCH_QUICK:-}" ]; then
+	table squeeze 256 "libshrinker fixed:50" "${base[squeeze-256]}"
+	exit 0
+fi
+
+# The report.
+{
+	echo "# Benchmarks"
+	echo
+	echo "Written by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%d): $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo),"
+	echo "Linux $(uname -r), cgroup v$cgver memory controller. Every run is a fresh child memory cgroup; the"
+	echo "kernel's OOM kill counter is the verdict. All strategies are modes of one program"
+	echo "(\`bench/cachebench\`: memory-hog's two caches and worker threads, 2 threads x 8000 operations/s),"
+	echo "so only the strategy differs. The competitor is \`tools/competitor\`, a process without the library."
+	echo
+	echo "Strategies: **libshrinker** (defaults; caches ask \`shrinker_may_grow()\`); **fixed:P** (a cache"
+	echo "size setting of P % of the limit); **poll:MS** (a thread reads the cgroup's usage every MS: at 90 %"
+	echo "it frees a quarter of the caches, at 95 % all, then holds off 1 s, after WebKit's Linux"
+	echo "MemoryPressureHandler: a 1 s usage poller, non-critical and critical thresholds at 0.8/0.9 of its"
+	echo "limit in one variant, critical releasing everything, a 1 s hold-off; its generic poll is 30 s);"
+	echo "**psi:systemd** (PSI trigger \`some 200000 2000000\`, systemd's default MEMORY_PRESSURE_WRITE; each"
+	echo "event frees a quarter); **psi:glib** (triggers at 70 and 100 ms per 2 s, one signal per level per"
+	echo "15 s, caches dropped at the second level as GLib's documented example does; the 70/100 ms figures"
+	echo "are the issue's, not checked against GLib's source here). This machine's memory cgroup is v1,"
+	echo "so the PSI strategies watch /proc/pressure/memory."
+	echo
+	echo "Scenarios (the competitor shares are of the limit): **fill** (grow and hold, 8 s); **squeeze**"
+	echo "(at 4 s the competitor takes 50 % as fast as it can, for 3 s); **ramp** (at 3 s it takes 60 % at"
+	echo "64 MiB/s, holds 2 s, gives it back); **oscillate** (from 3 s it takes 40 %, holds 1.5 s, gives it"
+	echo "back, three times: the reaction percentiles are over these takes); **idle** (the caches capped at"
+	echo "70 % of the limit, workers stopped at 4 s, 6 s of nothing)."
+	echo
+	echo "Columns: *cache share* is the time-averaged cache divided by the time-averaged memory it could"
+	echo "have used (the limit less what the competitor held), from 3 s on; *first shrink* is the time from"
+	echo "the competitor beginning to allocate to the first shrink (p99 is the largest of the takes);"
+	echo "*competitor stall* is how much longer each of its takes lasted than the same take alone"
+	echo "(alone: squeeze ${base[squeeze-256]} ms, ramp ${base[ramp-256]} ms, oscillate ${base[oscillate-256]} ms"
+	echo "per take at 256 MiB; squeeze ${base[squeeze-1024]} ms at 1 GiB). A run that was OOM-killed has no"
+	echo "cache share (it had no cache left). Reproduce with \`make bench\` (about 7 minutes)."
+	for s in fill squeeze ramp oscillate; do
+		table "$s" 256 "$STRATEGIES" "${base[$s-256]:-0}"
+	done
+	for s in fill squeeze; do
+		table "$s" 1024 "$BIG_STRATEGIES" "${base[$s-1024]:-0}"
+	done
+	echo
+	echo "### idle, 256 MiB: the strategy's own thread over 6 s of nothing"
+	echo
+	echo "| strategy | wake-ups/s | CPU % |"
+	echo "|---|---:|---:|"
+	for st in $STRATEGIES; do
+		tag="idle-256-${st/:/-}"
+		IFS=$'\t' read -r oom share _ p50 p99 stall iw ic rb shr < <(summarize "$tag" $((256 * MiB)) 0)
+		echo "| $st | $iw | $ic |"
+	done
+	echo
+	echo "### memory really given back (libshrinker)"
+	echo
+	echo "RSS before minus after each round (with \`malloc_trim(0)\`), as a share of the bytes the"
+	echo "shrinkers reported freed. Above 100 % because the trim also returns what the caches freed"
+	echo "outside shrinker rounds (an entry replaced when the cache is full):"
+	echo
+	echo "| scenario | RSS given back |"
+	echo "|---|---:|"
+	for s in squeeze ramp oscillate; do
+		IFS=$'\t' read -r oom share _ p50 p99 stall iw ic rb shr < <(summarize "$s-256-libshrinker" $((256 * MiB)) 0)
+		echo "| $s | ${rb}% |"
+	done
+	echo
+	for s in squeeze ramp oscillate; do
+		echo "![$s](docs/bench-$s.png)"
+	done
+	echo
+	cat bench/analysis.md
+} > BENCHMARKS.md
+
+# A plot per scenario: each strategy's cache, and the competitor.
+if command -v gnuplot >/dev/null; then
+	for s in squeeze ramp oscillate; do
+		plot=""
+		for st in $STRATEGIES; do
+			tag="$s-256-${st/:/-}"
+			awk -v t0="$(sed -n 's/.*"start","mono":\([0-9.]*\).*/\1/p' "$OUT/$tag.jsonl")" \
+				'/"sample"/ { match($0, /"mono":[0-9.]+/); m = substr($0, RSTART + 7, RLENGTH - 7);
+				  match($0, /"cache":[0-9]+/); c = substr($0, RSTART + 8, RLENGTH - 8);
+				  printf "%.3f %.1f\n", m - t0, c / 1048576 }' "$OUT/$tag.jsonl" > "$OUT/$tag.tsv"
+			plot="$plot \"$OUT/$tag.tsv\" using 1:2 with lines lw 2 title \"$st\","
+		done
+		t0=$(sed -n 's/.*"start","mono":\([0-9.]*\).*/\1/p' "$OUT/$s-256-libshrinker.jsonl")
+		awk -v t0="$t0" '{ match($0, /"mono":[0-9.]+/); m = substr($0, RSTART + 7, RLENGTH - 7);
+			match($0, /"held":[0-9]+/); h = substr($0, RSTART + 7, RLENGTH - 7);
+			printf "%.3f %.1f\n", m - t0, h / 1048576 }' "$OUT/$s-256-libshrinker.comp.jsonl" > "$OUT/$s-comp.tsv"
+		gnuplot <<-GP
+			set terminal pngcairo size 1000,480 font "sans,10"
+			set output "docs/bench-$s.png"
+			set title "$s, 256 MiB: cache size by strategy (the competitor dashed)"
+			set xlabel "seconds"; set ylabel "MiB"; set key outside right; set grid
+			set yrange [0:280]
+			plot $plot "$OUT/$s-comp.tsv" using 1:2 with steps lw 3 dt 2 lc rgb "#888888" title "competitor"
+		GP
+	done
+fi
+echo "bench: BENCHMARKS.md written"

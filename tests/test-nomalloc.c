@@ -22,13 +22,14 @@
 #include "shrinker.h"
 #include "tap.h"
 
+/* Allocations made by each thread (counted by the interposers below). */
+static __thread unsigned long allocations;
+
 #ifndef SANITIZED
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
-
-static __thread unsigned long allocations;
 
 void *malloc(size_t n)
 {

@@ -243,7 +243,7 @@ size_t read_all_fd(int fd, char *buf, size_t size)
 	return n;
 }
 
-int threads_named(const char *name)
+int threads_named(const char *name, pid_t *tid)
 {
 	char path[300], buf[64];
 	struct dirent *d;
@@ -266,7 +266,11 @@ int threads_named(const char *name)
 		len = fread(buf, 1, sizeof(buf) - 1, f);
 		fclose(f);
 		buf[len] = '\0';
-		n += len == nl + 1 && !strncmp(buf, name, nl) && buf[nl] == '\n';
+		if (len == nl + 1 && !strncmp(buf, name, nl) && buf[nl] == '\n') {
+			n++;
+			if (tid)
+				*tid = (pid_t)atoi(d->d_name);
+		}
 	}
 	closedir(dir);
 	return n;

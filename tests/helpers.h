@@ -41,8 +41,8 @@ pid_t cg1_competitor(const struct cg1 *cg, unsigned delay_ms, uint64_t bytes,
 int wait_exit(pid_t pid);
 /* Read all of fd into buf (NUL-terminated), closing fd. */
 size_t read_all_fd(int fd, char *buf, size_t size);
-/* How many threads of this process are named name (/proc/self/task/N/comm);
- * -1 if that cannot be read. */
-int threads_named(const char *name);
+/* How many threads of this process are named name (/proc/self/task/N/comm),
+ * -1 if that cannot be read; the id of the last one in *tid if not NULL. */
+int threads_named(const char *name, pid_t *tid);
 /* The directory holding the test binaries (BUILD from make, or "."). */
 const char *build_dir(void);

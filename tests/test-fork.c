@@ -42,7 +42,7 @@ static size_t counting(size_t target, bool hard, void *ud)
 
 static int count_reclaimer_threads(void)
 {
-	return threads_named("shrinker");
+	return threads_named("shrinker", NULL);
 }
 
 /* In the child: exit 0 if the shrinker is still there and is called. */

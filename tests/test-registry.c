@@ -6,7 +6,6 @@
  * and signal mask, trimming and RSS accounting.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -230,52 +229,30 @@ fail:
 static int test_thread_identity(void)
 {
 	struct shrinker *s = NULL;
-	char path[300], buf[4096];
-	struct dirent *d;
-	bool found = false;
-	DIR *dir = NULL;
+	char path[64], buf[4096], *blk;
+	pid_t tid = 0;
+	size_t n;
+	FILE *f;
 	int r = TAP_FAIL;
 
 	if (getenv("VALGRIND"))
 		return tap_skip_why("valgrind manages the threads' signal masks itself");
 	CHECK(shrinker_register(&s, "id", frees_all, NULL, 0) == 0);
-	dir = opendir("/proc/self/task");
-	CHECK(dir);
-	while ((d = readdir(dir))) {
-		FILE *f;
-		size_t n;
-		char *blk;
-
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		if (strcmp(buf, "shrinker\n") != 0)
-			continue;
-		found = true;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/status", d->d_name);
-		f = fopen(path, "r");
-		CHECK(f);
-		n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		blk = strstr(buf, "SigBlk:");
-		CHECK(blk);
-		/* Every signal the kernel lets a thread block is blocked. */
-		CHECK(strncmp(blk, "SigBlk:\tfffffffffffffeff", 24) == 0 ||
-		      strncmp(blk, "SigBlk:\tfffffffe7ffbfeff", 24) == 0 ||
-		      strncmp(blk, "SigBlk:\tffffffffffffffff", 24) == 0);
-	}
-	CHECK(found);
+	CHECK(threads_named("shrinker", &tid) == 1);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+	f = fopen(path, "r");
+	CHECK(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	blk = strstr(buf, "SigBlk:");
+	CHECK(blk);
+	/* Every signal the kernel lets a thread block is blocked. */
+	CHECK(strncmp(blk, "SigBlk:\tfffffffffffffeff", 24) == 0 ||
+	      strncmp(blk, "SigBlk:\tfffffffe7ffbfeff", 24) == 0 ||
+	      strncmp(blk, "SigBlk:\tffffffffffffffff", 24) == 0);
 	r = TAP_PASS;
 fail:
-	if (dir)
-		closedir(dir);
 	shrinker_unregister(s);
 	return r;
 }

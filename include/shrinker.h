@@ -22,6 +22,10 @@
  *	}
  *	...
  *	shrinker_register(&c->shrinker, "blobs", shrink, c, 0);
+ *	...
+ *	// Before the cache grows by n bytes (no system call):
+ *	if (!shrinker_may_grow(n))
+ *		evict_lru_entry(c);	// at capacity: replace, do not grow
  *
  * Conventions, for every function below unless it says otherwise:
  *  - Functions that can fail return an int: >= 0 on success, a negative errno

@@ -95,7 +95,7 @@ $(B)/tests/helpers.o: tests/helpers.c tests/helpers.h tests/tap.h include/shrink
 
 # Tests build paths with snprintf into fixed buffers on purpose; a cut path
 # fails the test that uses it.
-TEST_CFLAGS := $(CFLAGS) -Wno-format-truncation
+TEST_CFLAGS := $(CFLAGS) $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-format-truncation)
 # Linked against the shared library, so that its malloc interposes.
 $(B)/tests/test-nomalloc: tests/test-nomalloc.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(SHARED)
 	@mkdir -p $(@D)

@@ -56,11 +56,14 @@ static inline void tap_skip_all(const char *why)
 	exit(0);
 }
 
+/* Failures also go to stderr, which prove shows without --verbose. */
 #define CHECK(cond)                                                            \
 	do {                                                                   \
 		if (!(cond)) {                                                 \
 			tap_diag("%s:%d: failed: %s", __FILE__, __LINE__,      \
 				 #cond);                                       \
+			fprintf(stderr, "%s:%d: failed: %s\n", __FILE__,       \
+				__LINE__, #cond);                              \
 			goto fail;                                             \
 		}                                                              \
 	} while (0)
@@ -73,6 +76,8 @@ static inline void tap_skip_all(const char *why)
 			tap_diag("%s:%d: %s = %.0f, want %s = %.0f +- %.0f",   \
 				 __FILE__, __LINE__, #got, g_, #want, w_,      \
 				 (double)(tol));                               \
+			fprintf(stderr, "%s:%d: %s = %.0f, want %.0f\n",       \
+				__FILE__, __LINE__, #got, g_, w_);             \
 			goto fail;                                             \
 		}                                                              \
 	} while (0)

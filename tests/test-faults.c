@@ -302,7 +302,7 @@ static int test_moved(void)
 	argv[1] = "--total";
 	argv[2] = "0";
 	argv[3] = "--duration";
-	argv[4] = "3000";
+	argv[4] = "4000";
 	argv[5] = NULL;
 	child = cg1_spawn(&from, argv, &out);
 	if (child <= 0)
@@ -330,13 +330,17 @@ static int test_moved(void)
 			continue;
 		if (t >= 800 && t <= 1150 && c > before)
 			before = c;
-		if (t >= 2000 && c > after)
+		if (t >= 2500 && c > after)
 			after = c;
 	}
 	tap_diag("cache %.1f MiB in the 96 MiB cgroup, %.1f MiB after the move to "
 		 "256 MiB; exit %d, oom_kill %llu/%llu", before / (double)MiB,
 		 after / (double)MiB, st, (unsigned long long)oom_from,
 		 (unsigned long long)oom_to);
+	if (st != 0 || oom_to != 0 || !before || before >= 96 * MiB || after < 120 * MiB)
+		fprintf(stderr, "test_moved: before %.1f MiB, after %.1f MiB, exit %d, "
+			"oom_kill %llu\n", before / (double)MiB, after / (double)MiB,
+			st, (unsigned long long)oom_to);
 	CHECK(st == 0 && oom_from == 0 && oom_to == 0);
 	/* Before: under the old limit.  After: far past it, which only a
 	 * library that measures the new cgroup allows. */

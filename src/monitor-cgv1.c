@@ -154,7 +154,6 @@ void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr)
 	thr->active = true;
 	thr->armed_limit = limit;
 	thr->armed_soft = limit - soft;
-	thr->armed_hard = limit - hard;
 	snprintf(thr->detail, sizeof(thr->detail),
 		 "eventfd thresholds at usage %llu and %llu of limit %llu",
 		 (unsigned long long)(limit - soft),

@@ -120,26 +120,21 @@ static void read_env_locked(struct shrinker__mon *m)
 		m->budget = bytes;
 }
 
-/* One candidate limit: keep it if it leaves the least headroom. */
-struct candidate {
-	uint64_t limit, ws;
-	bool set;
-};
-
-static void consider(struct shrinker_memory *best, struct candidate *c,
-		     uint64_t limit, uint64_t ws, const char *what)
+/* One candidate limit: it becomes the effective one if it leaves the least
+ * headroom so far (*set: there is one so far).  Returns whether it did. */
+static bool consider(struct shrinker_memory *best, bool *set, uint64_t limit,
+		     uint64_t ws, const char *what)
 {
 	uint64_t head = limit > ws ? limit - ws : 0;
 
-	if (c->set && head >= (c->limit > c->ws ? c->limit - c->ws : 0))
-		return;
-	c->set = true;
-	c->limit = limit;
-	c->ws = ws;
+	if (*set && head >= best->headroom)
+		return false;
+	*set = true;
 	best->limit = limit;
 	best->working_set = ws;
 	best->headroom = head;
 	snprintf(best->limit_source, sizeof(best->limit_source), "%s", what);
+	return true;
 }
 
 static void watermarks(const struct shrinker__mon *m, struct shrinker_memory *mem)
@@ -179,13 +174,12 @@ static bool cgroup_changed_locked(struct shrinker__mon *m)
 static int measure_locked(struct shrinker__mon *m)
 {
 	struct shrinker_memory mem = { .limit = UINT64_MAX };
+	uint64_t granted_before = atomic_load(&m->mg_granted);
 	struct shrinker__cg_measure cgm;
-	struct candidate c = { 0 };
 	uint64_t total = 0, avail = 0, budget, now;
 	char what[112], dir[SHRINKER__PATH_MAX];
+	bool set = false, cg_ok;
 	size_t len;
-
-	uint64_t granted_before = atomic_load(&m->mg_granted);
 
 	read_env_locked(m);
 	atomic_fetch_add(&m->measurements, 1);
@@ -200,7 +194,8 @@ static int measure_locked(struct shrinker__mon *m)
 		shrinker__debug("moved to another cgroup: v%d %s", m->cg.version,
 				m->cg.version ? m->cg.dir : m->cg.why);
 	}
-	if (!m->cg.version || shrinker__cgroup_measure(&m->cg, &cgm) < 0) {
+	cg_ok = m->cg.version && shrinker__cgroup_measure(&m->cg, &cgm) == 0;
+	if (!cg_ok) {
 		/* None usable, ours was removed, or its files went bad: look
 		 * again, at most once a second. */
 		now = shrinker__now_ns();
@@ -218,16 +213,18 @@ static int measure_locked(struct shrinker__mon *m)
 				shrinker__debug("cgroup looked for again: v%d %s",
 						m->cg.version, m->cg.version ?
 						m->cg.dir : m->cg.why);
+			cg_ok = m->cg.version &&
+				shrinker__cgroup_measure(&m->cg, &cgm) == 0;
 		}
 	}
-	if (m->cg.version && shrinker__cgroup_measure(&m->cg, &cgm) == 0) {
+	if (cg_ok) {
 		m->cg_usage = cgm.usage;
 		m->cg_limit = cgm.limit;
 		if (cgm.limit != UINT64_MAX) {
 			snprintf(what, sizeof(what), "cgroup v%d %s",
 				 m->cg.version, cgm.limit_name);
-			consider(&mem, &c, cgm.limit, cgm.working_set, what);
-			m->cg_binding = true;
+			m->cg_binding = consider(&mem, &set, cgm.limit,
+						 cgm.working_set, what);
 		}
 	}
 	if (shrinker__join(dir, sizeof(dir), shrinker__root(), "/proc") == 0 &&
@@ -237,9 +234,8 @@ static int measure_locked(struct shrinker__mon *m)
 	    total > 0) {
 		if (avail > total)
 			avail = total;
-		if (!c.set || avail < mem.headroom)
+		if (consider(&mem, &set, total, total - avail, "system MemAvailable"))
 			m->cg_binding = false;
-		consider(&mem, &c, total, total - avail, "system MemAvailable");
 	}
 	budget = m->budget;
 	if (!budget && m->budget_x100) {
@@ -249,15 +245,12 @@ static int measure_locked(struct shrinker__mon *m)
 	}
 	mem.budget = budget;
 	if (budget) {
-		uint64_t rss = shrinker__rss_bytes();
-		uint64_t head_before = c.set ? mem.headroom : UINT64_MAX;
-
-		consider(&mem, &c, budget, rss, "budget (SHRINKER_LIMIT or "
-						"shrinker_set_limit) against RSS");
-		if (mem.headroom < head_before)
+		if (consider(&mem, &set, budget, shrinker__rss_bytes(),
+			     "budget (SHRINKER_LIMIT or shrinker_set_limit) "
+			     "against RSS"))
 			m->cg_binding = false;
 	}
-	if (!c.set)
+	if (!set)
 		return -ENODATA;
 	watermarks(m, &mem);
 	now = shrinker__now_ns();

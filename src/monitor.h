@@ -49,7 +49,7 @@ struct shrinker__source {
 	int aux_fd;             /* v1: the usage file the thresholds watch */
 	uint64_t psi_total;     /* PSI: stall total seen at the last event */
 	uint64_t psi_confirm_us; /* PSI: growth that confirms an event */
-	uint64_t armed_limit, armed_soft, armed_hard; /* v1 thresholds */
+	uint64_t armed_limit, armed_soft; /* v1 thresholds: limit, soft level */
 	uint64_t ev_high, ev_max, ev_oom;             /* v2 counters seen */
 	enum shrinker__signal (*handle)(struct shrinker__source *s, short revents);
 };

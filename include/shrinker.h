@@ -44,6 +44,14 @@
  *    protocol; read with secure_getenv(), so ignored in set-uid programs.
  *  - SHRINKER_ROOT: a directory that stands in for "/" when reading /proc and
  *    /sys (for tests against captured trees); ignored in set-uid programs.
+ *  - SHRINKER_SOURCES: pressure sources to turn off, by the names that
+ *    shrinker_get_source() gives, each with a leading '-'
+ *    ("-cgroup-v1-threshold,-psi-system"); a list of bare names keeps only
+ *    those.  Turning cgroup v1's three sources off makes v1 behave as cgroup
+ *    v2 without memory.high does (no kernel event before the limit), which
+ *    is how the tests reproduce v2 on a v1 machine.
+ *  - SHRINKER_BRAKE=0: keeps the malloc brake library counting but never
+ *    waiting (see "Guarantees" below).
  */
 #ifndef SHRINKER_H
 #define SHRINKER_H
@@ -248,13 +256,54 @@ int shrinker_dispatch(void);
  * that freed less than half its target, soft pressure is ignored for a
  * hold-off that doubles from 250 ms up to 5 s and ends after a request that
  * freed enough.  Hard pressure is never held off, except that after a hard
- * request that freed nothing the next waits 100 ms.  Far from the limit, with
- * kernel notifications available (cgroup v1 thresholds), the reclaimer
- * thread makes no wake-ups at all; otherwise (cgroup v2 before memory.high,
- * the system without a cgroup limit, and the budget, which no kernel event
- * watches) it polls at an interval of (headroom above the soft watermark) /
- * (growth rate, at least 1 GiB/s), from 10 ms to 10 s.  A polled limit can
- * be overshot by what the program allocates between two polls.
+ * request that freed nothing, or after which headroom did not grow at all,
+ * the next waits 100 ms.
+ *
+ * When the library looks:
+ *  - the growth clock: growth the program reports (shrinker_may_grow()
+ *    grants and refusals, shrinker_set_size() increases, shrinker_account(),
+ *    the malloc brake) is counted, and every step of it (an eighth of the
+ *    distance to the hard watermark, 256 KiB to 64 MiB) the reporting thread
+ *    reads the cgroup's usage once (a pread(), about a microsecond) and wakes
+ *    the reclaimer below the soft watermark.  No growth, no cost;
+ *  - kernel events: cgroup v1 usage thresholds at both watermarks (the
+ *    reclaimer sleeps with no timer while usage is below them), v1 pressure
+ *    levels, cgroup v2 memory.events (high, max, oom), PSI triggers, limit
+ *    files written (inotify);
+ *  - a poll, where no kernel event covers the soft watermark (cgroup v2
+ *    before memory.high, no cgroup, the budget): after half the time the
+ *    observed growth of the working set needs to reach the soft watermark,
+ *    from 10 ms; 2 s while nothing grows, doubling up to 8 s while each look
+ *    finds usage unchanged (such a look is one read of the usage file).  The
+ *    poll is what sees other processes' growth below the watermark.
+ *
+ * Guarantees, by environment and mode.  "Covered" means the library reacts
+ * before the OOM killer as long as the shrinkers can free what is asked.
+ *  - Native caches that ask shrinker_may_grow() before they grow: covered
+ *    everywhere by the growth clock, with no brake.  Worst case: the
+ *    allocator's own growth between two probes (a step).
+ *  - Caches that never ask (OSv programs, deferred workers, anything
+ *    allocating with malloc at full speed): covered with the malloc brake,
+ *    libshrinker-brake (link -lshrinker-brake before -lshrinker, or
+ *    LD_PRELOAD=libshrinker-brake.so; it needs the shared libshrinker):
+ *    below the hard watermark a thread that allocates waits for the
+ *    reclaimer, as on OSv, at most 100 ms per 64 KiB it allocates.  Worst
+ *    case: memory allocated in the last few milliseconds by every thread at
+ *    once (threads x block size), memory not from malloc (mmap, stacks), and
+ *    a wait that runs out because the shrinkers free slower than 100 ms.
+ *    Without the brake such a program depends on the kernel events and the
+ *    poll: on cgroup v1 the usage thresholds fire at the soft watermark;
+ *    on cgroup v2 without memory.high nothing fires before the limit, and
+ *    fast threads are OOM-killed (see BENCHMARKS.md for how often).
+ *  - Other processes in the same cgroup or on the host: seen by the cgroup
+ *    v1 thresholds at once; on cgroup v2 by the poll (what they allocate
+ *    between two looks is not seen) and, at the limit, by memory.events
+ *    "max" and PSI.  Where the process may not use the brake, or others
+ *    grow fast, set memory.high under memory.max (systemd MemoryHigh=,
+ *    Kubernetes memory QoS): the kernel then throttles a burst instead of
+ *    killing it, and its "high" events wake the library.
+ *  - The budget (SHRINKER_LIMIT) is watched by the poll and the growth
+ *    clock on RSS; no kernel event watches it.
  */
 
 /* The last measurement.  Byte figures; UINT64_MAX where no limit is known. */
@@ -297,12 +346,47 @@ int shrinker_set_watermarks(unsigned soft_permille, unsigned hard_permille);
  * instead of growing into the next shrink.  It keeps headroom at the soft
  * watermark plus a quarter of it, the level a soft shrink restores, so that
  * the band in between absorbs what the estimate misses (allocator overhead,
- * the program's other memory) without a shrink.  It makes no system call: it reads the
- * last measurement and counts what it has granted since.  When it says no,
- * it asks the reclaimer thread (at most every 100 ms) to measure again, so
- * room that appears is seen.  Before anything was measured it says yes.
+ * the program's other memory) without a shrink.  It reads the last
+ * measurement and counts what it has granted since; what it grants and what
+ * it refuses (a refused cache replaces entries, which can still grow the
+ * heap) drive the growth clock, so that once per step it reads the usage
+ * file (see "When the library looks").  When it says no, it asks the
+ * reclaimer thread (at most every 100 ms) to measure again, so room that
+ * appears is seen.  Before anything was measured it says yes.
  */
 bool shrinker_may_grow(size_t bytes);
+
+/* Flags for shrinker_account(). */
+enum {
+	/* Below the hard watermark, wait for the reclaimer (the brake). */
+	SHRINKER_ACCOUNT_WAIT = 1u << 0,
+};
+
+/*
+ * Report growth that nobody asked shrinker_may_grow() about: the process is
+ * about to grow by delta bytes (a negative delta: it shrank).  This is the
+ * growth clock: once the growth reported since the library last looked
+ * passes a step (an eighth of the distance to the hard watermark, 256 KiB to
+ * 64 MiB), the calling thread reads the cgroup's usage (one pread() of a
+ * kept-open file, about a microsecond; /proc/self/statm without a cgroup)
+ * and wakes the reclaimer if headroom is below the soft watermark.
+ * shrinker_may_grow() grants and shrinker_set_size() increases feed the same
+ * clock, so a program that uses those need not call this.
+ *
+ * With SHRINKER_ACCOUNT_WAIT and headroom below the hard watermark, the
+ * calling thread waits for the reclaimer, as an allocating thread waits on
+ * OSv, until a look shows the hard watermark regained, for at most 100 ms
+ * per call.  It never waits on the reclaimer thread, inside a callback,
+ * inside this library, before the first registration has armed the
+ * monitors, or after a hard request that could free nothing.  Call it
+ * before allocating, not holding a lock that a shrinker takes.  The malloc
+ * brake library (libshrinker-brake, see shrinker(3)) calls it from malloc.
+ *
+ * Returns 0 (no wait), 1 (waited, and room was made), -ETIMEDOUT (waited
+ * 100 ms and headroom is still below the hard watermark).
+ * Errors: -EINVAL (unknown flag).  Allocation-free and async-signal-unsafe.
+ */
+int shrinker_account(int64_t delta, unsigned flags);
 
 /* One pressure source, for shrinker_get_source(). */
 struct shrinker_source_info {
@@ -359,6 +443,9 @@ struct shrinker_global_stats {
 	uint64_t hard_events;   /* pressure that led to a hard request */
 	uint64_t held_off;      /* soft pressure ignored during a hold-off */
 	uint64_t measurements;  /* times limit and usage were measured */
+	uint64_t probes;        /* growth-clock probes (see shrinker_account) */
+	uint64_t brake_waits;   /* threads held by the brake */
+	uint64_t brake_wait_ns; /* total time they were held */
 };
 
 /* Copy the library-wide statistics into *ret.  Errors: -EINVAL. */

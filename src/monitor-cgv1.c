@@ -164,9 +164,13 @@ void shrinker__cgv1_open(struct shrinker__mon *m, struct shrinker__source *thr,
 			 struct shrinker__source *medium,
 			 struct shrinker__source *critical)
 {
-	shrinker__cgv1_rearm(m, thr);
 	/* Without a limit the thresholds wait for one: the limits source
-	 * re-arms them when a limit is written. */
-	open_level(m, medium, "medium", drain_soft);
-	open_level(m, critical, "critical", drain_hard);
+	 * re-arms them when a limit is written.  A NULL source is not
+	 * wanted (SHRINKER_SOURCES). */
+	if (thr)
+		shrinker__cgv1_rearm(m, thr);
+	if (medium)
+		open_level(m, medium, "medium", drain_soft);
+	if (critical)
+		open_level(m, critical, "critical", drain_hard);
 }

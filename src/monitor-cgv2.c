@@ -66,7 +66,7 @@ void shrinker__cgv2_open(struct shrinker__mon *m, struct shrinker__source *ev,
 	char path[SHRINKER__PATH_MAX];
 	int saved = errno;
 
-	if (shrinker__join(path, sizeof(path), m->cg.dir, "memory.events") == 0) {
+	if (ev && shrinker__join(path, sizeof(path), m->cg.dir, "memory.events") == 0) {
 		ev->fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (ev->fd < 0 ||
 		    read_events(ev, &ev->ev_high, &ev->ev_max, &ev->ev_oom) < 0) {
@@ -82,5 +82,6 @@ void shrinker__cgv2_open(struct shrinker__mon *m, struct shrinker__source *ev,
 		}
 	}
 	errno = saved;
-	shrinker__cgv2_psi_open(m, psi);
+	if (psi)
+		shrinker__cgv2_psi_open(m, psi);
 }

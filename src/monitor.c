@@ -29,11 +29,15 @@
 #define DEFAULT_HARD_PERMILLE 50
 #define MIN_SOFT (4ull << 20)
 #define MIN_HARD (2ull << 20)
-/* Growth assumed at the least when polling, bytes/s: a program writing
- * fresh memory does 1 to 6 GiB/s (earlyoom assumes 6 GiB/s for RAM). */
-#define FLOOR_RATE (1024.0 * 1024 * 1024)
+/* Polling where no kernel event covers the soft watermark: the interval is
+ * the time the observed growth needs to use half the distance to it, from
+ * POLL_MIN_MS, and POLL_FLAT_MS while nothing grows.  Growth the program
+ * reports is watched by the growth clock (growth.c) between polls. */
 #define POLL_MIN_MS 10
-#define POLL_MAX_MS 10000
+#define POLL_FLAT_MS 2000
+/* ... doubling at each look that finds nothing changed, up to this. */
+#define POLL_IDLE_MS 8000
+#define QUIET_MAX_NS 10000000000ull
 #define HOLDOFF_MIN_NS 250000000ull
 #define HOLDOFF_MAX_NS 5000000000ull
 #define HARD_RETRY_NS 100000000ull
@@ -47,6 +51,9 @@
 
 struct shrinker__mon shrinker__mon = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.probe_lock = PTHREAD_MUTEX_INITIALIZER,
+	.gc_probe_fd = -1,
+	.flat_ms = POLL_FLAT_MS,
 	.soft_permille = DEFAULT_SOFT_PERMILLE,
 	.hard_permille = DEFAULT_HARD_PERMILLE,
 };
@@ -68,11 +75,68 @@ static char meminfo[8192];
 static void mon_lock(void)
 {
 	pthread_mutex_lock(&shrinker__mon.lock);
+	shrinker__brake_exempt(1);
 }
 
 static void mon_unlock(void)
 {
+	shrinker__brake_exempt(-1);
 	pthread_mutex_unlock(&shrinker__mon.lock);
+}
+
+/* SHRINKER_SOURCES: "-name,-name" turns those sources off; a list of bare
+ * names keeps only those.  Unknown names are reported and ignored. */
+static void read_sources_env_locked(struct shrinker__mon *m)
+{
+	const char *e = getenv("SHRINKER_SOURCES"), *p, *end;
+	unsigned off = 0, i;
+	bool only = false;
+
+	if (!e || !*e)
+		return;
+	for (p = e; *p; p = *end ? end + 1 : end) {
+		bool neg;
+		size_t len;
+
+		end = strchr(p, ',');
+		if (!end)
+			end = p + strlen(p);
+		while (p < end && *p == ' ')
+			p++;
+		neg = p < end && *p == '-';
+		p += neg;
+		len = (size_t)(end - p);
+		while (len && p[len - 1] == ' ')
+			len--;
+		if (!len)
+			continue;
+		for (i = 0; i < SHRINKER__SRC_COUNT; i++)
+			if (strlen(src_names[i]) == len &&
+			    memcmp(src_names[i], p, len) == 0)
+				break;
+		if (i == SHRINKER__SRC_COUNT) {
+			int saved = errno;
+
+			fprintf(stderr, "libshrinker: SHRINKER_SOURCES: no source "
+				"named \"%.*s\" (ignored)\n", (int)len, p);
+			errno = saved;
+			continue;
+		}
+		if (neg) {
+			off |= 1u << i;
+		} else {
+			if (!only)
+				off |= ~(~0u << SHRINKER__SRC_COUNT);
+			only = true;
+			off &= ~(1u << i);
+		}
+	}
+	m->sources_off = off;
+}
+
+static bool src_off(const struct shrinker__mon *m, enum shrinker__src_id id)
+{
+	return m->sources_off & (1u << id);
 }
 
 static void reset_sources_locked(struct shrinker__mon *m, const char *why)
@@ -99,6 +163,7 @@ static void read_env_locked(struct shrinker__mon *m)
 	if (m->env_read)
 		return;
 	m->env_read = true;
+	read_sources_env_locked(m);
 	e = getenv("SHRINKER_LIMIT");
 	if (!e || !*e)
 		return;
@@ -170,13 +235,36 @@ static bool cgroup_changed_locked(struct shrinker__mon *m)
 	return changed;
 }
 
+/* Growth rate: the growth in progress, a maximum that halves every
+ * RATE_HALF_LIFE_S, so that a fill long past does not count (mon lock
+ * held; ws, the working set now). */
+static void update_rate_locked(struct shrinker__mon *m, uint64_t ws, uint64_t now)
+{
+	double dt, inst, halvings;
+
+	if (now <= m->last_ns)
+		return;
+	dt = (double)(now - m->last_ns) / 1e9;
+	inst = ws > m->last_ws ? (double)(ws - m->last_ws) / dt : 0;
+	if (inst > 0)
+		m->flat_ms = POLL_FLAT_MS;
+	halvings = dt / RATE_HALF_LIFE_S;
+	while (halvings >= 1.0 && m->rate > 1.0) {
+		m->rate /= 2;
+		halvings -= 1.0;
+	}
+	m->rate *= 1.0 - halvings / 2; /* close enough within one */
+	if (inst > m->rate)
+		m->rate = inst;
+}
+
 /* Measure and publish (mon lock held).  -ENODATA if nothing is known. */
 static int measure_locked(struct shrinker__mon *m)
 {
 	struct shrinker_memory mem = { .limit = UINT64_MAX };
 	uint64_t granted_before = atomic_load(&m->mg_granted);
 	struct shrinker__cg_measure cgm;
-	uint64_t total = 0, avail = 0, budget, now;
+	uint64_t total = 0, avail = 0, budget, now, rss = 0;
 	char what[112], dir[SHRINKER__PATH_MAX];
 	bool set = false, cg_ok;
 	size_t len;
@@ -190,6 +278,7 @@ static int measure_locked(struct shrinker__mon *m)
 		/* Moved to another cgroup: follow, and re-open the sources
 		 * (on the reclaimer thread, in shrinker__monitor_check()). */
 		shrinker__cgroup_find(shrinker__root(), &m->cg);
+		shrinker__growth_reopen_locked(m);
 		m->reopen = true;
 		shrinker__debug("moved to another cgroup: v%d %s", m->cg.version,
 				m->cg.version ? m->cg.dir : m->cg.why);
@@ -207,6 +296,7 @@ static int measure_locked(struct shrinker__mon *m)
 			shrinker__files_forget();
 			m->last_find_ns = now;
 			shrinker__cgroup_find(shrinker__root(), &m->cg);
+			shrinker__growth_reopen_locked(m);
 			if (m->cg.version != was)
 				m->reopen = m->opened;
 			if (was || m->cg.version)
@@ -244,8 +334,10 @@ static int measure_locked(struct shrinker__mon *m)
 		budget = (uint64_t)((unsigned __int128)base * m->budget_x100 / 10000);
 	}
 	mem.budget = budget;
+	if (budget || !cg_ok)
+		rss = shrinker__rss_bytes();
 	if (budget) {
-		if (consider(&mem, &set, budget, shrinker__rss_bytes(),
+		if (consider(&mem, &set, budget, rss,
 			     "budget (SHRINKER_LIMIT or shrinker_set_limit) "
 			     "against RSS"))
 			m->cg_binding = false;
@@ -256,23 +348,8 @@ static int measure_locked(struct shrinker__mon *m)
 	now = shrinker__now_ns();
 	mem.measured_ns = now;
 
-	/* Growth rate: the growth in progress, a maximum that halves every
-	 * RATE_HALF_LIFE_S, so that a fill long past does not count. */
-	if (m->have_mem && now > m->last_ns) {
-		double dt = (double)(now - m->last_ns) / 1e9;
-		double inst = mem.working_set > m->last_ws
-				      ? (double)(mem.working_set - m->last_ws) / dt
-				      : 0;
-		double halvings = dt / RATE_HALF_LIFE_S;
-
-		while (halvings >= 1.0 && m->rate > 1.0) {
-			m->rate /= 2;
-			halvings -= 1.0;
-		}
-		m->rate *= 1.0 - halvings / 2; /* close enough within one */
-		if (inst > m->rate)
-			m->rate = inst;
-	}
+	if (m->have_mem)
+		update_rate_locked(m, mem.working_set, now);
 	m->last_ws = mem.working_set;
 	m->last_ns = now;
 	m->mem = mem;
@@ -283,6 +360,9 @@ static int measure_locked(struct shrinker__mon *m)
 	atomic_store(&m->mg_headroom, mem.headroom);
 	atomic_store(&m->mg_soft, mem.soft_watermark);
 	atomic_fetch_sub(&m->mg_granted, granted_before);
+	shrinker__growth_measured_locked(m, cg_ok ? (int64_t)cgm.usage
+						  : rss ? (int64_t)rss : -1,
+					 !cg_ok);
 	atomic_store(&m->mg_valid, true);
 	return 0;
 }
@@ -339,20 +419,31 @@ static void describe_poll_locked(struct shrinker__mon *m)
 
 	p->active = true;
 	snprintf(p->detail, sizeof(p->detail),
-		 "adaptive: (headroom - soft watermark) / growth rate, "
-		 "%d ms to %d s; only while no kernel event covers the soft "
-		 "watermark", POLL_MIN_MS, POLL_MAX_MS / 1000);
+		 "adaptive: half the distance to the soft watermark at the "
+		 "observed growth rate, %d ms to %d s (%d s idle); only while "
+		 "no kernel event covers the soft watermark", POLL_MIN_MS,
+		 POLL_FLAT_MS / 1000, POLL_IDLE_MS / 1000);
 }
 
-/* Open every source for the cgroup in m->cg (mon lock held). */
+/* Open every source for the cgroup in m->cg (mon lock held), except those
+ * SHRINKER_SOURCES turned off. */
 static void open_sources_locked(struct shrinker__mon *m)
 {
+	static const char off_why[] = "turned off by SHRINKER_SOURCES";
+	unsigned i;
+
 	reset_sources_locked(m, "not used here");
-	shrinker__limits_open(m, &m->src[SHRINKER__SRC_LIMITS]);
+	if (!src_off(m, SHRINKER__SRC_LIMITS))
+		shrinker__limits_open(m, &m->src[SHRINKER__SRC_LIMITS]);
 	if (m->cg.version == 1) {
-		shrinker__cgv1_open(m, &m->src[SHRINKER__SRC_CGV1_THRESHOLD],
-				    &m->src[SHRINKER__SRC_CGV1_MEDIUM],
-				    &m->src[SHRINKER__SRC_CGV1_CRITICAL]);
+		/* Off sources are opened and closed at once: the thresholds
+		 * would otherwise cost an RCU grace period each for nothing. */
+		if (!src_off(m, SHRINKER__SRC_CGV1_THRESHOLD))
+			shrinker__cgv1_rearm(m, &m->src[SHRINKER__SRC_CGV1_THRESHOLD]);
+		shrinker__cgv1_open(m, NULL, src_off(m, SHRINKER__SRC_CGV1_MEDIUM) ? NULL
+					: &m->src[SHRINKER__SRC_CGV1_MEDIUM],
+				    src_off(m, SHRINKER__SRC_CGV1_CRITICAL) ? NULL
+					: &m->src[SHRINKER__SRC_CGV1_CRITICAL]);
 	} else {
 		const char *why = m->cg.version ? "cgroup v2 here"
 						: "no memory cgroup";
@@ -361,17 +452,25 @@ static void open_sources_locked(struct shrinker__mon *m)
 		snprintf(m->src[SHRINKER__SRC_CGV1_CRITICAL].detail, 160, "%s", why);
 	}
 	if (m->cg.version == 2) {
-		shrinker__cgv2_open(m, &m->src[SHRINKER__SRC_CGV2_EVENTS],
-				    &m->src[SHRINKER__SRC_CGV2_PSI]);
+		shrinker__cgv2_open(m, src_off(m, SHRINKER__SRC_CGV2_EVENTS) ? NULL
+				       : &m->src[SHRINKER__SRC_CGV2_EVENTS],
+				    src_off(m, SHRINKER__SRC_CGV2_PSI) ? NULL
+				       : &m->src[SHRINKER__SRC_CGV2_PSI]);
 	} else {
 		const char *why = m->cg.version ? "cgroup v1 here"
 						: "no memory cgroup";
 		snprintf(m->src[SHRINKER__SRC_CGV2_EVENTS].detail, 160, "%s", why);
 		snprintf(m->src[SHRINKER__SRC_CGV2_PSI].detail, 160, "%s", why);
 	}
-	shrinker__psi_system_open(m, &m->src[SHRINKER__SRC_PSI_SYSTEM]);
-	shrinker__systemd_open(m, &m->src[SHRINKER__SRC_SYSTEMD]);
-	describe_poll_locked(m);
+	if (!src_off(m, SHRINKER__SRC_PSI_SYSTEM))
+		shrinker__psi_system_open(m, &m->src[SHRINKER__SRC_PSI_SYSTEM]);
+	if (!src_off(m, SHRINKER__SRC_SYSTEMD))
+		shrinker__systemd_open(m, &m->src[SHRINKER__SRC_SYSTEMD]);
+	if (!src_off(m, SHRINKER__SRC_POLL))
+		describe_poll_locked(m);
+	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
+		if (src_off(m, (enum shrinker__src_id)i))
+			shrinker__source_close(&m->src[i], off_why);
 	shrinker__debug("sources open; cgroup v%d %s; %s", m->cg.version,
 			m->cg.version ? m->cg.dir : m->cg.why,
 			m->src[SHRINKER__SRC_CGV1_THRESHOLD].detail);
@@ -395,12 +494,14 @@ void shrinker__monitor_open(void)
 		return;
 	}
 	shrinker__cgroup_find(shrinker__root(), &m->cg);
+	shrinker__growth_reopen_locked(m);
 	if (!m->cg.version)
 		shrinker__debug("no memory cgroup: %s", m->cg.why);
 	measure_locked(m);
 	open_sources_locked(m);
 	m->reopen = false;
 	m->opened = true;
+	atomic_store(&m->gc_armed, true);
 	/* Thresholds crossed before they were armed never fire: measure again
 	 * right away, now that they are. */
 	atomic_store(&m->poked, true);
@@ -427,9 +528,11 @@ void shrinker__monitor_close(void)
 	struct shrinker__mon *m = &shrinker__mon;
 
 	mon_lock();
+	atomic_store(&m->gc_armed, false);
 	close_sources_locked(m, "stopped");
 	m->opened = false;
 	mon_unlock();
+	shrinker__brake_kick();
 }
 
 unsigned shrinker__monitor_fill(struct pollfd *fds, unsigned max)
@@ -490,19 +593,43 @@ int shrinker__monitor_timeout_ms(void)
 		mon_unlock();
 		return r;
 	}
-	if (covered_locked(m)) {
+	if (covered_locked(m) || !m->src[SHRINKER__SRC_POLL].active) {
 		mon_unlock();
 		return -1;
 	}
 	dist = m->mem.headroom - m->mem.soft_watermark;
-	rate = m->rate > FLOOR_RATE ? m->rate : FLOOR_RATE;
-	ms = (double)dist / rate * 1000.0;
+	rate = m->rate;
 	mon_unlock();
+	if (rate < 1.0)
+		return (int)m->flat_ms;
+	/* Half the distance, so that the next look still comes in time if
+	 * the growth speeds up to twice what was seen. */
+	ms = (double)dist / (2.0 * rate) * 1000.0;
 	if (ms < POLL_MIN_MS)
 		return POLL_MIN_MS;
-	if (ms > POLL_MAX_MS)
-		return POLL_MAX_MS;
+	if (ms > m->flat_ms)
+		return (int)m->flat_ms;
 	return (int)ms;
+}
+
+/* A timed look that finds usage where the last measurement left it (one
+ * read of the usage file, by the growth clock's probe) skips the full
+ * measurement, which reads every limit file, memory.stat and meminfo: an
+ * idle process costs one pread() a poll.  Every QUIET_MAX_NS a full one is
+ * made anyway (a move to another cgroup is seen there). */
+static bool quiet_locked(struct shrinker__mon *m)
+{
+	uint64_t now = shrinker__now_ns();
+
+	if (!m->have_mem || m->mem.headroom < m->mem.soft_watermark ||
+	    now - m->mem.measured_ns > QUIET_MAX_NS || !shrinker__growth_quiet())
+		return false;
+	/* Nothing grew: the rate decays as after a measurement, and the next
+	 * look comes later. */
+	update_rate_locked(m, m->last_ws, now);
+	m->last_ns = now;
+	m->flat_ms = m->flat_ms * 2 > POLL_IDLE_MS ? POLL_IDLE_MS : m->flat_ms * 2;
+	return true;
 }
 
 bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
@@ -535,6 +662,10 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 	}
 	if (fired)
 		atomic_fetch_add(&m->events, 1);
+	if (!fired && !atomic_load(&m->poked) && quiet_locked(m)) {
+		mon_unlock();
+		return false;
+	}
 	atomic_store(&m->poked, false);
 	old_limit = m->mem.limit;
 	old_soft = m->mem.soft_watermark;
@@ -598,13 +729,15 @@ uint64_t shrinker__monitor_still_needed(uint64_t remaining)
 void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard)
 {
 	struct shrinker__mon *m = &shrinker__mon;
-	uint64_t now = shrinker__now_ns();
+	uint64_t now = shrinker__now_ns(), before;
 
 	/* Don't refill what was just given back: the pressure that asked for
 	 * it is probably still growing. */
 	atomic_store(&m->mg_block_until_ns,
 		     now + (hard ? NO_REFILL_HARD_NS : NO_REFILL_SOFT_NS));
+	atomic_store(&m->gc_hopeless, hard && !freed);
 	mon_lock();
+	before = m->mem.headroom;
 	if (hard) {
 		m->hard_not_before_ns = freed ? 0 : now + HARD_RETRY_NS;
 	} else if (freed < target / 2) {
@@ -618,7 +751,13 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard)
 		m->holdoff_ns = 0;
 		m->holdoff_until_ns = 0;
 	}
-	measure_locked(m);
+	/* Shrinkers that say they freed while headroom did not grow at all
+	 * (memory not given back, deferred work not yet dispatched, a
+	 * callback that lies): the next hard request waits as after one
+	 * that freed nothing, or the brake's and the monitors' pokes would
+	 * call them in a storm. */
+	if (measure_locked(m) == 0 && hard && freed && m->mem.headroom <= before)
+		m->hard_not_before_ns = now + HARD_RETRY_NS;
 	mon_unlock();
 }
 
@@ -638,6 +777,7 @@ void shrinker__monitor_atfork_child(void)
 	unsigned i;
 
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->probe_lock, NULL);
 	shrinker__files_forget();
 	shrinker__rss_forget();
 	/* The parent's registrations are the parent's: the child's thread
@@ -656,6 +796,9 @@ void shrinker__monitor_add_stats(struct shrinker_global_stats *st)
 	st->hard_events = atomic_load(&m->hard_events);
 	st->held_off = atomic_load(&m->held_off);
 	st->measurements = atomic_load(&m->measurements);
+	st->probes = atomic_load(&m->gc_probes);
+	st->brake_waits = atomic_load(&m->gc_brake_waits);
+	st->brake_wait_ns = atomic_load(&m->gc_brake_ns);
 }
 
 /* Public API. */
@@ -672,7 +815,9 @@ void shrinker__monitor_forget(void)
 	m->env_read = false;
 	m->budget = 0;
 	m->budget_x100 = 0;
+	m->sources_off = 0;
 	atomic_store(&m->mg_valid, false);
+	shrinker__growth_reopen_locked(m);
 	mon_unlock();
 }
 
@@ -685,8 +830,10 @@ SHRINKER_EXPORT int shrinker_get_memory(struct shrinker_memory *ret)
 		return -EINVAL;
 	mon_lock();
 	/* Not looked for yet, or forgotten: look. */
-	if (!m->cg.version && !m->cg.why[0])
+	if (!m->cg.version && !m->cg.why[0]) {
 		shrinker__cgroup_find(shrinker__root(), &m->cg);
+		shrinker__growth_reopen_locked(m);
+	}
 	r = measure_locked(m);
 	if (r == 0)
 		*ret = m->mem;
@@ -746,8 +893,14 @@ SHRINKER_EXPORT bool shrinker_may_grow(size_t bytes)
 	    head - soft - granted >= bytes) {
 		atomic_fetch_add_explicit(&m->mg_granted, bytes,
 					  memory_order_relaxed);
+		shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
 		return true;
 	}
+	/* A refused cache replaces entries instead, which frees and allocates
+	 * and, through the allocator's fragmentation, can still grow the
+	 * process: the growth clock counts it, so that such churn is looked
+	 * at once per step. */
+	shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
 	/* No room by the last figures: ask for fresh ones, now and then. */
 	last = atomic_load_explicit(&m->mg_poke_ns, memory_order_relaxed);
 	if (now - last >= POKE_EVERY_NS &&

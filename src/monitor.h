@@ -75,6 +75,7 @@ struct shrinker__mon {
 	uint64_t cg_usage;        /* raw usage, page cache included */
 	bool cg_binding;          /* the cgroup limit is the effective one */
 	double rate;              /* working-set growth, bytes/s, decaying max */
+	unsigned flat_ms;         /* poll interval while nothing grows */
 	uint64_t last_ws, last_ns;
 	uint64_t last_find_ns;    /* when the cgroup was last looked for */
 
@@ -88,6 +89,32 @@ struct shrinker__mon {
 	_Atomic uint64_t mg_headroom, mg_soft, mg_granted, mg_poke_ns;
 	_Atomic uint64_t mg_block_until_ns; /* no growth before this */
 	atomic_bool mg_valid, poked;
+
+	/* The growth clock and the brake (growth.c), read and written
+	 * without the monitor lock.  The probe lock serializes the fast
+	 * probe and protects gc_probe_fd from being closed under a reader
+	 * (lock order: shrinker__mon.lock, then probe_lock). */
+	pthread_mutex_t probe_lock;
+	int gc_probe_fd;               /* kept-open usage file, -1: use RSS */
+	double gc_recent;              /* recent growth, decayed (probe lock) */
+	uint64_t gc_recent_ns;         /* when gc_recent was last decayed */
+	_Atomic int64_t gc_grown;      /* growth reported, cumulative */
+	_Atomic int64_t gc_grown_probed; /* gc_grown at the last probe */
+	_Atomic int64_t gc_grown_measured; /* ... at the last measurement */
+	_Atomic int64_t gc_base;       /* probe reading of the measurement */
+	_Atomic uint64_t gc_measured;  /* headroom of the measurement */
+	_Atomic uint64_t gc_headroom;  /* by the last probe or measurement */
+	_Atomic uint64_t gc_hard;      /* the hard watermark, bytes */
+	_Atomic uint64_t gc_step;      /* growth between two probes */
+	_Atomic uint64_t gc_poke_ns;   /* when the brake last woke the reclaimer */
+	_Atomic uint64_t gc_probes;    /* probes made (statistics) */
+	_Atomic uint64_t gc_brake_waits, gc_brake_ns; /* threads braked */
+	atomic_bool gc_use_rss;        /* probe reads RSS, not the cgroup */
+	atomic_bool gc_hopeless;       /* the last hard request freed nothing */
+	atomic_bool gc_armed;          /* the reclaimer's sources are open */
+
+	/* Which sources SHRINKER_SOURCES turned off (bit per source id). */
+	unsigned sources_off;
 
 	/* Counters, added to the global statistics. */
 	_Atomic uint64_t events, soft_events, hard_events, held_off, measurements;
@@ -119,6 +146,24 @@ void shrinker__monitor_forget(void);
 /* Add the monitor's counters to *st (lib lock held). */
 void shrinker__monitor_add_stats(struct shrinker_global_stats *st);
 
+/* growth.c: the growth clock and the brake. */
+/* A full measurement happened (mon lock held): restart the clock from it.
+ * base is the probe's reading that the measurement used. */
+void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
+				      bool use_rss);
+/* The cgroup (m->cg) changed or was found: re-open the probe's file. */
+void shrinker__growth_reopen_locked(struct shrinker__mon *m);
+/* Growth of delta bytes (negative: shrinkage) reported by the program. */
+void shrinker__growth_note(int64_t delta);
+/* Whether usage moved less than a step since the last measurement (one
+ * probe); false when it cannot tell. */
+bool shrinker__growth_quiet(void);
+/* Wake threads the brake holds: the reclaimer made progress. */
+void shrinker__brake_kick(void);
+/* Per-thread exemption from the brake: the reclaimer thread, a thread in a
+ * callback, a thread holding a library lock.  Counted, so nestable. */
+void shrinker__brake_exempt(int delta);
+
 /* The decision, pure: from a measurement, the strongest signal and the
  * working set's growth rate (bytes/s), the target and hardness of the
  * request (false: none). */
@@ -128,8 +173,8 @@ bool shrinker__decide(const struct shrinker_memory *mem,
 
 /* monitor-*.c: open a source (mon lock held), filling s->fd, s->events,
  * s->handle, s->active and s->detail; a source that cannot be used says why
- * in s->detail and stays inactive.  Re-arm functions run after a
- * measurement that moved the limit or watermarks. */
+ * in s->detail and stays inactive; a NULL source is not wanted.  Re-arm
+ * functions run after a measurement that moved the limit or watermarks. */
 void shrinker__limits_open(struct shrinker__mon *m, struct shrinker__source *s);
 void shrinker__cgv1_open(struct shrinker__mon *m, struct shrinker__source *thr,
 			 struct shrinker__source *medium,

@@ -144,6 +144,8 @@ static uint64_t round_locked(uint64_t *remaining, bool hard)
 		/* s may be gone after this; only next is safe to use. */
 		freed = shrinker__call_locked(s, share, hard, &next);
 		freed_round += freed;
+		if (freed)
+			shrinker__brake_kick();
 		*remaining -= freed < *remaining ? freed : *remaining;
 	}
 	return freed_round;
@@ -267,6 +269,9 @@ static void *reclaimer_main(void *arg)
 	struct pollfd fds[MAX_FDS];
 
 	(void)arg;
+	/* This thread never waits in the brake: it is what the brake
+	 * waits for. */
+	shrinker__brake_exempt(1);
 	shrinker__monitor_open();
 	shrinker__lock();
 	L->ready = true;
@@ -399,6 +404,8 @@ static void atfork_child(void)
 	 * here, so start from fresh primitives. */
 	pthread_mutex_init(&L->lock, NULL);
 	pthread_cond_init(&L->changed, NULL);
+	/* The two locks prepare took are re-made, not unlocked. */
+	shrinker__brake_exempt(-2);
 	shrinker__monitor_atfork_child();
 
 	/* Calls running on other threads of the parent are not running here. */

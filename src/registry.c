@@ -30,10 +30,12 @@ struct shrinker__lib shrinker__lib = {
 void shrinker__lock(void)
 {
 	pthread_mutex_lock(&shrinker__lib.lock);
+	shrinker__brake_exempt(1);
 }
 
 void shrinker__unlock(void)
 {
+	shrinker__brake_exempt(-1);
 	pthread_mutex_unlock(&shrinker__lib.lock);
 }
 
@@ -192,10 +194,19 @@ SHRINKER_EXPORT int shrinker_deactivate(struct shrinker *s)
 
 SHRINKER_EXPORT int shrinker_set_size(struct shrinker *s, size_t bytes)
 {
+	uint64_t old;
+
 	if (!s)
 		return -EINVAL;
-	atomic_store_explicit(&s->size, bytes, memory_order_relaxed);
+	old = atomic_exchange_explicit(&s->size, bytes, memory_order_relaxed);
 	atomic_store_explicit(&s->size_known, true, memory_order_relaxed);
+	/* Growth of a cache is what the growth clock counts. */
+	if (bytes > old)
+		shrinker__growth_note((int64_t)(bytes - old > INT64_MAX ? INT64_MAX
+								 : bytes - old));
+	else if (bytes < old)
+		shrinker__growth_note(-(int64_t)(old - bytes > INT64_MAX ? INT64_MAX
+								   : old - bytes));
 	return 0;
 }
 
@@ -224,10 +235,13 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 
 	if (target > SIZE_MAX)
 		target = SIZE_MAX;
+	/* A callback must never wait for itself in the brake. */
+	shrinker__brake_exempt(1);
 	if (s->osv_fn)
 		freed = s->osv_fn((size_t)target, hard);
 	else
 		freed = s->fn((size_t)target, hard, s->userdata);
+	shrinker__brake_exempt(-1);
 
 	shrinker__lock();
 	s->bytes_freed += freed;
@@ -317,6 +331,12 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 	if (left_over)
 		shrinker__dispatch_signal_locked();
 	shrinker__unlock();
+	if (calls) {
+		/* What the callbacks freed goes back to the system now, and
+		 * threads the brake holds look again. */
+		shrinker__trim();
+		shrinker__brake_kick();
+	}
 	return calls;
 }
 

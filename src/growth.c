@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: the growth clock and the brake.  The reclaimer learns about
+ * pressure from kernel events and from measurements it makes on a timer; a
+ * program whose threads allocate fast can outrun both.  Here growth itself
+ * is the clock: every byte the program reports (shrinker_may_grow() grants,
+ * shrinker_set_size() increases, shrinker_account(), and through it the
+ * malloc brake library) is added to one counter, and once the growth since
+ * the last look passes a step (an eighth of the distance to the hard
+ * watermark, 256 KiB to 64 MiB) the reporting thread probes: one pread() of
+ * the kept-open cgroup usage file (memory.current, memory.usage_in_bytes) or
+ * of /proc/self/statm where there is no cgroup, about a microsecond.  The
+ * probe turns the reading into a headroom estimate against the last full
+ * measurement and wakes the reclaimer when it falls below the soft
+ * watermark.  No growth, no probes and no wake-ups.
+ *
+ * The brake is OSv's semantics for programs that never ask before they grow:
+ * a thread that reports growth with SHRINKER_ACCOUNT_WAIT while the estimate
+ * is below the hard watermark waits for the reclaimer (woken after every
+ * callback and every measurement, and every 10 ms in any case) until a probe
+ * shows the hard watermark regained, for at most BRAKE_MAX_NS.  The waiting
+ * happens before the memory is allocated, so a braked thread holds no
+ * allocator lock.  It never waits on the reclaimer thread, inside a
+ * callback, while holding a library lock, before the reclaimer is armed,
+ * or after a hard request that could free nothing (waiting would not help).
+ * Nothing here allocates: it runs inside malloc.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "monitor.h"
+
+#define MIN_STEP (256ll << 10)
+#define MAX_STEP (64ll << 20)
+/* Reported growth counts as not yet in the usage figure for about this
+ * long (the time to touch a fresh block of a few MiB, with margin). */
+#define RECENT_HALF_LIFE_NS 4000000.0
+/* A braked thread waits at most this long per report. */
+#define BRAKE_MAX_NS 100000000ull
+/* ... and probes again at least this often while it waits. */
+#define BRAKE_TICK_NS 10000000ull
+
+/* Wakes braked threads; brake_gen changes at every kick.  Never held while
+ * taking another lock. */
+static pthread_mutex_t brake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t brake_cond = PTHREAD_COND_INITIALIZER;
+static uint64_t brake_gen;
+static _Atomic unsigned brake_waiters;
+
+/* Initial-exec: this runs inside malloc, where a dynamic TLS access could
+ * allocate. */
+static __thread int exempt __attribute__((tls_model("initial-exec")));
+
+void shrinker__brake_exempt(int delta)
+{
+	exempt += delta;
+}
+
+static int64_t clamp_step(int64_t v)
+{
+	return v < MIN_STEP ? MIN_STEP : v > MAX_STEP ? MAX_STEP : v;
+}
+
+static void set_step(struct shrinker__mon *m, uint64_t head)
+{
+	uint64_t hard = atomic_load_explicit(&m->gc_hard, memory_order_relaxed);
+
+	atomic_store_explicit(&m->gc_step,
+			      (uint64_t)clamp_step(head > hard ? (int64_t)((head - hard) / 8) : 0),
+			      memory_order_relaxed);
+}
+
+/* One reading: cgroup usage or RSS, bytes; -1 if it cannot be had.
+ * probe_lock held. */
+static int64_t probe_read(struct shrinker__mon *m)
+{
+	char buf[32];
+	ssize_t n;
+	uint64_t v = 0;
+	int saved = errno;
+	ssize_t i;
+
+	if (atomic_load_explicit(&m->gc_use_rss, memory_order_relaxed) ||
+	    m->gc_probe_fd < 0) {
+		v = shrinker__rss_bytes();
+		return v ? (int64_t)v : -1;
+	}
+	n = pread(m->gc_probe_fd, buf, sizeof(buf) - 1, 0);
+	errno = saved;
+	if (n <= 0)
+		return -1;
+	for (i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) {
+		if (v > (uint64_t)INT64_MAX / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(buf[i] - '0');
+	}
+	if (i == 0 || (i < n && buf[i] != '\n'))
+		return -1;
+	return (int64_t)v;
+}
+
+/* The last estimate, less what was reported since it was made. */
+static uint64_t estimate(struct shrinker__mon *m)
+{
+	uint64_t head = atomic_load_explicit(&m->gc_headroom, memory_order_relaxed);
+	int64_t since = atomic_load_explicit(&m->gc_grown, memory_order_relaxed) -
+			atomic_load_explicit(&m->gc_grown_probed, memory_order_relaxed);
+
+	if (since <= 0)
+		return head;
+	return head > (uint64_t)since ? head - (uint64_t)since : 0;
+}
+
+/* Growth reported recently, decayed (probe lock held). */
+static uint64_t recent_locked(struct shrinker__mon *m, int64_t grown)
+{
+	uint64_t now = shrinker__now_ns();
+	int64_t fresh = grown - atomic_load_explicit(&m->gc_grown_probed,
+						     memory_order_relaxed);
+	double r = m->gc_recent, halvings;
+
+	if (now > m->gc_recent_ns) {
+		halvings = (double)(now - m->gc_recent_ns) / RECENT_HALF_LIFE_NS;
+		r = halvings > 60 ? 0 : r / (double)(1ull << (unsigned)halvings) *
+					 (1.0 - (halvings - (unsigned)halvings) / 2);
+	}
+	if (fresh > 0)
+		r += (double)fresh;
+	m->gc_recent = r;
+	m->gc_recent_ns = now;
+	return (uint64_t)r;
+}
+
+/* Probe now and publish the estimate; returns it.  With wait false, a
+ * thread that finds another probing returns the estimate instead. */
+static uint64_t probe(struct shrinker__mon *m, bool wait)
+{
+	int64_t grown, cur, base, head;
+	uint64_t est;
+
+	if (wait ? pthread_mutex_lock(&m->probe_lock) != 0
+		 : pthread_mutex_trylock(&m->probe_lock) != 0)
+		return estimate(m);
+	grown = atomic_load_explicit(&m->gc_grown, memory_order_relaxed);
+	cur = probe_read(m);
+	/* The two figures of one measurement: both are written under the
+	 * probe lock. */
+	head = (int64_t)atomic_load_explicit(&m->gc_measured, memory_order_relaxed);
+	base = atomic_load_explicit(&m->gc_base, memory_order_relaxed);
+	if (cur >= 0 && base >= 0) {
+		/* The measurement's headroom, less what was used since, less
+		 * what was reported lately: memory allocated and not yet
+		 * touched is not in the reading, and several threads may
+		 * each have a block of it (a sum of recent reports that
+		 * halves every RECENT_HALF_LIFE_NS covers them). */
+		head -= cur - base;
+		head -= (int64_t)recent_locked(m, grown);
+	} else {
+		/* No reading: trust what the program reported. */
+		head -= grown - atomic_load_explicit(&m->gc_grown_measured,
+						     memory_order_relaxed);
+	}
+	est = head > 0 ? (uint64_t)head : 0;
+	atomic_store_explicit(&m->gc_headroom, est, memory_order_relaxed);
+	atomic_store_explicit(&m->gc_grown_probed, grown, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->gc_probes, 1, memory_order_relaxed);
+	set_step(m, est);
+	pthread_mutex_unlock(&m->probe_lock);
+
+	if (est < atomic_load_explicit(&m->mg_soft, memory_order_relaxed) &&
+	    !atomic_exchange(&m->poked, true))
+		shrinker__reclaimer_wake();
+	return est;
+}
+
+bool shrinker__growth_quiet(void)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	int64_t cur, base, moved;
+
+	pthread_mutex_lock(&m->probe_lock);
+	cur = probe_read(m);
+	base = atomic_load_explicit(&m->gc_base, memory_order_relaxed);
+	pthread_mutex_unlock(&m->probe_lock);
+	if (cur < 0 || base < 0)
+		return false;
+	moved = cur > base ? cur - base : base - cur;
+	return moved < (int64_t)atomic_load_explicit(&m->gc_step, memory_order_relaxed);
+}
+
+void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
+				      bool use_rss)
+{
+	pthread_mutex_lock(&m->probe_lock);
+	atomic_store(&m->gc_base, base);
+	atomic_store(&m->gc_measured, m->mem.headroom);
+	atomic_store(&m->gc_use_rss, use_rss);
+	atomic_store(&m->gc_headroom, m->mem.headroom);
+	atomic_store(&m->gc_hard, m->mem.hard_watermark);
+	atomic_store(&m->gc_grown_probed, atomic_load(&m->gc_grown));
+	atomic_store(&m->gc_grown_measured, atomic_load(&m->gc_grown));
+	set_step(m, m->mem.headroom);
+	pthread_mutex_unlock(&m->probe_lock);
+	shrinker__brake_kick();
+}
+
+void shrinker__growth_reopen_locked(struct shrinker__mon *m)
+{
+	char path[SHRINKER__PATH_MAX];
+	int fd = -1, saved = errno;
+
+	if (m->cg.version &&
+	    shrinker__join(path, sizeof(path), m->cg.dir,
+			   m->cg.version == 2 ? "memory.current"
+					      : "memory.usage_in_bytes") == 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	pthread_mutex_lock(&m->probe_lock);
+	if (m->gc_probe_fd >= 0)
+		close(m->gc_probe_fd);
+	m->gc_probe_fd = fd;
+	pthread_mutex_unlock(&m->probe_lock);
+	errno = saved;
+}
+
+void shrinker__growth_note(int64_t delta)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	int64_t grown;
+
+	/* Only growth counts.  Memory freed on one thread must not hide what
+	 * another allocates: freed heap is not given back until the trim,
+	 * and may not be where the growing thread allocates. */
+	if (delta <= 0)
+		return;
+	grown = atomic_fetch_add_explicit(&m->gc_grown, delta,
+					  memory_order_relaxed) + delta;
+	if (!atomic_load_explicit(&m->mg_valid, memory_order_acquire))
+		return;
+	if (grown - atomic_load_explicit(&m->gc_grown_probed, memory_order_relaxed) <
+	    (int64_t)atomic_load_explicit(&m->gc_step, memory_order_relaxed))
+		return;
+	probe(m, false);
+}
+
+void shrinker__brake_kick(void)
+{
+	if (!atomic_load_explicit(&brake_waiters, memory_order_acquire))
+		return;
+	pthread_mutex_lock(&brake_lock);
+	brake_gen++;
+	pthread_cond_broadcast(&brake_cond);
+	pthread_mutex_unlock(&brake_lock);
+}
+
+/* Wait for the next kick, or until the tick or the deadline passes. */
+static void wait_kick(uint64_t deadline_ns)
+{
+	uint64_t now = shrinker__now_ns(), until = now + BRAKE_TICK_NS, gen;
+	struct timespec ts;
+
+	if (until > deadline_ns)
+		until = deadline_ns;
+	clock_gettime(CLOCK_REALTIME, &ts); /* the condvar's clock */
+	ts.tv_nsec += (long)(until - now);
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&brake_lock);
+	gen = brake_gen;
+	while (gen == brake_gen)
+		if (pthread_cond_timedwait(&brake_cond, &brake_lock, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&brake_lock);
+}
+
+/* Ask the reclaimer to look again, at most every BRAKE_TICK_NS whatever
+ * the number of held threads: a shrinker that says it freed while usage
+ * does not move must not be called in a storm. */
+static void poke_rate_limited(struct shrinker__mon *m)
+{
+	uint64_t now = shrinker__now_ns();
+	uint64_t last = atomic_load_explicit(&m->gc_poke_ns, memory_order_relaxed);
+
+	if (now - last < BRAKE_TICK_NS ||
+	    !atomic_compare_exchange_strong(&m->gc_poke_ns, &last, now))
+		return;
+	if (!atomic_exchange(&m->poked, true))
+		shrinker__reclaimer_wake();
+}
+
+/* Hold the calling thread while headroom is below the hard watermark. */
+static int brake(struct shrinker__mon *m)
+{
+	uint64_t hard = atomic_load_explicit(&m->gc_hard, memory_order_relaxed);
+	uint64_t start, now, deadline;
+	int r = 0;
+
+	if (exempt || !atomic_load_explicit(&m->mg_valid, memory_order_acquire) ||
+	    !atomic_load_explicit(&m->gc_armed, memory_order_relaxed))
+		return 0;
+	/* Probe unless the estimate is fresh and clear: a report whose probe
+	 * another thread's probe pre-empted must still be looked at. */
+	if (estimate(m) >= hard &&
+	    atomic_load_explicit(&m->gc_grown, memory_order_relaxed) -
+			    atomic_load_explicit(&m->gc_grown_probed, memory_order_relaxed) <
+		    (int64_t)atomic_load_explicit(&m->gc_step, memory_order_relaxed))
+		return 0;
+	if (probe(m, true) >= hard ||
+	    atomic_load_explicit(&m->gc_hopeless, memory_order_relaxed))
+		return 0;
+	start = shrinker__now_ns();
+	deadline = start + BRAKE_MAX_NS;
+	atomic_fetch_add(&brake_waiters, 1);
+	for (;;) {
+		poke_rate_limited(m);
+		wait_kick(deadline);
+		if (probe(m, true) >= hard) {
+			shrinker__debug("brake: released after %llu us, est %llu KiB",
+				(unsigned long long)(shrinker__now_ns() - start) / 1000,
+				(unsigned long long)atomic_load(&m->gc_headroom) >> 10);
+			r = 1;
+			break;
+		}
+		now = shrinker__now_ns();
+		if (now >= deadline) {
+			shrinker__debug("brake: a thread waited %llu ms, headroom "
+					"still %llu KiB (hard watermark %llu KiB)",
+					(unsigned long long)(now - start) / 1000000,
+					(unsigned long long)atomic_load(&m->gc_headroom) >> 10,
+					(unsigned long long)hard >> 10);
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (atomic_load_explicit(&m->gc_hopeless, memory_order_relaxed))
+			break;
+	}
+	atomic_fetch_sub(&brake_waiters, 1);
+	atomic_fetch_add(&m->gc_brake_waits, 1);
+	atomic_fetch_add(&m->gc_brake_ns, shrinker__now_ns() - start);
+	return r;
+}
+
+SHRINKER_EXPORT int shrinker_account(int64_t delta, unsigned flags)
+{
+	if (flags & ~(unsigned)SHRINKER_ACCOUNT_WAIT)
+		return -EINVAL;
+	shrinker__growth_note(delta);
+	if (!(flags & SHRINKER_ACCOUNT_WAIT) || delta <= 0)
+		return 0;
+	return brake(&shrinker__mon);
+}

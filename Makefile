@@ -61,9 +61,26 @@ HOG := $(B)/memory-hog
 COMPETITOR := $(B)/competitor
 CACHEBENCH := $(B)/cachebench
 
+# The malloc brake (brake/brake.c): a library to link or preload that makes
+# allocating threads wait for the reclaimer below the hard watermark.
+BRAKE_SONAME := libshrinker-brake.so.$(VERSION_MAJOR)
+BRAKE := $(B)/libshrinker-brake.so.$(VERSION)
+
+# Programs link the shared library (so that the brake can be preloaded into
+# them), found beside them in the build tree, unless STATIC_LINK is set.
+LINK_SHARED = $(if $(STATIC_LINK),$(STATIC),-L$(B) -lshrinker -Wl,-rpath,'$$ORIGIN$(1):$$ORIGIN/../lib')
+DEP_LIB := $(if $(STATIC_LINK),$(STATIC),$(SHARED))
+
 .PHONY: all lib check install uninstall clean demo bench analyze check-valgrind
 all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH)
-lib: $(STATIC) $(SHARED) $(B)/libshrinker.pc
+lib: $(STATIC) $(SHARED) $(BRAKE) $(B)/libshrinker.pc
+
+$(BRAKE): brake/brake.c include/shrinker.h $(SHARED)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LIB_CFLAGS) -fno-builtin -shared \
+		-Wl,-soname,$(BRAKE_SONAME) -Wl,-z,defs -o $@ $< \
+		-L$(B) -lshrinker -Wl,-rpath,'$$ORIGIN' $(LDFLAGS)
+	ln -sf libshrinker-brake.so.$(VERSION) $(B)/$(BRAKE_SONAME)
+	ln -sf $(BRAKE_SONAME) $(B)/libshrinker-brake.so
 
 $(B)/src/%.o: src/%.c src/internal.h include/shrinker.h $(wildcard src/*.h)
 	@mkdir -p $(@D)
@@ -105,9 +122,9 @@ $(B)/tests/test-%: tests/test-%.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(TEST_CFLAGS) -o $@ $< $(TEST_HELPERS) $(STATIC) $(LDFLAGS) -lm
 
-$(B)/tests/prog-%: tests/prog-%.c $(STATIC)
+$(B)/tests/prog-%: tests/prog-%.c $(DEP_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(call LINK_SHARED,/..) $(LDFLAGS)
 
 $(B)/fuzz/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(STATIC)
 	@mkdir -p $(@D)
@@ -125,8 +142,8 @@ $(B)/tests/osv-shared: examples/osv.c $(SHARED)
 $(B)/hog/%.o: tools/memory-hog/%.c $(wildcard tools/memory-hog/*.h) include/shrinker.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
-$(HOG): $(HOG_OBJ) $(STATIC)
-	$(CC) -o $@ $(HOG_OBJ) $(STATIC) $(LDFLAGS) -lm
+$(HOG): $(HOG_OBJ) $(DEP_LIB)
+	$(CC) -o $@ $(HOG_OBJ) $(call LINK_SHARED) $(LDFLAGS) -lm
 
 # The benchmarks' cache program: memory-hog's caches and workers, another
 # strategy around them.
@@ -147,7 +164,7 @@ bench: all
 	B=$(B) bench/run.sh
 
 # The programs the VM tests run in the guest, linked statically.
-VM_BINS := $(B)/memory-hog $(B)/competitor $(B)/tests/prog-grower
+VM_BINS := $(B)/memory-hog $(B)/competitor $(B)/tests/prog-grower $(BRAKE)
 .PHONY: vm-bins fuzz
 # libFuzzer on every parser (clang, libclang-rt-14-dev); FUZZ_RUNS sets the
 # executions per target; the counts go to tests/fuzz/RUNS.md.
@@ -183,9 +200,11 @@ install: lib $(HOG)
 	install -m 644 include/shrinker.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 include/osv/shrinker.h $(DESTDIR)$(INCLUDEDIR)/osv/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
-	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(BRAKE) $(DESTDIR)$(LIBDIR)/
 	ln -sf libshrinker.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libshrinker.so
+	ln -sf libshrinker-brake.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(BRAKE_SONAME)
+	ln -sf $(BRAKE_SONAME) $(DESTDIR)$(LIBDIR)/libshrinker-brake.so
 	$(PC_SED) > $(DESTDIR)$(LIBDIR)/pkgconfig/libshrinker.pc
 
 uninstall:

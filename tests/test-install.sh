@@ -7,7 +7,7 @@ set -u
 cd "${TOP_SRCDIR:-.}"
 B=${BUILD:-build/default-cc}
 CC=${CC:-cc}
-N=10
+N=11
 echo "1..$N"
 if [ -n "${SANITIZE:-}" ]; then
 	for i in $(seq 1 $N); do echo "ok $i # SKIP sanitizer builds are not installed"; done
@@ -77,8 +77,12 @@ run_example osv SHRINKER_LIMIT=64M
 if pkg-config --exists libuv; then run_example libuv; else skip "libuv1-dev not installed"; fi
 if pkg-config --exists glib-2.0; then run_example glib; else skip "libglib2.0-dev not installed"; fi
 
-# The program is installed and linked statically against the library.
+# The program is installed and finds the installed library.
 check "memory-hog is installed and runs" '"$t/root/usr/bin/memory-hog" --version > /dev/null'
+# The malloc brake is installed, links the installed library, and preloads.
+check "libshrinker-brake.so is installed and preloads into memory-hog" \
+	'LD_PRELOAD="$lib/libshrinker-brake.so" "$t/root/usr/bin/memory-hog" --version > /dev/null &&
+	 readelf -d "$lib/libshrinker-brake.so" | grep -q "NEEDED.*libshrinker.so.$major"'
 
 warnings=$(for p in "$t"/root/usr/share/man/man*/*; do
 	(cd "$t/root/usr/share/man" && groff -ww -man -Tutf8 -I. "${p#$t/root/usr/share/man/}" 2>&1 >/dev/null)

@@ -8,7 +8,8 @@
  * puts in front of it, so the bytes a shrink reports are the bytes that went
  * back to malloc, not a guess.  Before a cache grows it asks
  * shrinker_may_grow(); when the answer is no it replaces its least recently
- * used entry instead, as a full cache does.  The OSv mode cannot ask, and
+ * used entries instead, as many as make room for the new one, as a full
+ * cache does.  The OSv mode cannot ask, and
  * relies on its shrinker alone.
  */
 #define _GNU_SOURCE
@@ -145,14 +146,18 @@ bool cache_get(struct cache *c, uint64_t key)
 	estimate = size + sizeof(*e) + 2 * CHUNK_HEADER;
 	if ((c->cap && c->bytes + estimate > c->cap) ||
 	    (c->ask_before_growing && !shrinker_may_grow(estimate))) {
-		/* No room: the new entry replaces the least recently used,
-		 * and an empty cache does without. */
-		victim = c->lru_tail;
-		if (!victim) {
+		/* No room: the new entry replaces least recently used ones,
+		 * as many as it takes to make room for it (one small victim
+		 * for a large entry would grow the cache unasked), and an
+		 * empty cache does without. */
+		size_t made = 0;
+
+		while (made < estimate && (victim = c->lru_tail) != NULL)
+			made += drop(c, victim);
+		if (made < estimate) {
 			pthread_mutex_unlock(&c->lock);
 			return false;
 		}
-		drop(c, victim);
 		c->replaced++;
 	}
 	pthread_mutex_unlock(&c->lock);

@@ -278,6 +278,10 @@ void hog_show_summary(enum hog_output out, const struct hog_summary *sum,
 		(unsigned long long)last->g.hard_calls,
 		last->g.bytes_asked / MiB, last->g.bytes_freed / MiB,
 		last->g.rss_released / MiB);
+	if (last->g.brake_waits)
+		fprintf(f, "  brake       %llu waits, %.1f ms in all\n",
+			(unsigned long long)last->g.brake_waits,
+			last->g.brake_wait_ns / 1e6);
 	if (sum->first_shrink_t >= 0)
 		fprintf(f, "  first shrink at %.1f s\n", sum->first_shrink_t);
 	fprintf(f, "  hit rate    %.1f %% over the run\n", hit_rate(last, NULL));

@@ -1,21 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A cache that grows at full speed, for the end-to-end tests: blocks of
- * --block bytes in FIFO order under one lock, inserted as fast as the CPU
- * allows until --total bytes have been inserted and at least --duration ms
- * have passed.  In the native mode an insert that shrinker_may_grow() refuses
- * overwrites the oldest block in place (a cache at capacity replaces entries;
- * evicting and allocating anew would fault in memory that malloc_trim() had
- * just given back); in
- * --osv mode nothing is asked, the shrinker registered through
- * osv_register_shrinker() is all that keeps it alive; in --deferred mode the
- * shrinker only records its target and this loop frees.
+ * Caches that grow at full speed, for the end-to-end tests: --threads N
+ * caches (default 1), each a FIFO of --block byte blocks under its own lock
+ * with its own shrinker and its own thread inserting as fast as the CPU
+ * allows, until --total bytes have been inserted and at least --duration ms
+ * have passed.  Modes:
+ *  - native: an insert that shrinker_may_grow() refuses overwrites the
+ *    oldest block in place (a cache at capacity replaces entries; evicting
+ *    and allocating anew would fault in memory that malloc_trim() had just
+ *    given back);
+ *  - never: native shrinkers, but nothing is ever asked before growing;
+ *  - osv: nothing is asked, and one shrinker registered through
+ *    osv_register_shrinker() frees from every cache, as an OSv program has it;
+ *  - deferred: the shrinkers only record their targets; the main thread
+ *    runs shrinker_dispatch() when the library's fd is readable (with
+ *    --threads 1 the inserting thread is the main thread and also asks
+ *    shrinker_may_grow(); with more, the threads never ask).
  *
- * Prints "t=<ms> cache=<bytes>" every 20 ms and a last line
- * "peak=<bytes> allocated=<bytes> calls=<n> freed=<bytes>".
+ * --idle MS then sits still for MS and reports the reclaimer thread's
+ * wake-ups and CPU time over that time ("idle_wakeups=<n> measurements=<n>
+ * idle_cpu_us=<us>"); --after-idle BYTES then starts the threads again, at
+ * full speed, until that many more bytes are inserted.
+ *
+ * Prints "t=<ms> cache=<bytes>" every 20 ms and last lines
+ * "peak=<bytes> allocated=<bytes> calls=<n> freed=<bytes>" and
+ * "brake_waits=<n> brake_ms=<ms> probes=<n> wakeups=<n>".
  */
 #define _GNU_SOURCE
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <poll.h>
 #include <pthread.h>
@@ -28,16 +41,41 @@
 #include "osv/shrinker.h"
 #include "shrinker.h"
 
+#define MAX_CACHES 64
+
 struct block {
 	struct block *next;
 	size_t size;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct block *head, *tail;
-static size_t cache_bytes, peak_bytes, freed_total;
-static unsigned long calls;
-static struct shrinker *me;
+struct cache {
+	pthread_mutex_t lock;
+	struct block *head, *tail;
+	size_t bytes, freed;
+	unsigned long calls;
+	struct shrinker *me;
+	pthread_t thread;
+	size_t allocated;
+};
+
+static struct cache caches[MAX_CACHES];
+static unsigned ncaches = 1;
+static size_t block = 1 << 20, total, after_idle;
+static unsigned duration;
+static const char *mode = "native";
+static atomic_bool stop;
+static uint64_t start;
+/* All caches together, and the most they ever held. */
+static _Atomic size_t sum_bytes, peak_bytes;
+
+static void add_bytes(size_t n)
+{
+	size_t now = atomic_fetch_add(&sum_bytes, n) + n;
+	size_t peak = atomic_load(&peak_bytes);
+
+	while (now > peak && !atomic_compare_exchange_weak(&peak_bytes, &peak, now))
+		;
+}
 
 static uint64_t now_ms(void)
 {
@@ -48,53 +86,64 @@ static uint64_t now_ms(void)
 }
 
 /* Lock held.  Bytes really given back to malloc, overhead included. */
-static size_t evict_oldest(void)
+static size_t evict_oldest(struct cache *c)
 {
-	struct block *b = head;
+	struct block *b = c->head;
 	size_t n;
 
 	if (!b)
 		return 0;
-	head = b->next;
-	if (!head)
-		tail = NULL;
+	c->head = b->next;
+	if (!c->head)
+		c->tail = NULL;
 	n = b->size;
-	cache_bytes -= n;
+	c->bytes -= n;
+	atomic_fetch_sub(&sum_bytes, n);
 	free(b);
 	return n;
 }
 
-static size_t shrink_locked(size_t target)
+static size_t cache_shrink(struct cache *c, size_t target)
 {
 	size_t freed = 0;
 
-	while (freed < target && head)
-		freed += evict_oldest();
-	freed_total += freed;
-	calls++;
-	if (me)
-		shrinker_set_size(me, cache_bytes);
+	pthread_mutex_lock(&c->lock);
+	while (freed < target && c->head)
+		freed += evict_oldest(c);
+	c->freed += freed;
+	c->calls++;
+	if (c->me)
+		shrinker_set_size(c->me, c->bytes);
+	pthread_mutex_unlock(&c->lock);
 	return freed;
 }
 
 static size_t native_shrink(size_t target, bool hard, void *ud)
 {
-	size_t freed;
+	(void)hard;
+	return cache_shrink(ud, target);
+}
+
+/* One OSv shrinker for every cache: its part to each, by size. */
+static size_t osv_shrink(size_t target, bool hard)
+{
+	size_t sizes[MAX_CACHES], sum = 0, freed = 0;
+	unsigned i;
 
 	(void)hard;
-	(void)ud;
-	pthread_mutex_lock(&lock);
-	freed = shrink_locked(target);
-	pthread_mutex_unlock(&lock);
+	for (i = 0; i < ncaches; i++) {
+		pthread_mutex_lock(&caches[i].lock);
+		sizes[i] = caches[i].bytes;
+		pthread_mutex_unlock(&caches[i].lock);
+		sum += sizes[i];
+	}
+	for (i = 0; i < ncaches && sum; i++)
+		freed += cache_shrink(&caches[i],
+				      (size_t)((double)target * sizes[i] / sum) + 1);
 	return freed;
 }
 
-static size_t osv_shrink(size_t target, bool hard)
-{
-	return native_shrink(target, hard, NULL);
-}
-
-static void insert(size_t size)
+static void insert(struct cache *c, size_t size)
 {
 	struct block *b = malloc(size);
 
@@ -103,51 +152,141 @@ static void insert(size_t size)
 	memset(b, 0xa5, size);
 	b->size = malloc_usable_size(b);
 	b->next = NULL;
-	pthread_mutex_lock(&lock);
-	if (tail)
-		tail->next = b;
+	pthread_mutex_lock(&c->lock);
+	if (c->tail)
+		c->tail->next = b;
 	else
-		head = b;
-	tail = b;
-	cache_bytes += b->size;
-	if (cache_bytes > peak_bytes)
-		peak_bytes = cache_bytes;
-	if (me)
-		shrinker_set_size(me, cache_bytes);
-	pthread_mutex_unlock(&lock);
+		c->head = b;
+	c->tail = b;
+	c->bytes += b->size;
+	add_bytes(b->size);
+	if (c->me)
+		shrinker_set_size(c->me, c->bytes);
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* Overwrite the oldest block with new data and make it the newest. */
-static bool replace_oldest(void)
+static bool replace_oldest(struct cache *c)
 {
 	struct block *b;
 
-	pthread_mutex_lock(&lock);
-	b = head;
+	pthread_mutex_lock(&c->lock);
+	b = c->head;
 	if (!b) {
-		pthread_mutex_unlock(&lock);
+		pthread_mutex_unlock(&c->lock);
 		return false;
 	}
 	if (b->next) {
-		head = b->next;
-		tail->next = b;
-		tail = b;
+		c->head = b->next;
+		c->tail->next = b;
+		c->tail = b;
 		b->next = NULL;
 	}
 	memset(b + 1, 0x5a, b->size - sizeof(*b));
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&c->lock);
 	return true;
+}
+
+static bool asks(void)
+{
+	return !strcmp(mode, "native") ||
+	       (!strcmp(mode, "deferred") && ncaches == 1);
+}
+
+static bool done(struct cache *c)
+{
+	return atomic_load(&stop) ||
+	       (c->allocated >= total / ncaches && now_ms() - start >= duration);
+}
+
+/* CPU time of this process's thread named name, in microseconds, from
+ * /proc/self/task/TID/schedstat (exact, where stat has clock ticks); -1 if
+ * there is none. */
+static long long thread_cpu_us(const char *name)
+{
+	char path[64], buf[128];
+	long long best = -1;
+	unsigned tid;
+	FILE *f;
+
+	for (tid = (unsigned)getpid(); tid < (unsigned)getpid() + 4096; tid++) {
+		unsigned long long ns;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%u/comm", tid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(buf, sizeof(buf), f) || strncmp(buf, name, strlen(name))) {
+			fclose(f);
+			continue;
+		}
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/self/task/%u/schedstat", tid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu", &ns) == 1)
+			best = (long long)(ns / 1000);
+		fclose(f);
+	}
+	return best;
+}
+
+/* One step of the inserting loop of cache c. */
+static void step(struct cache *c)
+{
+	if (asks() && !shrinker_may_grow(block)) {
+		/* At capacity: the new entry takes the place of the oldest
+		 * one, in its memory, as a real cache does.  At most a
+		 * thousand replacements a second: a cache at capacity is not
+		 * a memory bandwidth test. */
+		bool replaced = replace_oldest(c);
+
+		usleep(1000);
+		if (!replaced)
+			return;
+	} else {
+		insert(c, block);
+	}
+	c->allocated += block;
+}
+
+static void *inserter(void *arg)
+{
+	struct cache *c = arg;
+
+	while (!done(c))
+		step(c);
+	return NULL;
+}
+
+static int register_all(void)
+{
+	unsigned i;
+	char name[32];
+
+	if (!strcmp(mode, "osv"))
+		return osv_register_shrinker("grower", osv_shrink) ? 0 : -1;
+	for (i = 0; i < ncaches; i++) {
+		snprintf(name, sizeof(name), "grower-%u", i);
+		if (shrinker_register(&caches[i].me, name, native_shrink, &caches[i],
+				      !strcmp(mode, "deferred") ? SHRINKER_DEFERRED
+								: 0) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	size_t block = 1 << 20, total = 0, allocated = 0;
-	unsigned duration = 0, idle = 0;
-	const char *mode = "native";
-	uint64_t start, next_sample = 0;
-	int fd = -1, i;
+	struct shrinker_global_stats g0, g1;
+	uint64_t next_sample = 0;
+	size_t allocated = 0, freed = 0;
+	unsigned long calls = 0;
+	unsigned idle = 0, i;
+	int fd = -1;
 
-	for (i = 1; i + 1 < argc; i += 2) {
+	for (i = 1; i + 1 < (unsigned)argc; i += 2) {
 		if (!strcmp(argv[i], "--mode"))
 			mode = argv[i + 1];
 		else if (!strcmp(argv[i], "--total"))
@@ -158,65 +297,102 @@ int main(int argc, char **argv)
 			duration = (unsigned)strtoul(argv[i + 1], NULL, 0);
 		else if (!strcmp(argv[i], "--idle"))
 			idle = (unsigned)strtoul(argv[i + 1], NULL, 0);
+		else if (!strcmp(argv[i], "--after-idle"))
+			after_idle = strtoull(argv[i + 1], NULL, 0);
+		else if (!strcmp(argv[i], "--threads"))
+			ncaches = (unsigned)strtoul(argv[i + 1], NULL, 0);
 	}
-	if (!strcmp(mode, "osv")) {
-		if (!osv_register_shrinker("grower", osv_shrink))
-			return 2;
-	} else if (!strcmp(mode, "deferred")) {
-		if (shrinker_register(&me, "grower", native_shrink, NULL,
-				      SHRINKER_DEFERRED) < 0)
-			return 2;
-		fd = shrinker_get_fd();
-	} else if (shrinker_register(&me, "grower", native_shrink, NULL, 0) < 0) {
+	if (ncaches < 1 || ncaches > MAX_CACHES || block < sizeof(struct block))
 		return 2;
-	}
+	for (i = 0; i < ncaches; i++)
+		pthread_mutex_init(&caches[i].lock, NULL);
+	if (register_all() < 0)
+		return 2;
+	if (!strcmp(mode, "deferred"))
+		fd = shrinker_get_fd();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	start = now_ms();
-	while (allocated < total || now_ms() - start < duration) {
+	/* With one cache the main thread inserts itself, as before. */
+	for (i = 0; ncaches > 1 && i < ncaches; i++)
+		if (pthread_create(&caches[i].thread, NULL, inserter, &caches[i]) != 0)
+			return 2;
+	for (;;) {
 		uint64_t t = now_ms() - start;
+		bool all_done = true;
 
 		if (t >= next_sample) {
-			pthread_mutex_lock(&lock);
-			printf("t=%llu cache=%zu\n", (unsigned long long)t, cache_bytes);
-			pthread_mutex_unlock(&lock);
+			printf("t=%llu cache=%zu\n", (unsigned long long)t,
+			       atomic_load(&sum_bytes));
 			next_sample = t + 20;
 		}
 		if (fd >= 0) {
 			struct pollfd p = { .fd = fd, .events = POLLIN };
 
-			if (poll(&p, 1, 0) == 1)
+			if (poll(&p, 1, ncaches > 1 ? 1 : 0) == 1)
 				shrinker_dispatch();
 		}
-		if (strcmp(mode, "osv") != 0 && !shrinker_may_grow(block)) {
-			/* At capacity: the new entry takes the place of the
-			 * oldest one, in its memory, as a real cache does. */
-			bool replaced = replace_oldest();
-
-			/* At most a thousand replacements a second: a
-			 * cache at capacity is not a memory bandwidth test. */
-			usleep(1000);
-			if (!replaced)
-				continue;
-		} else {
-			insert(block);
+		if (ncaches == 1) {
+			if (done(&caches[0]))
+				break;
+			step(&caches[0]);
+			continue;
 		}
-		allocated += block;
+		for (i = 0; i < ncaches; i++)
+			all_done &= done(&caches[i]);
+		if (all_done)
+			break;
+		if (fd < 0)
+			usleep(1000);
 	}
+	atomic_store(&stop, true);
+	for (i = 0; ncaches > 1 && i < ncaches; i++)
+		pthread_join(caches[i].thread, NULL);
+	shrinker_get_global_stats(&g0);
 	if (idle) {
-		/* Sit still: the library should not wake up at all. */
-		struct shrinker_global_stats g0, g1;
+		/* Sit still: the library should hardly wake up.  The window
+		 * starts half a second after the threads stopped, once the
+		 * work they caused is done. */
+		long long cpu0, cpu1;
 
+		usleep(500000);
 		shrinker_get_global_stats(&g0);
+		cpu0 = thread_cpu_us("shrinker");
+
 		usleep(idle * 1000u);
 		shrinker_get_global_stats(&g1);
-		printf("idle_wakeups=%llu measurements=%llu\n",
+		cpu1 = thread_cpu_us("shrinker");
+		printf("idle_wakeups=%llu measurements=%llu idle_cpu_us=%lld\n",
 		       (unsigned long long)(g1.wakeups - g0.wakeups),
-		       (unsigned long long)(g1.measurements - g0.measurements));
+		       (unsigned long long)(g1.measurements - g0.measurements),
+		       cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1);
 	}
-	pthread_mutex_lock(&lock);
-	printf("peak=%zu allocated=%zu calls=%lu freed=%zu\n", peak_bytes,
-	       allocated, calls, freed_total);
-	pthread_mutex_unlock(&lock);
+	if (after_idle) {
+		/* The threads start again, at full speed. */
+		atomic_store(&stop, false);
+		total = after_idle;
+		duration = 0;
+		start = now_ms();
+		for (i = 0; i < ncaches; i++)
+			caches[i].allocated = 0;
+		for (i = 0; i < ncaches; i++)
+			if (pthread_create(&caches[i].thread, NULL, inserter, &caches[i]) != 0)
+				return 2;
+		for (i = 0; i < ncaches; i++)
+			pthread_join(caches[i].thread, NULL);
+		printf("after_idle=%zu\n", after_idle);
+		shrinker_get_global_stats(&g0);
+	}
+	for (i = 0; i < ncaches; i++) {
+		allocated += caches[i].allocated;
+		freed += caches[i].freed;
+		calls += caches[i].calls;
+	}
+	printf("peak=%zu allocated=%zu calls=%lu freed=%zu\n",
+	       atomic_load(&peak_bytes), allocated, calls, freed);
+	printf("brake_waits=%llu brake_ms=%llu probes=%llu wakeups=%llu\n",
+	       (unsigned long long)g0.brake_waits,
+	       (unsigned long long)(g0.brake_wait_ns / 1000000),
+	       (unsigned long long)g0.probes, (unsigned long long)g0.wakeups);
 	return 0;
 }

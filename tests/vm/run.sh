@@ -5,14 +5,15 @@
 # no memory cgroup at all.  This boots Debian's cloud kernel under qemu with
 # software emulation (KVM here cannot boot a stock kernel: see
 # ../shared/VM.md), with an initramfs of busybox-static and the project's
-# statically linked programs, runs tests/vm/guest-tests.sh inside, and turns
+# programs with the shared libraries they need (the malloc brake is
+# preloaded into some of them), runs tests/vm/guest-tests.sh inside, and turns
 # the guest's "VMTAP:" lines into TAP for prove.
 #
 # The kernel and busybox packages are fetched with apt-get download and kept
 # in tests/vm/cache (outside git); nothing is installed on the host.
 set -u
 cd "${TOP_SRCDIR:-$(dirname "$0")/../..}" || exit 1
-PLAN=6
+PLAN=11
 
 skip_all() {
 	echo "1..0 # SKIP $*"
@@ -54,13 +55,20 @@ if [ ! -x "$cache/busybox" ] || [ "$bdeb" -nt "$cache/busybox" ]; then
 		skip_all "no busybox in $bdeb"
 fi
 
-# The guest's programs, linked statically.
-make -s -j2 B=build/vm STATIC_LINK=1 vm-bins >"$work/make.log" 2>&1 ||
-	{ echo "1..$PLAN"; echo "not ok 1 - static build for the guest"; sed 's/^/# /' "$work/make.log"; exit 1; }
+# The guest's programs, linked against the shared library (so that the brake
+# can be preloaded), with every library they load copied to the same path.
+make -s -j2 B=build/vm vm-bins >"$work/make.log" 2>&1 ||
+	{ echo "1..$PLAN"; echo "not ok 1 - build for the guest"; sed 's/^/# /' "$work/make.log"; exit 1; }
 
 root="$work/root"
-mkdir -p "$root"/{bin,dev,proc,sys,tmp}
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib}
 cp "$cache/busybox" build/vm/memory-hog build/vm/competitor build/vm/tests/prog-grower "$root/bin/"
+cp -L build/vm/libshrinker.so.0 build/vm/libshrinker-brake.so "$root/lib/"
+for f in build/vm/memory-hog build/vm/competitor build/vm/tests/prog-grower build/vm/libshrinker-brake.so; do
+	ldd "$f" 2>/dev/null | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }'
+done | sort -u | grep -v '/build/vm/' | while read -r so; do
+	mkdir -p "$root$(dirname "$so")" && cp -L "$so" "$root$so"
+done
 cp tests/vm/guest-tests.sh "$root/tests.sh"
 cat > "$root/init" <<'EOF'
 #!/bin/busybox sh
@@ -71,6 +79,7 @@ mount -t devtmpfs dev /dev
 exec </dev/console >/dev/console 2>&1
 mount -t cgroup2 none /sys/fs/cgroup
 echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+export LD_LIBRARY_PATH=/lib
 echo "VMTAP-BOOTED $(uname -r)"
 . /tests.sh
 poweroff -f
@@ -79,7 +88,7 @@ chmod +x "$root/init"
 (cd "$root" && find . | "$OLDPWD/$cache/busybox" cpio -o -H newc 2>/dev/null | gzip -1 > "$work/initramfs.cpio.gz")
 
 start=$(date +%s)
-timeout 240 qemu-system-x86_64 -accel tcg -m 256 -smp 2 -no-reboot -display none \
+timeout 300 qemu-system-x86_64 -accel tcg -m 256 -smp 2 -no-reboot -display none \
 	-nodefaults -serial stdio -kernel "$cache/vmlinuz" -initrd "$work/initramfs.cpio.gz" \
 	-append "console=ttyS0 quiet panic=-1" > "$work/console" 2>&1
 qst=$?

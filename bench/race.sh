@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# make bench-race: win the race.  Programs whose threads allocate at full
+# speed, in fresh child memory cgroups of 64 and 128 MiB, with the cgroup v1
+# usage thresholds on and turned off (SHRINKER_SOURCES, as cgroup v2 without
+# memory.high has it), with and without the malloc brake
+# (libshrinker-brake.so preloaded); the kernel's OOM kill counter is the
+# verdict.  Writes build/bench/race.md, a table for BENCHMARKS.md.
+#
+# RACE_RUNS (default 20) runs per configuration with the brake and for
+# native memory-hog; RACE_RUNS_NOBRAKE (default 5) without it; RACE_SECONDS
+# (default 3) per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${B:-build/default-cc}
+OUT=build/bench
+MiB=1048576
+RUNS=${RACE_RUNS:-20}
+RUNS_NB=${RACE_RUNS_NOBRAKE:-5}
+SEC=${RACE_SECONDS:-3}
+BRAKE=$PWD/$B/libshrinker-brake.so
+V1OFF=-cgroup-v1-threshold,-cgroup-v1-pressure-medium,-cgroup-v1-pressure-critical
+# shellcheck source=scripts/cgroup-lib.sh
+. scripts/cgroup-lib.sh
+mkdir -p "$OUT"
+
+peak_of_cg() {
+	if [ "$cgver" = 1 ]; then cat "$cg/memory.max_usage_in_bytes"; else cat "$cg/memory.peak" 2>/dev/null || echo 0; fi
+}
+
+# run_one PROGRAM LIMIT_MIB SOURCES BRAKE(0/1): prints "oom peak_bytes waits"
+run_one() {
+	local prog=$1 mib=$2 sources=$3 brake=$4 out=$OUT/race-run.txt pre="" k p w
+	make_cgroup race-$$ $((mib * MiB)) || { echo "race: $note" >&2; exit 1; }
+	[ "$brake" = 1 ] && pre=$BRAKE
+	case $prog in
+	osv)      set -- "$B/memory-hog" --osv --threads 8 --rate 100000 --duration "${SEC}s" ;;
+	deferred) set -- "$B/memory-hog" --deferred --threads 8 --rate 100000 --duration "${SEC}s" ;;
+	native)   set -- "$B/memory-hog" --threads 8 --rate 100000 --duration "${SEC}s" ;;
+	never)    set -- "$B/tests/prog-grower" --mode never --threads 8 --total $((3 * mib * MiB)) --duration $((SEC * 1000)) ;;
+	esac
+	start_in_cgroup "$out" env SHRINKER_SOURCES="$sources" LD_PRELOAD="$pre" "$@"
+	wait $! 2>/dev/null || true
+	k=$(oom_kills)
+	p=$(peak_of_cg)
+	w=$(awk '/^  brake / { print $2 } /^brake_waits=/ { sub("brake_waits=", "", $1); print $1 }' "$out" | tail -n 1)
+	remove_cgroup
+	echo "${k:-0} ${p:-0} ${w:-0}"
+}
+
+table_row() {
+	local prog=$1 mib=$2 thr=$3 brake=$4 n=$5 i kills=0 peak=0 waits=0 k p w sources=""
+	[ "$thr" = off ] && sources=$V1OFF
+	for i in $(seq "$n"); do
+		read -r k p w < <(run_one "$prog" "$mib" "$sources" "$brake")
+		[ "$k" -gt 0 ] && kills=$((kills + 1))
+		[ "$p" -gt "$peak" ] && peak=$p
+		waits=$((waits + w))
+	done
+	printf '| %s | %d MiB | %s | %s | **%d of %d** | %.1f MiB | %d |\n' "$prog" "$mib" "$thr" \
+		"$([ "$brake" = 1 ] && echo "brake" || echo "none")" "$kills" "$n" \
+		"$(awk -v p="$peak" 'BEGIN { print p / 1048576 }')" "$waits"
+}
+
+{
+	echo "| program (8 threads) | limit | v1 thresholds | brake | OOM-killed | highest usage | brake waits |"
+	echo "|---|---|---|---|---|---|---|"
+	for mib in 64 128; do
+		for thr in on off; do
+			table_row native "$mib" "$thr" 0 "$RUNS"
+			for prog in osv deferred never; do
+				table_row "$prog" "$mib" "$thr" 1 "$RUNS"
+				table_row "$prog" "$mib" "$thr" 0 "$RUNS_NB"
+			done
+		done
+	done
+} | tee "$OUT/race.md"

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The growth clock and the brake (src/growth.c), on a private copy of a
+ * fixture tree whose memory.current the test rewrites to play the kernel:
+ * growth reported through shrinker_account() is measured once per step, not
+ * per call; a probe below the soft watermark wakes the reclaimer at once
+ * (the poll alone would wait seconds); below the hard watermark a reporting
+ * thread waits until the shrinkers made room, never longer than the bound,
+ * and never inside a callback.  SHRINKER_SOURCES turns sources off by name.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../src/files.h"
+#include "../src/monitor.h"
+#include "helpers.h"
+#include "tap.h"
+
+/* v2-nested: memory.max 512 MiB on /a/b, 80 MiB inactive file pages, so
+ * the working set is memory.current - 80 MiB; soft watermark 51.2 MiB of
+ * headroom, hard 25.6 MiB. */
+#define LIMIT (512 * MiB)
+#define INACTIVE (80 * MiB)
+#define CURRENT "sys/fs/cgroup/a/b/c/memory.current"
+
+static char tree[PATH_MAX];
+
+/* Make the working set ws bytes.  Written in place, always 13 bytes, so
+ * that a reader never sees the file cut short, as with a kernel file. */
+static int set_ws(uint64_t ws)
+{
+	char path[PATH_MAX * 2], buf[32];
+	int fd, n, r;
+
+	snprintf(path, sizeof(path), "%s/%s", tree, CURRENT);
+	n = snprintf(buf, sizeof(buf), "%012llu\n", (unsigned long long)(ws + INACTIVE));
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	r = pwrite(fd, buf, (size_t)n, 0) == n ? 0 : -1;
+	close(fd);
+	return r;
+}
+
+static struct shrinker *sh;
+static _Atomic unsigned calls;
+static _Atomic uint64_t restore_ws;   /* the callback "frees" back to this */
+static _Atomic int inner_account = 1; /* shrinker_account() inside it */
+
+static size_t shrink(size_t target, bool hard, void *ud)
+{
+	uint64_t ws = atomic_load(&restore_ws);
+
+	(void)hard;
+	(void)ud;
+	atomic_fetch_add(&calls, 1);
+	/* Inside a callback the brake never holds the thread. */
+	atomic_store(&inner_account, shrinker_account(64 * MiB, SHRINKER_ACCOUNT_WAIT));
+	if (ws) {
+		sleep_ms(20); /* the time freeing takes */
+		set_ws(ws);
+	}
+	return target;
+}
+
+static struct shrinker_global_stats stats(void)
+{
+	struct shrinker_global_stats g;
+
+	shrinker_get_global_stats(&g);
+	return g;
+}
+
+static bool called(void *arg)
+{
+	return atomic_load(&calls) > *(unsigned *)arg;
+}
+
+static int test_sources_env(void)
+{
+	struct shrinker_source_info info;
+	unsigned i, off = 0;
+	int r = TAP_FAIL;
+
+	/* Before the first registration: the sources open with it. */
+	setenv("SHRINKER_SOURCES", "-psi-system, -limit-changes,no-such-source", 1);
+	shrinker__monitor_forget();
+	CHECK(set_ws(220 * MiB) == 0);
+	CHECK(shrinker_register(&sh, "growth", shrink, NULL, 0) == 0);
+	for (i = 0; shrinker_get_source(i, &info) == 0; i++) {
+		bool named = !strcmp(info.name, "psi-system") ||
+			     !strcmp(info.name, "limit-changes");
+
+		if (strstr(info.detail, "turned off by SHRINKER_SOURCES")) {
+			CHECK(named && !info.active);
+			off++;
+		}
+	}
+	CHECK(off == 2);
+	r = TAP_PASS;
+fail:
+	unsetenv("SHRINKER_SOURCES");
+	return r;
+}
+
+static int test_clock_steps(void)
+{
+	struct shrinker_memory mem;
+	uint64_t p0, p1;
+	unsigned i;
+
+	CHECK(set_ws(220 * MiB) == 0);
+	CHECK(shrinker_get_memory(&mem) == 0 && mem.headroom == 292 * MiB);
+	/* The step is an eighth of the distance to the hard watermark, about
+	 * 33 MiB here: 1 MiB reports are measured once per step. */
+	p0 = stats().probes;
+	for (i = 0; i < 30; i++)
+		CHECK(shrinker_account(1 * MiB, 0) == 0);
+	p1 = stats().probes;
+	tap_diag("30 x 1 MiB: %llu probes", (unsigned long long)(p1 - p0));
+	CHECK(p1 == p0);
+	for (i = 0; i < 10; i++)
+		CHECK(shrinker_account(1 * MiB, 0) == 0);
+	CHECK(stats().probes == p0 + 1);
+	/* Shrinkage and bad flags. */
+	CHECK(shrinker_account(-5 * (int64_t)MiB, 0) == 0);
+	CHECK(shrinker_account(1, 1u << 7) == -EINVAL);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
+static int test_clock_wakes(void)
+{
+	unsigned before;
+	uint64_t t0;
+	int i;
+
+	/* Usage jumps below the soft watermark behind the library's back (no
+	 * kernel event in a fixture tree; the poll sleeps seconds).  Growth
+	 * reported past one step probes, and the probe wakes the reclaimer. */
+	CHECK(set_ws(220 * MiB) == 0);
+	CHECK(shrinker_get_memory(&(struct shrinker_memory){ 0 }) == 0);
+	sleep_ms(300); /* let the reclaimer settle into its long poll */
+	before = atomic_load(&calls);
+	atomic_store(&restore_ws, 220 * MiB);
+	CHECK(set_ws(LIMIT - 40 * MiB) == 0);
+	t0 = now_ms();
+	for (i = 0; i < 40; i++)
+		shrinker_account(1 * MiB, 0);
+	CHECK(wait_until(called, &before, 1000));
+	tap_diag("shrinker called %llu ms after the growth was reported",
+		 (unsigned long long)(now_ms() - t0));
+	CHECK(now_ms() - t0 < 1000);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
+static int test_brake_waits(void)
+{
+	uint64_t t0, took, w0 = stats().brake_waits;
+	int r;
+
+	/* Below the hard watermark: the thread waits until the shrinker has
+	 * made room (its callback takes 20 ms), then goes on.  A step's worth
+	 * of growth makes the library look. */
+	atomic_store(&restore_ws, 220 * MiB);
+	sleep_ms(50);
+	CHECK(set_ws(LIMIT - 10 * MiB) == 0);
+	t0 = now_ms();
+	r = shrinker_account(40 * MiB, SHRINKER_ACCOUNT_WAIT);
+	took = now_ms() - t0;
+	tap_diag("held %llu ms, returned %d", (unsigned long long)took, r);
+	CHECK(r == 1);
+	CHECK(took >= 10 && took < 100);
+	CHECK(stats().brake_waits == w0 + 1);
+	/* The callback's own report was not held. */
+	CHECK(atomic_load(&inner_account) == 0);
+	/* Without the flag nothing waits. */
+	CHECK(set_ws(LIMIT - 10 * MiB) == 0);
+	sleep_ms(200);
+	t0 = now_ms();
+	CHECK(shrinker_account(300 * MiB, 0) == 0);
+	CHECK(now_ms() - t0 < 50);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
+static int test_brake_bounded(void)
+{
+	uint64_t t0, took;
+	int r;
+
+	/* The shrinker says it freed, but nothing changes: the wait ends at
+	 * its bound (100 ms) with -ETIMEDOUT. */
+	atomic_store(&restore_ws, 0);
+	sleep_ms(150);
+	CHECK(set_ws(LIMIT - 10 * MiB) == 0);
+	t0 = now_ms();
+	r = shrinker_account(40 * MiB, SHRINKER_ACCOUNT_WAIT);
+	took = now_ms() - t0;
+	tap_diag("held %llu ms, returned %d", (unsigned long long)took, r);
+	CHECK(r == -ETIMEDOUT);
+	CHECK(took >= 95 && took < 600);
+	CHECK(set_ws(220 * MiB) == 0);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
+static const struct tap_test tests[] = {
+	{ "SHRINKER_SOURCES turns sources off by name", test_sources_env },
+	{ "growth is measured once per step", test_clock_steps },
+	{ "a probe below the soft watermark wakes the reclaimer", test_clock_wakes },
+	{ "the brake holds a thread until room is made, not in callbacks", test_brake_waits },
+	{ "the brake's wait is bounded", test_brake_bounded },
+};
+
+static int setup(void)
+{
+	const char *top = getenv("TOP_SRCDIR");
+	char cmd[PATH_MAX * 2 + 64];
+
+	snprintf(tree, sizeof(tree), "/tmp/shrinker-growth-XXXXXX");
+	if (!mkdtemp(tree))
+		return -1;
+	snprintf(cmd, sizeof(cmd), "cp -r '%s/tests/fixtures/v2-nested/.' '%s'",
+		 top && *top ? top : ".", tree);
+	if (system(cmd) != 0)
+		return -1;
+	shrinker__set_root(tree);
+	shrinker__monitor_forget();
+	return 0;
+}
+
+int main(void)
+{
+	char cmd[PATH_MAX + 16];
+	int r;
+
+	if (setup() < 0) {
+		tap_skip_all("cannot copy the fixture tree");
+		return 0;
+	}
+	r = tap_run(tests, sizeof(tests) / sizeof(tests[0]));
+	shrinker_unregister(sh);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree);
+	if (system(cmd) != 0)
+		tap_diag("could not remove %s", tree);
+	return r;
+}

@@ -71,7 +71,7 @@ BRAKE := $(B)/libshrinker-brake.so.$(VERSION)
 LINK_SHARED = $(if $(STATIC_LINK),$(STATIC),-L$(B) -lshrinker -Wl,-rpath,'$$ORIGIN$(1):$$ORIGIN/../lib')
 DEP_LIB := $(if $(STATIC_LINK),$(STATIC),$(SHARED))
 
-.PHONY: all lib check install uninstall clean demo bench analyze check-valgrind
+.PHONY: all lib check install uninstall clean demo bench bench-race analyze check-valgrind
 all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH)
 lib: $(STATIC) $(SHARED) $(BRAKE) $(B)/libshrinker.pc
 
@@ -162,6 +162,11 @@ check: all $(TESTS) $(PROGS) $(OSV_TESTS) $(FUZZ_REPLAY)
 # The benchmarks: every scenario x strategy in child cgroups, BENCHMARKS.md.
 bench: all
 	B=$(B) bench/run.sh
+
+# Win the race: threaded programs with and without the brake, 20 runs
+# each, thresholds on and off (build/bench/race.md; about 20 minutes).
+bench-race: all $(B)/tests/prog-grower
+	B=$(B) bench/race.sh
 
 # The programs the VM tests run in the guest, linked statically.
 VM_BINS := $(B)/memory-hog $(B)/competitor $(B)/tests/prog-grower $(BRAKE)

@@ -37,7 +37,9 @@
  *
  * Environment (read once, at the first call into the library):
  *  - SHRINKER_LIMIT: a self-imposed budget such as "512M", "2G", "65536"
- *    (bytes) or "75%" (of the detected limit).  See shrinker_set_limit().
+ *    (bytes) or "75%" / "75 %" (of the detected limit, at most 100 %); "0"
+ *    means none, as shrinker_set_limit(0) does.  A value that is not a size
+ *    is reported on stderr, with the reason, and ignored.
  *  - SHRINKER_DEBUG=1: one line on stderr per pressure event and per problem
  *    with /proc or /sys that made the library fall back.
  *  - MEMORY_PRESSURE_WATCH, MEMORY_PRESSURE_WRITE: systemd's memory pressure
@@ -96,8 +98,13 @@ struct shrinker;
  *    to target even if it costs, and do not allocate memory to do it.
  *
  * Return the bytes actually freed (0 if none).  Returning more than target is
- * allowed and counts in full.  The return value is trusted: it drives whether
- * the library asks again, and it is what the statistics show.
+ * allowed and counts in full, up to what the cache last said it held with
+ * shrinker_set_size() (the target, for a shrinker that never said): a larger
+ * value (SIZE_MAX from a confused callback) counts as that much.  The return
+ * value drives whether the library asks again, and it is what the statistics
+ * show; counters saturate at UINT64_MAX.  Callbacks that say they freed
+ * while neither RSS nor headroom moved are asked again later and later
+ * (10 ms doubling to 5 s), not in a loop.
  *
  * Where it runs:
  *  - A normal shrinker runs on the library's reclaimer thread, a thread with
@@ -114,8 +121,10 @@ struct shrinker;
  * Inside the callback you may call any function of this library.  In
  * particular shrinker_unregister() of this very shrinker returns at once and
  * takes effect when the callback returns; shrinker_request_reclaim() is
- * merged into the work in progress (with SHRINKER_WAIT it fails with
- * -EDEADLK on the reclaimer thread).
+ * merged into the request in progress, which grows by at most its own
+ * target in all, so that a callback that asks each time cannot keep the
+ * reclaimer busy (with SHRINKER_WAIT it fails with -EDEADLK on the
+ * reclaimer thread).
  */
 typedef size_t (*shrinker_fn)(size_t target, bool hard, void *userdata);
 
@@ -196,7 +205,10 @@ enum {
  * Without SHRINKER_WAIT it returns at once.  With it, it returns when the
  * request has been served and, if freed is not NULL, writes the bytes freed
  * by the rounds that served it (deferred shrinkers free later, in
- * shrinker_dispatch(), and are not counted).
+ * shrinker_dispatch(), and are not counted).  A request (by hand or from
+ * pressure) starts no callback once it has run for 500 ms, so it is served
+ * at the latest when the callback running then returns: at most 4 soft and
+ * 4 hard rounds, and 500 ms plus one callback.
  *
  * Errors: -EINVAL (bytes == 0, unknown flag), -EDEADLK (SHRINKER_WAIT on the
  * reclaimer thread, i.e. from a callback), -EAGAIN (no reclaimer thread).

@@ -88,6 +88,11 @@ struct shrinker__lib {
 
 	/* Requests made by hand, added together until picked up. */
 	uint64_t req_soft, req_hard;
+	/* The request being served (reclaimer thread): its time limit, and
+	 * what callbacks asked for meanwhile, merged into it. */
+	bool serving;
+	uint64_t request_deadline_ns;
+	uint64_t merged, merge_left;
 	uint64_t req_seq;          /* numbers the requests made so far */
 	uint64_t served_seq;       /* all requests up to this one are served */
 	struct {
@@ -102,6 +107,11 @@ extern struct shrinker__lib shrinker__lib;
 
 /* util.c */
 uint64_t shrinker__now_ns(void);
+/* *a += b, stopping at UINT64_MAX: counters saturate, never wrap. */
+static inline void shrinker__sat_add(uint64_t *a, uint64_t b)
+{
+	*a = *a > UINT64_MAX - b ? UINT64_MAX : *a + b;
+}
 void shrinker__debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int shrinker__eventfd_signal(int fd);
 void shrinker__eventfd_drain(int fd);

@@ -174,8 +174,9 @@ static void read_env_locked(struct shrinker__mon *m)
 		/* Always said, not only with SHRINKER_DEBUG: a budget the user
 		 * asked for and did not get must not go unnoticed. */
 		fprintf(stderr, "libshrinker: ignoring SHRINKER_LIMIT=\"%s\": %s "
-			"(want bytes, K/M/G/T or a percentage)\n", e,
-			r == -ERANGE ? "too large" : "not a size");
+			"(want bytes, K/M/G/T, a percentage, or 0 for none)\n", e,
+			r == -ERANGE ? "too large" : r == -EDOM ? "a percentage over 100 %"
+				       : "not a size");
 		errno = saved;
 		return;
 	}
@@ -726,10 +727,12 @@ uint64_t shrinker__monitor_still_needed(uint64_t remaining)
 	return target;
 }
 
-void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard)
+void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
+			    uint64_t released)
 {
 	struct shrinker__mon *m = &shrinker__mon;
 	uint64_t now = shrinker__now_ns(), before;
+	bool helped;
 
 	/* Don't refill what was just given back: the pressure that asked for
 	 * it is probably still growing. */
@@ -738,9 +741,33 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard)
 	atomic_store(&m->gc_hopeless, hard && !freed);
 	mon_lock();
 	before = m->mem.headroom;
+	/* Whether it helped: memory really went back (RSS dropped) or
+	 * headroom grew.  Shrinkers that say they freed while neither
+	 * happened (memory kept, deferred work not yet dispatched, a callback
+	 * that returns SIZE_MAX) must not be called again at once: the
+	 * pokes of the growth clock and the brake would call them in a
+	 * storm. */
+	helped = measure_locked(m) == 0 && freed &&
+		 (released > 0 || m->mem.headroom > before);
 	if (hard) {
-		m->hard_not_before_ns = freed ? 0 : now + HARD_RETRY_NS;
-	} else if (freed < target / 2) {
+		/* After one that freed nothing the next waits 100 ms; after
+		 * one that did not help, 10 ms (it may only have been
+		 * outpaced); either doubles up to 5 s while that goes on. */
+		if (freed && helped) {
+			m->hard_backoff_ns = 0;
+			m->hard_not_before_ns = 0;
+		} else {
+			uint64_t first = freed ? HARD_RETRY_NS / 10 : HARD_RETRY_NS;
+
+			m->hard_backoff_ns = m->hard_backoff_ns
+						     ? m->hard_backoff_ns * 2 : first;
+			if (m->hard_backoff_ns < first)
+				m->hard_backoff_ns = first;
+			if (m->hard_backoff_ns > HOLDOFF_MAX_NS)
+				m->hard_backoff_ns = HOLDOFF_MAX_NS;
+			m->hard_not_before_ns = now + m->hard_backoff_ns;
+		}
+	} else if (freed < target / 2 || !helped) {
 		/* Freed little: adaptive hold-off, as WebKit does after a
 		 * cleanup that did not help. */
 		m->holdoff_ns = m->holdoff_ns ? m->holdoff_ns * 2 : HOLDOFF_MIN_NS;
@@ -751,13 +778,6 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard)
 		m->holdoff_ns = 0;
 		m->holdoff_until_ns = 0;
 	}
-	/* Shrinkers that say they freed while headroom did not grow at all
-	 * (memory not given back, deferred work not yet dispatched, a
-	 * callback that lies): the next hard request waits as after one
-	 * that freed nothing, or the brake's and the monitors' pokes would
-	 * call them in a storm. */
-	if (measure_locked(m) == 0 && hard && freed && m->mem.headroom <= before)
-		m->hard_not_before_ns = now + HARD_RETRY_NS;
 	mon_unlock();
 }
 

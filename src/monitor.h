@@ -81,6 +81,7 @@ struct shrinker__mon {
 
 	/* No storms. */
 	uint64_t holdoff_ns, holdoff_until_ns, hard_not_before_ns;
+	uint64_t hard_backoff_ns;  /* after hard requests that did not help */
 
 	struct shrinker__source src[SHRINKER__SRC_COUNT];
 	int poll_src[SHRINKER__SRC_COUNT]; /* pollfd index -> source */
@@ -134,8 +135,10 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 /* During a request (lib lock held): is the pressure still there?  Returns
  * the bytes still needed, 0 if none. */
 uint64_t shrinker__monitor_still_needed(uint64_t remaining);
-/* After a request the monitor decided on. */
-void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard);
+/* After a request the monitor decided on: what the callbacks said they
+ * freed and what RSS really dropped by. */
+void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
+			    uint64_t released);
 /* fork() handlers, called from the registry's (lib lock held). */
 void shrinker__monitor_atfork_prepare(void);
 void shrinker__monitor_atfork_parent(void);

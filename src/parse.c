@@ -346,17 +346,24 @@ int shrinker__parse_size(const char *s, uint64_t *bytes, unsigned *percent_x100)
 			p++;
 		}
 	}
-	if (*p == '%') {
+	after = p;
+	while (is_blank(*after))
+		after++;
+	if (*after == '%') {
 		uint64_t x100;
 
-		if (whole > 100)
-			return -EINVAL;
-		x100 = whole * 100 + frac * 100 / frac_div;
-		p++;
+		p = after + 1;
 		while (is_blank(*p))
 			p++;
-		if (*p || x100 == 0 || x100 > 10000)
+		if (*p)
 			return -EINVAL;
+		if (whole > 100)
+			return -EDOM;
+		x100 = whole * 100 + frac * 100 / frac_div;
+		if (x100 == 0)
+			return -EINVAL;
+		if (x100 > 10000)
+			return -EDOM;
 		*percent_x100 = (unsigned)x100;
 		return 0;
 	}
@@ -390,9 +397,7 @@ int shrinker__parse_size(const char *s, uint64_t *bytes, unsigned *percent_x100)
 	if (whole > UINT64_MAX - frac)
 		return -ERANGE;
 	whole += frac;
-	if (whole == 0)
-		return -EINVAL;
-	*bytes = whole;
+	*bytes = whole; /* 0: no budget */
 	*percent_x100 = 0;
 	return 0;
 }

@@ -47,12 +47,13 @@ struct shrinker__psi {
 };
 int shrinker__parse_psi(const char *buf, size_t len, struct shrinker__psi *ret);
 
-/* A size such as "512M", "2G", "1024", "64k", "1.5G", "75%".  Suffixes K, M,
- * G, T (powers of 1024, case ignored, optional "B" or "iB" after them).  A
- * percentage (0 < p <= 100, two decimals kept) gives *percent_x100 = p * 100
- * and leaves *bytes untouched; otherwise *bytes is set and *percent_x100 is
- * 0.  Surrounding blanks are allowed; anything else, zero,
- * negative values and overflow are errors. */
+/* A size such as "512M", "2G", "1024", "64k", "1.5G", "75%", "50 %".
+ * Suffixes K, M, G, T (powers of 1024, case ignored, optional "B" or "iB"
+ * after them).  A percentage (0 < p <= 100, two decimals kept) gives
+ * *percent_x100 = p * 100 and leaves *bytes untouched; otherwise *bytes is
+ * set (0 for "0": no budget) and *percent_x100 is 0.  Blanks around the
+ * number and before the unit or '%' are allowed.  Errors: -EINVAL (not a
+ * size, negative, "0%"), -ERANGE (overflow), -EDOM (a percentage over 100). */
 int shrinker__parse_size(const char *s, uint64_t *bytes,
 			 unsigned *percent_x100);
 

@@ -40,6 +40,8 @@
  * shrinker that frees something but not all of its share is asked again, up
  * to this many times, before the phase gives up. */
 #define MAX_ROUNDS 4
+/* See past_deadline_locked(). */
+#define REQUEST_MAX_NS 500000000ull
 /* How long the first registration waits for the sources to be armed. */
 #define READY_WAIT_MS 500
 
@@ -115,6 +117,14 @@ unsigned shrinker__split_locked(uint64_t target)
 	return (unsigned)(n_known + n_unknown);
 }
 
+/* A request calls no shrinker once it has run this long: a callback that
+ * sleeps must not hold a SHRINKER_WAIT caller for rounds x its time (Redis
+ * stops evicting after a time limit, for the same reason). */
+static bool past_deadline_locked(void)
+{
+	return shrinker__now_ns() >= shrinker__lib.request_deadline_ns;
+}
+
 /* One pass: call every shrinker that has a share.  Deferred shrinkers get
  * their share added to their pending work and count as having freed it (they
  * will, when the program dispatches); they are not asked twice. */
@@ -124,7 +134,8 @@ static uint64_t round_locked(uint64_t *remaining, bool hard)
 	struct shrinker *s, *next;
 	uint64_t freed_round = 0;
 
-	for (s = L->head; s && *remaining && !L->stopping; s = next) {
+	for (s = L->head; s && *remaining && !L->stopping && !past_deadline_locked();
+	     s = next) {
 		uint64_t share = s->share, freed;
 
 		next = s->next;
@@ -159,56 +170,96 @@ static void reset_spent_locked(void)
 		s->spent = false;
 }
 
+/* Requests made from inside callbacks, on this thread, while a request is
+ * served: merged into it, up to its own target in all, instead of queued
+ * (a callback that asks for more each time would otherwise keep the
+ * reclaimer serving for ever). */
+static void take_merged_locked(uint64_t *remaining)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	uint64_t add = L->merged < L->merge_left ? L->merged : L->merge_left;
+
+	L->merged = 0;
+	L->merge_left -= add;
+	shrinker__sat_add(remaining, add);
+}
+
 uint64_t shrinker__serve_locked(uint64_t target, bool hard,
 				uint64_t (*still_needed)(uint64_t remaining))
 {
 	struct shrinker__lib *L = &shrinker__lib;
 	uint64_t remaining = target, freed = 0;
-	unsigned rounds = 0;
+	unsigned rounds = 0, all_rounds = 0;
+	bool escalated = false;
 
-	L->stats.requests++;
+	shrinker__sat_add(&L->stats.requests, 1);
 	if (hard)
-		L->stats.hard_requests++;
+		shrinker__sat_add(&L->stats.hard_requests, 1);
 	else
-		L->stats.soft_requests++;
+		shrinker__sat_add(&L->stats.soft_requests, 1);
 	L->stats.last_request_ns = shrinker__now_ns();
+	L->request_deadline_ns = L->stats.last_request_ns + REQUEST_MAX_NS;
+	L->serving = true;
+	L->merged = 0;
+	L->merge_left = target;
 	reset_spent_locked();
 
-	while (remaining && !L->stopping) {
+	while (remaining && !L->stopping && !past_deadline_locked()) {
 		uint64_t got = 0;
 
 		if (shrinker__split_locked(remaining) > 0) {
 			got = round_locked(&remaining, hard);
-			L->stats.rounds++;
-			freed += got;
+			shrinker__sat_add(&L->stats.rounds, 1);
+			all_rounds++;
+			shrinker__sat_add(&freed, got);
+			take_merged_locked(&remaining);
 			if (!remaining)
 				break;
 			if (got && ++rounds < MAX_ROUNDS)
 				continue;
 		}
 		/* Nobody freed anything, or the phase used its rounds. */
-		if (hard)
+		if (hard || past_deadline_locked())
 			break;
-		if (still_needed)
+		if (still_needed) {
+			/* Reads files and trims: not under the lock. */
+			shrinker__unlock();
 			remaining = still_needed(remaining);
+			shrinker__lock();
+		}
 		if (!remaining)
 			break;
+		shrinker__debug("escalating to hard: %llu KiB still needed after "
+				"%u soft rounds freed %llu KiB",
+				(unsigned long long)remaining >> 10, all_rounds,
+				(unsigned long long)freed >> 10);
 		hard = true;
+		escalated = true;
 		rounds = 0;
-		L->stats.escalations++;
+		shrinker__sat_add(&L->stats.escalations, 1);
 		reset_spent_locked();
 	}
+	L->serving = false;
+	shrinker__debug("request of %llu KiB (%s): freed %llu KiB in %u rounds, "
+			"%llu ms%s", (unsigned long long)target >> 10,
+			escalated ? "soft, then hard" : hard ? "hard" : "soft",
+			(unsigned long long)freed >> 10, all_rounds,
+			(unsigned long long)(shrinker__now_ns() -
+					     L->stats.last_request_ns) / 1000000,
+			past_deadline_locked() ? ", stopped at the time limit" : "");
 	return freed;
 }
 
 /* Serve with RSS and trimming around it; lock held, dropped for the
  * system calls. */
 static uint64_t serve_and_trim_locked(uint64_t target, bool hard,
-				      uint64_t (*still_needed)(uint64_t))
+				      uint64_t (*still_needed)(uint64_t),
+				      uint64_t *released)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 	uint64_t before, after, freed;
 
+	*released = 0;
 	shrinker__unlock();
 	before = shrinker__rss_bytes();
 	shrinker__lock();
@@ -219,11 +270,13 @@ static uint64_t serve_and_trim_locked(uint64_t target, bool hard,
 	shrinker__trim();
 	after = shrinker__rss_bytes();
 	shrinker__lock();
-	L->stats.trims++;
+	shrinker__sat_add(&L->stats.trims, 1);
 	L->stats.last_rss_before = before;
 	L->stats.last_rss_after = after;
-	if (before > after)
-		L->stats.rss_released += before - after;
+	if (before > after) {
+		*released = before - after;
+		shrinker__sat_add(&L->stats.rss_released, before - after);
+	}
 	return freed;
 }
 
@@ -232,14 +285,16 @@ static void serve_requests_locked(void)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 	uint64_t soft = L->req_soft, hard = L->req_hard, freed = 0;
-	uint64_t first = L->served_seq + 1, last = L->req_seq;
+	uint64_t first = L->served_seq + 1, last = L->req_seq, released;
 	unsigned i;
 
 	L->req_soft = L->req_hard = 0;
 	if (hard)
-		freed += serve_and_trim_locked(hard, true, NULL);
+		shrinker__sat_add(&freed, serve_and_trim_locked(hard, true, NULL,
+								&released));
 	if (soft)
-		freed += serve_and_trim_locked(soft, false, NULL);
+		shrinker__sat_add(&freed, serve_and_trim_locked(soft, false, NULL,
+								&released));
 	i = L->served_next++ % SHRINKER__SERVED_RING;
 	L->served[i].first = first;
 	L->served[i].last = last;
@@ -251,12 +306,12 @@ static void serve_requests_locked(void)
 /* Serve what the monitors decided (lock held). */
 static void serve_pressure_locked(uint64_t target, bool hard)
 {
-	uint64_t freed;
+	uint64_t freed, released;
 
 	freed = serve_and_trim_locked(target, hard,
-				      shrinker__monitor_still_needed);
+				      shrinker__monitor_still_needed, &released);
 	shrinker__unlock();
-	shrinker__monitor_done(target, freed, hard);
+	shrinker__monitor_done(target, freed, hard, released);
 	shrinker__lock();
 }
 
@@ -508,12 +563,16 @@ SHRINKER_EXPORT int shrinker_request_reclaim(size_t bytes, unsigned flags,
 		shrinker__unlock();
 		return r;
 	}
+	if (L->serving && shrinker__on_reclaimer_thread_locked()) {
+		/* From a callback: merged into the work in progress. */
+		shrinker__sat_add(&L->merged, bytes);
+		shrinker__unlock();
+		return 0;
+	}
 	if (flags & SHRINKER_HARD)
-		L->req_hard = L->req_hard + bytes < L->req_hard ? UINT64_MAX
-							      : L->req_hard + bytes;
+		shrinker__sat_add(&L->req_hard, bytes);
 	else
-		L->req_soft = L->req_soft + bytes < L->req_soft ? UINT64_MAX
-							      : L->req_soft + bytes;
+		shrinker__sat_add(&L->req_soft, bytes);
 	seq = ++L->req_seq;
 	shrinker__reclaimer_wake();
 	if (!(flags & SHRINKER_WAIT)) {

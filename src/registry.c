@@ -222,15 +222,23 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 	uint64_t now = shrinker__now_ns();
 	size_t freed;
 
+	uint64_t cap;
+
 	s->busy = true;
 	s->caller = pthread_self();
-	s->calls++;
-	s->hard_calls += hard;
-	s->bytes_asked += target;
+	shrinker__sat_add(&s->calls, 1);
+	shrinker__sat_add(&s->hard_calls, hard);
+	shrinker__sat_add(&s->bytes_asked, target);
 	s->last_call_ns = now;
-	L->stats.calls++;
-	L->stats.hard_calls += hard;
-	L->stats.bytes_asked += target;
+	shrinker__sat_add(&L->stats.calls, 1);
+	shrinker__sat_add(&L->stats.hard_calls, hard);
+	shrinker__sat_add(&L->stats.bytes_asked, target);
+	/* What one call can have freed: what the cache said it held, or the
+	 * target if it never said.  A return value above that (SIZE_MAX from a
+	 * confused callback) is not believed. */
+	cap = atomic_load_explicit(&s->size_known, memory_order_relaxed)
+		      ? atomic_load_explicit(&s->size, memory_order_relaxed)
+		      : target;
 	shrinker__unlock();
 
 	if (target > SIZE_MAX)
@@ -244,10 +252,16 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 	shrinker__brake_exempt(-1);
 
 	shrinker__lock();
-	s->bytes_freed += freed;
+	if (freed > cap) {
+		shrinker__debug("%s: returned %zu, more than it held (%llu): "
+				"counted as %llu", s->name, freed,
+				(unsigned long long)cap, (unsigned long long)cap);
+		freed = (size_t)(cap > SIZE_MAX ? SIZE_MAX : cap);
+	}
+	shrinker__sat_add(&s->bytes_freed, freed);
 	if (!freed)
 		s->spent = true; /* not asked again in this request */
-	L->stats.bytes_freed += freed;
+	shrinker__sat_add(&L->stats.bytes_freed, freed);
 	*next = s->next;
 	s->busy = false;
 	if (s->dead) {

@@ -217,12 +217,36 @@ fail:
 	return TAP_FAIL;
 }
 
+static int test_no_storm(void)
+{
+	unsigned before, during;
+
+	/* Pressure that stays (nothing the shrinker says it frees changes
+	 * usage): it is called less and less often, not 100 times a second
+	 * for ever. */
+	atomic_store(&restore_ws, 0);
+	CHECK(set_ws(LIMIT - 10 * MiB) == 0);
+	CHECK(shrinker_get_memory(&(struct shrinker_memory){ 0 }) == 0);
+	shrinker_account(40 * MiB, 0); /* look now */
+	before = atomic_load(&calls);
+	sleep_ms(3000);
+	during = atomic_load(&calls) - before;
+	tap_diag("%u calls in 3 s of pressure that no call relieves", during);
+	CHECK(during >= 1 && during <= 30);
+	CHECK(set_ws(220 * MiB) == 0);
+	return TAP_PASS;
+fail:
+	set_ws(220 * MiB);
+	return TAP_FAIL;
+}
+
 static const struct tap_test tests[] = {
 	{ "SHRINKER_SOURCES turns sources off by name", test_sources_env },
 	{ "growth is measured once per step", test_clock_steps },
 	{ "a probe below the soft watermark wakes the reclaimer", test_clock_wakes },
 	{ "the brake holds a thread until room is made, not in callbacks", test_brake_waits },
 	{ "the brake's wait is bounded", test_brake_bounded },
+	{ "shrinkers that free nothing real are not called in a storm", test_no_storm },
 };
 
 static int setup(void)

@@ -167,6 +167,17 @@ static int test_budget(void)
 	setenv("SHRINKER_LIMIT", "", 1);
 	use_tree("v2-nested");
 	CHECK(shrinker_get_memory(&mem) == 0 && mem.budget == 0);
+	/* 0 means no budget, as shrinker_set_limit(0) does; "101%" is
+	 * refused with that reason; "50 %" is half, like "50%". */
+	setenv("SHRINKER_LIMIT", "0", 1);
+	use_tree("v2-nested");
+	CHECK(shrinker_get_memory(&mem) == 0 && mem.budget == 0 && mem.limit == 512 * MiB);
+	setenv("SHRINKER_LIMIT", "101%", 1);
+	use_tree("v2-nested");
+	CHECK(shrinker_get_memory(&mem) == 0 && mem.budget == 0);
+	setenv("SHRINKER_LIMIT", "50 %", 1);
+	use_tree("v2-nested");
+	CHECK(shrinker_get_memory(&mem) == 0 && mem.budget == 256 * MiB);
 	r = TAP_PASS;
 fail:
 	unsetenv("SHRINKER_LIMIT");

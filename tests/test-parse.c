@@ -171,12 +171,13 @@ static int test_size(void)
 		{ "65536", 65536, 0 }, { "64k", 65536, 0 }, { "64KiB", 65536, 0 },
 		{ "1.5G", 1536 * MiB, 0 }, { " 3 MB ", 3 * MiB, 0 },
 		{ "1T", 1024 * 1024 * MiB, 0 }, { "75%", 0, 7500 },
-		{ "12.5%", 0, 1250 }, { "100%", 0, 10000 },
+		{ "12.5%", 0, 1250 }, { "100%", 0, 10000 }, { "50 %", 0, 5000 },
+		{ " 50 % ", 0, 5000 }, { "0", 0, 0 }, { "0M", 0, 0 },
 	};
 	static const char *const bad[] = {
-		"", " ", "abc", "-1", "0", "0M", "1.5", "5X", "5 M B", "101%",
+		"", " ", "abc", "-1", "1.5", "5X", "5 M B", "101%",
 		"0%", "1e9", "99999999999T", "18446744073709551616", "1..5G",
-		"5M5", ".5G", "%", "M",
+		"5M5", ".5G", "%", "M", "100.01%", "50 % x",
 	};
 	uint64_t b;
 	unsigned x, i;
@@ -202,6 +203,8 @@ static int test_size(void)
 	}
 	CHECK(shrinker__parse_size(NULL, &b, &x) == -EINVAL);
 	CHECK(shrinker__parse_size("99999999999T", &b, &x) == -ERANGE);
+	CHECK(shrinker__parse_size("101%", &b, &x) == -EDOM);
+	CHECK(shrinker__parse_size("101 %", &b, &x) == -EDOM);
 	r = TAP_PASS;
 fail:
 	return r;

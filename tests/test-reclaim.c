@@ -242,6 +242,116 @@ fail:
 	return r;
 }
 
+/* Returns SIZE_MAX whatever it freed. */
+static size_t size_max_shrink(size_t target, bool hard, void *ud)
+{
+	(void)target;
+	(void)hard;
+	atomic_fetch_add((_Atomic uint64_t *)ud, 1);
+	return SIZE_MAX;
+}
+
+static int test_size_max(void)
+{
+	_Atomic uint64_t calls = 0;
+	struct shrinker_global_stats g0, g1;
+	struct shrinker_stats st;
+	struct shrinker *s = NULL;
+	size_t freed = 0;
+	int r = TAP_FAIL, i;
+
+	/* What one call counts is capped at what the cache said it held, or
+	 * at the target if it said nothing; counters never wrap. */
+	CHECK(shrinker_get_global_stats(&g0) == 0);
+	CHECK(shrinker_register(&s, "size-max", size_max_shrink, &calls, 0) == 0);
+	for (i = 0; i < 3; i++) {
+		CHECK(shrinker_request_reclaim(1 * MiB, SHRINKER_WAIT, &freed) == 0);
+		CHECK(freed == 1 * MiB);
+	}
+	CHECK(shrinker_get_stats(s, &st) == 0);
+	tap_diag("3 calls: bytes_freed %llu", (unsigned long long)st.bytes_freed);
+	CHECK(st.bytes_freed == 3 * MiB);
+	CHECK(shrinker_set_size(s, 5 * MiB) == 0);
+	CHECK(shrinker_request_reclaim(1 * MiB, SHRINKER_WAIT, &freed) == 0);
+	CHECK(freed == 5 * MiB);
+	CHECK(shrinker_get_global_stats(&g1) == 0);
+	CHECK(g1.bytes_freed - g0.bytes_freed == 8 * MiB);
+	CHECK(atomic_load(&calls) == 4);
+	r = TAP_PASS;
+fail:
+	shrinker_unregister(s);
+	return r;
+}
+
+static struct shrinker *asker;
+static _Atomic uint64_t asker_calls;
+
+/* Asks for more from inside its own callback, every time. */
+static size_t asking_shrink(size_t target, bool hard, void *ud)
+{
+	(void)hard;
+	(void)ud;
+	atomic_fetch_add(&asker_calls, 1);
+	shrinker_request_reclaim(1 * MiB, 0, NULL);
+	return target / 2;
+}
+
+static int test_request_from_callback(void)
+{
+	uint64_t at_end, later;
+	int r = TAP_FAIL;
+
+	/* Merged into the request in progress (at most its own target more),
+	 * never queued as a new one: the reclaimer comes to rest. */
+	CHECK(shrinker_register(&asker, "asker", asking_shrink, NULL, 0) == 0);
+	CHECK(shrinker_request_reclaim(4 * MiB, SHRINKER_WAIT, NULL) == 0);
+	sleep_ms(200);
+	at_end = atomic_load(&asker_calls);
+	sleep_ms(500);
+	later = atomic_load(&asker_calls);
+	tap_diag("%llu calls, %llu more in the next 500 ms",
+		 (unsigned long long)at_end, (unsigned long long)(later - at_end));
+	CHECK(at_end >= 1 && at_end <= 16);
+	CHECK(later == at_end);
+	r = TAP_PASS;
+fail:
+	shrinker_unregister(asker);
+	return r;
+}
+
+static _Atomic uint64_t sleeper_calls;
+
+static size_t sleeping_shrink(size_t target, bool hard, void *ud)
+{
+	(void)hard;
+	(void)ud;
+	atomic_fetch_add(&sleeper_calls, 1);
+	sleep_ms(700);
+	return target / 4; /* never enough: rounds and escalation would follow */
+}
+
+static int test_sleeping_callback(void)
+{
+	struct shrinker *s = NULL;
+	uint64_t t0, took;
+	int r = TAP_FAIL;
+
+	/* A request calls no shrinker after 500 ms: SHRINKER_WAIT returns
+	 * when the callback running then returns, not after 8 of them. */
+	CHECK(shrinker_register(&s, "sleeper", sleeping_shrink, NULL, 0) == 0);
+	t0 = now_ms();
+	CHECK(shrinker_request_reclaim(16 * MiB, SHRINKER_WAIT, NULL) == 0);
+	took = now_ms() - t0;
+	tap_diag("served in %llu ms, %llu calls", (unsigned long long)took,
+		 (unsigned long long)atomic_load(&sleeper_calls));
+	CHECK(atomic_load(&sleeper_calls) == 1);
+	CHECK(took < 1500);
+	r = TAP_PASS;
+fail:
+	shrinker_unregister(s);
+	return r;
+}
+
 static const struct tap_test tests[] = {
 	{ "targets split in proportion to reported sizes", test_proportional },
 	{ "with no sizes the target is still met", test_unknown_sizes_reach_target },
@@ -252,6 +362,9 @@ static const struct tap_test tests[] = {
 	{ "zero-size and inactive shrinkers are not called", test_zero_size_and_inactive_not_called },
 	{ "freeing more than asked counts in full", test_overreporting },
 	{ "request arguments", test_request_args },
+	{ "a callback returning SIZE_MAX: capped, counters do not wrap", test_size_max },
+	{ "a request made from a callback is merged, not looped", test_request_from_callback },
+	{ "a sleeping callback: a request is bounded in time", test_sleeping_callback },
 };
 
 TAP_MAIN(tests)

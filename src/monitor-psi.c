@@ -7,7 +7,9 @@
  * Three details matter: the kernel overwrites the last byte written with a
  * NUL, so the trigger is written with its terminating NUL or its last digit
  * is lost; unprivileged writers only get windows that are multiples of 2 s,
- * so a refused 1 s window falls back to 2 s; and a trigger can fire on a
+ * so a trigger refused with EINVAL is retried with its window rounded up to
+ * one and its stall scaled with it (the library's own trigger and systemd's
+ * MEMORY_PRESSURE_WRITE alike); and a trigger can fire on a
  * stall that is already over, so each event is confirmed by re-reading the
  * stall total before anyone is asked to shrink.
  */
@@ -24,13 +26,10 @@
 #include "monitor.h"
 #include "parse.h"
 
-/* 10 % stall over 1 s, else 10 % over 2 s (what unprivileged users get).
- * Sized so that a stall is noticed while it is still building up, not after
- * systemd's 200 ms per 2 s have gone by. */
-static const char *const triggers[] = {
-	"some 100000 1000000",
-	"some 200000 2000000",
-};
+/* 10 % stall over 1 s (20 % over 2 s where the kernel takes only multiples
+ * of 2 s: see round_window()).  Sized so that a stall is noticed while it is
+ * still building up, not after systemd's 200 ms per 2 s have gone by. */
+static const char default_trigger[] = "some 100000 1000000";
 
 /* Confirmation: since the last event, the stall total must have grown by a
  * quarter of the trigger's threshold (a trigger fires when the stall in its
@@ -52,32 +51,71 @@ static int read_total(int fd, uint64_t *total)
 	return r;
 }
 
+/* Open path and write one trigger (with its NUL) to it. */
+static int psi_try(struct shrinker__source *s, const char *path, const char *buf,
+		   size_t len)
+{
+	int r = 0;
+
+	s->fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (s->fd < 0 || write(s->fd, buf, len) < 0)
+		r = -errno;
+	if (r == 0 && read_total(s->fd, &s->psi_total) < 0)
+		r = -EINVAL;
+	if (r < 0)
+		shrinker__source_close(s, NULL);
+	return r;
+}
+
+/* The trigger with its window rounded up to a multiple of 2 s and its stall
+ * scaled with it, into out (with its NUL); 0 if it is not of the form
+ * "some|full <stall us> <window us>" or needs no rounding. */
+static size_t round_window(const char *buf, char *out, size_t size)
+{
+	char kind[8];
+	unsigned long long stall, window, w2;
+	int n;
+
+	if (sscanf(buf, "%7s %llu %llu", kind, &stall, &window) != 3 || !window ||
+	    (strcmp(kind, "some") != 0 && strcmp(kind, "full") != 0) ||
+	    window % 2000000 == 0 || window > 10000000)
+		return 0;
+	w2 = (window + 1999999) / 2000000 * 2000000;
+	n = snprintf(out, size, "%s %llu %llu", kind, stall * w2 / window, w2);
+	return n > 0 && (size_t)n < size ? (size_t)n + 1 : 0;
+}
+
 int shrinker__psi_open(struct shrinker__source *s, const char *path,
 		       const char *trigger, size_t trigger_len)
 {
-	char buf[128];
-	int saved = errno, r = 0;
+	char buf[128], rounded[128];
+	const char *used = buf;
+	size_t len, rlen;
+	int saved = errno, r;
 
 	/* Add the NUL the kernel needs, unless it is there. */
 	if (trigger_len == 0 || trigger_len >= sizeof(buf))
 		return -EINVAL;
 	memcpy(buf, trigger, trigger_len);
-	if (buf[trigger_len - 1] != '\0')
-		buf[trigger_len++] = '\0';
+	len = trigger_len;
+	if (buf[len - 1] != '\0')
+		buf[len++] = '\0';
 
-	s->fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (s->fd < 0 || write(s->fd, buf, trigger_len) < 0)
-		r = -errno;
-	if (r == 0 && read_total(s->fd, &s->psi_total) < 0)
-		r = -EINVAL;
+	r = psi_try(s, path, buf, len);
+	if (r == -EINVAL && (rlen = round_window(buf, rounded, sizeof(rounded)))) {
+		/* Without CAP_SYS_RESOURCE (containers, most services) the
+		 * kernel takes only windows that are multiples of 2 s. */
+		r = psi_try(s, path, rounded, rlen);
+		used = rounded;
+		len = rlen;
+	}
 	if (r < 0) {
-		shrinker__source_close(s, NULL);
 		errno = saved;
 		return r;
 	}
 	{
 		/* "some|full <stall us> <window us>": keep the stall. */
-		const char *sp = memchr(buf, ' ', trigger_len);
+		const char *sp = memchr(used, ' ', len);
 		unsigned long long stall = sp ? strtoull(sp + 1, NULL, 10) : 0;
 
 		s->psi_confirm_us = stall / CONFIRM_PART;
@@ -85,26 +123,25 @@ int shrinker__psi_open(struct shrinker__source *s, const char *path,
 	s->events = POLLPRI;
 	s->handle = shrinker__psi_handle;
 	s->active = true;
-	snprintf(s->detail, sizeof(s->detail), "PSI trigger \"%.*s\" on %s",
-		 (int)strnlen(buf, trigger_len), buf, path);
+	if (used == buf)
+		snprintf(s->detail, sizeof(s->detail), "PSI trigger \"%.*s\" on %s",
+			 (int)strnlen(buf, len), buf, path);
+	else
+		snprintf(s->detail, sizeof(s->detail),
+			 "PSI trigger \"%.40s\" (asked \"%.40s\") on %s", rounded,
+			 buf, path);
 	errno = saved;
 	return 0;
 }
 
-/* Try the triggers in order; detail says what happened. */
+/* The library's own trigger; detail says what happened. */
 static void psi_open_default(struct shrinker__source *s, const char *path)
 {
-	int r = -EINVAL;
-	size_t i;
+	int r = shrinker__psi_open(s, path, default_trigger,
+				   sizeof(default_trigger));
 
-	for (i = 0; i < sizeof(triggers) / sizeof(triggers[0]); i++) {
-		r = shrinker__psi_open(s, path, triggers[i], strlen(triggers[i]));
-		if (r == 0)
-			return;
-		if (r != -EINVAL && r != -EPERM)
-			break;
-	}
-	snprintf(s->detail, sizeof(s->detail), "%s: %s", path, strerror(-r));
+	if (r < 0)
+		snprintf(s->detail, sizeof(s->detail), "%s: %s", path, strerror(-r));
 }
 
 enum shrinker__signal shrinker__psi_handle(struct shrinker__source *s,

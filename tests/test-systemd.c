@@ -154,6 +154,33 @@ static int psi_child(void)
 	return 0;
 }
 
+/* A 1 s window, which the kernel refuses without CAP_SYS_RESOURCE: armed
+ * as 2 s, the stall scaled, and the detail says both. */
+static int psi_1s_child(void)
+{
+	struct shrinker_source_info info;
+
+	setenv("MEMORY_PRESSURE_WATCH", "/proc/pressure/memory", 1);
+	setenv("MEMORY_PRESSURE_WRITE", "c29tZSAxMDAwMDAgMTAwMDAwMAA=", 1);
+	EXPECT(start(&info) == 0, 2);
+	printf("# %s\n", info.detail);
+	fflush(stdout);
+	EXPECT(info.active, 3);
+	EXPECT(strstr(info.detail, "\"some 100000 1000000\"") ||
+	       strstr(info.detail, "\"some 200000 2000000\" (asked \"some 100000 1000000\")"), 4);
+	return 0;
+}
+
+static int test_psi_1s(void)
+{
+	int fd = open("/proc/pressure/memory", O_RDWR);
+
+	if (fd < 0)
+		return tap_skip_why("cannot open /proc/pressure/memory for writing");
+	close(fd);
+	return run_child(psi_1s_child) == 0 ? TAP_PASS : TAP_FAIL;
+}
+
 static const char *off_value;
 
 static int off_child(void)
@@ -188,6 +215,49 @@ static int missing_child(void)
 	EXPECT(start(&info) == 0, 2);
 	EXPECT(!info.active && strstr(info.detail, "No such file"), 3);
 	return 0;
+}
+
+static int regular_child(void)
+{
+	static const char content[] = "a user's data, not a PSI file\n";
+	struct shrinker_source_info info;
+	char path[128], back[64] = "";
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/user-file", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	EXPECT(fd >= 0 && write(fd, content, sizeof(content) - 1) ==
+				  (ssize_t)sizeof(content) - 1, 2);
+	close(fd);
+	setenv("MEMORY_PRESSURE_WATCH", path, 1);
+	EXPECT(start(&info) == 0, 3);
+	EXPECT(!info.active && strstr(info.detail, "not a PSI file"), 4);
+	fd = open(path, O_RDONLY);
+	EXPECT(fd >= 0 && read(fd, back, sizeof(back)) == (ssize_t)sizeof(content) - 1, 5);
+	close(fd);
+	EXPECT(memcmp(back, content, sizeof(content) - 1) == 0, 6);
+	return 0;
+}
+
+static int relative_child(void)
+{
+	struct shrinker_source_info info;
+
+	EXPECT(chdir(dir) == 0 && mkfifo("fifo-rel", 0600) == 0, 2);
+	setenv("MEMORY_PRESSURE_WATCH", "fifo-rel", 1);
+	EXPECT(start(&info) == 0, 3);
+	EXPECT(!info.active && strstr(info.detail, "not an absolute path"), 4);
+	return 0;
+}
+
+static int test_regular_file(void)
+{
+	return run_child(regular_child) == 0 ? TAP_PASS : TAP_FAIL;
+}
+
+static int test_relative(void)
+{
+	return run_child(relative_child) == 0 ? TAP_PASS : TAP_FAIL;
 }
 
 static int test_fifo(void)
@@ -236,6 +306,9 @@ static const struct tap_test tests[] = {
 	{ "empty and /dev/null turn it off", test_off },
 	{ "a bad MEMORY_PRESSURE_WRITE is reported, not used", test_bad_base64 },
 	{ "a missing file is reported, not used", test_missing },
+	{ "a regular file that is not PSI is left byte for byte unchanged", test_regular_file },
+	{ "a relative path is refused", test_relative },
+	{ "a 1 s window the kernel refuses is armed as 2 s", test_psi_1s },
 };
 
 int main(void)

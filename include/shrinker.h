@@ -35,6 +35,23 @@
  *    shrinker callback.
  *  - Handles are opaque; a NULL handle where one is required gives -EINVAL.
  *
+ * Process life cycle:
+ *  - exit(): from the moment exit() begins no callback starts; a running one
+ *    is waited for at most 1 s.  A callback that does not return by then (it
+ *    waits for a lock the exiting thread holds), or a library thread that
+ *    cannot be reached (exit() from a signal handler that interrupted this
+ *    library, descriptors closed under it) is left behind and exit() goes on.
+ *  - fork(): the child keeps its shrinkers and gets a library thread of its
+ *    own.  fork() waits for a callback running on another thread to return,
+ *    at most 1 s, and no callback starts meanwhile, so the child never
+ *    inherits a cache lock a callback held.
+ *  - dlclose(): the library's destructor stops its thread (as exit() does)
+ *    and closes every descriptor it opened.
+ *  - Descriptors closed under the library (a daemon closing all of them):
+ *    noticed (POLLNVAL, and an fstat() identity check before any read, write
+ *    or close), never touched again, made anew.  Until the thread next wakes
+ *    (30 s at the most) a wake-up may be lost.
+ *
  * Environment (read once, at the first call into the library):
  *  - SHRINKER_LIMIT: a self-imposed budget such as "512M", "2G", "65536"
  *    (bytes) or "75%" / "75 %" (of the detected limit, at most 100 %); "0"
@@ -181,6 +198,10 @@ int shrinker_deactivate(struct shrinker *s);
  * Report how many bytes the cache behind s holds now.  Targets are split among
  * shrinkers in proportion to these figures, as the kernel's own shrinkers do:
  * a cache that holds 70 % of the cached bytes is asked for 70 % of the target.
+ * A round calls the shrinkers one after the other, each with its share, and
+ * stops as soon as the target is met; each request starts its rounds at the
+ * next shrinker in turn, so that no cache is always the one that pays (or
+ * whose slowness makes the others wait).
  * A shrinker that reports 0 is not called.  Cheap (one atomic store): call it
  * whenever the cache grows or shrinks, including from inside the callback.
  * Errors: -EINVAL (s NULL).

@@ -117,36 +117,89 @@ int shrinker__cgroup_find(const char *root, struct shrinker__cgroup *cg)
 	return set_none(cg, "memory cgroup not usable", r != -ENOENT ? r : r1);
 }
 
-static void take_limit(struct shrinker__cg_measure *m, uint64_t v,
-		       const char *file, const char *dir,
-		       const struct shrinker__cgroup *cg)
+/* The smallest limit of one cgroup directory (v2: memory.max and
+ * memory.high; v1: memory.limit_in_bytes), UINT64_MAX if none; which file
+ * into *file. */
+static uint64_t level_limit(const char *dir, int version, const char **file)
 {
-	const char *rel = dir + strlen(cg->mount);
+	static const char *const v2[] = { "memory.max", "memory.high" };
+	static const char *const v1[] = { "memory.limit_in_bytes" };
+	const char *const *files = version == 2 ? v2 : v1;
+	unsigned i, n = version == 2 ? 2 : 1;
+	uint64_t best = UINT64_MAX;
 
-	if (v >= m->limit)
-		return;
-	m->limit = v;
-	snprintf(m->limit_name, sizeof(m->limit_name), "%s of %s", file,
-		 *rel ? rel : "/");
+	for (i = 0; i < n; i++) {
+		uint64_t v = UINT64_MAX;
+		size_t len = 0;
+		int r = shrinker__read_file(dir, files[i], small, sizeof(small), &len);
+
+		if (r == -ENOENT)
+			continue;
+		if (r == 0)
+			r = shrinker__parse_limit(small, len, &v);
+		if (r < 0) {
+			shrinker__debug("ignoring %s/%s: %s", dir, files[i], strerror(-r));
+			continue;
+		}
+		if (v < best) {
+			best = v;
+			*file = files[i];
+		}
+	}
+	return best;
 }
 
-static void read_limit(struct shrinker__cg_measure *m, const char *dir,
-		       const char *file, const struct shrinker__cgroup *cg)
+/* Usage and reclaimable page cache of one cgroup directory. */
+static int level_usage(const char *dir, int version, uint64_t *usage,
+		       uint64_t *inactive_file)
 {
-	uint64_t v = UINT64_MAX;
-	size_t len = 0;
+	size_t len;
 	int r;
 
-	r = shrinker__read_file(dir, file, small, sizeof(small), &len);
-	if (r == -ENOENT)
-		return;
+	r = shrinker__read_file(dir, version == 2 ? "memory.current"
+						  : "memory.usage_in_bytes",
+				small, sizeof(small), &len);
 	if (r == 0)
-		r = shrinker__parse_limit(small, len, &v);
+		r = shrinker__parse_limit(small, len, usage);
+	if (r < 0)
+		return r;
+	*inactive_file = 0;
+	r = shrinker__read_file(dir, "memory.stat", big, sizeof(big), &len);
 	if (r < 0) {
-		shrinker__debug("ignoring %s/%s: %s", dir, file, strerror(-r));
-		return;
+		shrinker__debug("cannot read %s/memory.stat: %s", dir, strerror(-r));
+		return 0;
 	}
-	take_limit(m, v, file, dir, cg);
+	if (version == 1 &&
+	    shrinker__parse_keyed(big, len, "total_inactive_file", inactive_file) == 0)
+		return 0;
+	shrinker__parse_keyed(big, len, "inactive_file", inactive_file);
+	return 0;
+}
+
+/* One candidate: the limit of the cgroup at dir, against that cgroup's own
+ * working set.  It binds if it leaves the least headroom so far. */
+static void consider_level(struct shrinker__cg_measure *m, uint64_t *best_head,
+			   uint64_t limit, const char *file, const char *dir,
+			   const char *usage_dir, uint64_t usage, uint64_t inactive,
+			   const struct shrinker__cgroup *cg)
+{
+	const char *rel = dir + strlen(cg->mount);
+	uint64_t ws, head;
+
+	if (inactive > usage)
+		inactive = usage;
+	ws = usage - inactive;
+	head = limit > ws ? limit - ws : 0;
+	if (head >= *best_head)
+		return;
+	*best_head = head;
+	m->limit = limit;
+	m->usage = usage;
+	m->inactive_file = inactive;
+	snprintf(m->limit_name, sizeof(m->limit_name), "%s of %s", file,
+		 *rel ? rel : "/");
+	/* Where the usage was read: probed and watched from now on. */
+	snprintf(m->dir, sizeof(m->dir), "%s", usage_dir);
 }
 
 bool shrinker__cgroup_parent(char *dir, const struct shrinker__cgroup *cg)
@@ -168,60 +221,53 @@ bool shrinker__cgroup_parent(char *dir, const struct shrinker__cgroup *cg)
 	return true;
 }
 
-static int measure_v2(const struct shrinker__cgroup *cg,
-		      struct shrinker__cg_measure *m)
+/*
+ * Every level from our cgroup up to the mount point: a limit on an ancestor
+ * is measured against that ancestor's usage, which includes its other
+ * children (a Kubernetes pod's limit over its containers, a systemd slice
+ * over its services), not against ours.
+ */
+static int measure_levels(const struct shrinker__cgroup *cg,
+			  struct shrinker__cg_measure *m)
 {
 	char dir[SHRINKER__PATH_MAX];
+	uint64_t own_usage, own_inactive, best = UINT64_MAX, v;
 	size_t len;
 	int r;
 
-	/* Our cgroup and every ancestor we can see; the host's root cgroup
-	 * has no limit files, which read_limit() takes as no limit. */
+	r = level_usage(cg->dir, cg->version, &own_usage, &own_inactive);
+	if (r < 0)
+		return r;
 	memcpy(dir, cg->dir, sizeof(dir)); /* the same size */
 	do {
-		read_limit(m, dir, "memory.max", cg);
-		read_limit(m, dir, "memory.high", cg);
-	} while (shrinker__cgroup_parent(dir, cg));
-	r = shrinker__read_file(cg->dir, "memory.current", small, sizeof(small), &len);
-	if (r < 0)
-		return r;
-	r = shrinker__parse_limit(small, len, &m->usage);
-	if (r < 0)
-		return r;
-	if (shrinker__read_file(cg->dir, "memory.stat", big, sizeof(big), &len) == 0)
-		shrinker__parse_keyed(big, len, "inactive_file", &m->inactive_file);
-	return 0;
-}
+		const char *file = NULL, *usage_dir = dir;
+		uint64_t limit = level_limit(dir, cg->version, &file), u, in;
 
-static int measure_v1(const struct shrinker__cgroup *cg,
-		      struct shrinker__cg_measure *m)
-{
-	uint64_t v;
-	size_t len;
-	int r;
-
-	read_limit(m, cg->dir, "memory.limit_in_bytes", cg);
-	r = shrinker__read_file(cg->dir, "memory.usage_in_bytes", small,
-				sizeof(small), &len);
-	if (r < 0)
-		return r;
-	r = shrinker__parse_limit(small, len, &m->usage);
-	if (r < 0)
-		return r;
-	r = shrinker__read_file(cg->dir, "memory.stat", big, sizeof(big), &len);
-	if (r == 0) {
-		if (shrinker__parse_keyed(big, len, "hierarchical_memory_limit", &v) == 0) {
-			if (v >= (1ull << 62))
-				v = UINT64_MAX;
-			take_limit(m, v, "hierarchical_memory_limit", cg->dir, cg);
+		if (limit == UINT64_MAX)
+			continue;
+		if (strcmp(dir, cg->dir) == 0 ||
+		    level_usage(dir, cg->version, &u, &in) < 0) {
+			/* Ours, or an ancestor whose usage cannot be read
+			 * (then ours is all we know). */
+			u = own_usage;
+			in = own_inactive;
+			usage_dir = cg->dir;
 		}
-		if (shrinker__parse_keyed(big, len, "total_inactive_file",
-					  &m->inactive_file) < 0)
-			shrinker__parse_keyed(big, len, "inactive_file",
-					      &m->inactive_file);
-	} else {
-		shrinker__debug("cannot read %s/memory.stat: %s", cg->dir,
-				strerror(-r));
+		consider_level(m, &best, limit, file, dir, usage_dir, u, in, cg);
+	} while (shrinker__cgroup_parent(dir, cg));
+	/* v1: a limit above what we can see (a container's view) still shows
+	 * in hierarchical_memory_limit; only our usage can be had for it. */
+	if (cg->version == 1 &&
+	    shrinker__read_file(cg->dir, "memory.stat", big, sizeof(big), &len) == 0 &&
+	    shrinker__parse_keyed(big, len, "hierarchical_memory_limit", &v) == 0 &&
+	    shrinker__limit_or_none(v) < m->limit)
+		consider_level(m, &best, v, "hierarchical_memory_limit", cg->dir,
+			       cg->dir, own_usage, own_inactive, cg);
+	if (m->limit == UINT64_MAX) {
+		/* No limit anywhere: our own figures. */
+		m->usage = own_usage;
+		m->inactive_file = own_inactive;
+		snprintf(m->dir, sizeof(m->dir), "%s", cg->dir);
 	}
 	return 0;
 }
@@ -232,12 +278,9 @@ int shrinker__cgroup_measure(const struct shrinker__cgroup *cg,
 	struct shrinker__cg_measure m = { .limit = UINT64_MAX };
 	int r;
 
-	if (cg->version == 2)
-		r = measure_v2(cg, &m);
-	else if (cg->version == 1)
-		r = measure_v1(cg, &m);
-	else
-		r = -ENOENT;
+	if (cg->version != 1 && cg->version != 2)
+		return -ENOENT;
+	r = measure_levels(cg, &m);
 	if (r < 0)
 		return r;
 	if (m.inactive_file > m.usage)

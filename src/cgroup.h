@@ -30,18 +30,24 @@ int shrinker__cgroup_find(const char *root, struct shrinker__cgroup *cg);
 bool shrinker__cgroup_parent(char *dir, const struct shrinker__cgroup *cg);
 
 struct shrinker__cg_measure {
-	uint64_t limit;          /* smallest limit that applies, UINT64_MAX if none */
+	uint64_t limit;          /* the binding limit, UINT64_MAX if none */
 	char limit_name[96];     /* which file, and where, gave it */
-	uint64_t usage;          /* memory.current / memory.usage_in_bytes */
-	uint64_t inactive_file;  /* reclaimable page cache, not pressure */
+	char dir[SHRINKER__PATH_MAX]; /* the cgroup whose limit binds (ours
+					 if none does) */
+	uint64_t usage;          /* memory.current / memory.usage_in_bytes of
+				    that cgroup */
+	uint64_t inactive_file;  /* its reclaimable page cache, not pressure */
 	uint64_t working_set;    /* usage - inactive_file */
 };
 
-/* Read the limits (v2: memory.max and memory.high of the cgroup and every
- * ancestor up to the mount point; v1: memory.limit_in_bytes and
- * hierarchical_memory_limit) and the usage.  Errors: -ENOENT or -errno when
- * the usage cannot be read, -EINVAL for garbage; a malformed limit file is
- * ignored (no limit from it) and reported through SHRINKER_DEBUG. */
+/* Read the limits of the cgroup and every ancestor up to the mount point
+ * (v2: memory.max and memory.high; v1: memory.limit_in_bytes, and
+ * hierarchical_memory_limit for what lies above the mount), each against
+ * the usage of the cgroup it belongs to (an ancestor's usage includes its
+ * other children), and keep the one that leaves the least headroom: it
+ * binds.  Errors: -ENOENT or -errno when our usage cannot be read, -EINVAL
+ * for garbage; a malformed limit file is ignored (no limit from it) and
+ * reported through SHRINKER_DEBUG. */
 int shrinker__cgroup_measure(const struct shrinker__cgroup *cg,
 			     struct shrinker__cg_measure *m);
 

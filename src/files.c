@@ -5,7 +5,9 @@
  * files are read whole into caller-provided fixed buffers, so that the
  * monitors never allocate, not even under hard pressure.  A file that does
  * not fit is an error (-EFBIG), never silently cut: a truncated memory.stat
- * would give a wrong working set.
+ * would give a wrong working set.  Every kept-open descriptor is checked to
+ * be the file it was (fstat) before it is read or closed: a program may
+ * close all its descriptors and open its own under the same numbers.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "internal.h"
 
 static char root_override[SHRINKER__PATH_MAX];
 static int root_state; /* 0: not read yet, 1: from env, 2: overridden */
@@ -77,8 +80,18 @@ int shrinker__join(char *out, size_t size, const char *a, const char *b)
 static struct {
 	char path[SHRINKER__PATH_MAX];
 	int fd;
+	struct shrinker__fdid id;
 } open_files[OPEN_SLOTS];
 static unsigned open_next;
+
+/* Close a slot's descriptor if it is still the file we opened: a program
+ * that closed it may have a file of its own under that number now. */
+static void drop_slot(unsigned i)
+{
+	if (shrinker__fdid_same(open_files[i].fd, &open_files[i].id))
+		close(open_files[i].fd);
+	open_files[i].path[0] = '\0';
+}
 
 static int cached_fd(const char *path, bool fresh)
 {
@@ -87,10 +100,10 @@ static int cached_fd(const char *path, bool fresh)
 
 	for (i = 0; i < OPEN_SLOTS; i++) {
 		if (open_files[i].path[0] && strcmp(open_files[i].path, path) == 0) {
-			if (!fresh)
+			if (!fresh && shrinker__fdid_same(open_files[i].fd,
+							  &open_files[i].id))
 				return open_files[i].fd;
-			close(open_files[i].fd);
-			open_files[i].path[0] = '\0';
+			drop_slot(i);
 			break;
 		}
 	}
@@ -99,10 +112,11 @@ static int cached_fd(const char *path, bool fresh)
 		return -errno;
 	slot = open_next++ % OPEN_SLOTS;
 	if (open_files[slot].path[0])
-		close(open_files[slot].fd);
+		drop_slot(slot);
 	/* path was built by shrinker__join() into a buffer of the same size. */
 	snprintf(open_files[slot].path, sizeof(open_files[slot].path), "%s", path);
 	open_files[slot].fd = fd;
+	shrinker__fdid_take(fd, &open_files[slot].id);
 	return fd;
 }
 
@@ -112,10 +126,8 @@ void shrinker__files_forget(void)
 	int saved = errno;
 
 	for (i = 0; i < OPEN_SLOTS; i++)
-		if (open_files[i].path[0]) {
-			close(open_files[i].fd);
-			open_files[i].path[0] = '\0';
-		}
+		if (open_files[i].path[0])
+			drop_slot(i);
 	errno = saved;
 }
 

@@ -93,8 +93,12 @@ static int64_t probe_read(struct shrinker__mon *m)
 	}
 	n = pread(m->gc_probe_fd, buf, sizeof(buf) - 1, 0);
 	errno = saved;
-	if (n <= 0)
+	if (n <= 0 || !shrinker__fdid_same(m->gc_probe_fd, &m->gc_probe_id)) {
+		/* Closed under us: stop reading it (the next measurement
+		 * looks for the cgroup again and reopens it). */
+		m->gc_probe_fd = -1;
 		return -1;
+	}
 	for (i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) {
 		if (v > (uint64_t)INT64_MAX / 10)
 			return -1;
@@ -216,16 +220,23 @@ void shrinker__growth_reopen_locked(struct shrinker__mon *m)
 	int fd = -1, saved = errno;
 
 	if (m->cg.version &&
-	    shrinker__join(path, sizeof(path), m->cg.dir,
+	    shrinker__join(path, sizeof(path),
+			   m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir,
 			   m->cg.version == 2 ? "memory.current"
 					      : "memory.usage_in_bytes") == 0)
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	pthread_mutex_lock(&m->probe_lock);
-	if (m->gc_probe_fd >= 0)
+	if (m->gc_probe_fd >= 0 && shrinker__fdid_same(m->gc_probe_fd, &m->gc_probe_id))
 		close(m->gc_probe_fd);
 	m->gc_probe_fd = fd;
+	shrinker__fdid_take(fd, &m->gc_probe_id);
 	pthread_mutex_unlock(&m->probe_lock);
 	errno = saved;
+}
+
+int64_t shrinker__growth_count(void)
+{
+	return atomic_load_explicit(&shrinker__mon.gc_grown, memory_order_relaxed);
 }
 
 void shrinker__growth_note(int64_t delta)

@@ -67,6 +67,19 @@ struct shrinker {
 	uint64_t calls, hard_calls, bytes_asked, bytes_freed, last_call_ns;
 };
 
+/* Who a descriptor of ours is (fstat's st_dev, st_ino, file type), so that
+ * one the program closed, and perhaps reused for a file of its own, is
+ * noticed before the library reads, writes or closes it.  (All eventfds
+ * share one anonymous inode: for them this tells an eventfd-like
+ * descriptor from the program's files, sockets and pipes.) */
+struct shrinker__fdid {
+	uint64_t dev, ino;
+	unsigned type;
+	bool valid;
+};
+void shrinker__fdid_take(int fd, struct shrinker__fdid *id);
+bool shrinker__fdid_same(int fd, const struct shrinker__fdid *id);
+
 /* How many served batches of requests are remembered for SHRINKER_WAIT. */
 #define SHRINKER__SERVED_RING 8
 
@@ -81,9 +94,15 @@ struct shrinker__lib {
 	bool running;              /* the thread exists */
 	bool ready;                /* its pressure sources are armed */
 	bool stopping;             /* asked to exit */
+	bool exited;               /* it has returned (join will not block) */
+	bool forking;              /* fork() is being prepared: no call starts */
+	atomic_bool exiting;       /* exit() began: no call starts (no lock) */
 	pthread_t thread;
-	int wake_fd;               /* eventfd: wakes the reclaimer, -1 if none */
+	_Atomic int wake_fd;       /* eventfd: wakes the reclaimer, -1 if none;
+				      read without the lock by wakers */
+	struct shrinker__fdid wake_id;
 	int dispatch_fd;           /* eventfd: deferred work pending, -1 if none */
+	struct shrinker__fdid dispatch_id;
 	bool dispatch_signalled;   /* dispatch_fd holds a count */
 
 	/* Requests made by hand, added together until picked up. */
@@ -91,6 +110,7 @@ struct shrinker__lib {
 	/* The request being served (reclaimer thread): its time limit, and
 	 * what callbacks asked for meanwhile, merged into it. */
 	bool serving;
+	uint64_t rotor;            /* which shrinker a request's rounds start at */
 	uint64_t request_deadline_ns;
 	uint64_t merged, merge_left;
 	uint64_t req_seq;          /* numbers the requests made so far */
@@ -107,6 +127,7 @@ extern struct shrinker__lib shrinker__lib;
 
 /* util.c */
 uint64_t shrinker__now_ns(void);
+
 /* *a += b, stopping at UINT64_MAX: counters saturate, never wrap. */
 static inline void shrinker__sat_add(uint64_t *a, uint64_t b)
 {

@@ -111,6 +111,7 @@ static void open_level(struct shrinker__mon *m, struct shrinker__source *s,
 void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr)
 {
 	uint64_t limit = m->cg_limit, soft, hard;
+	const char *dir = m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir;
 	char arg[32];
 	int r;
 
@@ -134,14 +135,16 @@ void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr)
 			 (unsigned long long)limit);
 		return;
 	}
-	r = open_pair(thr, m->cg.dir, "memory.usage_in_bytes");
+	/* On the cgroup whose limit binds, which may be an ancestor: its
+	 * usage is what crosses the levels. */
+	r = open_pair(thr, dir, "memory.usage_in_bytes");
 	if (r == 0) {
 		snprintf(arg, sizeof(arg), "%llu", (unsigned long long)(limit - soft));
-		r = event_control(m->cg.dir, thr->fd, thr->aux_fd, arg);
+		r = event_control(dir, thr->fd, thr->aux_fd, arg);
 	}
 	if (r == 0) {
 		snprintf(arg, sizeof(arg), "%llu", (unsigned long long)(limit - hard));
-		r = event_control(m->cg.dir, thr->fd, thr->aux_fd, arg);
+		r = event_control(dir, thr->fd, thr->aux_fd, arg);
 	}
 	if (r < 0) {
 		shrinker__source_close(thr, NULL);
@@ -155,9 +158,10 @@ void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr)
 	thr->armed_limit = limit;
 	thr->armed_soft = limit - soft;
 	snprintf(thr->detail, sizeof(thr->detail),
-		 "eventfd thresholds at usage %llu and %llu of limit %llu",
+		 "eventfd thresholds at usage %llu and %llu of limit %llu%s",
 		 (unsigned long long)(limit - soft),
-		 (unsigned long long)(limit - hard), (unsigned long long)limit);
+		 (unsigned long long)(limit - hard), (unsigned long long)limit,
+		 strcmp(dir, m->cg.dir) ? " (an ancestor's)" : "");
 }
 
 void shrinker__cgv1_open(struct shrinker__mon *m, struct shrinker__source *thr,

@@ -66,7 +66,11 @@ void shrinker__cgv2_open(struct shrinker__mon *m, struct shrinker__source *ev,
 	char path[SHRINKER__PATH_MAX];
 	int saved = errno;
 
-	if (ev && shrinker__join(path, sizeof(path), m->cg.dir, "memory.events") == 0) {
+	/* The events of the cgroup whose limit binds: an ancestor's memory.max
+	 * being hit counts there, not in ours. */
+	if (ev && shrinker__join(path, sizeof(path),
+				 m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir,
+				 "memory.events") == 0) {
 		ev->fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (ev->fd < 0 ||
 		    read_events(ev, &ev->ev_high, &ev->ev_max, &ev->ev_oom) < 0) {

@@ -311,6 +311,17 @@ static int measure_locked(struct shrinker__mon *m)
 	if (cg_ok) {
 		m->cg_usage = cgm.usage;
 		m->cg_limit = cgm.limit;
+		if (strcmp(m->cg_bind_dir, cgm.dir) != 0) {
+			/* Another level binds now (a limit set or lifted on
+			 * an ancestor): probe its usage, and have the sources
+			 * watch it. */
+			bool first = !m->cg_bind_dir[0];
+
+			memcpy(m->cg_bind_dir, cgm.dir, sizeof(m->cg_bind_dir));
+			shrinker__growth_reopen_locked(m);
+			if (!first)
+				m->reopen = m->opened;
+		}
 		if (cgm.limit != UINT64_MAX) {
 			snprintf(what, sizeof(what), "cgroup v%d %s",
 				 m->cg.version, cgm.limit_name);
@@ -513,11 +524,15 @@ void shrinker__source_close(struct shrinker__source *s, const char *why)
 {
 	int saved = errno;
 
-	if (s->fd >= 0)
+	/* A descriptor whose identity was taken is closed only if it is still
+	 * ours (see shrinker__fdid); one not yet taken was just opened. */
+	if (s->fd >= 0 && (!s->id.valid || shrinker__fdid_same(s->fd, &s->id)))
 		close(s->fd);
-	if (s->aux_fd >= 0)
+	if (s->aux_fd >= 0 &&
+	    (!s->aux_id.valid || shrinker__fdid_same(s->aux_fd, &s->aux_id)))
 		close(s->aux_fd);
 	s->fd = s->aux_fd = -1;
+	s->id.valid = s->aux_id.valid = false;
 	s->active = false;
 	if (why)
 		snprintf(s->detail, sizeof(s->detail), "%s", why);
@@ -543,6 +558,12 @@ unsigned shrinker__monitor_fill(struct pollfd *fds, unsigned max)
 
 	mon_lock();
 	for (i = 0; i < SHRINKER__SRC_COUNT && n < max; i++) {
+		struct shrinker__source *s = &m->src[i];
+
+		if (s->fd >= 0 && !s->id.valid)
+			shrinker__fdid_take(s->fd, &s->id);
+		if (s->aux_fd >= 0 && !s->aux_id.valid)
+			shrinker__fdid_take(s->aux_fd, &s->aux_id);
 		if (m->src[i].fd < 0)
 			continue;
 		fds[n] = (struct pollfd){ .fd = m->src[i].fd,
@@ -613,6 +634,29 @@ int shrinker__monitor_timeout_ms(void)
 	return (int)ms;
 }
 
+/* Some descriptor of ours was closed under the library (a daemon closing
+ * every descriptor after start-up): forget every one that is not ours any
+ * more, without reading or closing it, and open the sources again. */
+static void lost_sources_locked(struct shrinker__mon *m)
+{
+	unsigned i;
+
+	for (i = 0; i < SHRINKER__SRC_COUNT; i++) {
+		struct shrinker__source *s = &m->src[i];
+
+		if (s->fd >= 0 && !shrinker__fdid_same(s->fd, &s->id)) {
+			s->fd = -1;
+			s->id.valid = false;
+		}
+		if (s->aux_fd >= 0 && !shrinker__fdid_same(s->aux_fd, &s->aux_id)) {
+			s->aux_fd = -1;
+			s->aux_id.valid = false;
+		}
+	}
+	shrinker__debug("descriptors closed under the library: sources reopened");
+	m->reopen = true;
+}
+
 /* A timed look that finds usage where the last measurement left it (one
  * read of the usage file, by the growth clock's probe) skips the full
  * measurement, which reads every limit file, memory.stat and meminfo: an
@@ -650,8 +694,11 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 		if (!fds[i].revents || s->fd != fds[i].fd)
 			continue;
 		fired = true;
-		if (fds[i].revents & POLLNVAL) {
-			shrinker__source_close(s, "descriptor became invalid");
+		if ((fds[i].revents & POLLNVAL) || !shrinker__fdid_same(s->fd, &s->id)) {
+			/* Closed under us, and perhaps reused by the program:
+			 * neither read nor closed; every source is checked and
+			 * all are opened again. */
+			lost_sources_locked(m);
 			continue;
 		}
 		got = s->handle ? s->handle(s, fds[i].revents) : SHRINKER__SIG_MEASURE;
@@ -728,11 +775,11 @@ uint64_t shrinker__monitor_still_needed(uint64_t remaining)
 }
 
 void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
-			    uint64_t released)
+			    uint64_t released, int64_t grown_at_start)
 {
 	struct shrinker__mon *m = &shrinker__mon;
 	uint64_t now = shrinker__now_ns(), before;
-	bool helped;
+	bool helped, growing;
 
 	/* Don't refill what was just given back: the pressure that asked for
 	 * it is probably still growing. */
@@ -743,12 +790,15 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 	before = m->mem.headroom;
 	/* Whether it helped: memory really went back (RSS dropped) or
 	 * headroom grew.  Shrinkers that say they freed while neither
-	 * happened (memory kept, deferred work not yet dispatched, a callback
-	 * that returns SIZE_MAX) must not be called again at once: the
-	 * pokes of the growth clock and the brake would call them in a
-	 * storm. */
+	 * happened and nothing grew (memory kept, deferred work not yet
+	 * dispatched, a callback that returns SIZE_MAX) must not be called
+	 * again at once: the pokes of the growth clock and the brake would
+	 * call them in a storm. */
+	/* Growth reported meanwhile means the shrinkers were outpaced, not
+	 * that they lied: that is no reason to wait. */
+	growing = atomic_load(&m->gc_grown) != grown_at_start;
 	helped = measure_locked(m) == 0 && freed &&
-		 (released > 0 || m->mem.headroom > before);
+		 (released > 0 || m->mem.headroom > before || growing);
 	if (hard) {
 		/* After one that freed nothing the next waits 100 ms; after
 		 * one that did not help, 10 ms (it may only have been
@@ -779,6 +829,21 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 		m->holdoff_until_ns = 0;
 	}
 	mon_unlock();
+}
+
+void shrinker__monitor_release(void)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	if (pthread_mutex_trylock(&m->lock) != 0)
+		return;
+	close_sources_locked(m, "unloaded");
+	m->opened = false;
+	shrinker__files_forget();
+	shrinker__rss_forget();
+	memset(&m->cg, 0, sizeof(m->cg));
+	shrinker__growth_reopen_locked(m); /* no cgroup: closes the probe's file */
+	pthread_mutex_unlock(&m->lock);
 }
 
 void shrinker__monitor_atfork_prepare(void)
@@ -830,6 +895,7 @@ void shrinker__monitor_forget(void)
 	mon_lock();
 	shrinker__files_forget();
 	memset(&m->cg, 0, sizeof(m->cg));
+	m->cg_bind_dir[0] = '\0';
 	m->cg_file_len = 0;
 	m->have_mem = false;
 	m->env_read = false;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "cgroup.h"
+#include "internal.h"
 #include "shrinker.h"
 
 /* What an event from a source means, in increasing order of urgency. */
@@ -47,6 +48,8 @@ struct shrinker__source {
 	bool active;
 	char detail[160];
 	int aux_fd;             /* v1: the usage file the thresholds watch */
+	struct shrinker__fdid id, aux_id; /* who fd and aux_fd are (see
+					     shrinker__fdid) */
 	uint64_t psi_total;     /* PSI: stall total seen at the last event */
 	uint64_t psi_confirm_us; /* PSI: growth that confirms an event */
 	uint64_t armed_limit, armed_soft; /* v1 thresholds: limit, soft level */
@@ -73,6 +76,10 @@ struct shrinker__mon {
 	bool have_mem;
 	uint64_t cg_limit;        /* the cgroup's own limit, UINT64_MAX if none */
 	uint64_t cg_usage;        /* raw usage, page cache included */
+	char cg_bind_dir[SHRINKER__PATH_MAX]; /* the cgroup whose limit binds
+						 (ours without one): its usage is
+						 probed, its thresholds armed, its
+						 memory.events watched */
 	bool cg_binding;          /* the cgroup limit is the effective one */
 	double rate;              /* working-set growth, bytes/s, decaying max */
 	unsigned flat_ms;         /* poll interval while nothing grows */
@@ -97,6 +104,7 @@ struct shrinker__mon {
 	 * (lock order: shrinker__mon.lock, then probe_lock). */
 	pthread_mutex_t probe_lock;
 	int gc_probe_fd;               /* kept-open usage file, -1: use RSS */
+	struct shrinker__fdid gc_probe_id;
 	double gc_recent;              /* recent growth, decayed (probe lock) */
 	uint64_t gc_recent_ns;         /* when gc_recent was last decayed */
 	_Atomic int64_t gc_grown;      /* growth reported, cumulative */
@@ -136,9 +144,14 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
  * the bytes still needed, 0 if none. */
 uint64_t shrinker__monitor_still_needed(uint64_t remaining);
 /* After a request the monitor decided on: what the callbacks said they
- * freed and what RSS really dropped by. */
+ * freed, what RSS really dropped by, and the growth clock's count when the
+ * request began (shrinker__growth_count()). */
 void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
-			    uint64_t released);
+			    uint64_t released, int64_t grown_at_start);
+int64_t shrinker__growth_count(void);
+/* Give back every descriptor and buffer of the monitor (the library is
+ * unloaded; its thread has stopped). */
+void shrinker__monitor_release(void);
 /* fork() handlers, called from the registry's (lib lock held). */
 void shrinker__monitor_atfork_prepare(void);
 void shrinker__monitor_atfork_parent(void);

@@ -65,8 +65,15 @@ int shrinker__parse_limit(const char *buf, size_t len, uint64_t *ret)
 		return r;
 	if (after != end)
 		return -EINVAL;
-	*ret = v >= (1ull << 62) ? UINT64_MAX : v;
+	*ret = shrinker__limit_or_none(v);
 	return 0;
+}
+
+uint64_t shrinker__limit_or_none(uint64_t v)
+{
+	/* cgroup v1 says "no limit" as 2^63 rounded down to a page, other
+	 * kernels and container runtimes as other huge values. */
+	return v >= (1ull << 62) ? UINT64_MAX : v;
 }
 
 int shrinker__parse_keyed(const char *buf, size_t len, const char *key,

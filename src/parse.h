@@ -22,6 +22,10 @@ int shrinker__parse_limit(const char *buf, size_t len, uint64_t *ret);
 
 /* The value of `key` in "key value\n" lines (memory.stat, memory.events) or
  * "Key:   value kB\n" lines (/proc/meminfo; the kB unit is applied). */
+/* The one "no limit" rule: a limit of 2^62 bytes or more is none
+ * (UINT64_MAX); smaller values are returned as they are. */
+uint64_t shrinker__limit_or_none(uint64_t v);
+
 int shrinker__parse_keyed(const char *buf, size_t len, const char *key,
 			  uint64_t *ret);
 

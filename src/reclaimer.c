@@ -42,6 +42,11 @@
 #define MAX_ROUNDS 4
 /* See past_deadline_locked(). */
 #define REQUEST_MAX_NS 500000000ull
+/* How long exit() waits for the thread, and fork() for a running callback. */
+#define EXIT_WAIT_MS 1000
+#define FORK_WAIT_MS 1000
+/* The longest the thread sleeps without looking at its descriptors. */
+#define MAX_SLEEP_MS 30000
 /* How long the first registration waits for the sources to be armed. */
 #define READY_WAIT_MS 500
 
@@ -56,7 +61,43 @@ bool shrinker__on_reclaimer_thread_locked(void)
 
 void shrinker__reclaimer_wake(void)
 {
-	shrinker__eventfd_signal(shrinker__lib.wake_fd);
+	struct shrinker__lib *L = &shrinker__lib;
+	int fd = atomic_load(&L->wake_fd);
+
+	/* Never write to a descriptor that is no longer ours: the program may
+	 * have closed it and opened one of its own files under the number. */
+	if (fd >= 0 && shrinker__fdid_same(fd, &L->wake_id))
+		shrinker__eventfd_signal(fd);
+}
+
+/* A new wake eventfd (lock held).  The old one is not closed: it is not
+ * ours any more when this is needed. */
+static void new_wake_fd_locked(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	int saved = errno, fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	shrinker__fdid_take(fd, &L->wake_id);
+	atomic_store(&L->wake_fd, fd);
+	errno = saved;
+}
+
+/* Before each poll: is the wake descriptor still ours?  A daemon that
+ * closes every descriptor after starting (close_range(3, ~0)) leaves poll()
+ * returning POLLNVAL at once, a spin, or a number reused for one of its own
+ * files, which must be neither read nor written. */
+static void check_wake_fd(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	int fd = atomic_load(&L->wake_fd);
+
+	if (fd >= 0 && shrinker__fdid_same(fd, &L->wake_id))
+		return;
+	shrinker__debug("the wake descriptor %d was closed under the library: "
+			"making a new one", fd);
+	shrinker__lock();
+	new_wake_fd_locked();
+	shrinker__unlock();
 }
 
 static bool takes_part(const struct shrinker *s)
@@ -125,39 +166,66 @@ static bool past_deadline_locked(void)
 	return shrinker__now_ns() >= shrinker__lib.request_deadline_ns;
 }
 
-/* One pass: call every shrinker that has a share.  Deferred shrinkers get
- * their share added to their pending work and count as having freed it (they
- * will, when the program dispatches); they are not asked twice. */
+/* Call s with its share (lock held); false when the round must stop. */
+static bool call_one_locked(struct shrinker *s, uint64_t *remaining, bool hard,
+			    uint64_t *freed_round, struct shrinker **next)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	uint64_t share = s->share, freed;
+
+	/* No call starts while fork() is prepared (it waits for the running
+	 * one) or once exit() has begun. */
+	while (L->forking && !atomic_load(&L->exiting))
+		pthread_cond_wait(&L->changed, &L->lock);
+	if (atomic_load(&L->exiting))
+		return false;
+	*next = s->next;
+	if (!share || !takes_part(s))
+		return true;
+	s->share = 0;
+	if (s->flags & SHRINKER_DEFERRED) {
+		s->pending += share;
+		s->pending_hard |= hard;
+		s->spent = true;
+		*remaining -= share < *remaining ? share : *remaining;
+		shrinker__dispatch_signal_locked();
+		return true;
+	}
+	if (s->busy)
+		return true;
+	/* s may be gone after this; only next is safe to use. */
+	freed = shrinker__call_locked(s, share, hard, next);
+	shrinker__sat_add(freed_round, freed);
+	if (freed)
+		shrinker__brake_kick();
+	*remaining -= freed < *remaining ? freed : *remaining;
+	return true;
+}
+
+/* One pass: call every shrinker that has a share, starting where the
+ * rotor points, so that over requests each shrinker comes first in turn:
+ * a round stops as soon as the target is met (or the time limit passes),
+ * and a cache that frees more than its share, or a slow one, must not be
+ * the one that always pays or always blocks the others.  Deferred shrinkers
+ * get their share added to their pending work and count as having freed it
+ * (they will, when the program dispatches); they are not asked twice. */
 static uint64_t round_locked(uint64_t *remaining, bool hard)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 	struct shrinker *s, *next;
-	uint64_t freed_round = 0;
+	uint64_t freed_round = 0, first = L->count ? L->rotor % L->count : 0, idx;
+	unsigned pass;
 
-	for (s = L->head; s && *remaining && !L->stopping && !past_deadline_locked();
-	     s = next) {
-		uint64_t share = s->share, freed;
-
-		next = s->next;
-		if (!share || !takes_part(s))
-			continue;
-		s->share = 0;
-		if (s->flags & SHRINKER_DEFERRED) {
-			s->pending += share;
-			s->pending_hard |= hard;
-			s->spent = true;
-			*remaining -= share < *remaining ? share : *remaining;
-			shrinker__dispatch_signal_locked();
-			continue;
+	for (pass = 0; pass < 2; pass++) {
+		for (s = L->head, idx = 0; s && *remaining && !L->stopping &&
+					   !past_deadline_locked();
+		     s = next, idx++) {
+			next = s->next;
+			if (pass == 0 ? idx < first : idx >= first)
+				continue;
+			if (!call_one_locked(s, remaining, hard, &freed_round, &next))
+				return freed_round;
 		}
-		if (s->busy)
-			continue;
-		/* s may be gone after this; only next is safe to use. */
-		freed = shrinker__call_locked(s, share, hard, &next);
-		freed_round += freed;
-		if (freed)
-			shrinker__brake_kick();
-		*remaining -= freed < *remaining ? freed : *remaining;
 	}
 	return freed_round;
 }
@@ -202,6 +270,7 @@ uint64_t shrinker__serve_locked(uint64_t target, bool hard,
 	L->serving = true;
 	L->merged = 0;
 	L->merge_left = target;
+	L->rotor++;
 	reset_spent_locked();
 
 	while (remaining && !L->stopping && !past_deadline_locked()) {
@@ -306,12 +375,13 @@ static void serve_requests_locked(void)
 /* Serve what the monitors decided (lock held). */
 static void serve_pressure_locked(uint64_t target, bool hard)
 {
+	int64_t grown = shrinker__growth_count();
 	uint64_t freed, released;
 
 	freed = serve_and_trim_locked(target, hard,
 				      shrinker__monitor_still_needed, &released);
 	shrinker__unlock();
-	shrinker__monitor_done(target, freed, hard, released);
+	shrinker__monitor_done(target, freed, hard, released, grown);
 	shrinker__lock();
 }
 
@@ -342,13 +412,19 @@ static void *reclaimer_main(void *arg)
 			continue;
 		}
 		shrinker__unlock();
-		fds[0] = (struct pollfd){ .fd = L->wake_fd, .events = POLLIN };
+		check_wake_fd();
+		fds[0] = (struct pollfd){ .fd = atomic_load(&L->wake_fd), .events = POLLIN };
 		n = shrinker__monitor_fill(fds + 1, MAX_FDS - 1);
 		timeout = shrinker__monitor_timeout_ms();
+		/* Never for ever: a wake descriptor closed while this thread
+		 * sleeps is only noticed on the next look. */
+		if (timeout < 0 || timeout > MAX_SLEEP_MS)
+			timeout = MAX_SLEEP_MS;
 		if (poll(fds, n + 1, timeout) < 0 && errno != EINTR)
 			shrinker__debug("poll: %s", strerror(errno));
-		if (fds[0].revents)
-			shrinker__eventfd_drain(L->wake_fd);
+		if ((fds[0].revents & POLLIN) &&
+		    shrinker__fdid_same(fds[0].fd, &L->wake_id))
+			shrinker__eventfd_drain(fds[0].fd);
 		if (shrinker__monitor_check(fds + 1, n, &target, &hard)) {
 			shrinker__lock();
 			L->stats.wakeups++;
@@ -363,6 +439,10 @@ static void *reclaimer_main(void *arg)
 	pthread_cond_broadcast(&L->changed);
 	shrinker__unlock();
 	shrinker__monitor_close();
+	shrinker__lock();
+	L->exited = true;
+	pthread_cond_broadcast(&L->changed);
+	shrinker__unlock();
 	return NULL;
 }
 
@@ -385,18 +465,48 @@ static int spawn_locked(void)
 	return 0;
 }
 
+/* An absolute CLOCK_REALTIME deadline ms from now (the condvars' and
+ * pthread_mutex_timedlock()'s clock). */
+static void deadline_in(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	ts->tv_sec += ms / 1000 + ts->tv_nsec / 1000000000L;
+	ts->tv_nsec %= 1000000000L;
+}
+
+/*
+ * exit() and unloading: stop the thread, within EXIT_WAIT_MS whatever the
+ * program does.
+ *  1. exiting is set without any lock: from now on no callback starts.
+ *  2. The library lock is taken with a deadline: a thread that holds it
+ *     and will not let go (exit() from a signal handler that interrupted
+ *     this library on the same thread) makes us give up at once.
+ *  3. The thread is asked to stop and waited for until the deadline: a
+ *     callback that does not return (it waits for a lock the exiting
+ *     thread holds) or a thread that cannot be woken (its descriptors
+ *     closed under it) is left behind, and exit() goes on.
+ */
 static void stop_thread(void)
 {
 	struct shrinker__lib *L = &shrinker__lib;
+	struct timespec until;
+	bool exited;
 	pthread_t t;
 
-	shrinker__lock();
+	/* One bound for exit() as a whole: after a first attempt (the atexit
+	 * handler) the destructor does not wait again. */
+	deadline_in(&until, atomic_exchange(&L->exiting, true) ? 0 : EXIT_WAIT_MS);
+	if (pthread_mutex_timedlock(&L->lock, &until) != 0)
+		return;
+	shrinker__brake_exempt(1);
 	if (!L->running || L->stopping) {
 		shrinker__unlock();
 		return;
 	}
 	L->stopping = true;
 	t = L->thread;
+	pthread_cond_broadcast(&L->changed); /* out of a fork wait, if any */
 	shrinker__reclaimer_wake();
 	if (pthread_equal(t, pthread_self())) {
 		/* exit() from inside a callback: the thread stops by itself
@@ -404,27 +514,84 @@ static void stop_thread(void)
 		shrinker__unlock();
 		return;
 	}
+	while (!L->exited)
+		if (pthread_cond_timedwait(&L->changed, &L->lock, &until) != 0)
+			break;
+	exited = L->exited;
+	if (exited)
+		L->running = false;
 	shrinker__unlock();
-	pthread_join(t, NULL);
-	shrinker__lock();
-	L->running = false;
-	shrinker__unlock();
+	if (exited)
+		pthread_join(t, NULL);
+	else
+		shrinker__debug("exit: the library's thread did not stop within "
+				"%d ms (a callback that does not return?): left "
+				"behind", EXIT_WAIT_MS);
 }
 
+/* dlclose() (and the end of the process): stop the thread and give back
+ * every descriptor, unless the thread had to be left behind (then nothing
+ * it may still use is touched). */
 __attribute__((destructor)) static void at_unload(void)
 {
+	struct shrinker__lib *L = &shrinker__lib;
+	int fd;
+
 	stop_thread();
+	if (pthread_mutex_trylock(&L->lock) != 0)
+		return;
+	if (!L->running) {
+		fd = atomic_exchange(&L->wake_fd, -1);
+		if (fd >= 0 && shrinker__fdid_same(fd, &L->wake_id))
+			close(fd);
+		if (L->dispatch_fd >= 0 &&
+		    shrinker__fdid_same(L->dispatch_fd, &L->dispatch_id))
+			close(L->dispatch_fd);
+		L->dispatch_fd = -1;
+		shrinker__monitor_release();
+	}
+	pthread_mutex_unlock(&L->lock);
 }
 
+/* A callback running on another thread than this one (lock held). */
+static bool busy_elsewhere_locked(void)
+{
+	struct shrinker *s;
+
+	for (s = shrinker__lib.head; s; s = s->next)
+		if (s->busy && !pthread_equal(s->caller, pthread_self()))
+			return true;
+	return false;
+}
+
+/*
+ * fork(): the child gets a copy of every lock the program holds at that
+ * moment, including the cache lock a callback on the reclaimer thread may
+ * hold.  So prepare waits for such a callback to return, at most
+ * FORK_WAIT_MS, while no new call starts (forking), then holds the library
+ * lock across the fork.
+ */
 static void atfork_prepare(void)
 {
+	struct shrinker__lib *L = &shrinker__lib;
+	struct timespec until;
+
 	shrinker__lock();
+	L->forking = true;
+	deadline_in(&until, FORK_WAIT_MS);
+	while (busy_elsewhere_locked())
+		if (pthread_cond_timedwait(&L->changed, &L->lock, &until) != 0)
+			break;
 	shrinker__monitor_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
+	struct shrinker__lib *L = &shrinker__lib;
+
 	shrinker__monitor_atfork_parent();
+	L->forking = false;
+	pthread_cond_broadcast(&L->changed);
 	shrinker__unlock();
 }
 
@@ -459,6 +626,7 @@ static void atfork_child(void)
 	 * here, so start from fresh primitives. */
 	pthread_mutex_init(&L->lock, NULL);
 	pthread_cond_init(&L->changed, NULL);
+	L->forking = false;
 	/* The two locks prepare took are re-made, not unlocked. */
 	shrinker__brake_exempt(-2);
 	shrinker__monitor_atfork_child();
@@ -477,8 +645,10 @@ static void atfork_child(void)
 	/* Requests were the parent's. */
 	L->req_soft = L->req_hard = 0;
 	L->served_seq = L->req_seq;
-	L->wake_fd = renew_eventfd(L->wake_fd);
+	atomic_store(&L->wake_fd, renew_eventfd(atomic_load(&L->wake_fd)));
+	shrinker__fdid_take(atomic_load(&L->wake_fd), &L->wake_id);
 	L->dispatch_fd = renew_eventfd(L->dispatch_fd);
+	shrinker__fdid_take(L->dispatch_fd, &L->dispatch_id);
 	L->dispatch_signalled = false;
 	for (s = L->head; s; s = s->next)
 		if (s->pending) {
@@ -489,6 +659,7 @@ static void atfork_child(void)
 	if (L->running && !self_is_reclaimer && !L->stopping) {
 		L->running = false;
 		L->ready = false;
+		L->exited = false;
 		if (spawn_locked() < 0)
 			shrinker__debug("no reclaimer thread in the child "
 					"after fork");
@@ -515,15 +686,12 @@ int shrinker__reclaimer_start_locked(void)
 	if (L->running)
 		return 0;
 	pthread_once(&once, init_once);
-	if (L->wake_fd < 0) {
-		int saved = errno;
-
-		L->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (L->wake_fd < 0) {
-			errno = saved;
+	if (atomic_load(&L->wake_fd) < 0) {
+		new_wake_fd_locked();
+		if (atomic_load(&L->wake_fd) < 0)
 			return -EAGAIN;
-		}
 	}
+	L->exited = false;
 	r = spawn_locked();
 	if (r < 0)
 		return r;

@@ -280,8 +280,14 @@ static int dispatch_fd_locked(void)
 	int saved = errno;
 	int fd;
 
-	if (L->dispatch_fd >= 0)
-		return L->dispatch_fd;
+	if (L->dispatch_fd >= 0) {
+		if (shrinker__fdid_same(L->dispatch_fd, &L->dispatch_id))
+			return L->dispatch_fd;
+		/* The program closed it: never write to what is under its
+		 * number now; a new one for whoever asks next. */
+		L->dispatch_fd = -1;
+		L->dispatch_signalled = false;
+	}
 	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fd < 0) {
 		fd = -errno;
@@ -289,6 +295,7 @@ static int dispatch_fd_locked(void)
 		return fd;
 	}
 	L->dispatch_fd = fd;
+	shrinker__fdid_take(fd, &L->dispatch_id);
 	return fd;
 }
 
@@ -321,7 +328,8 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 
 	shrinker__lock();
 	if (L->dispatch_signalled) {
-		shrinker__eventfd_drain(L->dispatch_fd);
+		if (shrinker__fdid_same(L->dispatch_fd, &L->dispatch_id))
+			shrinker__eventfd_drain(L->dispatch_fd);
 		L->dispatch_signalled = false;
 	}
 	for (s = L->head; s; s = next) {
@@ -331,7 +339,7 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 		next = s->next;
 		if (!(s->flags & SHRINKER_DEFERRED) || !s->pending)
 			continue;
-		if (s->busy) {
+		if (s->busy || L->forking) {
 			left_over = true;
 			continue;
 		}

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -77,6 +78,33 @@ void shrinker__debug(const char *fmt, ...)
 	errno = saved;
 }
 
+void shrinker__fdid_take(int fd, struct shrinker__fdid *id)
+{
+	struct stat st;
+	int saved = errno;
+
+	id->valid = fd >= 0 && fstat(fd, &st) == 0;
+	if (id->valid) {
+		id->dev = (uint64_t)st.st_dev;
+		id->ino = (uint64_t)st.st_ino;
+		id->type = (unsigned)(st.st_mode & S_IFMT);
+	}
+	errno = saved;
+}
+
+bool shrinker__fdid_same(int fd, const struct shrinker__fdid *id)
+{
+	struct stat st;
+	int saved = errno;
+	bool same;
+
+	same = fd >= 0 && id->valid && fstat(fd, &st) == 0 &&
+	       (uint64_t)st.st_dev == id->dev && (uint64_t)st.st_ino == id->ino &&
+	       (unsigned)(st.st_mode & S_IFMT) == id->type;
+	errno = saved;
+	return same;
+}
+
 int shrinker__eventfd_signal(int fd)
 {
 	int saved = errno;
@@ -100,14 +128,39 @@ void shrinker__eventfd_drain(int fd)
 	errno = saved;
 }
 
-/* Kept open (see files.c for why); any thread may pread() it. */
+/* Kept open (see files.c for why); any thread may pread() it.  Its
+ * identity is taken once, on the first open (every later open of
+ * /proc/self/statm is the same procfs file type on the same device). */
 static _Atomic int statm_fd = -1;
+static struct shrinker__fdid statm_id;
+static pthread_once_t statm_once = PTHREAD_ONCE_INIT;
+
+static void statm_id_take(void)
+{
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+
+	shrinker__fdid_take(fd, &statm_id);
+	statm_id.ino = 0; /* per-process inodes: compare device and type */
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Whether fd is a procfs file like /proc/self/statm. */
+static bool statm_like(int fd)
+{
+	struct shrinker__fdid id;
+
+	pthread_once(&statm_once, statm_id_take);
+	shrinker__fdid_take(fd, &id);
+	return id.valid && statm_id.valid && id.dev == statm_id.dev &&
+	       id.type == statm_id.type;
+}
 
 void shrinker__rss_forget(void)
 {
 	int fd = atomic_exchange(&statm_fd, -1);
 
-	if (fd >= 0)
+	if (fd >= 0 && statm_like(fd))
 		close(fd);
 }
 
@@ -132,8 +185,14 @@ uint64_t shrinker__rss_bytes(void)
 		}
 	}
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
+	if (n <= 0 || !statm_like(fd)) {
+		/* Closed under us, or not ours any more: forget it (never
+		 * close what may be the program's); the next call reopens. */
+		int expected = fd;
+
+		atomic_compare_exchange_strong(&statm_fd, &expected, -1);
 		goto out;
+	}
 	buf[n] = '\0';
 	/* "size resident shared ...", in pages. */
 	{

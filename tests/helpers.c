@@ -114,6 +114,21 @@ int cg1_make(struct cg1 *cg, const char *name, uint64_t limit, char *why,
 	return 0;
 }
 
+int cg1_make_in(struct cg1 *cg, const struct cg1 *parent, const char *name,
+		uint64_t limit)
+{
+	char num[32];
+
+	snprintf(cg->path, sizeof(cg->path), "%.400s/%.100s", parent->path, name);
+	rmdir(cg->path);
+	if (mkdir(cg->path, 0755) < 0)
+		return -errno;
+	if (!limit)
+		return 0;
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)limit);
+	return write_file(cg->path, "memory.limit_in_bytes", num);
+}
+
 void cg1_remove(struct cg1 *cg)
 {
 	int i;

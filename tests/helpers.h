@@ -25,6 +25,9 @@ struct cg1 {
  * with a reason in why (for a TAP skip) when it cannot be done here. */
 int cg1_make(struct cg1 *cg, const char *name, uint64_t limit, char *why,
 	     size_t why_size);
+/* A child of parent (limit 0: none of its own). */
+int cg1_make_in(struct cg1 *cg, const struct cg1 *parent, const char *name,
+		uint64_t limit);
 /* Remove it (its processes must have ended). */
 void cg1_remove(struct cg1 *cg);
 /* A number from a file of the cgroup: the whole file, or the value of key

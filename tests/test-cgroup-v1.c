@@ -230,6 +230,60 @@ fail:
 	return TAP_FAIL;
 }
 
+static int test_sibling(void)
+{
+	char path[600], total[32];
+	char *argv[] = { path, "--mode", "native", "--total", total, "--duration",
+			 "4000", NULL };
+	struct cg1 parent, mine, sib;
+	uint64_t kills, sib_usage;
+	pid_t pid, comp;
+	int fd, st, cst;
+	struct run *r = calloc(1, sizeof(*r));
+
+	/* A parent with a 192 MiB limit; our cache in one child with no limit
+	 * of its own, a sibling child that takes 100 MiB: the parent's limit
+	 * is measured against the parent's usage, so the cache stays under
+	 * the 92 MiB that are left and nothing is OOM-killed. */
+	if (!r)
+		return TAP_FAIL;
+	if (cg1_make(&parent, "parent", 192 * MiB, skip_why, sizeof(skip_why)) < 0) {
+		free(r);
+		return tap_skip_why("%s", skip_why);
+	}
+	CHECK(cg1_make_in(&mine, &parent, "mine", 0) == 0);
+	CHECK(cg1_make_in(&sib, &parent, "sibling", 0) == 0);
+	comp = cg1_competitor(&sib, 0, 100 * MiB, 5000);
+	CHECK(comp > 0);
+	sleep_ms(500);
+	sib_usage = cg1_read(&sib, "memory.usage_in_bytes", NULL);
+	snprintf(path, sizeof(path), "%s/tests/prog-grower", build_dir());
+	snprintf(total, sizeof(total), "%llu", 3 * 192 * MiB);
+	pid = cg1_spawn(&mine, argv, &fd);
+	CHECK(pid > 0);
+	read_all_fd(fd, out, sizeof(out));
+	st = wait_exit(pid);
+	cst = wait_exit(comp);
+	kills = cg1_read(&parent, "memory.oom_control", "oom_kill");
+	parse_output(r);
+	tap_diag("sibling holds %.1f MiB; cache peak %.1f MiB; exit %d, sibling exit "
+		 "%d, oom_kill %llu", sib_usage / (double)MiB, r->peak / (double)MiB,
+		 st, cst, (unsigned long long)kills);
+	CHECK(st == 0 && cst == 0 && kills == 0);
+	CHECK(r->peak > 0 && r->peak <= 92 * MiB);
+	cg1_remove(&mine);
+	cg1_remove(&sib);
+	cg1_remove(&parent);
+	free(r);
+	return TAP_PASS;
+fail:
+	cg1_remove(&mine);
+	cg1_remove(&sib);
+	cg1_remove(&parent);
+	free(r);
+	return TAP_FAIL;
+}
+
 static const struct tap_test tests[] = {
 	{ "native: grows 3x the limit at full speed, no OOM kill, peak >= 80 %", test_native },
 	{ "OSv shim (no may_grow): no OOM kill, peak >= 80 %", test_osv },
@@ -237,6 +291,7 @@ static const struct tap_test tests[] = {
 	{ "a competitor takes half the limit: no OOM kill, the cache yields and regrows", test_competitor },
 	{ "the limit lowered at run time is seen and honoured", test_limit_lowered },
 	{ "idle far from the limit: no wake-ups in 5 s", test_idle },
+	{ "an ancestor's limit against the ancestor's usage (a sibling)", test_sibling },
 };
 
 int main(void)

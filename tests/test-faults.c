@@ -92,8 +92,10 @@ static int test_blocking_callback(void)
 	tap_diag("blocked %llu ms in all; unregistering a bystander took %llu ms",
 		 (unsigned long long)(now_ms() - t0), (unsigned long long)waited);
 	CHECK(waited < 500);
-	/* quick got its turn, after slow returned. */
-	CHECK(atomic_load(&order_a) == 1 && atomic_load(&order_b) == 2);
+	/* Both got their turn: requests start at a different shrinker each
+	 * time, so the slow one, which stops a request at its time limit,
+	 * does not keep quick from ever being called. */
+	CHECK(atomic_load(&order_a) > 0 && atomic_load(&order_b) > 0);
 	r = TAP_PASS;
 fail:
 	shrinker_unregister(a);

@@ -198,11 +198,62 @@ fail:
 	return r;
 }
 
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_uint locked_calls;
+
+/* Holds the program's cache lock for a moment, as a real shrinker does. */
+static size_t locking(size_t target, bool hard, void *ud)
+{
+	(void)hard;
+	(void)ud;
+	pthread_mutex_lock(&cache_lock);
+	usleep(500);
+	atomic_fetch_add(&locked_calls, 1);
+	pthread_mutex_unlock(&cache_lock);
+	return target / 8; /* short: rounds follow, calls keep coming */
+}
+
+static int test_fork_keeps_program_locks_free(void)
+{
+	struct shrinker *s = NULL;
+	unsigned i, held = 0, bad = 0;
+	int r = TAP_FAIL;
+
+	/* A single-threaded program forks while the library's thread runs
+	 * its shrinker, which holds the program's lock: fork() waits for the
+	 * call to return, so the child never inherits the lock held. */
+	CHECK(shrinker_register(&s, "locking", locking, NULL, 0) == 0);
+	for (i = 0; i < 200; i++) {
+		pid_t pid;
+		int st;
+
+		shrinker_request_reclaim(64 * MiB, 0, NULL);
+		usleep(200 + (i % 7) * 100);
+		fflush(stdout);
+		pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0)
+			_exit(pthread_mutex_trylock(&cache_lock) == 0 ? 0 : 1);
+		st = wait_child(pid);
+		held += st == 1;
+		bad += st != 0 && st != 1;
+	}
+	tap_diag("200 forks while the shrinker ran %u times: child found the lock "
+		 "held %u times", atomic_load(&locked_calls), held);
+	CHECK(atomic_load(&locked_calls) > 0);
+	CHECK(held == 0 && bad == 0);
+	r = TAP_PASS;
+fail:
+	shrinker_unregister(s);
+	return r;
+}
+
 static const struct tap_test tests[] = {
 	{ "the child keeps its shrinkers and has its own reclaimer thread", test_child_has_thread },
 	{ "fork while a callback runs in the parent", test_fork_during_call },
 	{ "exec after fork: no descriptor leaks into the new program", test_exec_after_fork },
 	{ "the child's dispatch fd is its own", test_child_dispatch_fd_is_its_own },
+	{ "fork never hands the child a lock a callback holds", test_fork_keeps_program_locks_free },
 };
 
 TAP_MAIN(tests)

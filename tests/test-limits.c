@@ -39,7 +39,7 @@ struct expect {
 
 static const struct expect cases[] = {
 	{ "v1-hierarchical", 1, "/sys/fs/cgroup/memory/a/b", 256 * MiB, 150 * MiB,
-	  "hierarchical_memory_limit of /a/b" },
+	  "memory.limit_in_bytes of /a" },
 	{ "v1-own-limit", 1, "/sys/fs/cgroup/memory/a/b", 128 * MiB, 150 * MiB,
 	  "memory.limit_in_bytes of /a/b" },
 	{ "v1-unlimited", 1, "/sys/fs/cgroup/memory/a/b", UINT64_MAX, 150 * MiB, "" },
@@ -51,6 +51,12 @@ static const struct expect cases[] = {
 	  "memory.max of /" },
 	{ "v2-container-root", 2, "/sys/fs/my cgroup", 200 * MiB, 90 * MiB,
 	  "memory.max of /" },
+	/* An ancestor's limit against the ancestor's usage, which includes a
+	 * sibling's: 480 MiB of /a/b's 512, not our 220. */
+	{ "v2-sibling", 2, "/sys/fs/cgroup/a/b/c", 512 * MiB, 480 * MiB,
+	  "memory.max of /a/b" },
+	{ "v1-sibling", 1, "/sys/fs/cgroup/memory/a/b", 256 * MiB, 250 * MiB,
+	  "memory.limit_in_bytes of /a" },
 };
 
 static int test_discovery(void)

@@ -255,8 +255,14 @@ static int run_mode(const char *mode)
 	/* The figures agree with the kernel's own counter. */
 	CHECK(ws_max >= 0.9 * (double)max_usage && ws_max <= 1.1 * (double)max_usage);
 	/* What the library counted is what the caches returned, and what the
-	 * caches returned is exactly what their accounting dropped. */
-	CHECK(freed >= 0 && freed == cache_freed && cache_freed == dropped);
+	 * caches returned is exactly what their accounting dropped.  An OSv
+	 * shrinker cannot say how much it holds, so what one call counts is
+	 * capped at its target: whole entries freed past it are not counted. */
+	if (strcmp(mode, "--osv") == 0)
+		CHECK(freed >= 0 && freed <= cache_freed && freed >= 0.9 * cache_freed);
+	else
+		CHECK(freed >= 0 && freed == cache_freed);
+	CHECK(cache_freed == dropped);
 	return TAP_PASS;
 fail:
 	return TAP_FAIL;

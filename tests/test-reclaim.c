@@ -207,16 +207,22 @@ static int test_overreporting(void)
 	size_t freed = 0;
 	int r = TAP_FAIL, i;
 
-	/* The first returns more than asked: that counts in full, the target
-	 * is met, and the second is not called at all. */
+	/* Returning more than asked counts in full (up to what the cache
+	 * holds) and meets the target. */
 	f[0].extra = 10 * MiB;
-	CHECK(fake_register(&f[0], "liar", 100 * MiB, true) == 0);
+	CHECK(fake_register(&f[0], "generous", 100 * MiB, true) == 0);
+	CHECK(shrinker_request_reclaim(4 * MiB, SHRINKER_WAIT, &freed) == 0);
+	CHECK(freed == 14 * MiB);
+	CHECK(shrinker_get_stats(f[0].s, &st) == 0);
+	CHECK(st.bytes_freed == 14 * MiB && st.bytes_asked == 4 * MiB);
+	/* With another shrinker, the request ends as soon as it is met:
+	 * whichever of the two comes first this time (rounds start at a
+	 * different shrinker each request), the other is called at most once
+	 * and nothing more after the target is met. */
 	CHECK(fake_register(&f[1], "honest", 100 * MiB, true) == 0);
 	CHECK(shrinker_request_reclaim(4 * MiB, SHRINKER_WAIT, &freed) == 0);
-	CHECK(freed == 12 * MiB);
-	CHECK(f[1].calls == 0);
-	CHECK(shrinker_get_stats(f[0].s, &st) == 0);
-	CHECK(st.bytes_freed == 12 * MiB && st.bytes_asked == 2 * MiB);
+	CHECK(freed >= 4 * MiB);
+	CHECK(atomic_load(&f[0].calls) + atomic_load(&f[1].calls) <= 3);
 	r = TAP_PASS;
 fail:
 	for (i = 0; i < 2; i++)
@@ -360,7 +366,7 @@ static const struct tap_test tests[] = {
 	{ "soft rounds that fall short escalate to hard", test_escalation },
 	{ "hard requests are hard from the start", test_hard_request },
 	{ "zero-size and inactive shrinkers are not called", test_zero_size_and_inactive_not_called },
-	{ "freeing more than asked counts in full", test_overreporting },
+	{ "freeing more than asked counts in full, and meets the target", test_overreporting },
 	{ "request arguments", test_request_args },
 	{ "a callback returning SIZE_MAX: capped, counters do not wrap", test_size_max },
 	{ "a request made from a callback is merged, not looped", test_request_from_callback },

@@ -8,6 +8,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -355,6 +358,96 @@ fail:
 	return TAP_FAIL;
 }
 
+/* Run prog-exit MODE with a 5 s limit: its exit status (-1 if it had to be
+ * killed) and its output in out, the time it took in *ms. */
+static int run_exit_mode(const char *mode, char *out, size_t size, uint64_t *ms)
+{
+	char path[512], *argv[3];
+	uint64_t t0 = now_ms();
+	int p[2], st = -1, i;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/tests/prog-exit", build_dir());
+	if (pipe(p) != 0)
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		argv[0] = path;
+		argv[1] = (char *)mode;
+		argv[2] = NULL;
+		execv(path, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	for (i = 0; i < 500; i++) {
+		int status;
+
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			st = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			break;
+		}
+		sleep_ms(10);
+	}
+	if (i == 500) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	*ms = now_ms() - t0;
+	read_all_fd(p[0], out, size);
+	return st;
+}
+
+static int test_exit_bounded(void)
+{
+	static const char *const modes[] = { "lock", "memory", "stats" };
+	char out[256];
+	uint64_t ms;
+	unsigned i, run;
+	int st;
+
+	/* A callback that never returns, and exit() from a signal handler
+	 * that interrupted the library: exit() ends within its bound. */
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		for (run = 0; run < (i ? 4u : 1u); run++) {
+			st = run_exit_mode(modes[i], out, sizeof(out), &ms);
+			if (st != 0 || ms > 3000) {
+				tap_diag("%s, run %u: status %d after %llu ms", modes[i],
+					 run, st, (unsigned long long)ms);
+				goto fail;
+			}
+		}
+		tap_diag("%s: exit in %llu ms", modes[i], (unsigned long long)ms);
+	}
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
+static int test_closed_fds(void)
+{
+	char out[256] = "";
+	long long cpu = -1;
+	uint64_t ms;
+	int st;
+
+	/* Descriptors closed under the library: no spinning, exit ends. */
+	st = run_exit_mode("closefds", out, sizeof(out), &ms);
+	sscanf(out, "cpu=%lld", &cpu);
+	tap_diag("status %d after %llu ms; the library's thread used %lld us in "
+		 "the second after the close", st, (unsigned long long)ms, cpu);
+	CHECK(st == 0);
+	CHECK(ms < 3500);
+	CHECK(cpu >= 0 && cpu < 50000);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
 static const struct tap_test tests[] = {
 	{ "argument checks, errno untouched", test_arguments },
 	{ "unregister waits for a running call", test_unregister_waits },
@@ -363,6 +456,8 @@ static const struct tap_test tests[] = {
 	{ "reclaimer thread is named and blocks signals", test_thread_identity },
 	{ "malloc_trim hands freed memory back, RSS recorded", test_trim_returns_memory },
 	{ "exit: the running call ends, no call starts after", test_exit_is_clean },
+	{ "exit: bounded with a stuck callback or from a signal handler", test_exit_bounded },
+	{ "descriptors closed under the library: no spin, exit ends", test_closed_fds },
 };
 
 TAP_MAIN(tests)

@@ -122,10 +122,10 @@ grep -o '"name":"systemd-memory-pressure"[^}]*' /tmp/t6 | sed 's/^/VMTAP: # /'
 #    Two runs each; the kernel's oom_kill counter is the verdict.
 BRAKE=/lib/libshrinker-brake.so
 race() {
-	name=$1 brake=$2
-	shift 2
+	name=$1 brake=$2 runs=$3
+	shift 3
 	kills=0
-	for i in 1 2; do
+	for i in $(seq "$runs"); do
 		d=$(newcg "race-$name-$i")
 		echo $((128 * MiB)) > "$d/memory.max"
 		pre=""
@@ -137,16 +137,16 @@ race() {
 	done
 	[ "$kills" = 0 ]
 }
-race osv brake /bin/memory-hog --osv --threads 8 --rate 100000 --duration 3s
+race osv brake 2 /bin/memory-hog --osv --threads 8 --rate 100000 --duration 3s
 [ $? = 0 ] && tap ok "OSv mode, 8 threads, brake: no OOM kill" || tap notok "OSv mode, 8 threads, brake: no OOM kill"
-race deferred brake /bin/memory-hog --deferred --threads 8 --rate 100000 --duration 3s
+race deferred brake 2 /bin/memory-hog --deferred --threads 8 --rate 100000 --duration 3s
 [ $? = 0 ] && tap ok "deferred mode, 8 threads, brake: no OOM kill" || tap notok "deferred mode, 8 threads, brake: no OOM kill"
-race never brake /bin/prog-grower --mode never --threads 8 --total $((384 * MiB)) --duration 3000
+race never brake 2 /bin/prog-grower --mode never --threads 8 --total $((384 * MiB)) --duration 3000
 [ $? = 0 ] && tap ok "caches that never ask, 8 threads, brake: no OOM kill" || tap notok "caches that never ask, 8 threads, brake: no OOM kill"
-race native none /bin/memory-hog --threads 8 --rate 100000 --duration 3s
+race native none 2 /bin/memory-hog --threads 8 --rate 100000 --duration 3s
 [ $? = 0 ] && tap ok "native memory-hog, 8 threads, no brake: no OOM kill" || tap notok "native memory-hog, 8 threads, no brake: no OOM kill"
 # Without the brake, for the record (not a verdict: it may go either way).
-race osv-unbraked none /bin/memory-hog --osv --threads 8 --rate 100000 --duration 3s
+race osv-unbraked none 1 /bin/memory-hog --osv --threads 8 --rate 100000 --duration 3s
 
 # 11. Idle: caches at 70 % of the limit, the threads stopped for 10 s: at most one
 #    reclaimer wake-up a second and under 0.1 % of a CPU (emulated: a wake-up
@@ -163,5 +163,25 @@ cpu=$(awk -F'[ =]' '/^idle_wakeups=/ { print $6 }' /tmp/t11)
 diag "idle 10 s at 70 %: $(grep '^idle_wakeups' /tmp/t11); then full speed: exit $st, oom_kill $oom"
 [ "$st" = 0 ] && [ "$oom" = 0 ] && [ "${wk:-99}" -le 10 ] && [ "${cpu:-99999}" -ge 0 ] && [ "${cpu:-99999}" -le 10000 ]
 [ $? = 0 ] && tap ok "idle: <= 1 wake-up/s, < 0.1 % CPU; then full speed: no OOM kill" || tap notok "idle: <= 1 wake-up/s, < 0.1 % CPU; then full speed: no OOM kill"
+
+# 12. An ancestor's limit against the ancestor's usage: a parent with a
+#     192 MiB memory.max, a sibling child holding 100 MiB, our cache in the
+#     other child with no limit of its own: it stays under the 92 MiB left.
+p=$(newcg sibparent)
+echo $((192 * MiB)) > "$p/memory.max"
+echo +memory > "$p/cgroup.subtree_control"
+sib=$(newcg sibparent/sibling)
+mine=$(newcg sibparent/mine)
+run_in "$sib" /bin/competitor --take $((100 * MiB)) --after 0 --hold 6000 > /tmp/t12c 2>&1 &
+c=$!
+sleep 1
+run_in "$mine" /bin/prog-grower --mode native --total $((576 * MiB)) --duration 3000 > /tmp/t12 2>&1
+st=$?
+wait $c
+cst=$?
+peak=$(peak_of /tmp/t12); oom=$(event "$p" oom_kill)
+diag "parent memory.max 192 MiB, sibling 100 MiB: exit $st, sibling exit $cst, cache peak $((${peak:-0} / MiB)) MiB, oom_kill $oom"
+[ "$st" = 0 ] && [ "$cst" = 0 ] && [ "$oom" = 0 ] && [ "${peak:-0}" -gt 0 ] && [ "${peak:-0}" -le $((92 * MiB)) ]
+[ $? = 0 ] && tap ok "an ancestor's limit against its usage, with a sibling" || tap notok "an ancestor's limit against its usage, with a sibling"
 
 echo "VMTAP-DONE $n"

@@ -13,7 +13,7 @@
 # in tests/vm/cache (outside git); nothing is installed on the host.
 set -u
 cd "${TOP_SRCDIR:-$(dirname "$0")/../..}" || exit 1
-PLAN=11
+PLAN=12
 
 skip_all() {
 	echo "1..0 # SKIP $*"

@@ -22,7 +22,8 @@
  * for each shrink with its CLOCK_MONOTONIC time, and "summary" with the
  * strategy thread's wake-ups and CPU time over the idle window (from
  * --idle-after MS, when the workers stop, to the end).  --cap-percent P
- * caps the caches of any strategy at P % of the limit (the idle scenario).
+ * caps the caches of any strategy at P % of the limit (the idle scenario);
+ * --threads N and --rate R set the workers (the threaded scenarios).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -274,7 +275,11 @@ int main(int argc, char **argv)
 			rate = (unsigned)atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--cap-percent"))
 			cap = (unsigned)atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--threads"))
+			threads = (unsigned)atoi(argv[i + 1]);
 	}
+	if (threads < 1 || threads > 64)
+		threads = 2;
 	if (shrinker_get_memory(&mem) != 0) {
 		fprintf(stderr, "cachebench: cannot measure the limit\n");
 		return 1;

@@ -62,6 +62,21 @@ table_row() {
 }
 
 {
+	echo "<!-- race:begin -->"
+	echo
+	echo "## Win the race: eight threads allocating at full speed, with and without the brake"
+	echo
+	echo "Written by \`make bench-race\` (bench/race.sh) on $(date -u +%Y-%m-%d): $(nproc) cores, Linux $(uname -r),"
+	echo "cgroup v$cgver. Each run is a fresh child memory cgroup of 64 or 128 MiB, ${SEC} s, 8 threads;"
+	echo "the kernel's OOM kill counter is the verdict. *native*: memory-hog, caches that ask"
+	echo "\`shrinker_may_grow()\`, no brake. *osv*: \`memory-hog --osv\` (one OSv shrinker, never asks)."
+	echo "*deferred*: \`memory-hog --deferred\` (workers allocate, the main loop frees). *never*: eight"
+	echo "caches with a shrinker each that never ask, 1 MiB blocks at full speed (\`tests/prog-grower --mode"
+	echo "never --threads 8\`). *brake*: \`LD_PRELOAD=libshrinker-brake.so\`. *v1 thresholds off*:"
+	echo "\`SHRINKER_SOURCES=$V1OFF\`, which leaves no kernel event before the limit, as on cgroup"
+	echo "v2 without memory.high. Runs without the brake are fewer ($RUNS_NB): they are the failure the brake"
+	echo "exists for, shown, not hidden. *highest usage* is the cgroup's max_usage over the runs."
+	echo
 	echo "| program (8 threads) | limit | v1 thresholds | brake | OOM-killed | highest usage | brake waits |"
 	echo "|---|---|---|---|---|---|---|"
 	for mib in 64 128; do
@@ -73,4 +88,16 @@ table_row() {
 			done
 		done
 	done
+	echo
+	echo "<!-- race:end -->"
 } | tee "$OUT/race.md"
+
+# Into BENCHMARKS.md, in place of the last one (make bench keeps it).
+if [ -f BENCHMARKS.md ] && grep -q '^<!-- race:begin -->$' BENCHMARKS.md; then
+	awk -v new="$OUT/race.md" '
+		/^<!-- race:begin -->$/ { while ((getline l < new) > 0) print l; skip = 1; next }
+		/^<!-- race:end -->$/ { skip = 0; next }
+		!skip { print }' BENCHMARKS.md > BENCHMARKS.md.new && mv BENCHMARKS.md.new BENCHMARKS.md
+else
+	{ echo; cat "$OUT/race.md"; } >> BENCHMARKS.md
+fi

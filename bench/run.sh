@@ -17,8 +17,13 @@ MiB=1048576
 mkdir -p "$OUT"
 rm -f "$OUT"/*.jsonl "$OUT"/*.tsv
 
-STRATEGIES="libshrinker fixed:25 fixed:50 fixed:90 poll:5000 poll:1000 psi:systemd psi:glib"
-BIG_STRATEGIES="libshrinker fixed:90 poll:1000 psi:systemd"
+# libshrinker:nothr is the library with cgroup v1's usage thresholds and
+# pressure levels turned off (SHRINKER_SOURCES): no kernel event before the
+# limit, as on cgroup v2 without memory.high.
+STRATEGIES="libshrinker libshrinker:nothr fixed:25 fixed:50 fixed:90 poll:5000 poll:1000 psi:systemd psi:glib"
+BIG_STRATEGIES="libshrinker libshrinker:nothr fixed:90 poll:1000 psi:systemd"
+THREAD_STRATEGIES="libshrinker libshrinker:nothr fixed:90 poll:1000 psi:systemd"
+V1OFF=-cgroup-v1-threshold,-cgroup-v1-pressure-medium,-cgroup-v1-pressure-critical
 # scenario  duration_ms  cachebench options / competitor options (MB = limit share)
 scenario_args() {
 	local s=$1 limit=$2
@@ -28,6 +33,9 @@ scenario_args() {
 	ramp)      echo "10000|--take $((limit * 6 / 10)) --after 3000 --steps $((limit * 6 / 10 / (4 * MiB))) --every 62 --hold 2000" ;;
 	oscillate) echo "14000|--take $((limit * 4 / 10)) --after 3000 --hold 1500 --cycles 3 --pause 1500" ;;
 	idle)      echo "10000|" ;;
+	# 8 workers at 100000 operations/s each, as fast as 2 cores go; a
+	# competitor takes 40 % at 4 s for 3 s.
+	threads)   echo "8000|--take $((limit * 4 / 10)) --after 4000 --hold 3000" ;;
 	esac
 }
 
@@ -41,6 +49,7 @@ else
 	for s in fill squeeze; do
 		for st in $BIG_STRATEGIES; do RUNS="$RUNS $s:1024:$st"; done
 	done
+	for st in $THREAD_STRATEGIES; do RUNS="$RUNS threads:256:$st"; done
 fi
 
 # The competitor alone, for its stall time: how long each take lasts with
@@ -66,9 +75,16 @@ run_one() {
 	comp=${args#*|}
 	tag="$scenario-$mb-${strategy/:/-}"
 	[ "$scenario" = idle ] && extra="--idle-after 4000 --cap-percent 70"
+	[ "$scenario" = threads ] && extra="--threads 8 --rate 100000"
+	local sources="" st=$strategy
+	if [ "$strategy" = libshrinker:nothr ]; then
+		sources=$V1OFF
+		st=libshrinker
+	fi
 	make_cgroup "bench-$tag-$$" $limit || { echo "bench: $note" >&2; exit 1; }
 	# shellcheck disable=SC2086
-	start_in_cgroup "$OUT/$tag.jsonl" "$BENCH" --strategy "$strategy" --duration "$dur" $extra
+	start_in_cgroup "$OUT/$tag.jsonl" env SHRINKER_SOURCES="$sources" "$BENCH" \
+		--strategy "$st" --duration "$dur" $extra
 	local bpid=$!
 	if [ -n "$comp" ]; then
 		# shellcheck disable=SC2086
@@ -85,7 +101,7 @@ run_one() {
 
 echo "bench: $(echo $RUNS | wc -w) runs"
 declare -A base
-for s in squeeze ramp oscillate; do base[$s-256]=$(baseline $s 256); done
+for s in squeeze ramp oscillate threads; do base[$s-256]=$(baseline $s 256); done
 [ "${BENCH_QUICK:-}" ] || base[squeeze-1024]=$(baseline squeeze 1024)
 for r in $RUNS; do
 	IFS=: read -r s mb st1 st2 <<< "$r"
@@ -178,7 +194,11 @@ fi
 	echo "(at 4 s the competitor takes 50 % as fast as it can, for 3 s); **ramp** (at 3 s it takes 60 % at"
 	echo "64 MiB/s, holds 2 s, gives it back); **oscillate** (from 3 s it takes 40 %, holds 1.5 s, gives it"
 	echo "back, three times: the reaction percentiles are over these takes); **idle** (the caches capped at"
-	echo "70 % of the limit, workers stopped at 4 s, 6 s of nothing)."
+	echo "70 % of the limit, workers stopped at 4 s, 6 s of nothing); **threads** (8 workers at 100000"
+	echo "operations/s each, all the CPU there is, and at 4 s the competitor takes 40 % for 3 s)."
+	echo "**libshrinker:nothr** is the library with the cgroup v1 usage thresholds and pressure levels"
+	echo "turned off (\`SHRINKER_SOURCES\`), which is what cgroup v2 without memory.high offers: no kernel"
+	echo "event before the limit; its poll and growth clock do the work."
 	echo
 	echo "Columns: *cache share* is the time-averaged cache divided by the time-averaged memory it could"
 	echo "have used (the limit less what the competitor held), from 3 s on; *first shrink* is the time from"
@@ -193,6 +213,7 @@ fi
 	for s in fill squeeze; do
 		table "$s" 1024 "$BIG_STRATEGIES" "${base[$s-1024]:-0}"
 	done
+	table threads 256 "$THREAD_STRATEGIES" "${base[threads-256]:-0}"
 	echo
 	echo "### idle, 256 MiB: the strategy's own thread over 6 s of nothing"
 	echo
@@ -221,8 +242,14 @@ fi
 		echo "![$s](docs/bench-$s.png)"
 	done
 	echo
+	# The race table (make bench-race) is kept from the last run of it.
+	if [ -f BENCHMARKS.md ]; then
+		sed -n '/^<!-- race:begin -->$/,/^<!-- race:end -->$/p' BENCHMARKS.md
+	fi
+	echo
 	cat bench/analysis.md
-} > BENCHMARKS.md
+} > BENCHMARKS.md.new
+mv BENCHMARKS.md.new BENCHMARKS.md
 
 # A plot per scenario: each strategy's cache, and the competitor.
 if command -v gnuplot >/dev/null; then

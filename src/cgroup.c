@@ -231,7 +231,7 @@ static int measure_levels(const struct shrinker__cgroup *cg,
 			  struct shrinker__cg_measure *m)
 {
 	char dir[SHRINKER__PATH_MAX];
-	uint64_t own_usage, own_inactive, best = UINT64_MAX, v;
+	uint64_t own_usage = 0, own_inactive = 0, best = UINT64_MAX, v;
 	size_t len;
 	int r;
 
@@ -241,7 +241,7 @@ static int measure_levels(const struct shrinker__cgroup *cg,
 	memcpy(dir, cg->dir, sizeof(dir)); /* the same size */
 	do {
 		const char *file = NULL, *usage_dir = dir;
-		uint64_t limit = level_limit(dir, cg->version, &file), u, in;
+		uint64_t limit = level_limit(dir, cg->version, &file), u = 0, in = 0;
 
 		if (limit == UINT64_MAX)
 			continue;

@@ -72,13 +72,20 @@ static int psi_try(struct shrinker__source *s, const char *path, const char *buf
  * "some|full <stall us> <window us>" or needs no rounding. */
 static size_t round_window(const char *buf, char *out, size_t size)
 {
-	char kind[8];
+	const char *kind = strncmp(buf, "some ", 5) == 0 ? "some"
+			   : strncmp(buf, "full ", 5) == 0 ? "full" : NULL;
 	unsigned long long stall, window, w2;
+	char *end;
 	int n;
 
-	if (sscanf(buf, "%7s %llu %llu", kind, &stall, &window) != 3 || !window ||
-	    (strcmp(kind, "some") != 0 && strcmp(kind, "full") != 0) ||
-	    window % 2000000 == 0 || window > 10000000)
+	if (!kind)
+		return 0;
+	stall = strtoull(buf + 5, &end, 10);
+	if (end == buf + 5 || *end != ' ')
+		return 0;
+	window = strtoull(end + 1, &end, 10);
+	if ((*end != '\0' && *end != '\n') || !window || window % 2000000 == 0 || window > 10000000 ||
+	    stall > window)
 		return 0;
 	w2 = (window + 1999999) / 2000000 * 2000000;
 	n = snprintf(out, size, "%s %llu %llu", kind, stall * w2 / window, w2);

@@ -589,6 +589,7 @@ int shrinker__monitor_timeout_ms(void)
 {
 	struct shrinker__mon *m = &shrinker__mon;
 	uint64_t now = shrinker__now_ns(), dist;
+	unsigned flat;
 	double rate, ms;
 	int r;
 
@@ -621,16 +622,17 @@ int shrinker__monitor_timeout_ms(void)
 	}
 	dist = m->mem.headroom - m->mem.soft_watermark;
 	rate = m->rate;
+	flat = m->flat_ms;
 	mon_unlock();
 	if (rate < 1.0)
-		return (int)m->flat_ms;
+		return (int)flat;
 	/* Half the distance, so that the next look still comes in time if
 	 * the growth speeds up to twice what was seen. */
 	ms = (double)dist / (2.0 * rate) * 1000.0;
 	if (ms < POLL_MIN_MS)
 		return POLL_MIN_MS;
-	if (ms > m->flat_ms)
-		return (int)m->flat_ms;
+	if (ms > flat)
+		return (int)flat;
 	return (int)ms;
 }
 

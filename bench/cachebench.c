@@ -295,7 +295,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cachebench: unknown strategy %s\n", strategy);
 		return 2;
 	}
-	/* Same key spaces as memory-hog. */
+	/* Same allocator settings and key spaces as memory-hog. */
+	cache_tune_allocator();
 	cache_init(&caches[0], "blobs", 64 << 10, 256 << 10, 1u << 13, lib);
 	cache_init(&caches[1], "records", 256, 4096, 1u << 19, lib);
 	if (cap && !fixed)

@@ -34,6 +34,17 @@
  *  - Every function may be called from any thread, including from inside a
  *    shrinker callback.
  *  - Handles are opaque; a NULL handle where one is required gives -EINVAL.
+ *  - Structures the library fills (struct shrinker_memory, shrinker_stats,
+ *    shrinker_global_stats, shrinker_source_info) end in reserved space,
+ *    which the library sets to zero.  New fields are taken from it, so a
+ *    program built against an older header keeps working: the structure's
+ *    size never changes within a major version.
+ *
+ * Versions: the soname (libshrinker.so.MAJOR) changes only when a function
+ * is removed or changes meaning, or a structure's layout changes other than
+ * by using its reserved space; a minor version adds functions, flags and
+ * fields (from reserved space); a patch version changes no interface.
+ * The symbol versions (LIBSHRINKER_0) say which release added a function.
  *
  * Process life cycle:
  *  - exit(): from the moment exit() begins no callback starts; a running one
@@ -351,6 +362,7 @@ struct shrinker_memory {
 	int cgroup_version;      /* 0 (none found), 1 or 2 */
 	char limit_source[112];  /* which limit is effective, e.g.
 				    "cgroup v1 memory.limit_in_bytes of /a" */
+	uint64_t reserved[8];    /* zero; room for fields to come */
 };
 
 /*
@@ -426,6 +438,7 @@ struct shrinker_source_info {
 	char name[32];     /* "cgroup-v1-threshold", "psi-system", ... */
 	bool active;       /* in use now */
 	char detail[160];  /* what it watches, or why it is not used */
+	uint64_t reserved[4]; /* zero; room for fields to come */
 };
 
 /*
@@ -448,6 +461,7 @@ struct shrinker_stats {
 	bool active;
 	bool deferred;
 	uint64_t pending;     /* deferred bytes waiting for shrinker_dispatch() */
+	uint64_t reserved[8]; /* zero; room for fields to come */
 };
 
 /* Copy s's statistics into *ret.  Errors: -EINVAL (s or ret NULL). */
@@ -479,6 +493,15 @@ struct shrinker_global_stats {
 	uint64_t probes;        /* growth-clock probes (see shrinker_account) */
 	uint64_t brake_waits;   /* threads held by the brake */
 	uint64_t brake_wait_ns; /* total time they were held */
+	/* The library's own reaction time, over the requests pressure caused:
+	 * from the moment its thread woke for the pressure (a source fired, a
+	 * poll or a growth-clock probe found the deficit) to the first
+	 * callback, and to the end of the request.  Percentiles from a fixed
+	 * histogram (about 19 % resolution); 0 before the first request. */
+	uint64_t reactions;     /* requests measured */
+	uint64_t reaction_first_p50_ns, reaction_first_p99_ns, reaction_first_max_ns;
+	uint64_t reaction_done_p50_ns, reaction_done_p99_ns, reaction_done_max_ns;
+	uint64_t reserved[16];  /* zero; room for fields to come */
 };
 
 /* Copy the library-wide statistics into *ret.  Errors: -EINVAL. */

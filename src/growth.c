@@ -93,19 +93,21 @@ static int64_t probe_read(struct shrinker__mon *m)
 	}
 	n = pread(m->gc_probe_fd, buf, sizeof(buf) - 1, 0);
 	errno = saved;
-	if (n <= 0 || !shrinker__fdid_same(m->gc_probe_fd, &m->gc_probe_id)) {
-		/* Closed under us: stop reading it (the next measurement
-		 * looks for the cgroup again and reopens it). */
-		m->gc_probe_fd = -1;
-		return -1;
-	}
 	for (i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) {
 		if (v > (uint64_t)INT64_MAX / 10)
-			return -1;
+			break;
 		v = v * 10 + (uint64_t)(buf[i] - '0');
 	}
-	if (i == 0 || (i < n && buf[i] != '\n'))
+	/* Whether the descriptor is still the usage file is checked when the
+	 * reading is not a number, and every 256th probe anyway (an fstat()
+	 * per probe would double an idle wake-up's cost). */
+	if (n <= 0 || i == 0 || (i < n && buf[i] != '\n') ||
+	    (++m->gc_probe_checks % 256 == 0 &&
+	     !shrinker__fdid_same(m->gc_probe_fd, &m->gc_probe_id))) {
+		if (!shrinker__fdid_same(m->gc_probe_fd, &m->gc_probe_id))
+			m->gc_probe_fd = -1; /* closed under us: never again */
 		return -1;
+	}
 	return (int64_t)v;
 }
 

@@ -80,6 +80,16 @@ struct shrinker__fdid {
 void shrinker__fdid_take(int fd, struct shrinker__fdid *id);
 bool shrinker__fdid_same(int fd, const struct shrinker__fdid *id);
 
+/* histogram.c: durations in ns, kept within about 19 %. */
+#define SHRINKER__HIST_BUCKETS 256
+struct shrinker__hist {
+	uint32_t count[SHRINKER__HIST_BUCKETS];
+	uint64_t n, max;
+};
+void shrinker__hist_add(struct shrinker__hist *h, uint64_t ns);
+/* The pct-th percentile (an upper bound within the bucket), 0 if empty. */
+uint64_t shrinker__hist_pct(const struct shrinker__hist *h, unsigned pct);
+
 /* How many served batches of requests are remembered for SHRINKER_WAIT. */
 #define SHRINKER__SERVED_RING 8
 
@@ -101,6 +111,7 @@ struct shrinker__lib {
 	_Atomic int wake_fd;       /* eventfd: wakes the reclaimer, -1 if none;
 				      read without the lock by wakers */
 	struct shrinker__fdid wake_id;
+	atomic_bool wake_lost;     /* a waker found wake_fd not ours */
 	int dispatch_fd;           /* eventfd: deferred work pending, -1 if none */
 	struct shrinker__fdid dispatch_id;
 	bool dispatch_signalled;   /* dispatch_fd holds a count */
@@ -111,6 +122,11 @@ struct shrinker__lib {
 	 * what callbacks asked for meanwhile, merged into it. */
 	bool serving;
 	uint64_t rotor;            /* which shrinker a request's rounds start at */
+	/* Reaction times of requests pressure caused: from the wake-up that
+	 * found it (reaction_t0) to the first callback and to the end. */
+	uint64_t reaction_t0;      /* 0: this request is not measured */
+	bool reaction_first_seen;
+	struct shrinker__hist reaction_first, reaction_done;
 	uint64_t request_deadline_ns;
 	uint64_t merged, merge_left;
 	uint64_t req_seq;          /* numbers the requests made so far */

@@ -105,6 +105,7 @@ struct shrinker__mon {
 	pthread_mutex_t probe_lock;
 	int gc_probe_fd;               /* kept-open usage file, -1: use RSS */
 	struct shrinker__fdid gc_probe_id;
+	unsigned gc_probe_checks;      /* probes made, for the identity check */
 	double gc_recent;              /* recent growth, decayed (probe lock) */
 	uint64_t gc_recent_ns;         /* when gc_recent was last decayed */
 	_Atomic int64_t gc_grown;      /* growth reported, cumulative */

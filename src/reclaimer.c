@@ -65,9 +65,12 @@ void shrinker__reclaimer_wake(void)
 	int fd = atomic_load(&L->wake_fd);
 
 	/* Never write to a descriptor that is no longer ours: the program may
-	 * have closed it and opened one of its own files under the number. */
+	 * have closed it and opened one of its own files under the number.
+	 * The thread looks at its descriptor when it next wakes. */
 	if (fd >= 0 && shrinker__fdid_same(fd, &L->wake_id))
 		shrinker__eventfd_signal(fd);
+	else
+		atomic_store(&L->wake_lost, true);
 }
 
 /* A new wake eventfd (lock held).  The old one is not closed: it is not
@@ -86,11 +89,15 @@ static void new_wake_fd_locked(void)
  * closes every descriptor after starting (close_range(3, ~0)) leaves poll()
  * returning POLLNVAL at once, a spin, or a number reused for one of its own
  * files, which must be neither read nor written. */
-static void check_wake_fd(void)
+static void check_wake_fd(bool suspect)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 	int fd = atomic_load(&L->wake_fd);
 
+	/* Only when something suggests it (a waker found it foreign, poll
+	 * flagged it): an fstat() per wake-up would double an idle one. */
+	if (!suspect && !atomic_exchange(&L->wake_lost, false))
+		return;
 	if (fd >= 0 && shrinker__fdid_same(fd, &L->wake_id))
 		return;
 	shrinker__debug("the wake descriptor %d was closed under the library: "
@@ -372,14 +379,21 @@ static void serve_requests_locked(void)
 	pthread_cond_broadcast(&L->changed);
 }
 
-/* Serve what the monitors decided (lock held). */
-static void serve_pressure_locked(uint64_t target, bool hard)
+/* Serve what the monitors decided (lock held); woke_ns: when this thread
+ * woke for it, the start of the reaction time. */
+static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 {
+	struct shrinker__lib *L = &shrinker__lib;
 	int64_t grown = shrinker__growth_count();
 	uint64_t freed, released;
 
+	L->reaction_t0 = woke_ns;
+	L->reaction_first_seen = false;
 	freed = serve_and_trim_locked(target, hard,
 				      shrinker__monitor_still_needed, &released);
+	if (L->reaction_first_seen)
+		shrinker__hist_add(&L->reaction_done, shrinker__now_ns() - woke_ns);
+	L->reaction_t0 = 0;
 	shrinker__unlock();
 	shrinker__monitor_done(target, freed, hard, released, grown);
 	shrinker__lock();
@@ -392,6 +406,7 @@ static void *reclaimer_main(void *arg)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 	struct pollfd fds[MAX_FDS];
+	bool wake_suspect = false;
 
 	(void)arg;
 	/* This thread never waits in the brake: it is what the brake
@@ -402,7 +417,7 @@ static void *reclaimer_main(void *arg)
 	L->ready = true;
 	pthread_cond_broadcast(&L->changed);
 	while (!L->stopping) {
-		uint64_t target;
+		uint64_t target, woke;
 		unsigned n;
 		bool hard;
 		int timeout;
@@ -412,7 +427,8 @@ static void *reclaimer_main(void *arg)
 			continue;
 		}
 		shrinker__unlock();
-		check_wake_fd();
+		check_wake_fd(wake_suspect);
+		wake_suspect = false;
 		fds[0] = (struct pollfd){ .fd = atomic_load(&L->wake_fd), .events = POLLIN };
 		n = shrinker__monitor_fill(fds + 1, MAX_FDS - 1);
 		timeout = shrinker__monitor_timeout_ms();
@@ -422,13 +438,19 @@ static void *reclaimer_main(void *arg)
 			timeout = MAX_SLEEP_MS;
 		if (poll(fds, n + 1, timeout) < 0 && errno != EINTR)
 			shrinker__debug("poll: %s", strerror(errno));
-		if ((fds[0].revents & POLLIN) &&
-		    shrinker__fdid_same(fds[0].fd, &L->wake_id))
-			shrinker__eventfd_drain(fds[0].fd);
+		woke = shrinker__now_ns();
+		if (fds[0].revents & POLLIN) {
+			if (shrinker__fdid_same(fds[0].fd, &L->wake_id))
+				shrinker__eventfd_drain(fds[0].fd);
+			else
+				wake_suspect = true;
+		}
+		if (fds[0].revents & (POLLNVAL | POLLERR | POLLHUP))
+			wake_suspect = true;
 		if (shrinker__monitor_check(fds + 1, n, &target, &hard)) {
 			shrinker__lock();
 			L->stats.wakeups++;
-			serve_pressure_locked(target, hard);
+			serve_pressure_locked(target, hard, woke);
 			continue;
 		}
 		shrinker__lock();

@@ -233,6 +233,11 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 	shrinker__sat_add(&L->stats.calls, 1);
 	shrinker__sat_add(&L->stats.hard_calls, hard);
 	shrinker__sat_add(&L->stats.bytes_asked, target);
+	if (L->reaction_t0 && !L->reaction_first_seen &&
+	    shrinker__on_reclaimer_thread_locked()) {
+		L->reaction_first_seen = true;
+		shrinker__hist_add(&L->reaction_first, now - L->reaction_t0);
+	}
 	/* What one call can have freed: what the cache said it held, or the
 	 * target if it never said.  A return value above that (SIZE_MAX from a
 	 * confused callback) is not believed. */
@@ -391,8 +396,17 @@ SHRINKER_EXPORT int shrinker_get_global_stats(struct shrinker_global_stats *ret)
 {
 	if (!ret)
 		return -EINVAL;
+	struct shrinker__lib *L = &shrinker__lib;
+
 	shrinker__lock();
-	*ret = shrinker__lib.stats;
+	*ret = L->stats;
+	ret->reactions = L->reaction_done.n;
+	ret->reaction_first_p50_ns = shrinker__hist_pct(&L->reaction_first, 50);
+	ret->reaction_first_p99_ns = shrinker__hist_pct(&L->reaction_first, 99);
+	ret->reaction_first_max_ns = L->reaction_first.max;
+	ret->reaction_done_p50_ns = shrinker__hist_pct(&L->reaction_done, 50);
+	ret->reaction_done_p99_ns = shrinker__hist_pct(&L->reaction_done, 99);
+	ret->reaction_done_max_ns = L->reaction_done.max;
 	shrinker__monitor_add_stats(ret);
 	shrinker__unlock();
 	return 0;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../src/files.h"
+#include "../src/internal.h"
 #include "../src/monitor.h"
 #include "helpers.h"
 #include "tap.h"
@@ -244,6 +245,41 @@ fail:
 	return TAP_FAIL;
 }
 
+static int test_reaction_stats(void)
+{
+	static struct shrinker__hist h;
+	struct shrinker_global_stats g;
+	uint64_t v, p50, p99;
+	unsigned i;
+
+	/* The histogram: 1..1000 us, each once. */
+	for (v = 1; v <= 1000; v++)
+		shrinker__hist_add(&h, v * 1000);
+	p50 = shrinker__hist_pct(&h, 50);
+	p99 = shrinker__hist_pct(&h, 99);
+	tap_diag("p50 %llu ns, p99 %llu ns, max %llu ns", (unsigned long long)p50,
+		 (unsigned long long)p99, (unsigned long long)h.max);
+	CHECK(p50 >= 500000 && p50 <= 500000 * 1.2);
+	CHECK(p99 >= 990000 && p99 <= 1000000);
+	CHECK(h.max == 1000000 && h.n == 1000);
+	for (i = 0; i < 4; i++)
+		CHECK(shrinker__hist_pct(&(struct shrinker__hist){ 0 }, i * 33) == 0);
+	/* The library's own: the requests pressure caused were timed. */
+	CHECK(shrinker_get_global_stats(&g) == 0);
+	tap_diag("%llu reactions: first callback p50 %.3f ms p99 %.3f ms max %.3f ms; "
+		 "done p50 %.3f ms", (unsigned long long)g.reactions,
+		 g.reaction_first_p50_ns / 1e6, g.reaction_first_p99_ns / 1e6,
+		 g.reaction_first_max_ns / 1e6, g.reaction_done_p50_ns / 1e6);
+	CHECK(g.reactions >= 1);
+	CHECK(g.reaction_first_p50_ns > 0 && g.reaction_first_p50_ns <= g.reaction_first_p99_ns);
+	CHECK(g.reaction_first_p99_ns <= g.reaction_first_max_ns);
+	CHECK(g.reaction_done_p50_ns >= g.reaction_first_p50_ns);
+	CHECK(g.reaction_first_max_ns < 2000000000ull);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
 static const struct tap_test tests[] = {
 	{ "SHRINKER_SOURCES turns sources off by name", test_sources_env },
 	{ "growth is measured once per step", test_clock_steps },
@@ -251,6 +287,7 @@ static const struct tap_test tests[] = {
 	{ "the brake holds a thread until room is made, not in callbacks", test_brake_waits },
 	{ "the brake's wait is bounded", test_brake_bounded },
 	{ "shrinkers that free nothing real are not called in a storm", test_no_storm },
+	{ "the library times its own reactions (histogram, percentiles)", test_reaction_stats },
 };
 
 static int setup(void)

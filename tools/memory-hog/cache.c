@@ -47,6 +47,11 @@ static uint64_t mix(uint64_t x)
 	return x ^ (x >> 33);
 }
 
+void cache_tune_allocator(void)
+{
+	mallopt(M_ARENA_MAX, 2);
+}
+
 bool cache_init(struct cache *c, const char *name, size_t min_value,
 		size_t max_value, uint64_t keys, bool ask_before_growing)
 {

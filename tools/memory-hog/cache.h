@@ -39,6 +39,15 @@ struct cache {
 	struct shrinker *shrinker;
 };
 
+/* Allocator settings for caches that many threads fill and other threads
+ * empty: glibc gives each thread an arena of its own, and memory an entry
+ * held goes back to the arena it came from, whichever thread frees it; with
+ * eight threads most freed memory sat in arenas the allocating threads did
+ * not use, so the heap grew while the cache did not (and a 64 MiB cgroup was
+ * outgrown).  Two arenas keep what one thread frees usable by the others.
+ * Call once, before any thread starts. */
+void cache_tune_allocator(void);
+
 /* Set up an empty cache; false on allocation failure. */
 bool cache_init(struct cache *c, const char *name, size_t min_value,
 		size_t max_value, uint64_t keys, bool ask_before_growing);

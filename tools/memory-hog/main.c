@@ -123,6 +123,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	cache_tune_allocator();
 	/* Key spaces of about 1.3 and 1.1 GiB: more than a cache under a
 	 * limit of a few hundred MiB can hold, so its size shows in the hit
 	 * rate. */

@@ -71,7 +71,7 @@ BRAKE := $(B)/libshrinker-brake.so.$(VERSION)
 LINK_SHARED = $(if $(STATIC_LINK),$(STATIC),-L$(B) -lshrinker -Wl,-rpath,'$$ORIGIN$(1):$$ORIGIN/../lib')
 DEP_LIB := $(if $(STATIC_LINK),$(STATIC),$(SHARED))
 
-.PHONY: all lib check install uninstall clean demo bench bench-race analyze check-valgrind
+.PHONY: all lib check install uninstall clean demo bench bench-race analyze check-valgrind abi-baseline
 all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH)
 lib: $(STATIC) $(SHARED) $(BRAKE) $(B)/libshrinker.pc
 
@@ -162,6 +162,12 @@ check: all $(TESTS) $(PROGS) $(OSV_TESTS) $(FUZZ_REPLAY)
 # The benchmarks: every scenario x strategy in child cgroups, BENCHMARKS.md.
 bench: all
 	B=$(B) bench/run.sh
+
+# The ABI baseline that tests/test-abi.sh holds the library to: update it
+# on purpose, in the commit that changes the ABI (abigail-tools).
+abi-baseline: lib
+	abidw --no-corpus-path --no-comp-dir-path --headers-dir include \
+		--drop-private-types $(SHARED) > abi/libshrinker.abi
 
 # Win the race: threaded programs with and without the brake, 20 runs
 # each, thresholds on and off (build/bench/race.md; about 20 minutes).

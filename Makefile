@@ -60,6 +60,7 @@ HOG := $(B)/memory-hog
 
 COMPETITOR := $(B)/competitor
 CACHEBENCH := $(B)/cachebench
+BRAKEBENCH := $(B)/brakebench
 
 # The malloc brake (brake/brake.c): a library to link or preload that makes
 # allocating threads wait for the reclaimer below the hard watermark.
@@ -71,8 +72,8 @@ BRAKE := $(B)/libshrinker-brake.so.$(VERSION)
 LINK_SHARED = $(if $(STATIC_LINK),$(STATIC),-L$(B) -lshrinker -Wl,-rpath,'$$ORIGIN$(1):$$ORIGIN/../lib')
 DEP_LIB := $(if $(STATIC_LINK),$(STATIC),$(SHARED))
 
-.PHONY: all lib check install uninstall clean demo bench bench-race analyze check-valgrind abi-baseline
-all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH)
+.PHONY: all lib check install uninstall clean demo bench bench-race analyze check-valgrind abi-baseline bench-brake
+all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH) $(BRAKEBENCH)
 lib: $(STATIC) $(SHARED) $(BRAKE) $(B)/libshrinker.pc
 
 $(BRAKE): brake/brake.c include/shrinker.h $(SHARED)
@@ -150,6 +151,11 @@ $(HOG): $(HOG_OBJ) $(DEP_LIB)
 $(CACHEBENCH): bench/cachebench.c $(B)/hog/cache.o $(B)/hog/workers.o $(STATIC)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/hog/cache.o $(B)/hog/workers.o $(STATIC) $(LDFLAGS)
 
+# What the malloc brake costs: linked to the shared library, so that the
+# brake can be preloaded.
+$(BRAKEBENCH): bench/brakebench.c $(DEP_LIB)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(call LINK_SHARED) $(LDFLAGS)
+
 $(COMPETITOR): tools/competitor/main.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
@@ -173,6 +179,10 @@ abi-baseline: lib
 # each, thresholds on and off (build/bench/race.md; about 20 minutes).
 bench-race: all $(B)/tests/prog-grower
 	B=$(B) bench/race.sh
+
+# What the brake costs with room to spare (no cgroup needed).
+bench-brake: all
+	B=$(B) bench/brake.sh
 
 # The programs the VM tests run in the guest, linked statically.
 VM_BINS := $(B)/memory-hog $(B)/competitor $(B)/tests/prog-grower $(BRAKE)

@@ -22,6 +22,9 @@ V1OFF=-cgroup-v1-threshold,-cgroup-v1-pressure-medium,-cgroup-v1-pressure-critic
 # shellcheck source=scripts/cgroup-lib.sh
 . scripts/cgroup-lib.sh
 mkdir -p "$OUT"
+# Which cgroup version this machine gives us (for the report).
+make_cgroup race-probe-$$ $((64 * MiB)) || { echo "race: $note" >&2; exit 1; }
+remove_cgroup
 
 peak_of_cg() {
 	if [ "$cgver" = 1 ]; then cat "$cg/memory.max_usage_in_bytes"; else cat "$cg/memory.peak" 2>/dev/null || echo 0; fi

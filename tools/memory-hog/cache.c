@@ -155,14 +155,20 @@ bool cache_get(struct cache *c, uint64_t key)
 		 * as many as it takes to make room for it (one small victim
 		 * for a large entry would grow the cache unasked), and an
 		 * empty cache does without. */
-		size_t made = 0;
+		size_t made = c->credit;
 
+		/* What earlier replacements evicted beyond what they needed
+		 * is this cache's own memory still: used first, or every
+		 * replacement would shrink the cache by its overshoot until
+		 * nothing is left. */
 		while (made < estimate && (victim = c->lru_tail) != NULL)
 			made += drop(c, victim);
 		if (made < estimate) {
+			c->credit = made;
 			pthread_mutex_unlock(&c->lock);
 			return false;
 		}
+		c->credit = made - estimate;
 		c->replaced++;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -208,6 +214,7 @@ size_t cache_shrink(struct cache *c, size_t target, bool hard)
 				     (uint64_t)ts.tv_nsec;
 	}
 	before = c->bytes;
+	c->credit = 0; /* what was evicted and not reused is given back now */
 	/* drop() unlinks the tail before freeing it; the analyzer does not
 	 * follow that invariant of the list. */
 	while (freed < target && c->lru_tail)

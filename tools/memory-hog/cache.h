@@ -28,6 +28,8 @@ struct cache {
 	size_t nbuckets;
 	struct entry *lru_head, *lru_tail; /* head: most recently used */
 	size_t bytes;                 /* memory the entries hold, malloc overhead included */
+	size_t credit;                /* evicted by replacements beyond what
+					 they needed, not yet reused */
 	size_t entries;
 	size_t peak_bytes;
 	uint64_t hits, misses, replaced;

@@ -46,22 +46,25 @@ run_one() {
 	k=$(oom_kills)
 	p=$(peak_of_cg)
 	w=$(awk '/^  brake / { print $2 } /^brake_waits=/ { sub("brake_waits=", "", $1); print $1 }' "$out" | tail -n 1)
+	ms=$(awk '/^  brake / { print int($4) } /^brake_waits=/ { sub("brake_ms=", "", $2); print $2 }' "$out" | tail -n 1)
 	remove_cgroup
-	echo "${k:-0} ${p:-0} ${w:-0}"
+	echo "${k:-0} ${p:-0} ${w:-0} ${ms:-0}"
 }
 
 table_row() {
-	local prog=$1 mib=$2 thr=$3 brake=$4 n=$5 i kills=0 peak=0 waits=0 k p w sources=""
+	local prog=$1 mib=$2 thr=$3 brake=$4 n=$5 i kills=0 peak=0 waits=0 held=0 k p w ms sources=""
 	[ "$thr" = off ] && sources=$V1OFF
 	for i in $(seq "$n"); do
-		read -r k p w < <(run_one "$prog" "$mib" "$sources" "$brake")
+		read -r k p w ms < <(run_one "$prog" "$mib" "$sources" "$brake")
 		[ "$k" -gt 0 ] && kills=$((kills + 1))
 		[ "$p" -gt "$peak" ] && peak=$p
 		waits=$((waits + w))
+		held=$((held + ms))
 	done
-	printf '| %s | %d MiB | %s | %s | **%d of %d** | %.1f MiB | %d |\n' "$prog" "$mib" "$thr" \
+	printf '| %s | %d MiB | %s | %s | **%d of %d** | %.1f MiB | %d | %s |\n' "$prog" "$mib" "$thr" \
 		"$([ "$brake" = 1 ] && echo "brake" || echo "none")" "$kills" "$n" \
-		"$(awk -v p="$peak" 'BEGIN { print p / 1048576 }')" "$waits"
+		"$(awk -v p="$peak" 'BEGIN { print p / 1048576 }')" "$waits" \
+		"$(awk -v h="$held" -v n="$n" -v s="$SEC" 'BEGIN { printf "%.1f %%", h / (n * s * 8 * 1000) * 100 }')"
 }
 
 {
@@ -78,10 +81,11 @@ table_row() {
 	echo "never --threads 8\`). *brake*: \`LD_PRELOAD=libshrinker-brake.so\`. *v1 thresholds off*:"
 	echo "\`SHRINKER_SOURCES=$V1OFF\`, which leaves no kernel event before the limit, as on cgroup"
 	echo "v2 without memory.high. Runs without the brake are fewer ($RUNS_NB): they are the failure the brake"
-	echo "exists for, shown, not hidden. *highest usage* is the cgroup's max_usage over the runs."
+	echo "exists for, shown, not hidden. *highest usage* is the cgroup's max_usage over the runs; *held*"
+	echo "is the share of the threads' time the brake held them (the stall it imposes under pressure)."
 	echo
-	echo "| program (8 threads) | limit | v1 thresholds | brake | OOM-killed | highest usage | brake waits |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| program (8 threads) | limit | v1 thresholds | brake | OOM-killed | highest usage | brake waits | held |"
+	echo "|---|---|---|---|---|---|---|---:|"
 	for mib in 64 128; do
 		for thr in on off; do
 			table_row native "$mib" "$thr" 0 "$RUNS"
@@ -91,6 +95,11 @@ table_row() {
 			done
 		done
 	done
+	echo
+	echo "What the brake costs with room to spare (\`make bench-brake\`: malloc and free of 16 B to 4 KiB,"
+	echo "with and without the brake preloaded, interleaved):"
+	echo
+	B=$B bench/brake.sh
 	echo
 	echo "<!-- race:end -->"
 } | tee "$OUT/race.md"

@@ -318,7 +318,8 @@ int shrinker_dispatch(void);
  *    before memory.high, no cgroup, the budget): after half the time the
  *    observed growth of the working set needs to reach the soft watermark,
  *    from 10 ms; 2 s while nothing grows, doubling up to 8 s while each look
- *    finds usage unchanged (such a look is one read of the usage file).  The
+ *    finds usage unchanged (such a look is one read of the usage file);
+ *    before any growth has been seen, from 100 ms, doubling.  The
  *    poll is what sees other processes' growth below the watermark.
  *
  * Guarantees, by environment and mode.  "Covered" means the library reacts

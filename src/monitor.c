@@ -37,6 +37,10 @@
 #define POLL_FLAT_MS 2000
 /* ... doubling at each look that finds nothing changed, up to this. */
 #define POLL_IDLE_MS 8000
+/* Before any growth was seen the first looks come sooner (doubling from
+ * this): a program that fills right after starting has shown no rate yet,
+ * and its growth may be what nobody reports (an OSv program, a budget). */
+#define POLL_START_MS 100
 #define QUIET_MAX_NS 10000000000ull
 #define HOLDOFF_MIN_NS 250000000ull
 #define HOLDOFF_MAX_NS 5000000000ull
@@ -53,7 +57,7 @@ struct shrinker__mon shrinker__mon = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.probe_lock = PTHREAD_MUTEX_INITIALIZER,
 	.gc_probe_fd = -1,
-	.flat_ms = POLL_FLAT_MS,
+	.flat_ms = POLL_START_MS,
 	.soft_permille = DEFAULT_SOFT_PERMILLE,
 	.hard_permille = DEFAULT_HARD_PERMILLE,
 };
@@ -904,6 +908,7 @@ void shrinker__monitor_forget(void)
 	m->budget = 0;
 	m->budget_x100 = 0;
 	m->sources_off = 0;
+	m->flat_ms = POLL_START_MS;
 	atomic_store(&m->mg_valid, false);
 	shrinker__growth_reopen_locked(m);
 	mon_unlock();

@@ -271,7 +271,7 @@ static int measure_locked(struct shrinker__mon *m)
 	struct shrinker__cg_measure cgm;
 	uint64_t total = 0, avail = 0, budget, now, rss = 0;
 	char what[112], dir[SHRINKER__PATH_MAX];
-	bool set = false, cg_ok;
+	bool set = false, cg_ok, budget_binds = false;
 	size_t len;
 
 	read_env_locked(m);
@@ -355,8 +355,10 @@ static int measure_locked(struct shrinker__mon *m)
 	if (budget) {
 		if (consider(&mem, &set, budget, rss,
 			     "budget (SHRINKER_LIMIT or shrinker_set_limit) "
-			     "against RSS"))
+			     "against RSS")) {
 			m->cg_binding = false;
+			budget_binds = true;
+		}
 	}
 	if (!set)
 		return -ENODATA;
@@ -376,9 +378,12 @@ static int measure_locked(struct shrinker__mon *m)
 	atomic_store(&m->mg_headroom, mem.headroom);
 	atomic_store(&m->mg_soft, mem.soft_watermark);
 	atomic_fetch_sub(&m->mg_granted, granted_before);
-	shrinker__growth_measured_locked(m, cg_ok ? (int64_t)cgm.usage
-						  : rss ? (int64_t)rss : -1,
-					 !cg_ok);
+	/* The probe reads what the binding limit is measured against: our
+	 * RSS for the budget (the cgroup's usage holds other processes, which
+	 * may shrink while we grow), the cgroup's usage otherwise. */
+	shrinker__growth_measured_locked(m, cg_ok && !budget_binds ? (int64_t)cgm.usage
+					 : rss ? (int64_t)rss : -1,
+					 !cg_ok || budget_binds);
 	atomic_store(&m->mg_valid, true);
 	return 0;
 }

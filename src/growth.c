@@ -111,6 +111,14 @@ static int64_t probe_read(struct shrinker__mon *m)
 	return (int64_t)v;
 }
 
+/* Whether growth since the last probe (grown is the clock's count) has
+ * passed the step. */
+static bool probe_due(struct shrinker__mon *m, int64_t grown)
+{
+	return grown - atomic_load_explicit(&m->gc_grown_probed, memory_order_relaxed) >=
+	       (int64_t)atomic_load_explicit(&m->gc_step, memory_order_relaxed);
+}
+
 /* The last estimate, less what was reported since it was made. */
 static uint64_t estimate(struct shrinker__mon *m)
 {
@@ -255,8 +263,7 @@ void shrinker__growth_note(int64_t delta)
 					  memory_order_relaxed) + delta;
 	if (!atomic_load_explicit(&m->mg_valid, memory_order_acquire))
 		return;
-	if (grown - atomic_load_explicit(&m->gc_grown_probed, memory_order_relaxed) <
-	    (int64_t)atomic_load_explicit(&m->gc_step, memory_order_relaxed))
+	if (!probe_due(m, grown))
 		return;
 	probe(m, false);
 }
@@ -319,9 +326,7 @@ static int brake(struct shrinker__mon *m)
 	/* Probe unless the estimate is fresh and clear: a report whose probe
 	 * another thread's probe pre-empted must still be looked at. */
 	if (estimate(m) >= hard &&
-	    atomic_load_explicit(&m->gc_grown, memory_order_relaxed) -
-			    atomic_load_explicit(&m->gc_grown_probed, memory_order_relaxed) <
-		    (int64_t)atomic_load_explicit(&m->gc_step, memory_order_relaxed))
+	    !probe_due(m, atomic_load_explicit(&m->gc_grown, memory_order_relaxed)))
 		return 0;
 	if (probe(m, true) >= hard ||
 	    atomic_load_explicit(&m->gc_hopeless, memory_order_relaxed))

@@ -263,7 +263,11 @@ int shrinker_get_fd(void);
  * the fd of shrinker_get_fd() is no longer readable, unless more work came in.
  * Returns the number of callbacks made (0 when nothing was pending).
  * A shrinker whose callback is already running on another thread is skipped
- * and its work stays pending.
+ * and its work stays pending.  When the callbacks freed something, the heap
+ * is trimmed (malloc_trim(0)) before this returns and RSS before and after is
+ * recorded as for the reclaimer's requests (trims, rss_released,
+ * last_rss_before/after): deferred work counts as freed when its callback
+ * returns, not when the library hands it over.
  */
 int shrinker_dispatch(void);
 
@@ -289,8 +293,13 @@ int shrinker_dispatch(void);
  *    quarter of the soft watermark, so that growing back takes a while;
  *  - hard, default 5 %: below it, or when the kernel says it is reclaiming
  *    hard (cgroup v2 memory.events "max"/"oom", v1 pressure level
- *    "critical", a confirmed PSI stall while under the soft watermark), the
- *    same target is asked for hard.
+ *    "critical" or "medium", a confirmed PSI stall while under the soft
+ *    watermark), the same target is asked for hard.
+ * With the headroom above the soft watermark, confirmed pressure (PSI,
+ * systemd, v2 "high", v1 "critical") asks softly for a quarter of the soft
+ * watermark: the host is short, not we.  v1 "medium" alone asks nothing
+ * then: the kernel reports it whenever it reclaims page cache at the
+ * limit, which any program doing file I/O makes it do all the time.
  * With no swap, a process whose working set reaches its limit is OOM-killed;
  * 5 % of a 512 MiB limit is about 25 ms of allocation at 1 GiB/s, the time
  * the reclaimer needs to wake and call the shrinkers with room to spare.
@@ -481,7 +490,8 @@ struct shrinker_global_stats {
 	uint64_t bytes_asked;
 	uint64_t bytes_freed;   /* as the callbacks reported it */
 	uint64_t trims;         /* malloc_trim() calls after rounds that freed */
-	uint64_t rss_released;  /* sum over rounds of RSS before - RSS after */
+	uint64_t rss_released;  /* sum over requests and dispatches that freed
+				   of RSS before - RSS after */
 	uint64_t last_rss_before; /* RSS before the last round that freed */
 	uint64_t last_rss_after;  /* RSS after it and malloc_trim() */
 	uint64_t last_request_ns; /* when the last request started */

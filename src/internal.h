@@ -129,6 +129,7 @@ struct shrinker__lib {
 	struct shrinker__hist reaction_first, reaction_done;
 	uint64_t request_deadline_ns;
 	uint64_t merged, merge_left;
+	uint64_t handed;           /* handed to deferred shrinkers this request */
 	uint64_t req_seq;          /* numbers the requests made so far */
 	uint64_t served_seq;       /* all requests up to this one are served */
 	struct {
@@ -172,6 +173,10 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 			       struct shrinker **next);
 /* Unlink s from the registry (lock held); the caller frees it. */
 void shrinker__list_del_locked(struct shrinker *s);
+/* After shrinkers freed (no lock held): malloc_trim(), then RSS read again
+ * and the trim, RSS before (rss_before) and after, and the difference
+ * recorded in the statistics.  Returns the bytes RSS fell by. */
+uint64_t shrinker__trim_and_record(uint64_t rss_before);
 /* Make sure the dispatch eventfd is readable (lock held). */
 void shrinker__dispatch_signal_locked(void);
 

@@ -191,9 +191,14 @@ static bool call_one_locked(struct shrinker *s, uint64_t *remaining, bool hard,
 		return true;
 	s->share = 0;
 	if (s->flags & SHRINKER_DEFERRED) {
-		s->pending += share;
+		/* Handed over, not freed: the program frees it in
+		 * shrinker_dispatch(), where it is counted, trimmed and its
+		 * RSS recorded.  The request does not ask anyone else for it
+		 * meanwhile. */
+		shrinker__sat_add(&s->pending, share);
 		s->pending_hard |= hard;
 		s->spent = true;
+		shrinker__sat_add(&L->handed, share);
 		*remaining -= share < *remaining ? share : *remaining;
 		shrinker__dispatch_signal_locked();
 		return true;
@@ -275,6 +280,7 @@ uint64_t shrinker__serve_locked(uint64_t target, bool hard,
 	L->stats.last_request_ns = shrinker__now_ns();
 	L->request_deadline_ns = L->stats.last_request_ns + REQUEST_MAX_NS;
 	L->serving = true;
+	L->handed = 0;
 	L->merged = 0;
 	L->merge_left = target;
 	L->rotor++;
@@ -332,8 +338,7 @@ static uint64_t serve_and_trim_locked(uint64_t target, bool hard,
 				      uint64_t (*still_needed)(uint64_t),
 				      uint64_t *released)
 {
-	struct shrinker__lib *L = &shrinker__lib;
-	uint64_t before, after, freed;
+	uint64_t before, freed;
 
 	*released = 0;
 	shrinker__unlock();
@@ -343,16 +348,8 @@ static uint64_t serve_and_trim_locked(uint64_t target, bool hard,
 	if (!freed)
 		return 0;
 	shrinker__unlock();
-	shrinker__trim();
-	after = shrinker__rss_bytes();
+	*released = shrinker__trim_and_record(before);
 	shrinker__lock();
-	shrinker__sat_add(&L->stats.trims, 1);
-	L->stats.last_rss_before = before;
-	L->stats.last_rss_after = after;
-	if (before > after) {
-		*released = before - after;
-		shrinker__sat_add(&L->stats.rss_released, before - after);
-	}
 	return freed;
 }
 
@@ -391,6 +388,9 @@ static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 	L->reaction_first_seen = false;
 	freed = serve_and_trim_locked(target, hard,
 				      shrinker__monitor_still_needed, &released);
+	/* What deferred shrinkers were handed counts for judging whether the
+	 * request helped: they free it when the program dispatches. */
+	shrinker__sat_add(&freed, L->handed);
 	if (L->reaction_first_seen)
 		shrinker__hist_add(&L->reaction_done, shrinker__now_ns() - woke_ns);
 	L->reaction_t0 = 0;

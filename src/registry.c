@@ -324,14 +324,49 @@ SHRINKER_EXPORT int shrinker_get_fd(void)
 	return fd;
 }
 
+uint64_t shrinker__trim_and_record(uint64_t before)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	uint64_t after;
+
+	shrinker__trim();
+	after = shrinker__rss_bytes();
+	shrinker__lock();
+	shrinker__sat_add(&L->stats.trims, 1);
+	L->stats.last_rss_before = before;
+	L->stats.last_rss_after = after;
+	if (before > after)
+		shrinker__sat_add(&L->stats.rss_released, before - after);
+	shrinker__unlock();
+	return before > after ? before - after : 0;
+}
+
+static bool any_pending_locked(void)
+{
+	struct shrinker *s;
+
+	for (s = shrinker__lib.head; s; s = s->next)
+		if ((s->flags & SHRINKER_DEFERRED) && s->pending)
+			return true;
+	return false;
+}
+
 SHRINKER_EXPORT int shrinker_dispatch(void)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 	struct shrinker *s, *next;
 	bool left_over = false;
+	uint64_t before = 0, freed = 0;
 	int calls = 0;
 
 	shrinker__lock();
+	if (any_pending_locked()) {
+		/* RSS before the callbacks, so that what they give back to
+		 * the system is recorded as for the reclaimer's requests. */
+		shrinker__unlock();
+		before = shrinker__rss_bytes();
+		shrinker__lock();
+	}
 	if (L->dispatch_signalled) {
 		if (shrinker__fdid_same(L->dispatch_fd, &L->dispatch_id))
 			shrinker__eventfd_drain(L->dispatch_fd);
@@ -352,16 +387,19 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 		hard = s->pending_hard;
 		s->pending = 0;
 		s->pending_hard = false;
-		shrinker__call_locked(s, target, hard, &next);
+		shrinker__sat_add(&freed, shrinker__call_locked(s, target, hard,
+								&next));
 		calls++;
 	}
 	if (left_over)
 		shrinker__dispatch_signal_locked();
 	shrinker__unlock();
-	if (calls) {
-		/* What the callbacks freed goes back to the system now, and
-		 * threads the brake holds look again. */
-		shrinker__trim();
+	if (freed) {
+		/* What the callbacks freed goes back to the system now (the
+		 * reclaimer could not trim for them: nothing was freed when
+		 * it handed the work over), and threads the brake holds look
+		 * again. */
+		shrinker__trim_and_record(before);
 		shrinker__brake_kick();
 	}
 	return calls;

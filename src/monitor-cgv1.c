@@ -7,8 +7,10 @@
  * them.  The kernel drops the registrations when the eventfd is closed, so
  * re-arming (the limit or the watermarks moved) is: close, make a new
  * eventfd, register again.  memory.pressure_level gives the kernel's own
- * reclaim pressure: "medium" is confirmed pressure, "critical" means the
- * kernel is reclaiming hard.
+ * reclaim pressure: "critical" means the kernel is reclaiming hard;
+ * "medium" fires whenever it reclaims at the limit, which page cache from
+ * file I/O makes it do all the time, so it counts only when the measured
+ * headroom is short as well (shrinker__decide()).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,11 +30,11 @@ static enum shrinker__signal drain_measure(struct shrinker__source *s, short r)
 	return SHRINKER__SIG_MEASURE;
 }
 
-static enum shrinker__signal drain_soft(struct shrinker__source *s, short r)
+static enum shrinker__signal drain_medium(struct shrinker__source *s, short r)
 {
 	(void)r;
 	shrinker__eventfd_drain(s->fd);
-	return SHRINKER__SIG_SOFT;
+	return SHRINKER__SIG_RECLAIM;
 }
 
 static enum shrinker__signal drain_hard(struct shrinker__source *s, short r)
@@ -174,7 +176,7 @@ void shrinker__cgv1_open(struct shrinker__mon *m, struct shrinker__source *thr,
 	if (thr)
 		shrinker__cgv1_rearm(m, thr);
 	if (medium)
-		open_level(m, medium, "medium", drain_soft);
+		open_level(m, medium, "medium", drain_medium);
 	if (critical)
 		open_level(m, critical, "critical", drain_hard);
 }

@@ -410,7 +410,7 @@ bool shrinker__decide(const struct shrinker_memory *mem,
 		 * that the shrinkers need to free: ask for a whole soft
 		 * watermark at least. */
 		*hard = mem->headroom < mem->hard_watermark ||
-			sig >= SHRINKER__SIG_SOFT;
+			sig >= SHRINKER__SIG_RECLAIM;
 		if (*hard && *target < soft)
 			*target = soft;
 		return true;
@@ -715,9 +715,12 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 		got = s->handle ? s->handle(s, fds[i].revents) : SHRINKER__SIG_MEASURE;
 		if (got > sig)
 			sig = got;
-		if (got >= SHRINKER__SIG_SOFT)
+		if (got >= SHRINKER__SIG_RECLAIM)
 			shrinker__debug("%s: pressure (%s)", s->name,
-					got == SHRINKER__SIG_HARD ? "hard" : "confirmed");
+					got == SHRINKER__SIG_HARD ? "hard" :
+					got == SHRINKER__SIG_SOFT ? "confirmed" :
+					"reclaim at the limit: counts only if "
+					"the headroom is short");
 	}
 	if (fired)
 		atomic_fetch_add(&m->events, 1);

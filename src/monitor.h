@@ -24,7 +24,10 @@ enum shrinker__signal {
 	SHRINKER__SIG_NONE,    /* nothing (false alarm, drained) */
 	SHRINKER__SIG_MEASURE, /* something moved: measure and decide */
 	SHRINKER__SIG_REARM,   /* limits changed: measure, re-arm thresholds */
-	SHRINKER__SIG_SOFT,    /* confirmed pressure (PSI, systemd, medium) */
+	SHRINKER__SIG_RECLAIM, /* the kernel reclaims at the limit (cgroup v1
+				  "medium"): page cache alone does that, so it
+				  is pressure only when our headroom is short */
+	SHRINKER__SIG_SOFT,    /* confirmed pressure (PSI, systemd) */
 	SHRINKER__SIG_HARD,    /* the kernel is reclaiming hard */
 };
 

@@ -10,6 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/eventfd.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -284,6 +288,101 @@ fail:
 	return TAP_FAIL;
 }
 
+/* Count the kernel's "medium" pressure notifications for cg: an eventfd
+ * registered through cgroup.event_control (-1 if that cannot be done). */
+static int medium_eventfd(const struct cg1 *cg)
+{
+	char path[600], line[64];
+	int efd, pfd, cfd, n, ok;
+
+	snprintf(path, sizeof(path), "%s/memory.pressure_level", cg->path);
+	pfd = open(path, O_RDONLY | O_CLOEXEC);
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/cgroup.event_control", cg->path);
+	cfd = open(path, O_WRONLY | O_CLOEXEC);
+	n = snprintf(line, sizeof(line), "%d %d medium", efd, pfd);
+	ok = pfd >= 0 && efd >= 0 && cfd >= 0 && write(cfd, line, (size_t)n) == n;
+	if (cfd >= 0)
+		close(cfd);
+	if (pfd >= 0)
+		close(pfd);
+	if (!ok && efd >= 0) {
+		close(efd);
+		efd = -1;
+	}
+	return efd;
+}
+
+static int test_medium(void)
+{
+	char path[600], file[600], bytes[32];
+	char *argv[] = { path, "--file", file, "--bytes", bytes, "--cache", "8388608",
+			 NULL };
+	uint64_t mediums = 0, failcnt = 0;
+	unsigned attempt, calls = 0, unneeded = 0;
+	struct statfs sfs;
+	struct cg1 cg;
+
+	/* Page cache from writing a file 8x the limit makes the kernel
+	 * reclaim at the limit over and over, which cgroup v1 reports as
+	 * "medium" pressure; the program's own working set is 8 MiB of a
+	 * 64 MiB limit.  Only the sources that see this are on (the critical
+	 * level and PSI report other things).  A callback made while the
+	 * headroom was over twice the soft watermark is a false alarm. */
+	if (statfs(build_dir(), &sfs) == 0 && sfs.f_type == TMPFS_MAGIC)
+		return tap_skip_why("the build directory is on tmpfs: its pages cannot "
+				    "be reclaimed");
+	snprintf(path, sizeof(path), "%s/tests/prog-fileio", build_dir());
+	snprintf(file, sizeof(file), "%s/tests/fileio.%d.tmp", build_dir(), (int)getpid());
+	snprintf(bytes, sizeof(bytes), "%llu", 512 * MiB);
+	setenv("SHRINKER_SOURCES", "limit-changes,cgroup-v1-threshold,"
+	       "cgroup-v1-pressure-medium", 1);
+	for (attempt = 0; attempt < 3 && mediums < 3; attempt++) {
+		unsigned c = 0, u = 0;
+		uint64_t got = 0;
+		int fd, efd, st;
+		pid_t pid;
+
+		if (cg1_make(&cg, "medium", 64 * MiB, skip_why, sizeof(skip_why)) < 0) {
+			unsetenv("SHRINKER_SOURCES");
+			return tap_skip_why("%s", skip_why);
+		}
+		efd = medium_eventfd(&cg);
+		pid = cg1_spawn(&cg, argv, &fd);
+		if (pid > 0) {
+			read_all_fd(fd, out, sizeof(out));
+			st = wait_exit(pid);
+		} else {
+			st = -1;
+		}
+		if (efd >= 0 && read(efd, &got, sizeof(got)) == sizeof(got))
+			mediums += got;
+		if (efd >= 0)
+			close(efd);
+		failcnt += cg1_read(&cg, "memory.failcnt", NULL);
+		cg1_remove(&cg);
+		unlink(file);
+		if (st != 0 || sscanf(out, "calls=%u unneeded=%u", &c, &u) != 2) {
+			tap_diag("prog-fileio: exit %d, output: %s", st, out);
+			unsetenv("SHRINKER_SOURCES");
+			return TAP_FAIL;
+		}
+		calls += c;
+		unneeded += u;
+	}
+	unsetenv("SHRINKER_SOURCES");
+	tap_diag("%u runs: %llu medium events, failcnt %llu, %u callbacks, %u of them "
+		 "with headroom to spare", attempt, (unsigned long long)mediums,
+		 (unsigned long long)failcnt, calls, unneeded);
+	if (!mediums)
+		return tap_skip_why("the kernel reported no medium pressure here");
+	CHECK(failcnt > 0);
+	CHECK(unneeded == 0);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
 static const struct tap_test tests[] = {
 	{ "native: grows 3x the limit at full speed, no OOM kill, peak >= 80 %", test_native },
 	{ "OSv shim (no may_grow): no OOM kill, peak >= 80 %", test_osv },
@@ -292,6 +391,7 @@ static const struct tap_test tests[] = {
 	{ "the limit lowered at run time is seen and honoured", test_limit_lowered },
 	{ "idle far from the limit: no wake-ups in 5 s", test_idle },
 	{ "an ancestor's limit against the ancestor's usage (a sibling)", test_sibling },
+	{ "\"medium\" from page-cache reclaim at the limit shrinks nothing", test_medium },
 };
 
 int main(void)

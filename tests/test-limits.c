@@ -247,6 +247,8 @@ static int test_decide(void)
 	mem.headroom = 300 * MiB; /* far away */
 	CHECK(!shrinker__decide(&mem, SHRINKER__SIG_MEASURE, 0, &target, &hard));
 	CHECK(!shrinker__decide(&mem, SHRINKER__SIG_REARM, 0, &target, &hard));
+	/* cgroup v1 "medium" with room to spare: page cache, not us. */
+	CHECK(!shrinker__decide(&mem, SHRINKER__SIG_RECLAIM, 0, &target, &hard));
 	/* Confirmed pressure though far away: a soft nudge. */
 	CHECK(shrinker__decide(&mem, SHRINKER__SIG_SOFT, 0, &target, &hard));
 	CHECK(target == 25 * MiB && !hard);
@@ -258,6 +260,8 @@ static int test_decide(void)
 	CHECK(shrinker__decide(&mem, SHRINKER__SIG_SOFT, 0, &target, &hard));
 	CHECK(hard); /* short, and the kernel stalls already */
 	CHECK(target == 100 * MiB); /* hard asks for a soft watermark at least */
+	CHECK(shrinker__decide(&mem, SHRINKER__SIG_RECLAIM, 0, &target, &hard));
+	CHECK(hard && target == 100 * MiB); /* short: "medium" counts */
 	/* Growth in progress: 1 GiB/s adds 25 ms worth. */
 	CHECK(shrinker__decide(&mem, SHRINKER__SIG_MEASURE, 1024.0 * MiB, &target, &hard));
 	CHECK_NEAR(target, 45 * MiB + 25.6 * MiB, 1);

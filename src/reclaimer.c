@@ -214,13 +214,15 @@ static bool call_one_locked(struct shrinker *s, uint64_t *remaining, bool hard,
 	return true;
 }
 
-/* One pass: call every shrinker that has a share, starting where the
- * rotor points, so that over requests each shrinker comes first in turn:
- * a round stops as soon as the target is met (or the time limit passes),
- * and a cache that frees more than its share, or a slow one, must not be
- * the one that always pays or always blocks the others.  Deferred shrinkers
- * get their share added to their pending work and count as having freed it
- * (they will, when the program dispatches); they are not asked twice. */
+/* One pass: call every shrinker that has a share, for its share, as the
+ * kernel's do_shrink_slab() does, even when one that came earlier freed
+ * more than its own: a round that stopped as soon as the target was met
+ * would make the cache that frees generously (SQLite drops its whole page
+ * cache) pay every time and spare the others.  The pass starts where the
+ * rotor points, so that over requests each shrinker comes first in turn
+ * and the time limit, when it cuts a round short, spares nobody in
+ * particular.  Deferred shrinkers get their share added to their pending
+ * work; they are not asked twice. */
 static uint64_t round_locked(uint64_t *remaining, bool hard)
 {
 	struct shrinker__lib *L = &shrinker__lib;
@@ -229,7 +231,7 @@ static uint64_t round_locked(uint64_t *remaining, bool hard)
 	unsigned pass;
 
 	for (pass = 0; pass < 2; pass++) {
-		for (s = L->head, idx = 0; s && *remaining && !L->stopping &&
+		for (s = L->head, idx = 0; s && !L->stopping &&
 					   !past_deadline_locked();
 		     s = next, idx++) {
 			next = s->next;
@@ -424,6 +426,10 @@ static void *reclaimer_main(void *arg)
 
 		if (L->req_seq != L->served_seq) {
 			serve_requests_locked();
+			continue;
+		}
+		if (L->want_total) {
+			shrinker__rebalance_locked();
 			continue;
 		}
 		shrinker__unlock();

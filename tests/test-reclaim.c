@@ -230,6 +230,53 @@ fail:
 	return r;
 }
 
+/* Frees everything it holds whatever it is asked (SQLite's
+ * sqlite3_db_release_memory()). */
+static size_t drop_all_shrink(size_t target, bool hard, void *ud)
+{
+	struct fake *f = ud;
+	uint64_t got = f->left;
+
+	(void)hard;
+	f->left = 0;
+	atomic_fetch_add(&f->asked, target);
+	atomic_fetch_add(&f->freed, got);
+	atomic_fetch_add(&f->calls, 1);
+	shrinker_set_size(f->s, 0);
+	return got;
+}
+
+static int test_generous_does_not_pay_for_all(void)
+{
+	struct fake f[2] = { 0 };
+	int r = TAP_FAIL, i, k;
+
+	/* A cache that frees everything when asked for anything, and a
+	 * bigger one that frees what it is asked: every request asks both
+	 * for their shares, so the generous one is not emptied in place of
+	 * the other, request after request, while the bigger one is spared. */
+	CHECK(shrinker_register(&f[0].s, "generous", drop_all_shrink, &f[0], 0) == 0);
+	CHECK(fake_register(&f[1], "exact", 60 * MiB, true) == 0);
+	for (k = 0; k < 10; k++) {
+		f[0].left = 40 * MiB;
+		shrinker_set_size(f[0].s, f[0].left);
+		f[1].left = 60 * MiB;
+		shrinker_set_size(f[1].s, f[1].left);
+		CHECK(shrinker_request_reclaim(5 * MiB, SHRINKER_WAIT, NULL) == 0);
+	}
+	tap_diag("generous: %llu calls, exact: %llu calls, asked %.1f MiB in all",
+		 (unsigned long long)f[0].calls, (unsigned long long)f[1].calls,
+		 f[1].asked / (double)MiB);
+	CHECK(f[0].calls == 10 && f[1].calls == 10);
+	/* Each time its share: 60 % of 5 MiB. */
+	CHECK_NEAR(f[1].asked, 30 * MiB, 0.1 * MiB);
+	r = TAP_PASS;
+fail:
+	for (i = 0; i < 2; i++)
+		shrinker_unregister(f[i].s);
+	return r;
+}
+
 static int test_request_args(void)
 {
 	size_t freed = 77;
@@ -371,6 +418,7 @@ static const struct tap_test tests[] = {
 	{ "a callback returning SIZE_MAX: capped, counters do not wrap", test_size_max },
 	{ "a request made from a callback is merged, not looped", test_request_from_callback },
 	{ "a sleeping callback: a request is bounded in time", test_sleeping_callback },
+	{ "every shrinker is asked for its share, the generous one included", test_generous_does_not_pay_for_all },
 };
 
 TAP_MAIN(tests)

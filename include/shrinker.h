@@ -411,6 +411,41 @@ int shrinker_set_watermarks(unsigned soft_permille, unsigned hard_permille);
  */
 bool shrinker_may_grow(size_t bytes);
 
+/*
+ * shrinker_may_grow() for one cache, fair between caches: a cache that
+ * reports its size (shrinker_set_size()) and is below its fair share (an
+ * equal part of what all caches that report their size hold together) may
+ * grow by taking from the caches above their share when there is no room
+ * left.  Growth is granted, in this order: from what was freed for this
+ * cache before, from the room shrinker_may_grow() grants from; otherwise the
+ * call returns false and, if the cache is below its fair share, asks (once,
+ * for half the gap, at least 1 MiB) that the caches above their share free
+ * their excess for it, softly, in proportion to the excess and never below
+ * the share.  What they free is reserved for this cache for a second: a
+ * later call grants from it.  So two equal caches under one full limit
+ * converge to equal sizes, the gap halving with each exchange, and nothing
+ * is freed that the asking cache does not take.  Deferred caches do not
+ * give this way (they free only when the program dispatches).
+ * s NULL: the same as shrinker_may_grow(bytes).  Allocation-free; takes the
+ * library lock only after a refusal (at most once a millisecond per cache)
+ * or while some cache holds freed bytes.
+ */
+bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes);
+
+/*
+ * The size in bytes the library wants s to have, for caches governed by a
+ * size setting rather than by entries (SQLite's cache_size, a pool's
+ * maximum), which cannot free an exact byte count: inside s's own callback,
+ * the size s last reported less the target of the call (set the knob to it
+ * and return what the cache really dropped by); elsewhere, the size it last
+ * reported, plus what was freed for it (shrinker_may_grow_cache()), plus an
+ * equal part of the room to grow (0 before the first measurement and for a
+ * while after a shrink).  Report the size after the knob took effect with
+ * shrinker_set_size(), so that growth is counted.
+ * Errors: -EINVAL (s or ret NULL), -ENODATA (s never reported its size).
+ */
+int shrinker_get_capacity(const struct shrinker *s, uint64_t *ret);
+
 /* Flags for shrinker_account(). */
 enum {
 	/* Below the hard watermark, wait for the reclaimer (the brake). */
@@ -471,7 +506,10 @@ struct shrinker_stats {
 	bool active;
 	bool deferred;
 	uint64_t pending;     /* deferred bytes waiting for shrinker_dispatch() */
-	uint64_t reserved[8]; /* zero; room for fields to come */
+	/* Fairness between caches (shrinker_may_grow_cache()): */
+	uint64_t taken;       /* bytes freed by other caches for this one */
+	uint64_t given;       /* bytes this one freed for other caches */
+	uint64_t reserved[6]; /* zero; room for fields to come */
 };
 
 /* Copy s's statistics into *ret.  Errors: -EINVAL (s or ret NULL). */

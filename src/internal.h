@@ -23,6 +23,9 @@
  *    concurrently with itself.  While busy, the node cannot be freed, so the
  *    caller may drop the lock, call, retake the lock and step to node->next.
  *  - Only the reclaimer thread reads or writes share and spent (under lock).
+ *  - shrinker__lib.reserved == the sum of every shrinker's credit, and
+ *    want_total == the sum of their want (under lock; reserved is also read
+ *    without it).
  *  - No heap allocation happens from the moment the reclaimer thread picks up
  *    a request until the shrinkers have been called.
  */
@@ -64,7 +67,14 @@ struct shrinker {
 	bool pending_hard;
 	uint64_t share;            /* this round's part of the target */
 	bool spent;                /* freed nothing in this request */
+	uint64_t call_target;      /* the target of the running call */
 	uint64_t calls, hard_calls, bytes_asked, bytes_freed, last_call_ns;
+	/* Fairness between caches (fair.c): what this cache asked to take
+	 * from caches above their fair share, not yet served; what was freed
+	 * for it and not used yet (in shrinker__lib.reserved too), since
+	 * when; and what it took and gave in all. */
+	uint64_t want, credit, credit_ns, taken, given;
+	_Atomic uint64_t fair_look_ns; /* last look after a refusal */
 };
 
 /* Who a descriptor of ours is (fstat's st_dev, st_ino, file type), so that
@@ -130,6 +140,11 @@ struct shrinker__lib {
 	uint64_t request_deadline_ns;
 	uint64_t merged, merge_left;
 	uint64_t handed;           /* handed to deferred shrinkers this request */
+	/* Fairness (fair.c): the sum of the shrinkers' want, and of their
+	 * credit (read without the lock by shrinker__room_left()). */
+	uint64_t want_total;
+	bool rebalancing;          /* the running call frees for another cache */
+	_Atomic uint64_t reserved;
 	uint64_t req_seq;          /* numbers the requests made so far */
 	uint64_t served_seq;       /* all requests up to this one are served */
 	struct {
@@ -179,6 +194,13 @@ void shrinker__list_del_locked(struct shrinker *s);
 uint64_t shrinker__trim_and_record(uint64_t rss_before);
 /* Make sure the dispatch eventfd is readable (lock held). */
 void shrinker__dispatch_signal_locked(void);
+
+/* fair.c */
+/* Serve what caches below their fair share asked for (lock held, reclaimer
+ * thread): the caches above it are asked, softly, for their excess. */
+void shrinker__rebalance_locked(void);
+/* Drop s's want and credit (lock held): it leaves or is unregistered. */
+void shrinker__fair_forget_locked(struct shrinker *s);
 
 /* reclaimer.c */
 /* Start the reclaimer thread if it is not running (lock held). */

@@ -973,30 +973,49 @@ SHRINKER_EXPORT int shrinker_set_watermarks(unsigned soft_permille,
 	return 0;
 }
 
-SHRINKER_EXPORT bool shrinker_may_grow(size_t bytes)
+uint64_t shrinker__room_left(void)
 {
 	struct shrinker__mon *m = &shrinker__mon;
-	uint64_t head, soft, granted, now, last;
+	uint64_t head, soft, taken;
 
 	if (!atomic_load_explicit(&m->mg_valid, memory_order_acquire))
-		return true;
-	now = shrinker__now_ns();
-	if (now < atomic_load_explicit(&m->mg_block_until_ns, memory_order_relaxed))
-		return false;
+		return UINT64_MAX;
+	if (shrinker__now_ns() <
+	    atomic_load_explicit(&m->mg_block_until_ns, memory_order_relaxed))
+		return 0;
 	head = atomic_load_explicit(&m->mg_headroom, memory_order_relaxed);
 	/* Growth stops a quarter of the soft watermark above it: the band
 	 * that a shrink restores (shrinker__decide()), so that caches settle
-	 * inside it instead of growing into the next shrink. */
+	 * inside it instead of growing into the next shrink.  Grants since
+	 * the last measurement, and what was freed for particular caches
+	 * (fair.c), are taken already. */
 	soft = atomic_load_explicit(&m->mg_soft, memory_order_relaxed);
 	soft += soft / 4;
-	granted = atomic_load_explicit(&m->mg_granted, memory_order_relaxed);
-	if (head >= soft && head - soft >= granted &&
-	    head - soft - granted >= bytes) {
-		atomic_fetch_add_explicit(&m->mg_granted, bytes,
-					  memory_order_relaxed);
-		shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
-		return true;
-	}
+	taken = atomic_load_explicit(&m->mg_granted, memory_order_relaxed);
+	shrinker__sat_add(&taken, atomic_load_explicit(&shrinker__lib.reserved,
+						       memory_order_relaxed));
+	shrinker__sat_add(&taken, soft);
+	return head > taken ? head - taken : 0;
+}
+
+bool shrinker__room_take(uint64_t bytes)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	if (!atomic_load_explicit(&m->mg_valid, memory_order_acquire))
+		return true; /* nothing measured yet */
+	if (shrinker__room_left() < bytes)
+		return false;
+	atomic_fetch_add_explicit(&m->mg_granted, bytes, memory_order_relaxed);
+	shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
+	return true;
+}
+
+void shrinker__room_refused(uint64_t bytes)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	uint64_t now = shrinker__now_ns(), last;
+
 	/* A refused cache replaces entries instead, which frees and allocates
 	 * and, through the allocator's fragmentation, can still grow the
 	 * process: the growth clock counts it, so that such churn is looked
@@ -1009,6 +1028,13 @@ SHRINKER_EXPORT bool shrinker_may_grow(size_t bytes)
 		atomic_store(&m->poked, true);
 		shrinker__reclaimer_wake();
 	}
+}
+
+SHRINKER_EXPORT bool shrinker_may_grow(size_t bytes)
+{
+	if (shrinker__room_take(bytes))
+		return true;
+	shrinker__room_refused(bytes);
 	return false;
 }
 

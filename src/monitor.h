@@ -166,6 +166,16 @@ void shrinker__monitor_forget(void);
 /* Add the monitor's counters to *st (lib lock held). */
 void shrinker__monitor_add_stats(struct shrinker_global_stats *st);
 
+/* Room to grow by the last measurement, lock-free (shrinker_may_grow()):
+ * the headroom above the growth band, less what was granted since and what
+ * was freed for particular caches (shrinker__lib.reserved); UINT64_MAX
+ * before the first measurement, 0 while growth is blocked after a shrink. */
+uint64_t shrinker__room_left(void);
+/* Grant bytes of it if there is that much (counted by the growth clock). */
+bool shrinker__room_take(uint64_t bytes);
+/* A cache was refused bytes: counted, and fresh figures asked for. */
+void shrinker__room_refused(uint64_t bytes);
+
 /* growth.c: the growth clock and the brake. */
 /* A full measurement happened (mon lock held): restart the clock from it.
  * base is the probe's reading that the measurement used. */

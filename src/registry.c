@@ -155,6 +155,7 @@ SHRINKER_EXPORT int shrinker_unregister(struct shrinker *s)
 	shrinker__lock();
 	s->active = false;
 	s->pending = 0;
+	shrinker__fair_forget_locked(s);
 	if (s->busy && pthread_equal(s->caller, pthread_self())) {
 		/* From inside its own callback: whoever clears busy frees it. */
 		s->dead = true;
@@ -176,8 +177,10 @@ static int set_active(struct shrinker *s, bool on)
 	shrinker__lock();
 	if (!s->dead)
 		s->active = on;
-	if (!on)
+	if (!on) {
 		s->pending = 0;
+		shrinker__fair_forget_locked(s);
+	}
 	shrinker__unlock();
 	return 0;
 }
@@ -226,6 +229,7 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 
 	s->busy = true;
 	s->caller = pthread_self();
+	s->call_target = target;
 	shrinker__sat_add(&s->calls, 1);
 	shrinker__sat_add(&s->hard_calls, hard);
 	shrinker__sat_add(&s->bytes_asked, target);
@@ -264,6 +268,8 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 		freed = (size_t)(cap > SIZE_MAX ? SIZE_MAX : cap);
 	}
 	shrinker__sat_add(&s->bytes_freed, freed);
+	if (L->rebalancing && shrinker__on_reclaimer_thread_locked())
+		shrinker__sat_add(&s->given, freed);
 	if (!freed)
 		s->spent = true; /* not asked again in this request */
 	shrinker__sat_add(&L->stats.bytes_freed, freed);
@@ -424,6 +430,8 @@ SHRINKER_EXPORT int shrinker_get_stats(const struct shrinker *s,
 		.active = s->active,
 		.deferred = s->flags & SHRINKER_DEFERRED,
 		.pending = s->pending,
+		.taken = s->taken,
+		.given = s->given,
 	};
 	shrinker__unlock();
 	*ret = st;

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: fairness between caches when they grow.  Shrinking is fair by
+ * construction (a request is split in proportion to what each cache holds,
+ * reclaimer.c); growing through shrinker_may_grow() is first come, first
+ * served, so under a full limit the cache that filled first keeps
+ * everything.  shrinker_may_grow_cache() adds the other half: a cache's fair
+ * share is an equal part of what the caches that report their size hold
+ * together; a cache below it that finds no room asks to take, in chunks of
+ * half the gap (at least 1 MiB), from the caches above their fair share.
+ * The reclaimer serves that as a soft request to those caches only, each in
+ * proportion to its excess and never below the fair share, and the bytes
+ * they free are credited to the asking cache, reserved for it (nobody else's
+ * shrinker_may_grow() sees them) for up to a second.  The gap halves with
+ * each exchange, so two equal caches converge in a handful of requests, and
+ * nothing is freed that the asking cache does not then take.
+ *
+ * shrinker_get_capacity() gives caches governed by a size setting (SQLite's
+ * cache_size) the size to set: inside their callback, what they hold less
+ * the target; elsewhere, what they hold plus their credit and an equal part
+ * of the room to grow.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+
+#include "internal.h"
+#include "monitor.h"
+
+/* A credit not used within this long is given back to everybody. */
+#define CREDIT_TTL_NS 1000000000ull
+/* The smallest exchange between caches. */
+#define MIN_CHUNK (1ull << 20)
+/* A refused cache looks at the fair shares at most this often. */
+#define LOOK_EVERY_NS 1000000ull
+
+/* Whether s counts in the fair shares: active, alive, size known. */
+static bool counts(const struct shrinker *s)
+{
+	return s->active && !s->dead &&
+	       atomic_load_explicit(&s->size_known, memory_order_relaxed);
+}
+
+static uint64_t size_of(const struct shrinker *s)
+{
+	return atomic_load_explicit(&s->size, memory_order_relaxed);
+}
+
+/* The fair share (lock held): an equal part of what the caches that count
+ * hold; *n, how many count. */
+static uint64_t fair_share_locked(unsigned *n)
+{
+	unsigned __int128 sum = 0;
+	struct shrinker *s;
+	unsigned k = 0;
+
+	for (s = shrinker__lib.head; s; s = s->next) {
+		if (!counts(s))
+			continue;
+		sum += size_of(s);
+		k++;
+	}
+	*n = k;
+	return k ? (uint64_t)(sum / k) : 0;
+}
+
+static void drop_credit_locked(struct shrinker *s)
+{
+	atomic_fetch_sub_explicit(&shrinker__lib.reserved, s->credit,
+				  memory_order_relaxed);
+	s->credit = 0;
+}
+
+void shrinker__fair_forget_locked(struct shrinker *s)
+{
+	drop_credit_locked(s);
+	shrinker__lib.want_total -= s->want;
+	s->want = 0;
+}
+
+/* Use bytes of s's credit if it has that much (lock held). */
+static bool use_credit_locked(struct shrinker *s, uint64_t bytes, uint64_t now)
+{
+	if (s->credit && now - s->credit_ns > CREDIT_TTL_NS)
+		drop_credit_locked(s);
+	if (!s->credit || s->credit < bytes)
+		return false;
+	s->credit -= bytes;
+	atomic_fetch_sub_explicit(&shrinker__lib.reserved, bytes,
+				  memory_order_relaxed);
+	return true;
+}
+
+SHRINKER_EXPORT bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	uint64_t fair, size, chunk, now, last;
+	bool ok, wake = false;
+	unsigned n;
+
+	if (!s)
+		return shrinker_may_grow(bytes);
+	/* No lock on the way that grants from the common room: the lock
+	 * only when some cache holds a credit, or after a refusal, at most
+	 * once a millisecond per cache. */
+	if (atomic_load_explicit(&L->reserved, memory_order_relaxed)) {
+		shrinker__lock();
+		ok = use_credit_locked(s, bytes, shrinker__now_ns());
+		shrinker__unlock();
+		if (ok) {
+			shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX
+									  : bytes));
+			return true;
+		}
+	}
+	if (shrinker__room_take(bytes))
+		return true;
+	shrinker__room_refused(bytes);
+	now = shrinker__now_ns();
+	last = atomic_load_explicit(&s->fair_look_ns, memory_order_relaxed);
+	if (now - last < LOOK_EVERY_NS ||
+	    !atomic_compare_exchange_strong(&s->fair_look_ns, &last, now))
+		return false;
+
+	shrinker__lock();
+	fair = fair_share_locked(&n);
+	size = size_of(s);
+	/* Below its fair share with another cache to take from: ask for half
+	 * the gap (all of a small one), once; a request already waiting is
+	 * not made again. */
+	if (counts(s) && n >= 2 && size < fair && fair - size >= bytes) {
+		chunk = (fair - size) / 2;
+		if (chunk < MIN_CHUNK)
+			chunk = fair - size < MIN_CHUNK ? fair - size : MIN_CHUNK;
+		if (chunk < bytes)
+			chunk = bytes;
+		if (s->want + s->credit < chunk) {
+			uint64_t add = chunk - s->want - s->credit;
+
+			s->want += add;
+			L->want_total += add;
+			wake = true;
+		}
+	}
+	shrinker__unlock();
+	if (wake)
+		shrinker__reclaimer_wake();
+	return false;
+}
+
+/* Give freed bytes to the caches that asked, in proportion to their want
+ * (lock held). */
+static void credit_takers_locked(uint64_t freed, uint64_t now)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	uint64_t want_total = L->want_total;
+	struct shrinker *s;
+
+	for (s = L->head; s && want_total; s = s->next) {
+		uint64_t give;
+
+		if (!s->want)
+			continue;
+		give = (uint64_t)((unsigned __int128)freed * s->want / want_total);
+		if (give > s->want)
+			give = s->want;
+		if (s->credit && now - s->credit_ns > CREDIT_TTL_NS)
+			drop_credit_locked(s);
+		s->credit += give;
+		s->credit_ns = now;
+		shrinker__sat_add(&s->taken, give);
+		atomic_fetch_add_explicit(&L->reserved, give, memory_order_relaxed);
+		/* What was not freed is not owed: the cache asks again if it
+		 * still finds no room. */
+		L->want_total -= s->want;
+		s->want = 0;
+	}
+}
+
+void shrinker__rebalance_locked(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+	uint64_t fair, excess = 0, asked, freed = 0, now, before;
+	struct shrinker *s, *next;
+	unsigned n;
+
+	if (!L->want_total)
+		return;
+	shrinker__unlock();
+	before = shrinker__rss_bytes();
+	shrinker__lock();
+	fair = fair_share_locked(&n);
+	for (s = L->head; s; s = s->next)
+		if (counts(s) && !(s->flags & SHRINKER_DEFERRED) && size_of(s) > fair)
+			excess += size_of(s) - fair;
+	asked = L->want_total < excess ? L->want_total : excess;
+	for (s = L->head; s && asked; s = next) {
+		uint64_t share, got;
+
+		next = s->next;
+		/* Deferred caches free only when the program dispatches: not
+		 * in time for a cache that waits to grow. */
+		if (!counts(s) || (s->flags & SHRINKER_DEFERRED) || s->busy ||
+		    size_of(s) <= fair || atomic_load(&L->exiting) || L->forking)
+			continue;
+		share = (uint64_t)(((unsigned __int128)asked * (size_of(s) - fair) +
+				    excess - 1) / excess);
+		if (share > size_of(s) - fair)
+			share = size_of(s) - fair;
+		if (!share)
+			continue;
+		/* s may be gone after this (its statistics are kept by the
+		 * call itself); only next is safe to use. */
+		L->rebalancing = true;
+		got = shrinker__call_locked(s, share, false, &next);
+		L->rebalancing = false;
+		shrinker__sat_add(&freed, got);
+	}
+	now = shrinker__now_ns();
+	credit_takers_locked(freed, now);
+	/* Whatever was not served (nobody above the fair share, or nobody
+	 * freed) is dropped: the asking cache asks again when it grows. */
+	for (s = L->head; s; s = s->next)
+		s->want = 0;
+	L->want_total = 0;
+	if (freed) {
+		/* Back to the system before the asking cache takes it: it may
+		 * allocate from another malloc arena than the one freed into. */
+		shrinker__unlock();
+		shrinker__trim_and_record(before);
+		shrinker__brake_kick();
+		shrinker__lock();
+	}
+	shrinker__debug("rebalanced: %llu KiB asked of caches above the fair share "
+			"of %llu KiB, %llu KiB freed for the caches below it",
+			(unsigned long long)asked >> 10, (unsigned long long)fair >> 10,
+			(unsigned long long)freed >> 10);
+}
+
+SHRINKER_EXPORT int shrinker_get_capacity(const struct shrinker *s,
+					  uint64_t *ret)
+{
+	uint64_t size, cap, room;
+	unsigned n;
+
+	if (!s || !ret)
+		return -EINVAL;
+	shrinker__lock();
+	if (!atomic_load_explicit(&s->size_known, memory_order_relaxed)) {
+		shrinker__unlock();
+		return -ENODATA;
+	}
+	size = size_of(s);
+	if (s->busy && pthread_equal(s->caller, pthread_self())) {
+		/* In its own callback: the size it should have after it. */
+		cap = size > s->call_target ? size - s->call_target : 0;
+	} else {
+		(void)fair_share_locked(&n);
+		room = shrinker__room_left();
+		if (room == UINT64_MAX)
+			room = 0; /* nothing measured yet: stay */
+		cap = size;
+		shrinker__sat_add(&cap, s->credit);
+		shrinker__sat_add(&cap, n > 1 ? room / n : room);
+	}
+	shrinker__unlock();
+	*ret = cap;
+	return 0;
+}

@@ -127,6 +127,15 @@ $(B)/tests/prog-%: tests/prog-%.c $(DEP_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(call LINK_SHARED,/..) $(LDFLAGS)
 
+# The SQLite example, for its end-to-end test, where libsqlite3-dev is
+# installed (found through pkg-config, as examples/Makefile finds it).
+HAVE_SQLITE := $(shell pkg-config --exists sqlite3 && echo yes)
+SQLITE_EXAMPLE := $(if $(HAVE_SQLITE),$(B)/examples/sqlite)
+$(B)/examples/sqlite: examples/sqlite.c $(DEP_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(call LINK_SHARED,/..) \
+		$(shell pkg-config --cflags --libs sqlite3) $(LDFLAGS)
+
 $(B)/fuzz/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(STATIC) $(LDFLAGS)
@@ -161,7 +170,7 @@ $(COMPETITOR): tools/competitor/main.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 
 PROVE ?= prove
-check: all $(TESTS) $(PROGS) $(OSV_TESTS) $(FUZZ_REPLAY)
+check: all $(TESTS) $(PROGS) $(OSV_TESTS) $(FUZZ_REPLAY) $(SQLITE_EXAMPLE)
 	TOP_SRCDIR=$(CURDIR) BUILD=$(B) SANITIZE=$(SANITIZE) $(PROVE) -f --exec '' $(TESTS) \
 		$(wildcard tests/*.sh) tests/vm/run.sh
 

@@ -7,7 +7,7 @@ set -u
 cd "${TOP_SRCDIR:-.}"
 B=${BUILD:-build/default-cc}
 CC=${CC:-cc}
-N=11
+N=12
 echo "1..$N"
 if [ -n "${SANITIZE:-}" ]; then
 	for i in $(seq 1 $N); do echo "ok $i # SKIP sanitizer builds are not installed"; done
@@ -76,6 +76,16 @@ run_example threaded
 run_example osv SHRINKER_LIMIT=64M
 if pkg-config --exists libuv; then run_example libuv; else skip "libuv1-dev not installed"; fi
 if pkg-config --exists glib-2.0; then run_example glib; else skip "libglib2.0-dev not installed"; fi
+# SQLite: a small database, one second of lookups with the library sizing
+# both connections' caches.
+if pkg-config --exists sqlite3; then
+	check "example sqlite builds from the installed tree and runs" \
+		'[ -x "$t/examples/sqlite" ] &&
+		 LD_LIBRARY_PATH="$lib" "$t/examples/sqlite" --create "$t/x.db" --rows 20000 > /dev/null &&
+		 LD_LIBRARY_PATH="$lib" "$t/examples/sqlite" "$t/x.db" --seconds 1 | grep -q "mode=shrinker"'
+else
+	skip "libsqlite3-dev not installed"
+fi
 
 # The program is installed and finds the installed library.
 check "memory-hog is installed and runs" '"$t/root/usr/bin/memory-hog" --version > /dev/null'

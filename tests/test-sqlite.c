@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A real cache end to end: examples/sqlite.c (two SQLite connections, each
+ * looked up at random by its own thread, over 3 million 100-byte rows) in a
+ * 256 MiB child memory cgroup.  With a large fixed cache_size and no
+ * shrinker it is OOM-killed; with the library sizing both caches it is not,
+ * the connection that starts 2 s late ends within a factor 1.5 of the other,
+ * and its lookups per second are reported next to a fixed cache that fits.
+ * The kernel's oom_kill counter is the verdict.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "tap.h"
+
+#define LIMIT (256 * MiB)
+
+static char skip_why[200], exe[600], db[600];
+static char out[64 * 1024];
+
+struct result {
+	int status;
+	uint64_t oom_kills, max_usage;
+	unsigned long long lookups, conn0, conn1, calls;
+	double per_s;
+};
+
+/* Drop the database's pages from the page cache, so that each run faults
+ * them in itself and they are charged to its own cgroup. */
+static void drop_db_cache(void)
+{
+	int fd = open(db, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	fdatasync(fd);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	close(fd);
+}
+
+static int run(const char *name, char *const extra[], struct result *r)
+{
+	char *argv[16] = { exe, db };
+	const char *last;
+	struct cg1 cg;
+	int fd, i;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; extra[i] && i < 12; i++)
+		argv[2 + i] = extra[i];
+	drop_db_cache();
+	if (cg1_make(&cg, name, LIMIT, skip_why, sizeof(skip_why)) < 0)
+		return TAP_SKIP;
+	pid = cg1_spawn(&cg, argv, &fd);
+	if (pid < 0) {
+		cg1_remove(&cg);
+		return TAP_FAIL;
+	}
+	read_all_fd(fd, out, sizeof(out));
+	r->status = wait_exit(pid);
+	r->oom_kills = cg1_read(&cg, "memory.oom_control", "oom_kill");
+	r->max_usage = cg1_read(&cg, "memory.max_usage_in_bytes", NULL);
+	cg1_remove(&cg);
+	last = strstr(out, "lookups=");
+	if (last)
+		sscanf(last, "lookups=%llu per_s=%lf conn0=%llu conn1=%llu calls=%llu",
+		       &r->lookups, &r->per_s, &r->conn0, &r->conn1, &r->calls);
+	tap_diag("%s: exit %d, oom_kill %llu, max usage %.1f MiB, %.0f lookups/s, "
+		 "caches %.1f / %.1f MiB, %llu callbacks", name, r->status,
+		 (unsigned long long)r->oom_kills, r->max_usage / (double)MiB,
+		 r->per_s, r->conn0 / (double)MiB, r->conn1 / (double)MiB, r->calls);
+	return TAP_PASS;
+}
+
+static int test_sqlite(void)
+{
+	char *unbounded[] = { "--cache-kib", "1000000", "--seconds", "6", NULL };
+	char *library[] = { "--shrinker", "--late", "2", "--seconds", "8", NULL };
+	char *fits[] = { "--cache-kib", "81920", "--late", "2", "--seconds", "8", NULL };
+	struct result a, b, c;
+	int r;
+
+	r = run("sqlite-unbounded", unbounded, &a);
+	if (r != TAP_PASS)
+		return r == TAP_SKIP ? tap_skip_why("%s", skip_why) : r;
+	r = run("sqlite-shrinker", library, &b);
+	if (r != TAP_PASS)
+		return r == TAP_SKIP ? tap_skip_why("%s", skip_why) : r;
+	r = run("sqlite-fixed", fits, &c);
+	if (r != TAP_PASS)
+		return r == TAP_SKIP ? tap_skip_why("%s", skip_why) : r;
+	if (c.per_s > 0)
+		tap_diag("lookups/s with the library: %.2fx a fixed 80 MiB per "
+			 "connection", b.per_s / c.per_s);
+	/* The usual setting, a cache_size larger than the limit: killed. */
+	CHECK(a.oom_kills > 0);
+	/* The library: alive, both caches in use and within 1.5x. */
+	CHECK(b.status == 0 && b.oom_kills == 0);
+	CHECK(b.lookups > 0 && b.conn0 > 16 * MiB && b.conn1 > 16 * MiB);
+	CHECK(b.conn0 * 2 <= b.conn1 * 3 && b.conn1 * 2 <= b.conn0 * 3);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
+static const struct tap_test tests[] = {
+	{ "SQLite with no cache size in 256 MiB: no OOM kill, fair connections", test_sqlite },
+};
+
+int main(void)
+{
+	const char *san = getenv("SANITIZE");
+	char cmd[1400];
+	int rc;
+
+	if (san && *san)
+		tap_skip_all("memory figures are meaningless under a sanitizer");
+	if (geteuid() != 0)
+		tap_skip_all("needs root to make a child memory cgroup");
+	snprintf(exe, sizeof(exe), "%s/examples/sqlite", build_dir());
+	if (access(exe, X_OK) != 0)
+		tap_skip_all("examples/sqlite not built (apt-get install libsqlite3-dev)");
+	snprintf(db, sizeof(db), "%s/tests/sqlite-%d.db", build_dir(), (int)getpid());
+	snprintf(cmd, sizeof(cmd), "'%s' --create '%s' --rows 3000000 > /dev/null", exe, db);
+	if (system(cmd) != 0) {
+		unlink(db);
+		tap_skip_all("could not create the database");
+	}
+	rc = tap_run(tests, sizeof(tests) / sizeof(tests[0]));
+	unlink(db);
+	return rc;
+}

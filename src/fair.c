@@ -13,7 +13,9 @@
  * they free are credited to the asking cache, reserved for it (nobody else's
  * shrinker_may_grow() sees them) for up to a second.  The gap halves with
  * each exchange, so two equal caches converge in a handful of requests, and
- * nothing is freed that the asking cache does not then take.
+ * nothing is freed that the asking cache does not then take.  Exchanges
+ * that free less than half of what they ask back off (10 ms doubling to
+ * 2 s), so caches that cannot give make no storm.
  *
  * shrinker_get_capacity() gives caches governed by a size setting (SQLite's
  * cache_size) the size to set: inside their callback, what they hold less
@@ -30,6 +32,9 @@
 #define CREDIT_TTL_NS 1000000000ull
 /* The smallest exchange between caches. */
 #define MIN_CHUNK (1ull << 20)
+/* After an exchange that freed less than half of what it asked. */
+#define BACKOFF_MIN_NS 10000000ull
+#define BACKOFF_MAX_NS 2000000000ull
 /* A refused cache looks at the fair shares at most this often. */
 #define LOOK_EVERY_NS 1000000ull
 
@@ -127,7 +132,8 @@ SHRINKER_EXPORT bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes)
 	/* Below its fair share with another cache to take from: ask for half
 	 * the gap (all of a small one), once; a request already waiting is
 	 * not made again. */
-	if (counts(s) && n >= 2 && size < fair && fair - size >= bytes) {
+	if (counts(s) && n >= 2 && size < fair && fair - size >= bytes &&
+	    now >= L->rebalance_not_before_ns) {
 		chunk = (fair - size) / 2;
 		if (chunk < MIN_CHUNK)
 			chunk = fair - size < MIN_CHUNK ? fair - size : MIN_CHUNK;
@@ -217,6 +223,18 @@ void shrinker__rebalance_locked(void)
 	}
 	now = shrinker__now_ns();
 	credit_takers_locked(freed, now);
+	/* No storm when the caches above their share free little of what
+	 * they are asked (a size setting that lags its cache): the next
+	 * exchange waits, 10 ms doubling to 2 s, until one frees enough. */
+	if (freed >= asked / 2) {
+		L->rebalance_backoff_ns = 0;
+	} else {
+		L->rebalance_backoff_ns = L->rebalance_backoff_ns ?
+			L->rebalance_backoff_ns * 2 : BACKOFF_MIN_NS;
+		if (L->rebalance_backoff_ns > BACKOFF_MAX_NS)
+			L->rebalance_backoff_ns = BACKOFF_MAX_NS;
+	}
+	L->rebalance_not_before_ns = now + L->rebalance_backoff_ns;
 	/* Whatever was not served (nobody above the fair share, or nobody
 	 * freed) is dropped: the asking cache asks again when it grows. */
 	for (s = L->head; s; s = s->next)

@@ -144,6 +144,7 @@ struct shrinker__lib {
 	 * credit (read without the lock by shrinker__room_left()). */
 	uint64_t want_total;
 	bool rebalancing;          /* the running call frees for another cache */
+	uint64_t rebalance_backoff_ns, rebalance_not_before_ns;
 	_Atomic uint64_t reserved;
 	uint64_t req_seq;          /* numbers the requests made so far */
 	uint64_t served_seq;       /* all requests up to this one are served */

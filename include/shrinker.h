@@ -331,6 +331,18 @@ int shrinker_dispatch(void);
  *    before any growth has been seen, from 100 ms, doubling.  The
  *    poll is what sees other processes' growth below the watermark.
  *
+ * Processes that share a cgroup: every process using the library measures
+ * the same usage against the same limit.  Each publishes its resident size
+ * in a small shared file (/dev/shm/libshrinker-<uid>-<cgroup>, created 0600
+ * and used only if it is a private file of the same user) and takes its
+ * part of a deficit: the processes above an equal share of their resident
+ * memory pay first, in proportion to their excess, the rest in proportion
+ * to what each holds; on hard pressure each takes at least what brings the
+ * headroom back to the hard watermark.  A process below an equal share may
+ * grow into the band the others keep free, and right after a shrink.
+ * Processes that do not use the library are not peers: their part of a
+ * deficit is freed by those that do.
+ *
  * Guarantees, by environment and mode.  "Covered" means the library reacts
  * before the OOM killer as long as the shrinkers can free what is asked.
  *  - Native caches that ask shrinker_may_grow() before they grow: covered
@@ -550,7 +562,11 @@ struct shrinker_global_stats {
 	uint64_t reactions;     /* requests measured */
 	uint64_t reaction_first_p50_ns, reaction_first_p99_ns, reaction_first_max_ns;
 	uint64_t reaction_done_p50_ns, reaction_done_p99_ns, reaction_done_max_ns;
-	uint64_t reserved[16];  /* zero; room for fields to come */
+	/* Processes using this library under the same cgroup limit, this one
+	 * included, at the last measurement (1: alone; see "Processes that
+	 * share a cgroup"). */
+	uint64_t peers;
+	uint64_t reserved[15];  /* zero; room for fields to come */
 };
 
 /* Copy the library-wide statistics into *ret.  Errors: -EINVAL. */

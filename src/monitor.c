@@ -49,6 +49,7 @@
 /* How far ahead a shrink looks: the growth rate times this. */
 #define REACTION_S 0.025
 #define RATE_HALF_LIFE_S 0.1
+#define RATE_MIN_NS 10000000ull
 /* After a shrink, shrinker_may_grow() says no for this long. */
 #define NO_REFILL_SOFT_NS 250000000ull
 #define NO_REFILL_HARD_NS 1000000000ull
@@ -243,12 +244,15 @@ static bool cgroup_changed_locked(struct shrinker__mon *m)
 /* Growth rate: the growth in progress, a maximum that halves every
  * RATE_HALF_LIFE_S, so that a fill long past does not count (mon lock
  * held; ws, the working set now). */
-static void update_rate_locked(struct shrinker__mon *m, uint64_t ws, uint64_t now)
+static bool update_rate_locked(struct shrinker__mon *m, uint64_t ws, uint64_t now)
 {
 	double dt, inst, halvings;
 
-	if (now <= m->last_ns)
-		return;
+	/* Over at least RATE_MIN_NS: two measurements a millisecond apart
+	 * (an event right after a request) would make a few MiB of noise a
+	 * rate of GiB/s, and the next request free for it. */
+	if (now <= m->last_ns || now - m->last_ns < RATE_MIN_NS)
+		return false;
 	dt = (double)(now - m->last_ns) / 1e9;
 	inst = ws > m->last_ws ? (double)(ws - m->last_ws) / dt : 0;
 	if (inst > 0)
@@ -261,6 +265,7 @@ static void update_rate_locked(struct shrinker__mon *m, uint64_t ws, uint64_t no
 	m->rate *= 1.0 - halvings / 2; /* close enough within one */
 	if (inst > m->rate)
 		m->rate = inst;
+	return true;
 }
 
 /* Measure and publish (mon lock held).  -ENODATA if nothing is known. */
@@ -350,7 +355,9 @@ static int measure_locked(struct shrinker__mon *m)
 		budget = (uint64_t)((unsigned __int128)base * m->budget_x100 / 10000);
 	}
 	mem.budget = budget;
-	if (budget || !cg_ok)
+	/* Our own size: for the budget, without a cgroup, and to take our
+	 * part among the processes that share the cgroup. */
+	if (budget || !cg_ok || m->cg_binding)
 		rss = shrinker__rss_bytes();
 	if (budget) {
 		if (consider(&mem, &set, budget, rss,
@@ -362,14 +369,20 @@ static int measure_locked(struct shrinker__mon *m)
 	}
 	if (!set)
 		return -ENODATA;
+	/* Peers only where a cgroup's limit binds, and not in the tests'
+	 * fixture trees (SHRINKER_ROOT). */
+	shrinker__peers_update(m->cg_binding && !shrinker__root()[0] ?
+			       m->cg_bind_dir : NULL, rss, &m->peers);
+	atomic_store(&m->mg_below_share, shrinker__peers_below_share(&m->peers));
+	atomic_store(&m->peers_seen, m->peers.n);
 	watermarks(m, &mem);
 	now = shrinker__now_ns();
 	mem.measured_ns = now;
 
-	if (m->have_mem)
-		update_rate_locked(m, mem.working_set, now);
-	m->last_ws = mem.working_set;
-	m->last_ns = now;
+	if (!m->have_mem || update_rate_locked(m, mem.working_set, now)) {
+		m->last_ws = mem.working_set;
+		m->last_ns = now;
+	}
 	m->mem = mem;
 	m->have_mem = true;
 
@@ -424,6 +437,21 @@ bool shrinker__decide(const struct shrinker_memory *mem,
 		return true;
 	}
 	return false;
+}
+
+/* Our part of a target when other libshrinker processes measure the same
+ * limit (peers.c): in proportion to our resident share; on hard pressure
+ * at least what brings the headroom back to the hard watermark, which
+ * nobody else may be quick enough to free (mon lock held). */
+static uint64_t our_part_locked(const struct shrinker__mon *m, uint64_t target,
+				bool hard)
+{
+	uint64_t part = shrinker__peers_part(&m->peers, target);
+	uint64_t hw = m->mem.hard_watermark, head = m->mem.headroom;
+
+	if (hard && hw > head && part < hw - head)
+		part = hw - head < target ? hw - head : target;
+	return part;
 }
 
 static void rearm_locked(struct shrinker__mon *m)
@@ -745,6 +773,13 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 		rearm_locked(m);
 
 	need = shrinker__decide(&m->mem, sig, m->rate, target, hard);
+	/* Nothing to do when the others in the cgroup pay it all: not a
+	 * request that "freed nothing", which would hold us off when our
+	 * turn comes. */
+	if (need)
+		*target = our_part_locked(m, *target, *hard);
+	if (need && !*target)
+		need = false;
 	now = shrinker__now_ns();
 	if (need && *hard && now < m->hard_not_before_ns)
 		need = false;
@@ -765,6 +800,12 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 				(unsigned long long)m->cg_usage >> 10,
 				(unsigned long long)m->mem.limit >> 10,
 				m->mem.limit_source);
+		if (m->peers.n > 1)
+			shrinker__debug("our part: %llu of %llu KiB resident in %u "
+					"processes of the cgroup",
+					(unsigned long long)m->peers.self >> 10,
+					(unsigned long long)m->peers.total >> 10,
+					m->peers.n);
 	}
 	mon_unlock();
 	return need;
@@ -784,6 +825,8 @@ uint64_t shrinker__monitor_still_needed(uint64_t remaining)
 	    !shrinker__decide(&m->mem, SHRINKER__SIG_MEASURE, m->rate, &target,
 			      &hard))
 		target = 0;
+	if (target)
+		target = our_part_locked(m, target, true);
 	mon_unlock();
 	return target;
 }
@@ -855,6 +898,7 @@ void shrinker__monitor_release(void)
 	m->opened = false;
 	shrinker__files_forget();
 	shrinker__rss_forget();
+	shrinker__peers_release();
 	memset(&m->cg, 0, sizeof(m->cg));
 	shrinker__growth_reopen_locked(m); /* no cgroup: closes the probe's file */
 	pthread_mutex_unlock(&m->lock);
@@ -879,6 +923,8 @@ void shrinker__monitor_atfork_child(void)
 	pthread_mutex_init(&m->probe_lock, NULL);
 	shrinker__files_forget();
 	shrinker__rss_forget();
+	shrinker__peers_forget();
+	m->peers = (struct shrinker__peers){ .n = 1 };
 	/* The parent's registrations are the parent's: the child's thread
 	 * opens its own sources. */
 	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
@@ -898,6 +944,7 @@ void shrinker__monitor_add_stats(struct shrinker_global_stats *st)
 	st->probes = atomic_load(&m->gc_probes);
 	st->brake_waits = atomic_load(&m->gc_brake_waits);
 	st->brake_wait_ns = atomic_load(&m->gc_brake_ns);
+	st->peers = atomic_load(&m->peers_seen);
 }
 
 /* Public API. */
@@ -978,9 +1025,15 @@ uint64_t shrinker__room_left(void)
 	struct shrinker__mon *m = &shrinker__mon;
 	uint64_t head, soft, taken;
 
+	bool below;
+
 	if (!atomic_load_explicit(&m->mg_valid, memory_order_acquire))
 		return UINT64_MAX;
-	if (shrinker__now_ns() <
+	/* A process below its share among the processes of its cgroup
+	 * (peers.c) grows into the band and right after a shrink: the room
+	 * the others' shrinks make is for it. */
+	below = atomic_load_explicit(&m->mg_below_share, memory_order_relaxed);
+	if (!below && shrinker__now_ns() <
 	    atomic_load_explicit(&m->mg_block_until_ns, memory_order_relaxed))
 		return 0;
 	head = atomic_load_explicit(&m->mg_headroom, memory_order_relaxed);
@@ -990,7 +1043,8 @@ uint64_t shrinker__room_left(void)
 	 * the last measurement, and what was freed for particular caches
 	 * (fair.c), are taken already. */
 	soft = atomic_load_explicit(&m->mg_soft, memory_order_relaxed);
-	soft += soft / 4;
+	if (!below)
+		soft += soft / 4;
 	taken = atomic_load_explicit(&m->mg_granted, memory_order_relaxed);
 	shrinker__sat_add(&taken, atomic_load_explicit(&shrinker__lib.reserved,
 						       memory_order_relaxed));

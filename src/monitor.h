@@ -60,6 +60,13 @@ struct shrinker__source {
 	enum shrinker__signal (*handle)(struct shrinker__source *s, short revents);
 };
 
+/* peers.c: the libshrinker processes that share the binding cgroup. */
+struct shrinker__peers {
+	unsigned n;           /* processes, this one included (1: alone) */
+	uint64_t self, total; /* resident bytes: ours, all of them together */
+	uint64_t excess_self, excess_total; /* above an equal share of total */
+};
+
 struct shrinker__mon {
 	pthread_mutex_t lock;
 	bool opened;
@@ -84,6 +91,7 @@ struct shrinker__mon {
 						 probed, its thresholds armed, its
 						 memory.events watched */
 	bool cg_binding;          /* the cgroup limit is the effective one */
+	struct shrinker__peers peers; /* who else measures the same limit */
 	double rate;              /* working-set growth, bytes/s, decaying max */
 	unsigned flat_ms;         /* poll interval while nothing grows */
 	uint64_t last_ws, last_ns;
@@ -100,6 +108,8 @@ struct shrinker__mon {
 	_Atomic uint64_t mg_headroom, mg_soft, mg_granted, mg_poke_ns;
 	_Atomic uint64_t mg_block_until_ns; /* no growth before this */
 	atomic_bool mg_valid, poked;
+	atomic_bool mg_below_share; /* under an equal share of the peers' memory */
+	_Atomic unsigned peers_seen;  /* peers.n, for the statistics */
 
 	/* The growth clock and the brake (growth.c), read and written
 	 * without the monitor lock.  The probe lock serializes the fast
@@ -175,6 +185,19 @@ uint64_t shrinker__room_left(void);
 bool shrinker__room_take(uint64_t bytes);
 /* A cache was refused bytes: counted, and fresh figures asked for. */
 void shrinker__room_refused(uint64_t bytes);
+
+/* peers.c.  Publish our resident size for the cgroup bind_dir (NULL: no
+ * cgroup binds) and read the others' into *out (n = 1 when alone or when the
+ * shared file cannot be used). */
+void shrinker__peers_update(const char *bind_dir, uint64_t rss,
+			    struct shrinker__peers *out);
+/* Our part of target: in proportion to our share of the peers' memory. */
+uint64_t shrinker__peers_part(const struct shrinker__peers *p, uint64_t target);
+/* Whether we hold less than an equal share (room to grow is ours first). */
+bool shrinker__peers_below_share(const struct shrinker__peers *p);
+/* After fork() (the slot is the parent's), and when unloaded. */
+void shrinker__peers_forget(void);
+void shrinker__peers_release(void);
 
 /* growth.c: the growth clock and the brake. */
 /* A full measurement happened (mon lock held): restart the clock from it.

@@ -22,7 +22,8 @@
  * idle_cpu_us=<us>"); --after-idle BYTES then starts the threads again, at
  * full speed, until that many more bytes are inserted.
  *
- * Prints "t=<ms> cache=<bytes>" every 20 ms and last lines
+ * Prints "t=<ms> cache=<bytes> freed=<bytes> mono=<CLOCK_MONOTONIC ms>"
+ * every 20 ms (freed: by the shrinkers so far) and last lines
  * "peak=<bytes> allocated=<bytes> calls=<n> freed=<bytes>" and
  * "brake_waits=<n> brake_ms=<ms> probes=<n> wakeups=<n>".
  */
@@ -67,6 +68,8 @@ static atomic_bool stop;
 static uint64_t start;
 /* All caches together, and the most they ever held. */
 static _Atomic size_t sum_bytes, peak_bytes;
+/* What the shrinkers freed, all caches together. */
+static _Atomic size_t freed_bytes;
 
 static void add_bytes(size_t n)
 {
@@ -111,6 +114,7 @@ static size_t cache_shrink(struct cache *c, size_t target)
 	while (freed < target && c->head)
 		freed += evict_oldest(c);
 	c->freed += freed;
+	atomic_fetch_add(&freed_bytes, freed);
 	c->calls++;
 	if (c->me)
 		shrinker_set_size(c->me, c->bytes);
@@ -322,8 +326,14 @@ int main(int argc, char **argv)
 		bool all_done = true;
 
 		if (t >= next_sample) {
-			printf("t=%llu cache=%zu\n", (unsigned long long)t,
-			       atomic_load(&sum_bytes));
+			struct timespec mono;
+
+			clock_gettime(CLOCK_MONOTONIC, &mono);
+			printf("t=%llu cache=%zu freed=%zu mono=%llu\n",
+			       (unsigned long long)t, atomic_load(&sum_bytes),
+			       atomic_load(&freed_bytes),
+			       (unsigned long long)mono.tv_sec * 1000 +
+				       (unsigned long long)mono.tv_nsec / 1000000);
 			next_sample = t + 20;
 		}
 		if (fd >= 0) {

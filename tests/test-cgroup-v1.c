@@ -20,6 +20,7 @@
 #include "tap.h"
 
 #define LIMIT (128 * MiB)
+#define LIMIT_2 (256 * MiB)
 
 static char skip_why[200];
 
@@ -288,6 +289,230 @@ fail:
 	return TAP_FAIL;
 }
 
+/* A prog-grower's samples: CLOCK_MONOTONIC ms, cache bytes, bytes freed. */
+struct samples {
+	unsigned n;
+	uint64_t mono[1024], cache[1024], freed[1024];
+};
+
+static void parse_samples(char *text, struct samples *sm)
+{
+	char *line, *save = NULL;
+
+	sm->n = 0;
+	for (line = strtok_r(text, "\n", &save); line && sm->n < 1024;
+	     line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long t, c, f, mono;
+
+		if (sscanf(line, "t=%llu cache=%llu freed=%llu mono=%llu", &t, &c,
+			   &f, &mono) == 4) {
+			sm->mono[sm->n] = mono;
+			sm->cache[sm->n] = c;
+			sm->freed[sm->n++] = f;
+		}
+	}
+}
+
+/* The last sample at or before mono (the first one if none). */
+static unsigned sample_at(const struct samples *sm, uint64_t mono)
+{
+	unsigned i = 0;
+
+	while (i + 1 < sm->n && sm->mono[i + 1] <= mono)
+		i++;
+	return i;
+}
+
+static int test_two_processes(void)
+{
+	static char out_b[256 * 1024];
+	static struct samples sa, sb;
+	char path[600], total[32];
+	char *argv_a[] = { path, "--mode", "native", "--total", total, "--duration",
+			   "12000", "--block", "65536", NULL };
+	char *argv_b[] = { path, "--mode", "native", "--total", total, "--duration",
+			   "11800", "--block", "65536", NULL };
+	char comp_path[600], take[32];
+	char *argv_c[] = { comp_path, "--take", take, "--hold", "3000", NULL };
+	static char out_c[4096];
+	double m_alloc = 0, m_done = 0;
+	const char *p;
+	int fd_c;
+	uint64_t t0, t_comp, t_done, usage, kills, needed, room, freed_a, freed_b;
+	uint64_t a10, b10;
+	const uint64_t comp = 100 * MiB, soft = LIMIT_2 / 10;
+	int fd_a, fd_b, st_a, st_b, st_c;
+	pid_t a, b, c;
+	unsigned i, j;
+	struct cg1 cg;
+
+	/* Two libshrinker processes in one 256 MiB cgroup (the second starts
+	 * 200 ms later, when the first holds nearly everything) and, after
+	 * 5 s, a competitor that takes 100 MiB.  Each process takes its part
+	 * of a deficit, so together they free about what the competitor
+	 * needs, not twice that; and the one that started late gets an equal
+	 * share. */
+	if (cg1_make(&cg, "two", LIMIT_2, skip_why, sizeof(skip_why)) < 0)
+		return tap_skip_why("%s", skip_why);
+	snprintf(path, sizeof(path), "%s/tests/prog-grower", build_dir());
+	snprintf(total, sizeof(total), "%llu", 512 * MiB);
+	t0 = now_ms();
+	a = cg1_spawn(&cg, argv_a, &fd_a);
+	sleep_ms(200);
+	b = cg1_spawn(&cg, argv_b, &fd_b);
+	CHECK(a > 0 && b > 0);
+	sleep_ms(4800);
+	usage = cg1_read(&cg, "memory.usage_in_bytes", NULL);
+	snprintf(comp_path, sizeof(comp_path), "%s/competitor", build_dir());
+	snprintf(take, sizeof(take), "%llu", (unsigned long long)comp);
+	c = cg1_spawn(&cg, argv_c, &fd_c);
+	read_all_fd(fd_c, out_c, sizeof(out_c));
+	read_all_fd(fd_a, out, sizeof(out));
+	read_all_fd(fd_b, out_b, sizeof(out_b));
+	st_a = wait_exit(a);
+	st_b = wait_exit(b);
+	st_c = wait_exit(c);
+	kills = cg1_read(&cg, "memory.oom_control", "oom_kill");
+	cg1_remove(&cg);
+	parse_samples(out, &sa);
+	parse_samples(out_b, &sb);
+	CHECK(sa.n > 10 && sb.n > 10);
+	/* The competitor's allocation, from its first byte to its last (its
+	 * JSON lines, CLOCK_MONOTONIC seconds). */
+	p = strstr(out_c, "\"allocating\"");
+	CHECK(p && (p = strstr(p, "\"mono\":")) && sscanf(p, "\"mono\":%lf", &m_alloc) == 1);
+	p = strstr(out_c, "\"allocated\"");
+	CHECK(p && (p = strstr(p, "\"mono\":")) && sscanf(p, "\"mono\":%lf", &m_done) == 1);
+	t_comp = (uint64_t)(m_alloc * 1000);
+	t_done = (uint64_t)(m_done * 1000) + 100;
+	/* What the competitor needed freed: what it takes beyond the room
+	 * above the soft watermark when it started. */
+	room = LIMIT_2 > usage + soft ? LIMIT_2 - usage - soft : 0;
+	needed = comp > room ? comp - room : 0;
+	i = sample_at(&sa, t_comp);
+	j = sample_at(&sa, t_done);
+	freed_a = sa.freed[j] - sa.freed[i];
+	i = sample_at(&sb, t_comp);
+	j = sample_at(&sb, t_done);
+	freed_b = sb.freed[j] - sb.freed[i];
+	a10 = sa.cache[sample_at(&sa, t0 + 10000)];
+	b10 = sb.cache[sample_at(&sb, t0 + 10000)];
+	tap_diag("usage %.1f MiB when the competitor came; it needed %.1f MiB freed; "
+		 "the two freed %.1f + %.1f MiB while it allocated (%llu ms); caches at 10 s: "
+		 "%.1f and %.1f MiB; exits %d %d %d, oom_kill %llu",
+		 usage / (double)MiB, needed / (double)MiB, freed_a / (double)MiB,
+		 freed_b / (double)MiB, (unsigned long long)(t_done - 100 - t_comp),
+		 a10 / (double)MiB, b10 / (double)MiB,
+		 st_a, st_b, st_c, (unsigned long long)kills);
+	CHECK(st_a == 0 && st_b == 0 && st_c == 0 && kills == 0);
+	CHECK((freed_a + freed_b) * 10 <= needed * 13);
+	CHECK(a10 > 16 * MiB && b10 > 16 * MiB);
+	CHECK(a10 * 2 <= b10 * 3 && b10 * 2 <= a10 * 3);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
+/* What a prog-grower's shrinkers freed after mono (CLOCK_MONOTONIC ms):
+ * the total on its last line less the last sample before then. */
+static uint64_t freed_after(char *text, uint64_t mono)
+{
+	static struct samples sm;
+	unsigned long long peak, alloc, calls, freed = 0;
+	const char *last = strstr(text, "peak=");
+	unsigned i;
+
+	if (!last || sscanf(last, "peak=%llu allocated=%llu calls=%llu freed=%llu",
+			    &peak, &alloc, &calls, &freed) != 4)
+		return UINT64_MAX;
+	parse_samples(text, &sm);
+	if (!sm.n)
+		return UINT64_MAX;
+	i = sample_at(&sm, mono);
+	return freed >= sm.freed[i] ? freed - sm.freed[i] : UINT64_MAX;
+}
+
+/* nproc processes whose caches fill a 256 MiB cgroup (then replace
+ * entries, at capacity); the limit is lowered so that the headroom is
+ * 12 MiB under the new soft watermark, which every process sees at the
+ * same moment (the limit file is watched).  *freed: what they freed after
+ * that, together.  TAP_PASS, or TAP_SKIP/TAP_FAIL. */
+static int lower_under(unsigned nproc, uint64_t *freed)
+{
+	static char outs[2][256 * 1024];
+	char path[600], total[32], cmd[700];
+	char *argv[] = { path, "--mode", "native", "--total", total, "--duration",
+			 "4000", "--block", "65536", NULL };
+	uint64_t usage, limit, kills, t_lower, f, sum = 0;
+	int fd[2], st[2];
+	pid_t pid[2];
+	struct cg1 cg;
+	unsigned i;
+
+	if (cg1_make(&cg, "lowered", LIMIT_2, skip_why, sizeof(skip_why)) < 0)
+		return TAP_SKIP;
+	snprintf(path, sizeof(path), "%s/tests/prog-grower", build_dir());
+	snprintf(total, sizeof(total), "%llu", 300 * MiB);
+	for (i = 0; i < nproc; i++) {
+		pid[i] = cg1_spawn(&cg, argv, &fd[i]);
+		sleep_ms(200);
+	}
+	sleep_ms(2000);
+	usage = cg1_read(&cg, "memory.usage_in_bytes", NULL);
+	/* limit - usage = limit / 10 - 12 MiB */
+	limit = (usage - 12 * MiB) / 9 * 10;
+	limit &= ~(uint64_t)4095;
+	snprintf(cmd, sizeof(cmd), "echo %llu > %s/memory.limit_in_bytes",
+		 (unsigned long long)limit, cg.path);
+	t_lower = now_ms();
+	if (system(cmd) != 0)
+		tap_diag("could not lower the limit");
+	for (i = 0; i < nproc; i++) {
+		read_all_fd(fd[i], outs[i], sizeof(outs[i]));
+		st[i] = wait_exit(pid[i]);
+	}
+	kills = cg1_read(&cg, "memory.oom_control", "oom_kill");
+	cg1_remove(&cg);
+	for (i = 0; i < nproc; i++) {
+		f = freed_after(outs[i], t_lower);
+		tap_diag("%u process(es): #%u freed %.1f MiB after the limit went from "
+			 "256 to %.1f MiB at usage %.1f MiB; exit %d", nproc, i,
+			 f == UINT64_MAX ? -1.0 : f / (double)MiB, limit / (double)MiB,
+			 usage / (double)MiB, st[i]);
+		if (st[i] != 0 || f == UINT64_MAX)
+			return TAP_FAIL;
+		sum += f;
+	}
+	if (kills != 0)
+		return TAP_FAIL;
+	*freed = sum;
+	return TAP_PASS;
+}
+
+static int test_two_see_one_deficit(void)
+{
+	uint64_t one = 0, two = 0;
+	int r;
+
+	/* One process alone, then two, side by side: two processes that see
+	 * the same deficit at once must together free about what one alone
+	 * frees (each its part), not twice that. */
+	r = lower_under(1, &one);
+	if (r == TAP_PASS)
+		r = lower_under(2, &two);
+	if (r == TAP_SKIP)
+		return tap_skip_why("%s", skip_why);
+	CHECK(r == TAP_PASS);
+	tap_diag("freed for the same deficit: %.1f MiB by one process, %.1f MiB by two "
+		 "(%.2fx)", one / (double)MiB, two / (double)MiB,
+		 one ? (double)two / (double)one : 0.0);
+	CHECK(one >= 12 * MiB && two >= 12 * MiB);
+	CHECK(two * 10 <= one * 13);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
 /* Count the kernel's "medium" pressure notifications for cg: an eventfd
  * registered through cgroup.event_control (-1 if that cannot be done). */
 static int medium_eventfd(const struct cg1 *cg)
@@ -392,6 +617,8 @@ static const struct tap_test tests[] = {
 	{ "idle far from the limit: no wake-ups in 5 s", test_idle },
 	{ "an ancestor's limit against the ancestor's usage (a sibling)", test_sibling },
 	{ "\"medium\" from page-cache reclaim at the limit shrinks nothing", test_medium },
+	{ "two processes in one cgroup: each its part, equal shares, no OOM kill", test_two_processes },
+	{ "two processes see one deficit: together they free what one alone would", test_two_see_one_deficit },
 };
 
 int main(void)

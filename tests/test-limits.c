@@ -277,6 +277,48 @@ fail:
 	return r;
 }
 
+static int test_peer_parts(void)
+{
+	/* Three processes under one limit: 150, 100 and 50 MiB resident
+	 * (an equal share is 100).  Each computes its part of the same
+	 * target from its own view; the parts add up to the target. */
+	const uint64_t rss[3] = { 150 * MiB, 100 * MiB, 50 * MiB };
+	struct shrinker__peers p = { .n = 3, .total = 300 * MiB,
+				     .excess_total = 50 * MiB };
+	uint64_t sum, part[3];
+	int r = TAP_FAIL, i;
+
+	/* 30 MiB: within what the one above its share holds in excess, so
+	 * it pays all of it and the others nothing. */
+	for (i = 0, sum = 0; i < 3; i++) {
+		p.self = rss[i];
+		p.excess_self = rss[i] > 100 * MiB ? rss[i] - 100 * MiB : 0;
+		part[i] = shrinker__peers_part(&p, 30 * MiB);
+		sum += part[i];
+	}
+	CHECK(part[0] == 30 * MiB && part[1] == 0 && part[2] == 0);
+	/* 110 MiB: its 50 MiB excess first, then 60 MiB by what each holds. */
+	for (i = 0, sum = 0; i < 3; i++) {
+		p.self = rss[i];
+		p.excess_self = rss[i] > 100 * MiB ? rss[i] - 100 * MiB : 0;
+		part[i] = shrinker__peers_part(&p, 110 * MiB);
+		sum += part[i];
+	}
+	CHECK_NEAR(part[0], 80 * MiB, 1);
+	CHECK_NEAR(part[1], 20 * MiB, 1);
+	CHECK_NEAR(part[2], 10 * MiB, 1);
+	CHECK_NEAR(sum, 110 * MiB, 3);
+	CHECK(shrinker__peers_below_share(&p)); /* the 50 MiB one */
+	p.self = 100 * MiB;
+	CHECK(!shrinker__peers_below_share(&p));
+	/* Alone: the whole target. */
+	p = (struct shrinker__peers){ .n = 1, .self = 10, .total = 10 };
+	CHECK(shrinker__peers_part(&p, 7 * MiB) == 7 * MiB);
+	r = TAP_PASS;
+fail:
+	return r;
+}
+
 static const struct tap_test tests[] = {
 	{ "cgroup discovery and limits on fixture trees", test_discovery },
 	{ "no cgroup, nothing readable", test_no_cgroup },
@@ -285,6 +327,7 @@ static const struct tap_test tests[] = {
 	{ "garbage files: clear answer, safe fallback", test_garbage },
 	{ "watermarks by API", test_watermark_api },
 	{ "the decision", test_decide },
+	{ "processes sharing a cgroup: each its part, adding up to the target", test_peer_parts },
 };
 
 int main(void)

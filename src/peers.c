@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: processes that share a cgroup.  Every libshrinker process measures
+ * the same cgroup usage against the same limit, so without knowing of each
+ * other each asks its caches for the whole deficit, and about twice what is
+ * needed is freed; and growth is first come, first served between them.
+ * Nothing here needs a daemon: each process publishes its resident size in
+ * a slot of a small shared file, one per user and binding cgroup
+ * (/dev/shm/libshrinker-<uid>-<dev>-<inode of the cgroup directory>), and
+ * reads the others'.  A process then takes its part of a deficit in
+ * proportion to its share of the peers' resident memory (on hard pressure
+ * at least what brings the headroom back to the hard watermark, which
+ * nobody else may be quick enough to free).  The processes above an equal
+ * share pay first, in proportion to their excess, so that the others are
+ * not made to free what they are owed.  A process below an equal
+ * share of it may grow into the band that the others keep free and is not
+ * held back after a shrink: the others' shrinks are what make its room.
+ * Processes that do not use the library are not peers: their part of a
+ * deficit is ours to free.
+ *
+ * The file is created 0600 with O_NOFOLLOW and used only if it is a
+ * regular file of ours with no other permission bits; anything else (no
+ * /dev/shm, another user's file, a symlink) means no peers, the behaviour
+ * of a process alone.  Figures read from it are clamped, never trusted.
+ * A slot is claimed by compare-and-swap of its pid and is taken over when
+ * its process is gone or has not written for a minute.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "monitor.h"
+
+#define SLOTS 64
+#define STALE_NS 60000000000ull  /* a slot not written for this long is free */
+#define RECENT_NS 30000000000ull /* a peer counts if it wrote this recently */
+
+struct slot {
+	_Atomic int32_t pid;
+	uint32_t pad;
+	_Atomic uint64_t rss, written_ns;
+	uint64_t spare[5];
+};
+
+struct table {
+	uint32_t magic, version;
+	uint64_t spare[7];
+	struct slot slot[SLOTS];
+};
+
+#define MAGIC 0x6b6e7273u /* "srnk" */
+
+static struct {
+	struct table *t;
+	dev_t dev;
+	ino_t ino;
+	int slot;             /* ours, -1 if none */
+	pid_t pid;            /* who claimed it (fork() gives a new one) */
+} P = { .slot = -1 };
+
+static void detach(void)
+{
+	if (P.t) {
+		if (P.slot >= 0 && P.pid == getpid()) {
+			int32_t me = (int32_t)P.pid;
+
+			atomic_store(&P.t->slot[P.slot].rss, 0);
+			atomic_compare_exchange_strong(&P.t->slot[P.slot].pid, &me, 0);
+		}
+		munmap(P.t, sizeof(*P.t));
+	}
+	P.t = NULL;
+	P.slot = -1;
+}
+
+static void attach(const struct stat *cg)
+{
+	char path[96];
+	struct stat st;
+	void *map;
+	int fd, saved = errno;
+
+	snprintf(path, sizeof(path), "/dev/shm/libshrinker-%u-%llx-%llx",
+		 (unsigned)geteuid(), (unsigned long long)cg->st_dev,
+		 (unsigned long long)cg->st_ino);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto out;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077) || (st.st_size != 0 && st.st_size != sizeof(struct table)) ||
+	    (st.st_size == 0 && ftruncate(fd, sizeof(struct table)) < 0)) {
+		shrinker__debug("peers: not using %s (not a private file of ours)", path);
+		close(fd);
+		goto out;
+	}
+	map = mmap(NULL, sizeof(struct table), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		goto out;
+	P.t = map;
+	P.dev = cg->st_dev;
+	P.ino = cg->st_ino;
+	if (P.t->magic != MAGIC) {
+		P.t->version = 1;
+		P.t->magic = MAGIC;
+	}
+out:
+	errno = saved;
+}
+
+/* Claim a slot: a free one, or one whose process is gone or silent. */
+static void claim(uint64_t now)
+{
+	int32_t me = (int32_t)getpid();
+	int i;
+
+	for (i = 0; i < SLOTS; i++) {
+		struct slot *s = &P.t->slot[i];
+		int32_t pid = atomic_load(&s->pid);
+		uint64_t w = atomic_load(&s->written_ns);
+		int saved = errno;
+		bool gone = pid != 0 && ((now > w && now - w > STALE_NS) ||
+					 (kill(pid, 0) < 0 && errno == ESRCH));
+
+		errno = saved;
+		if ((pid != 0 && !gone) || pid == me)
+			continue;
+		if (atomic_compare_exchange_strong(&s->pid, &pid, me)) {
+			atomic_store(&s->written_ns, now);
+			P.slot = i;
+			P.pid = me;
+			return;
+		}
+	}
+}
+
+void shrinker__peers_update(const char *bind_dir, uint64_t rss,
+			    struct shrinker__peers *out)
+{
+	uint64_t now = shrinker__now_ns(), total = 0, size[SLOTS];
+	unsigned n = 0;
+	struct stat cg;
+	int i, saved = errno;
+
+	*out = (struct shrinker__peers){ .n = 1, .self = rss, .total = rss };
+	if (!bind_dir || !bind_dir[0] || stat(bind_dir, &cg) < 0) {
+		errno = saved;
+		detach();
+		return;
+	}
+	if (P.t && (P.dev != cg.st_dev || P.ino != cg.st_ino || P.pid != getpid()))
+		detach();
+	if (!P.t)
+		attach(&cg);
+	if (!P.t)
+		return;
+	if (P.slot < 0 || atomic_load(&P.t->slot[P.slot].pid) != (int32_t)getpid())
+		claim(now);
+	if (P.slot >= 0) {
+		atomic_store(&P.t->slot[P.slot].rss, rss);
+		atomic_store(&P.t->slot[P.slot].written_ns, now);
+	}
+	for (i = 0; i < SLOTS; i++) {
+		struct slot *s = &P.t->slot[i];
+		int32_t pid = atomic_load(&s->pid);
+		uint64_t w = atomic_load(&s->written_ns);
+
+		size[i] = 0;
+		if (pid <= 0 || (now > w && now - w > RECENT_NS))
+			continue;
+		if (i != P.slot && kill(pid, 0) < 0 && errno == ESRCH)
+			continue;
+		size[i] = i == P.slot ? rss : atomic_load(&s->rss);
+		shrinker__sat_add(&total, size[i]);
+		n++;
+	}
+	errno = saved;
+	if (P.slot < 0 || n < 2 || total < rss)
+		return;
+	out->n = n;
+	out->total = total;
+	/* What each holds above an equal share: those pay first. */
+	for (i = 0; i < SLOTS; i++)
+		if (size[i] > total / n)
+			shrinker__sat_add(&out->excess_total, size[i] - total / n);
+	out->excess_self = rss > total / n ? rss - total / n : 0;
+}
+
+void shrinker__peers_forget(void)
+{
+	/* After fork(): the slot is the parent's; the mapping is ours to
+	 * drop (the parent keeps its own). */
+	if (P.t)
+		munmap(P.t, sizeof(*P.t));
+	P.t = NULL;
+	P.slot = -1;
+}
+
+void shrinker__peers_release(void)
+{
+	detach();
+}
+
+uint64_t shrinker__peers_part(const struct shrinker__peers *p, uint64_t target)
+{
+	unsigned __int128 part = 0;
+	uint64_t first, rest;
+
+	if (p->n < 2 || p->total == 0 || p->self >= p->total)
+		return target;
+	/* Water-filling: the first bytes come from the processes above an
+	 * equal share, in proportion to their excess; the rest from all, in
+	 * proportion to what they hold.  The parts add up to the target. */
+	first = target < p->excess_total ? target : p->excess_total;
+	rest = target - first;
+	if (first)
+		part = ((unsigned __int128)first * p->excess_self +
+			p->excess_total - 1) / p->excess_total;
+	part += ((unsigned __int128)rest * p->self + p->total - 1) / p->total;
+	return part > target ? target : (uint64_t)part;
+}
+
+bool shrinker__peers_below_share(const struct shrinker__peers *p)
+{
+	/* Below nine tenths of an equal share: room to take. */
+	return p->n >= 2 && p->self < p->total / p->n / 10 * 9;
+}

@@ -47,7 +47,10 @@ TESTS := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 OSV_TESTS := $(B)/tests/osv-static $(B)/tests/osv-shared
 TEST_HELPERS := $(B)/tests/helpers.o
 # Programs the tests run (in child cgroups, in the VM).
-PROGS := $(patsubst tests/prog-%.c,$(B)/tests/prog-%,$(wildcard tests/prog-*.c))
+PROGS := $(patsubst tests/prog-%.c,$(B)/tests/prog-%,$(filter-out tests/prog-glib.c,$(wildcard tests/prog-*.c)))
+# A GLib main-loop program, where libglib2.0-dev is installed.
+HAVE_GLIB := $(shell pkg-config --exists glib-2.0 && echo yes)
+PROGS += $(if $(HAVE_GLIB),$(B)/tests/prog-glib)
 
 # Fuzz targets: one per parser.  The replay binaries run the corpus in make
 # check under whatever sanitizer the build has; make fuzz runs libFuzzer.
@@ -123,6 +126,10 @@ $(B)/tests/test-%: tests/test-%.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(TEST_CFLAGS) -o $@ $< $(TEST_HELPERS) $(STATIC) $(LDFLAGS) -lm
 
+$(B)/tests/prog-glib: tests/prog-glib.c $(DEP_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(call LINK_SHARED,/..) \
+		$(shell pkg-config --cflags --libs glib-2.0) $(LDFLAGS)
 $(B)/tests/prog-%: tests/prog-%.c $(DEP_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(call LINK_SHARED,/..) $(LDFLAGS)

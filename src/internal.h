@@ -193,6 +193,9 @@ void shrinker__list_del_locked(struct shrinker *s);
  * and the trim, RSS before (rss_before) and after, and the difference
  * recorded in the statistics.  Returns the bytes RSS fell by. */
 uint64_t shrinker__trim_and_record(uint64_t rss_before);
+/* Whether a deferred shrinker has work the program has not dispatched yet
+ * (lock held). */
+bool shrinker__any_pending_locked(void);
 /* Make sure the dispatch eventfd is readable (lock held). */
 void shrinker__dispatch_signal_locked(void);
 

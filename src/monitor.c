@@ -781,10 +781,18 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 	if (need && !*target)
 		need = false;
 	now = shrinker__now_ns();
-	if (need && *hard && now < m->hard_not_before_ns)
+	if (need && *hard && now < m->hard_not_before_ns) {
+		shrinker__debug("hard shrink of %llu KiB waits %llu ms more: the "
+				"last ones did not help",
+				(unsigned long long)*target >> 10,
+				(unsigned long long)(m->hard_not_before_ns - now) / 1000000);
 		need = false;
+	}
 	if (need && !*hard && now < m->holdoff_until_ns) {
 		atomic_fetch_add(&m->held_off, 1);
+		shrinker__debug("soft shrink of %llu KiB held off for %llu ms more",
+				(unsigned long long)*target >> 10,
+				(unsigned long long)(m->holdoff_until_ns - now) / 1000000);
 		need = false;
 	}
 	if (need) {
@@ -832,7 +840,8 @@ uint64_t shrinker__monitor_still_needed(uint64_t remaining)
 }
 
 void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
-			    uint64_t released, int64_t grown_at_start)
+			    uint64_t released, int64_t grown_at_start,
+			    bool handed_over)
 {
 	struct shrinker__mon *m = &shrinker__mon;
 	uint64_t now = shrinker__now_ns(), before;
@@ -855,7 +864,8 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 	 * that they lied: that is no reason to wait. */
 	growing = atomic_load(&m->gc_grown) != grown_at_start;
 	helped = measure_locked(m) == 0 && freed &&
-		 (released > 0 || m->mem.headroom > before || growing);
+		 (released > 0 || m->mem.headroom > before || growing ||
+		  handed_over);
 	if (hard) {
 		/* After one that freed nothing the next waits 100 ms; after
 		 * one that did not help, 10 ms (it may only have been

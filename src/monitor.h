@@ -158,10 +158,13 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
  * the bytes still needed, 0 if none. */
 uint64_t shrinker__monitor_still_needed(uint64_t remaining);
 /* After a request the monitor decided on: what the callbacks said they
- * freed, what RSS really dropped by, and the growth clock's count when the
- * request began (shrinker__growth_count()). */
+ * freed, what RSS really dropped by, the growth clock's count when the
+ * request began (shrinker__growth_count()), and whether work was handed to
+ * deferred shrinkers whose earlier work the program had dispatched (it
+ * frees later, and counts as help now). */
 void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
-			    uint64_t released, int64_t grown_at_start);
+			    uint64_t released, int64_t grown_at_start,
+			    bool handed_over);
 int64_t shrinker__growth_count(void);
 /* Give back every descriptor and buffer of the monitor (the library is
  * unloaded; its thread has stopped). */

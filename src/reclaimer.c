@@ -324,10 +324,12 @@ uint64_t shrinker__serve_locked(uint64_t target, bool hard,
 		reset_spent_locked();
 	}
 	L->serving = false;
-	shrinker__debug("request of %llu KiB (%s): freed %llu KiB in %u rounds, "
-			"%llu ms%s", (unsigned long long)target >> 10,
+	shrinker__debug("request of %llu KiB (%s): freed %llu KiB, handed %llu KiB "
+			"to deferred shrinkers, in %u rounds, %llu ms%s",
+			(unsigned long long)target >> 10,
 			escalated ? "soft, then hard" : hard ? "hard" : "soft",
-			(unsigned long long)freed >> 10, all_rounds,
+			(unsigned long long)freed >> 10,
+			(unsigned long long)L->handed >> 10, all_rounds,
 			(unsigned long long)(shrinker__now_ns() -
 					     L->stats.last_request_ns) / 1000000,
 			past_deadline_locked() ? ", stopped at the time limit" : "");
@@ -384,6 +386,9 @@ static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 	int64_t grown = shrinker__growth_count();
+	/* Work handed to deferred shrinkers helps once the program dispatches
+	 * it; a program that left the last work waiting gets no credit. */
+	bool backlog = shrinker__any_pending_locked();
 	uint64_t freed, released;
 
 	L->reaction_t0 = woke_ns;
@@ -397,7 +402,8 @@ static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 		shrinker__hist_add(&L->reaction_done, shrinker__now_ns() - woke_ns);
 	L->reaction_t0 = 0;
 	shrinker__unlock();
-	shrinker__monitor_done(target, freed, hard, released, grown);
+	shrinker__monitor_done(target, freed, hard, released, grown,
+			       L->handed && !backlog);
 	shrinker__lock();
 }
 

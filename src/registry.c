@@ -347,7 +347,7 @@ uint64_t shrinker__trim_and_record(uint64_t before)
 	return before > after ? before - after : 0;
 }
 
-static bool any_pending_locked(void)
+bool shrinker__any_pending_locked(void)
 {
 	struct shrinker *s;
 
@@ -366,7 +366,7 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 	int calls = 0;
 
 	shrinker__lock();
-	if (any_pending_locked()) {
+	if (shrinker__any_pending_locked()) {
 		/* RSS before the callbacks, so that what they give back to
 		 * the system is recorded as for the reclaimer's requests. */
 		shrinker__unlock();

@@ -513,6 +513,48 @@ fail:
 	return TAP_FAIL;
 }
 
+static int test_glib_deferred(void)
+{
+	char path[600], *argv[] = { path, "--seconds", "8", NULL };
+	unsigned long long cache = 0, released = 0, dispatches = 0;
+	uint64_t kills;
+	const char *end;
+	struct cg1 cg;
+	int fd, st;
+	pid_t pid;
+
+	/* A GLib main loop whose callback-only cache grows at 100 MiB/s
+	 * without asking, dispatched from the loop: work handed over counts
+	 * as help once the loop dispatches it (it was taken for a request
+	 * that freed nothing, and the next ones were held off while the
+	 * cache outgrew the limit: OOM-killed at 4 s). */
+	snprintf(path, sizeof(path), "%s/tests/prog-glib", build_dir());
+	if (access(path, X_OK) != 0)
+		return tap_skip_why("tests/prog-glib not built (libglib2.0-dev)");
+	if (cg1_make(&cg, "glib", LIMIT_2, skip_why, sizeof(skip_why)) < 0)
+		return tap_skip_why("%s", skip_why);
+	pid = cg1_spawn(&cg, argv, &fd);
+	CHECK(pid > 0);
+	read_all_fd(fd, out, sizeof(out));
+	st = wait_exit(pid);
+	kills = cg1_read(&cg, "memory.oom_control", "oom_kill");
+	cg1_remove(&cg);
+	end = strstr(out, "end ");
+	if (end)
+		sscanf(end, "end cache=%llu rss_released=%llu dispatches=%llu", &cache,
+		       &released, &dispatches);
+	tap_diag("GLib: exit %d, oom_kill %llu, cache at the end %.1f MiB, %llu "
+		 "dispatches, RSS released %.1f MiB", st, (unsigned long long)kills,
+		 cache / (double)MiB, dispatches, released / (double)MiB);
+	CHECK(st == 0 && kills == 0);
+	CHECK(cache > LIMIT_2 / 2);
+	CHECK(released > 100 * MiB);
+	return TAP_PASS;
+fail:
+	cg1_remove(&cg);
+	return TAP_FAIL;
+}
+
 /* Count the kernel's "medium" pressure notifications for cg: an eventfd
  * registered through cgroup.event_control (-1 if that cannot be done). */
 static int medium_eventfd(const struct cg1 *cg)
@@ -619,6 +661,7 @@ static const struct tap_test tests[] = {
 	{ "\"medium\" from page-cache reclaim at the limit shrinks nothing", test_medium },
 	{ "two processes in one cgroup: each its part, equal shares, no OOM kill", test_two_processes },
 	{ "two processes see one deficit: together they free what one alone would", test_two_see_one_deficit },
+	{ "GLib: a deferred cache at 100 MiB/s that never asks: no OOM kill", test_glib_deferred },
 };
 
 int main(void)

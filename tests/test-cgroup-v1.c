@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -555,6 +556,55 @@ fail:
 	return TAP_FAIL;
 }
 
+static int test_peers_file_safety(void)
+{
+	char path[600], total[32], shm[128], victim[600], buf[64];
+	char *argv[] = { path, "--mode", "native", "--total", total, "--duration",
+			 "500", NULL };
+	struct stat st;
+	struct cg1 cg;
+	int fd, rc, r = TAP_FAIL;
+	ssize_t n = 0;
+	pid_t pid;
+
+	/* Where the peers' shared file of the cgroup goes, somebody put a
+	 * symbolic link to a file of ours: it must be neither followed nor
+	 * written through. */
+	if (cg1_make(&cg, "peerfile", LIMIT, skip_why, sizeof(skip_why)) < 0)
+		return tap_skip_why("%s", skip_why);
+	CHECK(stat(cg.path, &st) == 0);
+	snprintf(shm, sizeof(shm), "/dev/shm/libshrinker-%u-%llx-%llx",
+		 (unsigned)geteuid(), (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	snprintf(victim, sizeof(victim), "%s/tests/peers-victim.%d", build_dir(),
+		 (int)getpid());
+	fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0 && write(fd, "precious", 8) == 8);
+	close(fd);
+	unlink(shm);
+	CHECK(symlink(victim, shm) == 0);
+	snprintf(path, sizeof(path), "%s/tests/prog-grower", build_dir());
+	snprintf(total, sizeof(total), "%llu", 3 * LIMIT);
+	pid = cg1_spawn(&cg, argv, &fd);
+	CHECK(pid > 0);
+	read_all_fd(fd, out, sizeof(out));
+	rc = wait_exit(pid);
+	fd = open(victim, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf));
+		close(fd);
+	}
+	tap_diag("exit %d; the file behind the link holds %zd bytes", rc, n);
+	CHECK(rc == 0);
+	CHECK(n == 8 && memcmp(buf, "precious", 8) == 0);
+	r = TAP_PASS;
+fail:
+	unlink(shm);
+	unlink(victim);
+	cg1_remove(&cg);
+	return r;
+}
+
 /* Count the kernel's "medium" pressure notifications for cg: an eventfd
  * registered through cgroup.event_control (-1 if that cannot be done). */
 static int medium_eventfd(const struct cg1 *cg)
@@ -662,6 +712,7 @@ static const struct tap_test tests[] = {
 	{ "two processes in one cgroup: each its part, equal shares, no OOM kill", test_two_processes },
 	{ "two processes see one deficit: together they free what one alone would", test_two_see_one_deficit },
 	{ "GLib: a deferred cache at 100 MiB/s that never asks: no OOM kill", test_glib_deferred },
+	{ "a symbolic link where the peers' file goes is not followed", test_peers_file_safety },
 };
 
 int main(void)

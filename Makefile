@@ -72,7 +72,10 @@ BRAKE := $(B)/libshrinker-brake.so.$(VERSION)
 
 # Programs link the shared library (so that the brake can be preloaded into
 # them), found beside them in the build tree, unless STATIC_LINK is set.
-LINK_SHARED = $(if $(STATIC_LINK),$(STATIC),-L$(B) -lshrinker -Wl,-rpath,'$$ORIGIN$(1):$$ORIGIN/../lib')
+# NO_RPATH=1 (the Debian package): the installed library is found in the
+# system's library path, and Debian forbids a custom one.
+RPATH = $(if $(NO_RPATH),,-Wl,-rpath,'$(1)')
+LINK_SHARED = $(if $(STATIC_LINK),$(STATIC),-L$(B) -lshrinker $(call RPATH,$$ORIGIN$(1):$$ORIGIN/../lib))
 DEP_LIB := $(if $(STATIC_LINK),$(STATIC),$(SHARED))
 
 .PHONY: all lib check install uninstall clean demo bench bench-race analyze check-valgrind abi-baseline bench-brake
@@ -82,7 +85,7 @@ lib: $(STATIC) $(SHARED) $(BRAKE) $(B)/libshrinker.pc
 $(BRAKE): brake/brake.c include/shrinker.h $(SHARED)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LIB_CFLAGS) -fno-builtin -shared \
 		-Wl,-soname,$(BRAKE_SONAME) -Wl,-z,defs -o $@ $< \
-		-L$(B) -lshrinker -Wl,-rpath,'$$ORIGIN' $(LDFLAGS)
+		-L$(B) -lshrinker $(call RPATH,$$ORIGIN) $(LDFLAGS)
 	ln -sf libshrinker-brake.so.$(VERSION) $(B)/$(BRAKE_SONAME)
 	ln -sf $(BRAKE_SONAME) $(B)/libshrinker-brake.so
 

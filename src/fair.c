@@ -77,6 +77,7 @@ static void drop_credit_locked(struct shrinker *s)
 
 void shrinker__fair_forget_locked(struct shrinker *s)
 {
+	SHRINKER__ASSERT_LIB_HELD();
 	drop_credit_locked(s);
 	shrinker__lib.want_total -= s->want;
 	s->want = 0;
@@ -189,6 +190,7 @@ void shrinker__rebalance_locked(void)
 	struct shrinker *s, *next;
 	unsigned n;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	if (!L->want_total)
 		return;
 	shrinker__unlock();

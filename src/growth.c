@@ -211,6 +211,7 @@ bool shrinker__growth_quiet(void)
 void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
 				      bool use_rss)
 {
+	SHRINKER__ASSERT_MON_HELD();
 	pthread_mutex_lock(&m->probe_lock);
 	atomic_store(&m->gc_base, base);
 	atomic_store(&m->gc_measured, m->mem.headroom);
@@ -229,6 +230,7 @@ void shrinker__growth_reopen_locked(struct shrinker__mon *m)
 	char path[SHRINKER__PATH_MAX];
 	int fd = -1, saved = errno;
 
+	SHRINKER__ASSERT_MON_HELD();
 	if (m->cg.version &&
 	    shrinker__join(path, sizeof(path),
 			   m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir,

@@ -7,7 +7,7 @@
  *                          the thread state.  One mutex for the library:
  *                          every critical section under it is short and
  *                          allocation-free, except registration itself.
- *  2. shrinker__mon.lock   (monitor.c) the last measurement and watermarks
+ *  2. shrinker__mon.lock   (measure.h) the last measurement and watermarks
  *                          that shrinker_get_memory() and friends read.
  *  Atomics need no lock: shrinker->size, shrinker->size_known, and the
  *  figures shrinker_may_grow() reads.
@@ -157,6 +157,21 @@ struct shrinker__lib {
 };
 
 extern struct shrinker__lib shrinker__lib;
+
+/* Lock assertions, the kernel's lockdep_assert_held() habit: a function
+ * named *_locked checks that its thread holds the lock it needs.  Each lock
+ * counts its holders per thread (a thread waiting on a condition variable
+ * still counts: it holds the lock again before it runs).  Compiled out with
+ * NDEBUG. */
+extern _Thread_local unsigned shrinker__lib_held, shrinker__mon_held;
+#ifdef NDEBUG
+#define SHRINKER__ASSERT_LIB_HELD() ((void)0)
+#define SHRINKER__ASSERT_MON_HELD() ((void)0)
+#else
+#include <assert.h>
+#define SHRINKER__ASSERT_LIB_HELD() assert(shrinker__lib_held > 0)
+#define SHRINKER__ASSERT_MON_HELD() assert(shrinker__mon_held > 0)
+#endif
 
 /* util.c */
 uint64_t shrinker__now_ns(void);

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "monitor.h"
+#include "measure.h"
 
 static enum shrinker__signal drain_measure(struct shrinker__source *s, short r)
 {
@@ -125,8 +125,7 @@ void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr)
 		return;
 	}
 	/* The levels are the watermarks for the cgroup's own limit. */
-	soft = limit / 1000 * m->soft_permille;
-	hard = limit / 1000 * m->hard_permille;
+	shrinker__watermarks(limit, m->soft_permille, m->hard_permille, &soft, &hard);
 	if (m->cg_binding) {
 		soft = m->mem.soft_watermark;
 		hard = m->mem.hard_watermark;

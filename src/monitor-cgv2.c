@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "files.h"
-#include "monitor.h"
+#include "measure.h"
 #include "parse.h"
 
 

@@ -14,7 +14,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "monitor.h"
+#include "measure.h"
 
 static enum shrinker__signal limits_handle(struct shrinker__source *s,
 					   short revents)

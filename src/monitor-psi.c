@@ -23,7 +23,7 @@
 
 #include "files.h"
 #include "internal.h"
-#include "monitor.h"
+#include "measure.h"
 #include "parse.h"
 
 /* 10 % stall over 1 s (20 % over 2 s where the kernel takes only multiples

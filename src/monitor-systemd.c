@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "monitor.h"
+#include "measure.h"
 #include "parse.h"
 
 static enum shrinker__signal stream_handle(struct shrinker__source *s,

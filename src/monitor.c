@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * DESIGN: turns the kernel's raw signals into shrink requests.  It owns the
- * one notion of headroom (effective limit minus working set, over the cgroup,
- * the system and the budget: see include/shrinker.h), the watermarks, the
- * decision (shrinker__decide(), pure), the hold-off that prevents event
- * storms, the adaptive poll interval (earlyoom's idea: the closer to the
- * limit and the faster the growth, the sooner the next look), and the
- * figures shrinker_may_grow() reads without a system call.  The sources
- * themselves live in monitor-*.c, one file each; this file polls them through
- * the reclaimer thread, coalesces whatever fired into one measurement and one
- * decision, and publishes which sources are active and why others are not.
- * Measurements read into static buffers under the monitor lock: nothing here
+ * DESIGN: turns the kernel's raw signals into shrink requests.  The
+ * measurement (limits, working set, watermarks, rate) is measure.c's and
+ * the sources are monitor-*.c's, one file each, behind source.h; this file
+ * opens the sources, polls them through the reclaimer thread, coalesces
+ * whatever fired into one measurement and one decision (shrinker__decide(),
+ * pure), takes our part of it among the processes of the cgroup (peers.c),
+ * keeps the hold-off that prevents event storms and the adaptive poll
+ * interval (earlyoom's idea: the closer to the limit and the faster the
+ * growth, the sooner the next look), grants room to grow
+ * (shrinker_may_grow()) from the published figures without a system call,
+ * and says which sources are active and why others are not.  Nothing here
  * allocates.
  */
 #define _GNU_SOURCE
@@ -25,22 +25,16 @@
 #include "monitor.h"
 #include "parse.h"
 
-#define DEFAULT_SOFT_PERMILLE 100 /* OSv's low watermark: 10 % of memory */
-#define DEFAULT_HARD_PERMILLE 50
-#define MIN_SOFT (4ull << 20)
-#define MIN_HARD (2ull << 20)
 /* Polling where no kernel event covers the soft watermark: the interval is
  * the time the observed growth needs to use half the distance to it, from
- * POLL_MIN_MS, and POLL_FLAT_MS while nothing grows.  Growth the program
- * reports is watched by the growth clock (growth.c) between polls. */
+ * POLL_MIN_MS, and SHRINKER__POLL_FLAT_MS while nothing grows.  Growth the
+ * program reports is watched by the growth clock (growth.c) between polls.
+ * Before any growth was seen the first looks come sooner (doubling from
+ * SHRINKER__POLL_START_MS): a program that fills right after starting has
+ * shown no rate yet, and its growth may be what nobody reports. */
 #define POLL_MIN_MS 10
-#define POLL_FLAT_MS 2000
 /* ... doubling at each look that finds nothing changed, up to this. */
 #define POLL_IDLE_MS 8000
-/* Before any growth was seen the first looks come sooner (doubling from
- * this): a program that fills right after starting has shown no rate yet,
- * and its growth may be what nobody reports (an OSv program, a budget). */
-#define POLL_START_MS 100
 #define QUIET_MAX_NS 10000000000ull
 #define HOLDOFF_MIN_NS 250000000ull
 #define HOLDOFF_MAX_NS 5000000000ull
@@ -48,357 +42,30 @@
 #define POKE_EVERY_NS 100000000ull
 /* How far ahead a shrink looks: the growth rate times this. */
 #define REACTION_S 0.025
-#define RATE_HALF_LIFE_S 0.1
-#define RATE_MIN_NS 10000000ull
 /* After a shrink, shrinker_may_grow() says no for this long. */
 #define NO_REFILL_SOFT_NS 250000000ull
 #define NO_REFILL_HARD_NS 1000000000ull
 
-struct shrinker__mon shrinker__mon = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.probe_lock = PTHREAD_MUTEX_INITIALIZER,
-	.gc_probe_fd = -1,
-	.flat_ms = POLL_START_MS,
-	.soft_permille = DEFAULT_SOFT_PERMILLE,
-	.hard_permille = DEFAULT_HARD_PERMILLE,
-};
 
-static const char *const src_names[SHRINKER__SRC_COUNT] = {
-	[SHRINKER__SRC_LIMITS] = "limit-changes",
-	[SHRINKER__SRC_CGV1_THRESHOLD] = "cgroup-v1-threshold",
-	[SHRINKER__SRC_CGV1_MEDIUM] = "cgroup-v1-pressure-medium",
-	[SHRINKER__SRC_CGV1_CRITICAL] = "cgroup-v1-pressure-critical",
-	[SHRINKER__SRC_CGV2_EVENTS] = "cgroup-v2-events",
-	[SHRINKER__SRC_CGV2_PSI] = "psi-cgroup",
-	[SHRINKER__SRC_PSI_SYSTEM] = "psi-system",
-	[SHRINKER__SRC_SYSTEMD] = "systemd-memory-pressure",
-	[SHRINKER__SRC_POLL] = "poll",
-};
-
-static char meminfo[8192];
+_Thread_local unsigned shrinker__mon_held;
 
 static void mon_lock(void)
 {
 	pthread_mutex_lock(&shrinker__mon.lock);
+	shrinker__mon_held++;
 	shrinker__brake_exempt(1);
 }
 
 static void mon_unlock(void)
 {
 	shrinker__brake_exempt(-1);
+	shrinker__mon_held--;
 	pthread_mutex_unlock(&shrinker__mon.lock);
-}
-
-/* SHRINKER_SOURCES: "-name,-name" turns those sources off; a list of bare
- * names keeps only those.  Unknown names are reported and ignored. */
-static void read_sources_env_locked(struct shrinker__mon *m)
-{
-	const char *e = getenv("SHRINKER_SOURCES"), *p, *end;
-	unsigned off = 0, i;
-	bool only = false;
-
-	if (!e || !*e)
-		return;
-	for (p = e; *p; p = *end ? end + 1 : end) {
-		bool neg;
-		size_t len;
-
-		end = strchr(p, ',');
-		if (!end)
-			end = p + strlen(p);
-		while (p < end && *p == ' ')
-			p++;
-		neg = p < end && *p == '-';
-		p += neg;
-		len = (size_t)(end - p);
-		while (len && p[len - 1] == ' ')
-			len--;
-		if (!len)
-			continue;
-		for (i = 0; i < SHRINKER__SRC_COUNT; i++)
-			if (strlen(src_names[i]) == len &&
-			    memcmp(src_names[i], p, len) == 0)
-				break;
-		if (i == SHRINKER__SRC_COUNT) {
-			int saved = errno;
-
-			fprintf(stderr, "libshrinker: SHRINKER_SOURCES: no source "
-				"named \"%.*s\" (ignored)\n", (int)len, p);
-			errno = saved;
-			continue;
-		}
-		if (neg) {
-			off |= 1u << i;
-		} else {
-			if (!only)
-				off |= ~(~0u << SHRINKER__SRC_COUNT);
-			only = true;
-			off &= ~(1u << i);
-		}
-	}
-	m->sources_off = off;
 }
 
 static bool src_off(const struct shrinker__mon *m, enum shrinker__src_id id)
 {
 	return m->sources_off & (1u << id);
-}
-
-static void reset_sources_locked(struct shrinker__mon *m, const char *why)
-{
-	unsigned i;
-
-	for (i = 0; i < SHRINKER__SRC_COUNT; i++) {
-		struct shrinker__source *s = &m->src[i];
-
-		*s = (struct shrinker__source){ .name = src_names[i], .fd = -1,
-						.aux_fd = -1 };
-		snprintf(s->detail, sizeof(s->detail), "%s", why);
-	}
-}
-
-/* SHRINKER_LIMIT, once.  Bad values are reported and ignored. */
-static void read_env_locked(struct shrinker__mon *m)
-{
-	const char *e;
-	uint64_t bytes;
-	unsigned x100;
-	int r;
-
-	if (m->env_read)
-		return;
-	m->env_read = true;
-	read_sources_env_locked(m);
-	e = getenv("SHRINKER_LIMIT");
-	if (!e || !*e)
-		return;
-	r = shrinker__parse_size(e, &bytes, &x100);
-	if (r < 0) {
-		int saved = errno;
-
-		/* Always said, not only with SHRINKER_DEBUG: a budget the user
-		 * asked for and did not get must not go unnoticed. */
-		fprintf(stderr, "libshrinker: ignoring SHRINKER_LIMIT=\"%s\": %s "
-			"(want bytes, K/M/G/T, a percentage, or 0 for none)\n", e,
-			r == -ERANGE ? "too large" : r == -EDOM ? "a percentage over 100 %"
-				       : "not a size");
-		errno = saved;
-		return;
-	}
-	if (x100)
-		m->budget_x100 = x100;
-	else
-		m->budget = bytes;
-}
-
-/* One candidate limit: it becomes the effective one if it leaves the least
- * headroom so far (*set: there is one so far).  Returns whether it did. */
-static bool consider(struct shrinker_memory *best, bool *set, uint64_t limit,
-		     uint64_t ws, const char *what)
-{
-	uint64_t head = limit > ws ? limit - ws : 0;
-
-	if (*set && head >= best->headroom)
-		return false;
-	*set = true;
-	best->limit = limit;
-	best->working_set = ws;
-	best->headroom = head;
-	snprintf(best->limit_source, sizeof(best->limit_source), "%s", what);
-	return true;
-}
-
-static void watermarks(const struct shrinker__mon *m, struct shrinker_memory *mem)
-{
-	uint64_t soft = mem->limit / 1000 * m->soft_permille;
-	uint64_t hard = mem->limit / 1000 * m->hard_permille;
-
-	if (hard < MIN_HARD)
-		hard = MIN_HARD;
-	if (soft < MIN_SOFT)
-		soft = MIN_SOFT;
-	if (soft <= hard)
-		soft = hard + MIN_HARD;
-	mem->soft_watermark = soft;
-	mem->hard_watermark = hard;
-}
-
-/* Whether /proc/self/cgroup changed since the last look (mon lock held).
- * One pread() of a kept-open file: cheap enough for every measurement. */
-static bool cgroup_changed_locked(struct shrinker__mon *m)
-{
-	char buf[sizeof(m->cg_file)], dir[SHRINKER__PATH_MAX];
-	size_t len;
-	bool changed;
-
-	if (shrinker__join(dir, sizeof(dir), shrinker__root(), "/proc/self") < 0 ||
-	    shrinker__read_file(dir, "cgroup", buf, sizeof(buf), &len) < 0)
-		return false;
-	changed = m->cg_file_len && (len != m->cg_file_len ||
-				     memcmp(buf, m->cg_file, len) != 0);
-	memcpy(m->cg_file, buf, len);
-	m->cg_file_len = len;
-	return changed;
-}
-
-/* Growth rate: the growth in progress, a maximum that halves every
- * RATE_HALF_LIFE_S, so that a fill long past does not count (mon lock
- * held; ws, the working set now). */
-static bool update_rate_locked(struct shrinker__mon *m, uint64_t ws, uint64_t now)
-{
-	double dt, inst, halvings;
-
-	/* Over at least RATE_MIN_NS: two measurements a millisecond apart
-	 * (an event right after a request) would make a few MiB of noise a
-	 * rate of GiB/s, and the next request free for it. */
-	if (now <= m->last_ns || now - m->last_ns < RATE_MIN_NS)
-		return false;
-	dt = (double)(now - m->last_ns) / 1e9;
-	inst = ws > m->last_ws ? (double)(ws - m->last_ws) / dt : 0;
-	if (inst > 0)
-		m->flat_ms = POLL_FLAT_MS;
-	halvings = dt / RATE_HALF_LIFE_S;
-	while (halvings >= 1.0 && m->rate > 1.0) {
-		m->rate /= 2;
-		halvings -= 1.0;
-	}
-	m->rate *= 1.0 - halvings / 2; /* close enough within one */
-	if (inst > m->rate)
-		m->rate = inst;
-	return true;
-}
-
-/* Measure and publish (mon lock held).  -ENODATA if nothing is known. */
-static int measure_locked(struct shrinker__mon *m)
-{
-	struct shrinker_memory mem = { .limit = UINT64_MAX };
-	uint64_t granted_before = atomic_load(&m->mg_granted);
-	struct shrinker__cg_measure cgm;
-	uint64_t total = 0, avail = 0, budget, now, rss = 0;
-	char what[112], dir[SHRINKER__PATH_MAX];
-	bool set = false, cg_ok, budget_binds = false;
-	size_t len;
-
-	read_env_locked(m);
-	atomic_fetch_add(&m->measurements, 1);
-	mem.cgroup_version = m->cg.version;
-	m->cg_limit = UINT64_MAX;
-	m->cg_binding = false;
-	if (m->opened && cgroup_changed_locked(m)) {
-		/* Moved to another cgroup: follow, and re-open the sources
-		 * (on the reclaimer thread, in shrinker__monitor_check()). */
-		shrinker__cgroup_find(shrinker__root(), &m->cg);
-		shrinker__growth_reopen_locked(m);
-		m->reopen = true;
-		shrinker__debug("moved to another cgroup: v%d %s", m->cg.version,
-				m->cg.version ? m->cg.dir : m->cg.why);
-	}
-	cg_ok = m->cg.version && shrinker__cgroup_measure(&m->cg, &cgm) == 0;
-	if (!cg_ok) {
-		/* None usable, ours was removed, or its files went bad: look
-		 * again, at most once a second. */
-		now = shrinker__now_ns();
-		if (now - m->last_find_ns > 1000000000ull) {
-			int was = m->cg.version;
-
-			/* A file may have been replaced: the kept-open one
-			 * would go on reading the old one. */
-			shrinker__files_forget();
-			m->last_find_ns = now;
-			shrinker__cgroup_find(shrinker__root(), &m->cg);
-			shrinker__growth_reopen_locked(m);
-			if (m->cg.version != was)
-				m->reopen = m->opened;
-			if (was || m->cg.version)
-				shrinker__debug("cgroup looked for again: v%d %s",
-						m->cg.version, m->cg.version ?
-						m->cg.dir : m->cg.why);
-			cg_ok = m->cg.version &&
-				shrinker__cgroup_measure(&m->cg, &cgm) == 0;
-		}
-	}
-	if (cg_ok) {
-		m->cg_usage = cgm.usage;
-		m->cg_limit = cgm.limit;
-		if (strcmp(m->cg_bind_dir, cgm.dir) != 0) {
-			/* Another level binds now (a limit set or lifted on
-			 * an ancestor): probe its usage, and have the sources
-			 * watch it. */
-			bool first = !m->cg_bind_dir[0];
-
-			memcpy(m->cg_bind_dir, cgm.dir, sizeof(m->cg_bind_dir));
-			shrinker__growth_reopen_locked(m);
-			if (!first)
-				m->reopen = m->opened;
-		}
-		if (cgm.limit != UINT64_MAX) {
-			snprintf(what, sizeof(what), "cgroup v%d %s",
-				 m->cg.version, cgm.limit_name);
-			m->cg_binding = consider(&mem, &set, cgm.limit,
-						 cgm.working_set, what);
-		}
-	}
-	if (shrinker__join(dir, sizeof(dir), shrinker__root(), "/proc") == 0 &&
-	    shrinker__read_file(dir, "meminfo", meminfo, sizeof(meminfo), &len) == 0 &&
-	    shrinker__parse_keyed(meminfo, len, "MemTotal", &total) == 0 &&
-	    shrinker__parse_keyed(meminfo, len, "MemAvailable", &avail) == 0 &&
-	    total > 0) {
-		if (avail > total)
-			avail = total;
-		if (consider(&mem, &set, total, total - avail, "system MemAvailable"))
-			m->cg_binding = false;
-	}
-	budget = m->budget;
-	if (!budget && m->budget_x100) {
-		uint64_t base = m->cg_limit != UINT64_MAX ? m->cg_limit : total;
-
-		budget = (uint64_t)((unsigned __int128)base * m->budget_x100 / 10000);
-	}
-	mem.budget = budget;
-	/* Our own size: for the budget, without a cgroup, and to take our
-	 * part among the processes that share the cgroup. */
-	if (budget || !cg_ok || m->cg_binding)
-		rss = shrinker__rss_bytes();
-	if (budget) {
-		if (consider(&mem, &set, budget, rss,
-			     "budget (SHRINKER_LIMIT or shrinker_set_limit) "
-			     "against RSS")) {
-			m->cg_binding = false;
-			budget_binds = true;
-		}
-	}
-	if (!set)
-		return -ENODATA;
-	/* Peers only where a cgroup's limit binds, and not in the tests'
-	 * fixture trees (SHRINKER_ROOT). */
-	shrinker__peers_update(m->cg_binding && !shrinker__root()[0] ?
-			       m->cg_bind_dir : NULL, rss, &m->peers);
-	atomic_store(&m->mg_below_share, shrinker__peers_below_share(&m->peers));
-	atomic_store(&m->peers_seen, m->peers.n);
-	watermarks(m, &mem);
-	now = shrinker__now_ns();
-	mem.measured_ns = now;
-
-	if (!m->have_mem || update_rate_locked(m, mem.working_set, now)) {
-		m->last_ws = mem.working_set;
-		m->last_ns = now;
-	}
-	m->mem = mem;
-	m->have_mem = true;
-
-	/* Grants made while we measured may or may not be in the figures:
-	 * keep them counted, drop only those made before we started. */
-	atomic_store(&m->mg_headroom, mem.headroom);
-	atomic_store(&m->mg_soft, mem.soft_watermark);
-	atomic_fetch_sub(&m->mg_granted, granted_before);
-	/* The probe reads what the binding limit is measured against: our
-	 * RSS for the budget (the cgroup's usage holds other processes, which
-	 * may shrink while we grow), the cgroup's usage otherwise. */
-	shrinker__growth_measured_locked(m, cg_ok && !budget_binds ? (int64_t)cgm.usage
-					 : rss ? (int64_t)rss : -1,
-					 !cg_ok || budget_binds);
-	atomic_store(&m->mg_valid, true);
-	return 0;
 }
 
 bool shrinker__decide(const struct shrinker_memory *mem,
@@ -471,7 +138,7 @@ static void describe_poll_locked(struct shrinker__mon *m)
 		 "adaptive: half the distance to the soft watermark at the "
 		 "observed growth rate, %d ms to %d s (%d s idle); only while "
 		 "no kernel event covers the soft watermark", POLL_MIN_MS,
-		 POLL_FLAT_MS / 1000, POLL_IDLE_MS / 1000);
+		 SHRINKER__POLL_FLAT_MS / 1000, POLL_IDLE_MS / 1000);
 }
 
 /* Open every source for the cgroup in m->cg (mon lock held), except those
@@ -481,7 +148,7 @@ static void open_sources_locked(struct shrinker__mon *m)
 	static const char off_why[] = "turned off by SHRINKER_SOURCES";
 	unsigned i;
 
-	reset_sources_locked(m, "not used here");
+	shrinker__sources_reset(m->src, "not used here");
 	if (!src_off(m, SHRINKER__SRC_LIMITS))
 		shrinker__limits_open(m, &m->src[SHRINKER__SRC_LIMITS]);
 	if (m->cg.version == 1) {
@@ -546,7 +213,7 @@ void shrinker__monitor_open(void)
 	shrinker__growth_reopen_locked(m);
 	if (!m->cg.version)
 		shrinker__debug("no memory cgroup: %s", m->cg.why);
-	measure_locked(m);
+	shrinker__measure_locked(m);
 	open_sources_locked(m);
 	m->reopen = false;
 	m->opened = true;
@@ -555,25 +222,6 @@ void shrinker__monitor_open(void)
 	 * right away, now that they are. */
 	atomic_store(&m->poked, true);
 	mon_unlock();
-}
-
-void shrinker__source_close(struct shrinker__source *s, const char *why)
-{
-	int saved = errno;
-
-	/* A descriptor whose identity was taken is closed only if it is still
-	 * ours (see shrinker__fdid); one not yet taken was just opened. */
-	if (s->fd >= 0 && (!s->id.valid || shrinker__fdid_same(s->fd, &s->id)))
-		close(s->fd);
-	if (s->aux_fd >= 0 &&
-	    (!s->aux_id.valid || shrinker__fdid_same(s->aux_fd, &s->aux_id)))
-		close(s->aux_fd);
-	s->fd = s->aux_fd = -1;
-	s->id.valid = s->aux_id.valid = false;
-	s->active = false;
-	if (why)
-		snprintf(s->detail, sizeof(s->detail), "%s", why);
-	errno = saved;
 }
 
 void shrinker__monitor_close(void)
@@ -710,29 +358,28 @@ static bool quiet_locked(struct shrinker__mon *m)
 		return false;
 	/* Nothing grew: the rate decays as after a measurement, and the next
 	 * look comes later. */
-	update_rate_locked(m, m->last_ws, now);
+	shrinker__rate_update_locked(m, m->last_ws, now);
 	m->last_ns = now;
 	m->flat_ms = m->flat_ms * 2 > POLL_IDLE_MS ? POLL_IDLE_MS : m->flat_ms * 2;
 	return true;
 }
 
-bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
-			     uint64_t *target, bool *hard)
+/* Read what fired (mon lock held): the strongest signal, and whether
+ * anything fired at all. */
+static enum shrinker__signal read_fired_locked(struct shrinker__mon *m,
+					       const struct pollfd *fds,
+					       unsigned n, bool *fired)
 {
-	struct shrinker__mon *m = &shrinker__mon;
-	enum shrinker__signal sig = SHRINKER__SIG_MEASURE;
-	uint64_t old_limit, old_soft, now;
-	bool fired = false, need;
+	enum shrinker__signal sig = SHRINKER__SIG_MEASURE, got;
 	unsigned i;
 
-	mon_lock();
+	*fired = false;
 	for (i = 0; i < n; i++) {
 		struct shrinker__source *s = &m->src[m->poll_src[i]];
-		enum shrinker__signal got;
 
 		if (!fds[i].revents || s->fd != fds[i].fd)
 			continue;
-		fired = true;
+		*fired = true;
 		if ((fds[i].revents & POLLNVAL) || !shrinker__fdid_same(s->fd, &s->id)) {
 			/* Closed under us, and perhaps reused by the program:
 			 * neither read nor closed; every source is checked and
@@ -750,8 +397,61 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 					"reclaim at the limit: counts only if "
 					"the headroom is short");
 	}
-	if (fired)
+	if (*fired)
 		atomic_fetch_add(&m->events, 1);
+	return sig;
+}
+
+/* Whether a request the decision wants waits (mon lock held): a hard one
+ * after hard ones that did not help, a soft one during the hold-off. */
+static bool waits_locked(struct shrinker__mon *m, uint64_t target, bool hard)
+{
+	uint64_t now = shrinker__now_ns();
+
+	if (hard && now < m->hard_not_before_ns) {
+		shrinker__debug("hard shrink of %llu KiB waits %llu ms more: the "
+				"last ones did not help", (unsigned long long)target >> 10,
+				(unsigned long long)(m->hard_not_before_ns - now) / 1000000);
+		return true;
+	}
+	if (!hard && now < m->holdoff_until_ns) {
+		atomic_fetch_add(&m->held_off, 1);
+		shrinker__debug("soft shrink of %llu KiB held off for %llu ms more",
+				(unsigned long long)target >> 10,
+				(unsigned long long)(m->holdoff_until_ns - now) / 1000000);
+		return true;
+	}
+	return false;
+}
+
+static void log_request_locked(const struct shrinker__mon *m, uint64_t target,
+			       bool hard)
+{
+	shrinker__debug("%s shrink of %llu KiB: headroom %llu KiB, soft watermark "
+			"%llu KiB, working set %llu KiB, cgroup usage %llu KiB, "
+			"limit %llu KiB (%s)", hard ? "hard" : "soft",
+			(unsigned long long)target >> 10,
+			(unsigned long long)m->mem.headroom >> 10,
+			(unsigned long long)m->mem.soft_watermark >> 10,
+			(unsigned long long)m->mem.working_set >> 10,
+			(unsigned long long)m->cg_usage >> 10,
+			(unsigned long long)m->mem.limit >> 10, m->mem.limit_source);
+	if (m->peers.n > 1)
+		shrinker__debug("our part: %llu of %llu KiB resident in %u processes "
+				"of the cgroup", (unsigned long long)m->peers.self >> 10,
+				(unsigned long long)m->peers.total >> 10, m->peers.n);
+}
+
+bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
+			     uint64_t *target, bool *hard)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+	enum shrinker__signal sig;
+	uint64_t old_limit, old_soft;
+	bool fired, need;
+
+	mon_lock();
+	sig = read_fired_locked(m, fds, n, &fired);
 	if (!fired && !atomic_load(&m->poked) && quiet_locked(m)) {
 		mon_unlock();
 		return false;
@@ -759,7 +459,7 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 	atomic_store(&m->poked, false);
 	old_limit = m->mem.limit;
 	old_soft = m->mem.soft_watermark;
-	if (measure_locked(m) < 0) {
+	if (shrinker__measure_locked(m) < 0) {
 		mon_unlock();
 		return false;
 	}
@@ -771,49 +471,16 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 	if (m->mem.limit != old_limit || m->mem.soft_watermark != old_soft ||
 	    sig == SHRINKER__SIG_REARM)
 		rearm_locked(m);
-
 	need = shrinker__decide(&m->mem, sig, m->rate, target, hard);
 	/* Nothing to do when the others in the cgroup pay it all: not a
 	 * request that "freed nothing", which would hold us off when our
 	 * turn comes. */
 	if (need)
 		*target = our_part_locked(m, *target, *hard);
-	if (need && !*target)
-		need = false;
-	now = shrinker__now_ns();
-	if (need && *hard && now < m->hard_not_before_ns) {
-		shrinker__debug("hard shrink of %llu KiB waits %llu ms more: the "
-				"last ones did not help",
-				(unsigned long long)*target >> 10,
-				(unsigned long long)(m->hard_not_before_ns - now) / 1000000);
-		need = false;
-	}
-	if (need && !*hard && now < m->holdoff_until_ns) {
-		atomic_fetch_add(&m->held_off, 1);
-		shrinker__debug("soft shrink of %llu KiB held off for %llu ms more",
-				(unsigned long long)*target >> 10,
-				(unsigned long long)(m->holdoff_until_ns - now) / 1000000);
-		need = false;
-	}
+	need = need && *target && !waits_locked(m, *target, *hard);
 	if (need) {
 		atomic_fetch_add(*hard ? &m->hard_events : &m->soft_events, 1);
-		shrinker__debug("%s shrink of %llu KiB: headroom %llu KiB, soft "
-				"watermark %llu KiB, working set %llu KiB, cgroup "
-				"usage %llu KiB, limit %llu KiB (%s)",
-				*hard ? "hard" : "soft",
-				(unsigned long long)*target >> 10,
-				(unsigned long long)m->mem.headroom >> 10,
-				(unsigned long long)m->mem.soft_watermark >> 10,
-				(unsigned long long)m->mem.working_set >> 10,
-				(unsigned long long)m->cg_usage >> 10,
-				(unsigned long long)m->mem.limit >> 10,
-				m->mem.limit_source);
-		if (m->peers.n > 1)
-			shrinker__debug("our part: %llu of %llu KiB resident in %u "
-					"processes of the cgroup",
-					(unsigned long long)m->peers.self >> 10,
-					(unsigned long long)m->peers.total >> 10,
-					m->peers.n);
+		log_request_locked(m, *target, *hard);
 	}
 	mon_unlock();
 	return need;
@@ -829,7 +496,7 @@ uint64_t shrinker__monitor_still_needed(uint64_t remaining)
 	/* What the shrinkers freed may still sit in malloc's free lists. */
 	shrinker__trim();
 	mon_lock();
-	if (measure_locked(m) == 0 &&
+	if (shrinker__measure_locked(m) == 0 &&
 	    !shrinker__decide(&m->mem, SHRINKER__SIG_MEASURE, m->rate, &target,
 			      &hard))
 		target = 0;
@@ -863,7 +530,7 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 	/* Growth reported meanwhile means the shrinkers were outpaced, not
 	 * that they lied: that is no reason to wait. */
 	growing = atomic_load(&m->gc_grown) != grown_at_start;
-	helped = measure_locked(m) == 0 && freed &&
+	helped = shrinker__measure_locked(m) == 0 && freed &&
 		 (released > 0 || m->mem.headroom > before || growing ||
 		  handed_over);
 	if (hard) {
@@ -904,6 +571,7 @@ void shrinker__monitor_release(void)
 
 	if (pthread_mutex_trylock(&m->lock) != 0)
 		return;
+	shrinker__mon_held++;
 	close_sources_locked(m, "unloaded");
 	m->opened = false;
 	shrinker__files_forget();
@@ -911,6 +579,7 @@ void shrinker__monitor_release(void)
 	shrinker__peers_release();
 	memset(&m->cg, 0, sizeof(m->cg));
 	shrinker__growth_reopen_locked(m); /* no cgroup: closes the probe's file */
+	shrinker__mon_held--;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -929,8 +598,10 @@ void shrinker__monitor_atfork_child(void)
 	struct shrinker__mon *m = &shrinker__mon;
 	unsigned i;
 
+	/* Made anew, not unlocked: prepare's mon_lock() is undone here. */
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->probe_lock, NULL);
+	shrinker__mon_held--;
 	shrinker__files_forget();
 	shrinker__rss_forget();
 	shrinker__peers_forget();
@@ -961,21 +632,8 @@ void shrinker__monitor_add_stats(struct shrinker_global_stats *st)
 
 void shrinker__monitor_forget(void)
 {
-	struct shrinker__mon *m = &shrinker__mon;
-
 	mon_lock();
-	shrinker__files_forget();
-	memset(&m->cg, 0, sizeof(m->cg));
-	m->cg_bind_dir[0] = '\0';
-	m->cg_file_len = 0;
-	m->have_mem = false;
-	m->env_read = false;
-	m->budget = 0;
-	m->budget_x100 = 0;
-	m->sources_off = 0;
-	m->flat_ms = POLL_START_MS;
-	atomic_store(&m->mg_valid, false);
-	shrinker__growth_reopen_locked(m);
+	shrinker__measure_forget_locked(&shrinker__mon);
 	mon_unlock();
 }
 
@@ -992,7 +650,7 @@ SHRINKER_EXPORT int shrinker_get_memory(struct shrinker_memory *ret)
 		shrinker__cgroup_find(shrinker__root(), &m->cg);
 		shrinker__growth_reopen_locked(m);
 	}
-	r = measure_locked(m);
+	r = shrinker__measure_locked(m);
 	if (r == 0)
 		*ret = m->mem;
 	mon_unlock();
@@ -1113,7 +771,7 @@ SHRINKER_EXPORT int shrinker_get_source(unsigned index,
 	if (index >= SHRINKER__SRC_COUNT)
 		return -ENOENT;
 	mon_lock();
-	snprintf(info.name, sizeof(info.name), "%s", src_names[index]);
+	snprintf(info.name, sizeof(info.name), "%s", shrinker__source_name(index));
 	info.active = m->opened && m->src[index].active;
 	snprintf(info.detail, sizeof(info.detail), "%s",
 		 m->opened ? m->src[index].detail : "not started");

@@ -326,6 +326,33 @@ int shrinker__parse_psi(const char *buf, size_t len, struct shrinker__psi *ret)
 	return 0;
 }
 
+/* A unit after a size: K, M, G or T, optionally followed by "iB" or "B",
+ * with blanks around; *shift: its power of two (0 without one).  Returns
+ * where the string ends, NULL if anything else follows. */
+static const char *unit_suffix(const char *p, unsigned *shift)
+{
+	*shift = 0;
+	while (is_blank(*p))
+		p++;
+	switch (*p) {
+	case 'k': case 'K': *shift = 10; break;
+	case 'm': case 'M': *shift = 20; break;
+	case 'g': case 'G': *shift = 30; break;
+	case 't': case 'T': *shift = 40; break;
+	default: break;
+	}
+	if (*shift) {
+		p++;
+		if (*p == 'i' && (p[1] == 'B' || p[1] == 'b'))
+			p += 2;
+		else if (*p == 'B' || *p == 'b')
+			p++;
+	}
+	while (is_blank(*p))
+		p++;
+	return *p ? NULL : p;
+}
+
 int shrinker__parse_size(const char *s, uint64_t *bytes, unsigned *percent_x100)
 {
 	const char *p = s, *after;
@@ -374,28 +401,9 @@ int shrinker__parse_size(const char *s, uint64_t *bytes, unsigned *percent_x100)
 		*percent_x100 = (unsigned)x100;
 		return 0;
 	}
-	while (is_blank(*p))
-		p++;
-	switch (*p) {
-	case 'k': case 'K': shift = 10; break;
-	case 'm': case 'M': shift = 20; break;
-	case 'g': case 'G': shift = 30; break;
-	case 't': case 'T': shift = 40; break;
-	default: break;
-	}
-	if (shift) {
-		p++;
-		if (*p == 'i' && (p[1] == 'B' || p[1] == 'b'))
-			p += 2;
-		else if (*p == 'B' || *p == 'b')
-			p++;
-	} else if (frac) {
-		return -EINVAL; /* "1.5" bytes */
-	}
-	while (is_blank(*p))
-		p++;
-	if (*p)
-		return -EINVAL;
+	p = unit_suffix(p, &shift);
+	if (!p || (!shift && frac))
+		return -EINVAL; /* not a unit, or "1.5" bytes */
 	mult = 1ull << shift;
 	if (whole > UINT64_MAX / mult)
 		return -ERANGE;

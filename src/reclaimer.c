@@ -125,6 +125,7 @@ unsigned shrinker__split_locked(uint64_t target)
 	uint64_t n_known = 0, n_unknown = 0, assumed;
 	struct shrinker *s;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	for (s = L->head; s; s = s->next) {
 		s->share = 0;
 		if (!takes_part(s))
@@ -274,6 +275,7 @@ uint64_t shrinker__serve_locked(uint64_t target, bool hard,
 	unsigned rounds = 0, all_rounds = 0;
 	bool escalated = false;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	shrinker__sat_add(&L->stats.requests, 1);
 	if (hard)
 		shrinker__sat_add(&L->stats.hard_requests, 1);
@@ -533,6 +535,7 @@ static void stop_thread(void)
 	deadline_in(&until, atomic_exchange(&L->exiting, true) ? 0 : EXIT_WAIT_MS);
 	if (pthread_mutex_timedlock(&L->lock, &until) != 0)
 		return;
+	shrinker__lib_held++;
 	shrinker__brake_exempt(1);
 	if (!L->running || L->stopping) {
 		shrinker__unlock();
@@ -574,6 +577,7 @@ __attribute__((destructor)) static void at_unload(void)
 	stop_thread();
 	if (pthread_mutex_trylock(&L->lock) != 0)
 		return;
+	shrinker__lib_held++;
 	if (!L->running) {
 		fd = atomic_exchange(&L->wake_fd, -1);
 		if (fd >= 0 && shrinker__fdid_same(fd, &L->wake_id))
@@ -584,6 +588,7 @@ __attribute__((destructor)) static void at_unload(void)
 		L->dispatch_fd = -1;
 		shrinker__monitor_release();
 	}
+	shrinker__lib_held--;
 	pthread_mutex_unlock(&L->lock);
 }
 
@@ -698,6 +703,8 @@ static void atfork_child(void)
 			shrinker__debug("no reclaimer thread in the child "
 					"after fork");
 	}
+	/* Prepare's shrinker__lock() is undone: the lock was made anew. */
+	shrinker__lib_held--;
 	errno = saved;
 }
 
@@ -715,6 +722,7 @@ int shrinker__reclaimer_start_locked(void)
 	struct timespec until;
 	int r;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	if (L->stopping)
 		return -EAGAIN; /* exit() has begun */
 	if (L->running)

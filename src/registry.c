@@ -27,15 +27,19 @@ struct shrinker__lib shrinker__lib = {
 	.dispatch_fd = -1,
 };
 
+_Thread_local unsigned shrinker__lib_held;
+
 void shrinker__lock(void)
 {
 	pthread_mutex_lock(&shrinker__lib.lock);
+	shrinker__lib_held++;
 	shrinker__brake_exempt(1);
 }
 
 void shrinker__unlock(void)
 {
 	shrinker__brake_exempt(-1);
+	shrinker__lib_held--;
 	pthread_mutex_unlock(&shrinker__lib.lock);
 }
 
@@ -63,6 +67,7 @@ void shrinker__list_del_locked(struct shrinker *s)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -227,6 +232,7 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 
 	uint64_t cap;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	s->busy = true;
 	s->caller = pthread_self();
 	s->call_target = target;
@@ -314,6 +320,7 @@ void shrinker__dispatch_signal_locked(void)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	if (L->dispatch_signalled || dispatch_fd_locked() < 0)
 		return;
 	if (shrinker__eventfd_signal(L->dispatch_fd) == 0)
@@ -351,6 +358,7 @@ bool shrinker__any_pending_locked(void)
 {
 	struct shrinker *s;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	for (s = shrinker__lib.head; s; s = s->next)
 		if ((s->flags & SHRINKER_DEFERRED) && s->pending)
 			return true;

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: the measurement.  One pass (mon lock held) finds every limit that
+ * applies and keeps the one that leaves the least headroom: the cgroup's
+ * (each ancestor's limit against that ancestor's usage, cgroup.c), the
+ * system's MemAvailable, and a self-imposed budget against our RSS; then it
+ * shares the cgroup with the other libshrinker processes in it (peers.c),
+ * sets the watermarks (one formula, also the cgroup v1 thresholds'), updates
+ * the growth rate and publishes the figures shrinker_may_grow() reads
+ * without a lock and the growth clock's base.  It follows the process into
+ * another cgroup and asks for the sources to be re-opened; it opens none
+ * itself.  The monitor (monitor.c) decides what to do with a measurement.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "files.h"
+#include "monitor.h"
+#include "parse.h"
+
+#define RATE_HALF_LIFE_S 0.1
+#define RATE_MIN_NS 10000000ull
+
+struct shrinker__mon shrinker__mon = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.probe_lock = PTHREAD_MUTEX_INITIALIZER,
+	.gc_probe_fd = -1,
+	.flat_ms = SHRINKER__POLL_START_MS,
+	.soft_permille = SHRINKER__SOFT_PERMILLE,
+	.hard_permille = SHRINKER__HARD_PERMILLE,
+};
+
+static char meminfo[8192];
+
+/* SHRINKER_LIMIT, once.  Bad values are reported and ignored. */
+static void read_env_locked(struct shrinker__mon *m)
+{
+	const char *e;
+	uint64_t bytes;
+	unsigned x100;
+	int r;
+
+	if (m->env_read)
+		return;
+	m->env_read = true;
+	m->sources_off = shrinker__sources_off_env();
+	e = getenv("SHRINKER_LIMIT");
+	if (!e || !*e)
+		return;
+	r = shrinker__parse_size(e, &bytes, &x100);
+	if (r < 0) {
+		int saved = errno;
+
+		/* Always said, not only with SHRINKER_DEBUG: a budget the user
+		 * asked for and did not get must not go unnoticed. */
+		fprintf(stderr, "libshrinker: ignoring SHRINKER_LIMIT=\"%s\": %s "
+			"(want bytes, K/M/G/T, a percentage, or 0 for none)\n", e,
+			r == -ERANGE ? "too large" : r == -EDOM ? "a percentage over 100 %"
+				       : "not a size");
+		errno = saved;
+		return;
+	}
+	if (x100)
+		m->budget_x100 = x100;
+	else
+		m->budget = bytes;
+}
+
+/* One candidate limit: it becomes the effective one if it leaves the least
+ * headroom so far (*set: there is one so far).  Returns whether it did. */
+static bool consider(struct shrinker_memory *best, bool *set, uint64_t limit,
+		     uint64_t ws, const char *what)
+{
+	uint64_t head = limit > ws ? limit - ws : 0;
+
+	if (*set && head >= best->headroom)
+		return false;
+	*set = true;
+	best->limit = limit;
+	best->working_set = ws;
+	best->headroom = head;
+	snprintf(best->limit_source, sizeof(best->limit_source), "%s", what);
+	return true;
+}
+
+void shrinker__watermarks(uint64_t limit, unsigned soft_permille,
+			  unsigned hard_permille, uint64_t *soft, uint64_t *hard)
+{
+	*soft = limit / 1000 * soft_permille;
+	*hard = limit / 1000 * hard_permille;
+	if (*hard < SHRINKER__MIN_HARD)
+		*hard = SHRINKER__MIN_HARD;
+	if (*soft < SHRINKER__MIN_SOFT)
+		*soft = SHRINKER__MIN_SOFT;
+	if (*soft <= *hard)
+		*soft = *hard + SHRINKER__MIN_HARD;
+}
+
+/* Whether /proc/self/cgroup changed since the last look (mon lock held).
+ * One pread() of a kept-open file: cheap enough for every measurement. */
+static bool cgroup_changed_locked(struct shrinker__mon *m)
+{
+	char buf[sizeof(m->cg_file)], dir[SHRINKER__PATH_MAX];
+	size_t len;
+	bool changed;
+
+	if (shrinker__join(dir, sizeof(dir), shrinker__root(), "/proc/self") < 0 ||
+	    shrinker__read_file(dir, "cgroup", buf, sizeof(buf), &len) < 0)
+		return false;
+	changed = m->cg_file_len && (len != m->cg_file_len ||
+				     memcmp(buf, m->cg_file, len) != 0);
+	memcpy(m->cg_file, buf, len);
+	m->cg_file_len = len;
+	return changed;
+}
+
+/* Growth rate: the growth in progress, a maximum that halves every
+ * RATE_HALF_LIFE_S, so that a fill long past does not count (mon lock
+ * held; ws, the working set now). */
+bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t now)
+{
+	double dt, inst, halvings;
+
+	/* Over at least RATE_MIN_NS: two measurements a millisecond apart
+	 * (an event right after a request) would make a few MiB of noise a
+	 * rate of GiB/s, and the next request free for it. */
+	if (now <= m->last_ns || now - m->last_ns < RATE_MIN_NS)
+		return false;
+	dt = (double)(now - m->last_ns) / 1e9;
+	inst = ws > m->last_ws ? (double)(ws - m->last_ws) / dt : 0;
+	if (inst > 0)
+		m->flat_ms = SHRINKER__POLL_FLAT_MS;
+	halvings = dt / RATE_HALF_LIFE_S;
+	while (halvings >= 1.0 && m->rate > 1.0) {
+		m->rate /= 2;
+		halvings -= 1.0;
+	}
+	m->rate *= 1.0 - halvings / 2; /* close enough within one */
+	if (inst > m->rate)
+		m->rate = inst;
+	return true;
+}
+
+/* Follow the process's cgroup (mon lock held): a move to another one, or
+ * one that could not be measured, is looked for again (at most once a
+ * second) and the sources re-opened.  Returns whether *cgm holds figures. */
+static bool follow_cgroup_locked(struct shrinker__mon *m,
+				 struct shrinker__cg_measure *cgm)
+{
+	uint64_t now;
+	int was;
+
+	if (m->opened && cgroup_changed_locked(m)) {
+		/* Moved to another cgroup: follow, and re-open the sources
+		 * (on the reclaimer thread, in shrinker__monitor_check()). */
+		shrinker__cgroup_find(shrinker__root(), &m->cg);
+		shrinker__growth_reopen_locked(m);
+		m->reopen = true;
+		shrinker__debug("moved to another cgroup: v%d %s", m->cg.version,
+				m->cg.version ? m->cg.dir : m->cg.why);
+	}
+	if (m->cg.version && shrinker__cgroup_measure(&m->cg, cgm) == 0)
+		return true;
+	/* None usable, ours was removed, or its files went bad. */
+	now = shrinker__now_ns();
+	if (now - m->last_find_ns <= 1000000000ull)
+		return false;
+	was = m->cg.version;
+	/* A file may have been replaced: the kept-open one would go on
+	 * reading the old one. */
+	shrinker__files_forget();
+	m->last_find_ns = now;
+	shrinker__cgroup_find(shrinker__root(), &m->cg);
+	shrinker__growth_reopen_locked(m);
+	if (m->cg.version != was)
+		m->reopen = m->opened;
+	if (was || m->cg.version)
+		shrinker__debug("cgroup looked for again: v%d %s", m->cg.version,
+				m->cg.version ? m->cg.dir : m->cg.why);
+	return m->cg.version && shrinker__cgroup_measure(&m->cg, cgm) == 0;
+}
+
+/* The cgroup's limit as a candidate (mon lock held); the level that binds
+ * is the one the probe reads and the sources watch. */
+static void cgroup_limit_locked(struct shrinker__mon *m,
+				const struct shrinker__cg_measure *cgm,
+				struct shrinker_memory *mem, bool *set)
+{
+	char what[112];
+
+	m->cg_usage = cgm->usage;
+	m->cg_limit = cgm->limit;
+	if (strcmp(m->cg_bind_dir, cgm->dir) != 0) {
+		/* Another level binds now (a limit set or lifted on an
+		 * ancestor): probe its usage, and have the sources watch it. */
+		bool first = !m->cg_bind_dir[0];
+
+		memcpy(m->cg_bind_dir, cgm->dir, sizeof(m->cg_bind_dir));
+		shrinker__growth_reopen_locked(m);
+		if (!first)
+			m->reopen = m->opened;
+	}
+	if (cgm->limit != UINT64_MAX) {
+		snprintf(what, sizeof(what), "cgroup v%d %s", m->cg.version,
+			 cgm->limit_name);
+		m->cg_binding = consider(mem, set, cgm->limit, cgm->working_set, what);
+	}
+}
+
+/* The system's memory as a candidate; *total: MemTotal, 0 if unknown. */
+static void system_limit_locked(struct shrinker__mon *m,
+				struct shrinker_memory *mem, bool *set,
+				uint64_t *total)
+{
+	char dir[SHRINKER__PATH_MAX];
+	uint64_t avail = 0;
+	size_t len;
+
+	*total = 0;
+	if (shrinker__join(dir, sizeof(dir), shrinker__root(), "/proc") < 0 ||
+	    shrinker__read_file(dir, "meminfo", meminfo, sizeof(meminfo), &len) < 0 ||
+	    shrinker__parse_keyed(meminfo, len, "MemTotal", total) < 0 ||
+	    shrinker__parse_keyed(meminfo, len, "MemAvailable", &avail) < 0 ||
+	    *total == 0) {
+		*total = 0;
+		return;
+	}
+	if (avail > *total)
+		avail = *total;
+	if (consider(mem, set, *total, *total - avail, "system MemAvailable"))
+		m->cg_binding = false;
+}
+
+/* The budget as a candidate, against our RSS, read into *rss when needed
+ * (the budget, no cgroup, or peers to share the cgroup with).  Returns
+ * whether the budget binds. */
+static bool budget_limit_locked(struct shrinker__mon *m, uint64_t total,
+				bool cg_ok, struct shrinker_memory *mem,
+				bool *set, uint64_t *rss)
+{
+	uint64_t budget = m->budget;
+
+	if (!budget && m->budget_x100) {
+		uint64_t base = m->cg_limit != UINT64_MAX ? m->cg_limit : total;
+
+		budget = (uint64_t)((unsigned __int128)base * m->budget_x100 / 10000);
+	}
+	mem->budget = budget;
+	*rss = budget || !cg_ok || m->cg_binding ? shrinker__rss_bytes() : 0;
+	if (!budget || !consider(mem, set, budget, *rss,
+				 "budget (SHRINKER_LIMIT or shrinker_set_limit) "
+				 "against RSS"))
+		return false;
+	m->cg_binding = false;
+	return true;
+}
+
+/* Publish a measurement (mon lock held): the rate, the figures
+ * shrinker_may_grow() reads, the growth clock's base (probe_base: the
+ * reading the probe compares with, -1 if none). */
+static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
+			   uint64_t granted_before, int64_t probe_base,
+			   bool probe_rss)
+{
+	uint64_t now = shrinker__now_ns();
+
+	shrinker__watermarks(mem->limit, m->soft_permille, m->hard_permille,
+			     &mem->soft_watermark, &mem->hard_watermark);
+	mem->measured_ns = now;
+	if (!m->have_mem || shrinker__rate_update_locked(m, mem->working_set, now)) {
+		m->last_ws = mem->working_set;
+		m->last_ns = now;
+	}
+	m->mem = *mem;
+	m->have_mem = true;
+	/* Grants made while we measured may or may not be in the figures:
+	 * keep them counted, drop only those made before we started. */
+	atomic_store(&m->mg_headroom, mem->headroom);
+	atomic_store(&m->mg_soft, mem->soft_watermark);
+	atomic_fetch_sub(&m->mg_granted, granted_before);
+	shrinker__growth_measured_locked(m, probe_base, probe_rss);
+	atomic_store(&m->mg_valid, true);
+}
+
+int shrinker__measure_locked(struct shrinker__mon *m)
+{
+	struct shrinker_memory mem = { .limit = UINT64_MAX };
+	uint64_t granted_before = atomic_load(&m->mg_granted);
+	struct shrinker__cg_measure cgm;
+	uint64_t total, rss;
+	bool set = false, cg_ok, budget_binds;
+
+	SHRINKER__ASSERT_MON_HELD();
+	read_env_locked(m);
+	atomic_fetch_add(&m->measurements, 1);
+	mem.cgroup_version = m->cg.version;
+	m->cg_limit = UINT64_MAX;
+	m->cg_binding = false;
+	cg_ok = follow_cgroup_locked(m, &cgm);
+	if (cg_ok)
+		cgroup_limit_locked(m, &cgm, &mem, &set);
+	system_limit_locked(m, &mem, &set, &total);
+	budget_binds = budget_limit_locked(m, total, cg_ok, &mem, &set, &rss);
+	if (!set)
+		return -ENODATA;
+	/* Peers only where a cgroup's limit binds, and not in the tests'
+	 * fixture trees (SHRINKER_ROOT). */
+	shrinker__peers_update(m->cg_binding && !shrinker__root()[0] ?
+			       m->cg_bind_dir : NULL, rss, &m->peers);
+	atomic_store(&m->mg_below_share, shrinker__peers_below_share(&m->peers));
+	atomic_store(&m->peers_seen, m->peers.n);
+	/* The probe reads what the binding limit is measured against: our
+	 * RSS for the budget (the cgroup's usage holds other processes, which
+	 * may shrink while we grow), the cgroup's usage otherwise. */
+	publish_locked(m, &mem, granted_before,
+		       cg_ok && !budget_binds ? (int64_t)cgm.usage
+					      : rss ? (int64_t)rss : -1,
+		       !cg_ok || budget_binds);
+	return 0;
+}
+
+void shrinker__measure_forget_locked(struct shrinker__mon *m)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	shrinker__files_forget();
+	memset(&m->cg, 0, sizeof(m->cg));
+	m->cg_bind_dir[0] = '\0';
+	m->cg_file_len = 0;
+	m->have_mem = false;
+	m->env_read = false;
+	m->budget = 0;
+	m->budget_x100 = 0;
+	m->sources_off = 0;
+	m->flat_ms = SHRINKER__POLL_START_MS;
+	atomic_store(&m->mg_valid, false);
+	shrinker__growth_reopen_locked(m);
+}

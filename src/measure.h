@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The monitor's state and the measurement (measure.c): the limits that
+ * apply, the working set, the watermarks and the growth rate.  Everything
+ * in struct shrinker__mon is protected by its lock (lock order:
+ * shrinker__lib.lock, then shrinker__mon.lock), except the atomics, which
+ * shrinker_may_grow() reads without any lock.  The sources' descriptors are
+ * polled by the reclaimer thread only.
+ */
+#ifndef SHRINKER_MEASURE_H
+#define SHRINKER_MEASURE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cgroup.h"
+#include "internal.h"
+#include "shrinker.h"
+#include "source.h"
+
+/* peers.c: the libshrinker processes that share the binding cgroup. */
+struct shrinker__peers {
+	unsigned n;           /* processes, this one included (1: alone) */
+	uint64_t self, total; /* resident bytes: ours, all of them together */
+	uint64_t excess_self, excess_total; /* above an equal share of total */
+};
+
+struct shrinker__mon {
+	pthread_mutex_t lock;
+	bool opened;
+	bool reopen;              /* moved: re-open the sources */
+	struct shrinker__cgroup cg;
+	char cg_file[4096];       /* /proc/self/cgroup as last read */
+	size_t cg_file_len;
+
+	/* Configuration. */
+	bool env_read;
+	uint64_t budget;          /* bytes, 0: none */
+	unsigned budget_x100;     /* percent * 100 of the detected limit, 0: none */
+	unsigned soft_permille, hard_permille;
+
+	/* The last measurement. */
+	struct shrinker_memory mem;
+	bool have_mem;
+	uint64_t cg_limit;        /* the cgroup's own limit, UINT64_MAX if none */
+	uint64_t cg_usage;        /* raw usage, page cache included */
+	char cg_bind_dir[SHRINKER__PATH_MAX]; /* the cgroup whose limit binds
+						 (ours without one): its usage is
+						 probed, its thresholds armed, its
+						 memory.events watched */
+	bool cg_binding;          /* the cgroup limit is the effective one */
+	struct shrinker__peers peers; /* who else measures the same limit */
+	double rate;              /* working-set growth, bytes/s, decaying max */
+	unsigned flat_ms;         /* poll interval while nothing grows */
+	uint64_t last_ws, last_ns;
+	uint64_t last_find_ns;    /* when the cgroup was last looked for */
+
+	/* No storms. */
+	uint64_t holdoff_ns, holdoff_until_ns, hard_not_before_ns;
+	uint64_t hard_backoff_ns;  /* after hard requests that did not help */
+
+	struct shrinker__source src[SHRINKER__SRC_COUNT];
+	int poll_src[SHRINKER__SRC_COUNT]; /* pollfd index -> source */
+
+	/* Read by shrinker_may_grow() without the lock. */
+	_Atomic uint64_t mg_headroom, mg_soft, mg_granted, mg_poke_ns;
+	_Atomic uint64_t mg_block_until_ns; /* no growth before this */
+	atomic_bool mg_valid, poked;
+	atomic_bool mg_below_share; /* under an equal share of the peers' memory */
+	_Atomic unsigned peers_seen;  /* peers.n, for the statistics */
+
+	/* The growth clock and the brake (growth.c), read and written
+	 * without the monitor lock.  The probe lock serializes the fast
+	 * probe and protects gc_probe_fd from being closed under a reader
+	 * (lock order: shrinker__mon.lock, then probe_lock). */
+	pthread_mutex_t probe_lock;
+	int gc_probe_fd;               /* kept-open usage file, -1: use RSS */
+	struct shrinker__fdid gc_probe_id;
+	unsigned gc_probe_checks;      /* probes made, for the identity check */
+	double gc_recent;              /* recent growth, decayed (probe lock) */
+	uint64_t gc_recent_ns;         /* when gc_recent was last decayed */
+	_Atomic int64_t gc_grown;      /* growth reported, cumulative */
+	_Atomic int64_t gc_grown_probed; /* gc_grown at the last probe */
+	_Atomic int64_t gc_grown_measured; /* ... at the last measurement */
+	_Atomic int64_t gc_base;       /* probe reading of the measurement */
+	_Atomic uint64_t gc_measured;  /* headroom of the measurement */
+	_Atomic uint64_t gc_headroom;  /* by the last probe or measurement */
+	_Atomic uint64_t gc_hard;      /* the hard watermark, bytes */
+	_Atomic uint64_t gc_step;      /* growth between two probes */
+	_Atomic uint64_t gc_poke_ns;   /* when the brake last woke the reclaimer */
+	_Atomic uint64_t gc_probes;    /* probes made (statistics) */
+	_Atomic uint64_t gc_brake_waits, gc_brake_ns; /* threads braked */
+	atomic_bool gc_use_rss;        /* probe reads RSS, not the cgroup */
+	atomic_bool gc_hopeless;       /* the last hard request freed nothing */
+	atomic_bool gc_armed;          /* the reclaimer's sources are open */
+
+	/* Which sources SHRINKER_SOURCES turned off (bit per source id). */
+	unsigned sources_off;
+
+	/* Counters, added to the global statistics. */
+	_Atomic uint64_t events, soft_events, hard_events, held_off, measurements;
+};
+
+extern struct shrinker__mon shrinker__mon;
+
+/* How often the monitor polls while nothing grows, and before anything
+ * grew (measure.c resets it when growth is seen). */
+#define SHRINKER__POLL_FLAT_MS 2000
+#define SHRINKER__POLL_START_MS 100
+
+/* Defaults and floors of the watermarks. */
+#define SHRINKER__SOFT_PERMILLE 100 /* OSv's low watermark: 10 % of memory */
+#define SHRINKER__HARD_PERMILLE 50
+#define SHRINKER__MIN_SOFT (4ull << 20)
+#define SHRINKER__MIN_HARD (2ull << 20)
+
+/* The watermarks in bytes for a limit (the one formula: the monitor's and
+ * the cgroup v1 thresholds'). */
+void shrinker__watermarks(uint64_t limit, unsigned soft_permille,
+			  unsigned hard_permille, uint64_t *soft, uint64_t *hard);
+/* Measure and publish (mon lock held): limits, working set, watermarks,
+ * rate, the figures shrinker_may_grow() reads, the growth clock's base.
+ * -ENODATA if nothing is known. */
+int shrinker__measure_locked(struct shrinker__mon *m);
+/* The growth rate from the working set ws now (mon lock held): a maximum
+ * that halves every 100 ms, taken over at least 10 ms (false: too soon,
+ * the sample was not used). */
+bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws,
+				  uint64_t now);
+/* Every limit and budget (not the watermarks) forgotten. */
+void shrinker__measure_forget_locked(struct shrinker__mon *m);
+
+#endif /* SHRINKER_MEASURE_H */

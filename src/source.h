@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The interface of a pressure source (monitor-*.c): what an event means,
+ * the source's descriptors and state, its life cycle (source.c: names,
+ * SHRINKER_SOURCES, closing) and the functions that open each kind.
+ * Sources depend on this and on the measurement (measure.h); the monitor
+ * (monitor.c) opens, polls and reads them.  Nothing here calls the monitor.
+ */
+#ifndef SHRINKER_SOURCE_H
+#define SHRINKER_SOURCE_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+struct shrinker__mon;
+
+/* What an event from a source means, in increasing order of urgency. */
+enum shrinker__signal {
+	SHRINKER__SIG_NONE,    /* nothing (false alarm, drained) */
+	SHRINKER__SIG_MEASURE, /* something moved: measure and decide */
+	SHRINKER__SIG_REARM,   /* limits changed: measure, re-arm thresholds */
+	SHRINKER__SIG_RECLAIM, /* the kernel reclaims at the limit (cgroup v1
+				  "medium"): page cache alone does that, so it
+				  is pressure only when our headroom is short */
+	SHRINKER__SIG_SOFT,    /* confirmed pressure (PSI, systemd) */
+	SHRINKER__SIG_HARD,    /* the kernel is reclaiming hard */
+};
+
+enum shrinker__src_id {
+	SHRINKER__SRC_LIMITS,
+	SHRINKER__SRC_CGV1_THRESHOLD,
+	SHRINKER__SRC_CGV1_MEDIUM,
+	SHRINKER__SRC_CGV1_CRITICAL,
+	SHRINKER__SRC_CGV2_EVENTS,
+	SHRINKER__SRC_CGV2_PSI,
+	SHRINKER__SRC_PSI_SYSTEM,
+	SHRINKER__SRC_SYSTEMD,
+	SHRINKER__SRC_POLL,
+	SHRINKER__SRC_COUNT
+};
+
+struct shrinker__source {
+	const char *name;
+	int fd;                 /* polled, -1 if none */
+	short events;           /* POLLIN or POLLPRI */
+	bool active;
+	char detail[160];
+	int aux_fd;             /* v1: the usage file the thresholds watch */
+	struct shrinker__fdid id, aux_id; /* who fd and aux_fd are (see
+					     shrinker__fdid) */
+	uint64_t psi_total;     /* PSI: stall total seen at the last event */
+	uint64_t psi_confirm_us; /* PSI: growth that confirms an event */
+	uint64_t armed_limit, armed_soft; /* v1 thresholds: limit, soft level */
+	uint64_t ev_high, ev_max, ev_oom;             /* v2 counters seen */
+	enum shrinker__signal (*handle)(struct shrinker__source *s, short revents);
+};
+
+/* source.c */
+/* The source's name for SHRINKER_SOURCES and shrinker_get_source(). */
+const char *shrinker__source_name(enum shrinker__src_id id);
+/* Every source closed and set to "why" (nothing open yet). */
+void shrinker__sources_reset(struct shrinker__source *src, const char *why);
+/* The bit per source id that SHRINKER_SOURCES turns off (unknown names are
+ * reported on stderr and ignored); 0 without it. */
+unsigned shrinker__sources_off_env(void);
+/* Close s's descriptors (if they are still ours) and mark it inactive,
+ * with why as its detail (NULL: keep the detail). */
+void shrinker__source_close(struct shrinker__source *s, const char *why);
+
+/* monitor-*.c: open a source (mon lock held), filling s->fd, s->events,
+ * s->handle, s->active and s->detail; a source that cannot be used says why
+ * in s->detail and stays inactive; a NULL source is not wanted.  Re-arm
+ * functions run after a measurement that moved the limit or watermarks. */
+void shrinker__limits_open(struct shrinker__mon *m, struct shrinker__source *s);
+void shrinker__cgv1_open(struct shrinker__mon *m, struct shrinker__source *thr,
+			 struct shrinker__source *medium,
+			 struct shrinker__source *critical);
+void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr);
+void shrinker__cgv2_open(struct shrinker__mon *m, struct shrinker__source *events,
+			 struct shrinker__source *psi);
+void shrinker__psi_system_open(struct shrinker__mon *m, struct shrinker__source *s);
+void shrinker__cgv2_psi_open(struct shrinker__mon *m, struct shrinker__source *s);
+void shrinker__systemd_open(struct shrinker__mon *m, struct shrinker__source *s);
+
+/* monitor-psi.c: open a PSI trigger on path (trying windows the kernel
+ * accepts), for the cgroup v2 and system sources and systemd's protocol. */
+int shrinker__psi_open(struct shrinker__source *s, const char *path,
+		       const char *trigger, size_t trigger_len);
+enum shrinker__signal shrinker__psi_handle(struct shrinker__source *s,
+					   short revents);
+
+#endif /* SHRINKER_SOURCE_H */

@@ -17,7 +17,7 @@
  *   cc sqlite.c $(pkg-config --cflags --libs libshrinker sqlite3) -pthread
  * Run:
  *   ./sqlite --create /var/tmp/example.db --rows 1500000
- *   ./sqlite /var/tmp/example.db [--seconds 10] [--late S]
+ *   ./sqlite /var/tmp/example.db [--seconds 10] [--late S]   (any row count)
  *            [--cache-kib N | --shrinker]
  * --cache-kib N sets a fixed cache_size of N KiB per connection and registers
  * no shrinker (the usual way, which a user has to get right); --shrinker (the
@@ -227,6 +227,20 @@ int main(int argc, char **argv)
 				       &c->get, NULL) != SQLITE_OK) {
 			fprintf(stderr, "%s: %s\n", path, sqlite3_errmsg(c->db));
 			return 1;
+		}
+		if (i == 0) {
+			/* Look up what the database holds, whatever --rows. */
+			sqlite3_stmt *max;
+
+			if (sqlite3_prepare_v2(c->db, "SELECT max(id) FROM t", -1,
+					       &max, NULL) == SQLITE_OK &&
+			    sqlite3_step(max) == SQLITE_ROW)
+				rows = sqlite3_column_int64(max, 0);
+			sqlite3_finalize(max);
+			if (rows < 1) {
+				fprintf(stderr, "%s: no rows\n", path);
+				return 1;
+			}
 		}
 		c->seed = 1234u + (unsigned)i;
 		pthread_mutex_init(&c->knob, NULL);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* DESIGN: helpers shared by the test binaries (time, waiting). */
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -10,6 +12,19 @@ uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t rss_bytes(void)
+{
+	unsigned long size = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &res) != 2)
+		res = 0;
+	fclose(f);
+	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 void sleep_ms(unsigned ms)

@@ -10,6 +10,9 @@
 #define MiB (1024ull * 1024ull)
 
 uint64_t now_ms(void);
+/* This process's resident bytes, as the kernel counts them (statm); 0 if
+ * they cannot be read. */
+uint64_t rss_bytes(void);
 void sleep_ms(unsigned ms);
 /* Poll cond(arg) every millisecond for up to ms; true once it holds. */
 bool wait_until(bool (*cond)(void *), void *arg, unsigned ms);

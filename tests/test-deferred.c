@@ -146,19 +146,6 @@ static size_t heap_shrink(size_t target, bool hard, void *ud)
 	return freed;
 }
 
-/* Resident bytes, as the kernel counts them. */
-static uint64_t rss_now(void)
-{
-	unsigned long size = 0, res = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (!f)
-		return 0;
-	if (fscanf(f, "%lu %lu", &size, &res) != 2)
-		res = 0;
-	fclose(f);
-	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
-}
 
 static int test_dispatch_gives_back(void)
 {
@@ -184,9 +171,9 @@ static int test_dispatch_gives_back(void)
 	shrinker_set_size(c.s, (size_t)c.n * HEAP_BLOCK);
 	CHECK(shrinker_request_reclaim(48 * MiB, SHRINKER_WAIT, NULL) == 0);
 	CHECK(shrinker_get_global_stats(&g0) == 0);
-	rss_before = rss_now();
+	rss_before = rss_bytes();
 	CHECK(shrinker_dispatch() == 1);
-	rss_after = rss_now();
+	rss_after = rss_bytes();
 	CHECK(shrinker_get_global_stats(&g1) == 0);
 	tap_diag("dispatch freed 48 MiB: RSS %llu -> %llu KiB, rss_released +%llu KiB",
 		 (unsigned long long)rss_before >> 10, (unsigned long long)rss_after >> 10,

@@ -132,18 +132,6 @@ static uint64_t cache_bytes(struct cache *c)
 	return b;
 }
 
-static uint64_t rss_now(void)
-{
-	unsigned long size = 0, res = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (!f)
-		return 0;
-	if (fscanf(f, "%lu %lu", &size, &res) != 2)
-		res = 0;
-	fclose(f);
-	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
-}
 
 /* One cache fills a 96 MiB budget alone, then a second starts: after 3 s
  * both hold within a factor 1.5 of each other, in few exchanges. */
@@ -154,7 +142,7 @@ static int run_late_starter(bool fair, uint64_t *a_out, uint64_t *b_out,
 	struct shrinker_global_stats g0, g1;
 	struct shrinker_stats sa, sb;
 
-	shrinker_set_limit(rss_now() + 96 * MiB);
+	shrinker_set_limit(rss_bytes() + 96 * MiB);
 	if (cache_start(&a, "first", fair) < 0)
 		return -1;
 	sleep_ms(1000);

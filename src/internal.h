@@ -22,7 +22,10 @@
  *    thread that finds busy set skips the shrinker: no shrinker ever runs
  *    concurrently with itself.  While busy, the node cannot be freed, so the
  *    caller may drop the lock, call, retake the lock and step to node->next.
- *  - Only the reclaimer thread reads or writes share and spent (under lock).
+ *  - Only the reclaimer thread reads or writes share (under lock).  spent
+ *    is reset by the reclaimer at each request and set by whoever makes a
+ *    call that freed nothing (shrinker__call_locked(), on the reclaimer or
+ *    in shrinker_dispatch()), under lock; only the reclaimer reads it.
  *  - shrinker__lib.reserved == the sum of every shrinker's credit, and
  *    want_total == the sum of their want (under lock; reserved is also read
  *    without it).

@@ -45,7 +45,9 @@ int64_t shrinker__growth_count(void);
 /* Give back every descriptor and buffer of the monitor (the library is
  * unloaded; its thread has stopped). */
 void shrinker__monitor_release(void);
-/* fork() handlers, called from the registry's (lib lock held). */
+/* fork() handlers, called from the reclaimer's (reclaimer.c, lib lock
+ * held): prepare takes the monitor lock, parent releases it, child makes
+ * it anew and forgets the parent's descriptors. */
 void shrinker__monitor_atfork_prepare(void);
 void shrinker__monitor_atfork_parent(void);
 void shrinker__monitor_atfork_child(void);

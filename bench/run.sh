@@ -82,6 +82,7 @@ run_one() {
 		st=libshrinker
 	fi
 	make_cgroup "bench-$tag-$$" $limit || { echo "bench: $note" >&2; exit 1; }
+	[ -s "$OUT/placement" ] || echo "$placement" > "$OUT/placement"
 	# shellcheck disable=SC2086
 	start_in_cgroup "$OUT/$tag.jsonl" env SHRINKER_SOURCES="$sources" "$BENCH" \
 		--strategy "$st" --duration "$dur" $extra

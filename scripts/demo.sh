@@ -53,24 +53,35 @@ for prog in "$HOG" "$COMPETITOR"; do
 	[ -x "$prog" ] || { echo "demo: $prog is not built (run make)" >&2; exit 1; }
 done
 
+competitor=yes
 if make_cgroup memory-hog-demo-$$ "$limit"; then
-	echo "demo: memory-hog in a child memory cgroup (cgroup v$cgver) limited to $LIMIT_MB MiB:"
+	echo "demo: memory-hog in a memory cgroup (cgroup v$cgver) limited to $LIMIT_MB MiB,"
+	echo "      $placement:"
 	echo "      $cg"
+	echo "demo: for ${DURATION} s; at ${COMPETITOR_AT} s a competitor takes ${COMPETITOR_SHARE} % of the limit for ${COMPETITOR_FOR} s."
 else
+	# A budget is measured against our own RSS: it cannot see another
+	# process, so a competitor would show nothing of what the library
+	# does.  Say so, and run without one.
 	budget_env=("SHRINKER_LIMIT=${LIMIT_MB}M")
-	echo "demo: NOTE: $note."
-	echo "      Running with a self-imposed budget instead (SHRINKER_LIMIT=${LIMIT_MB}M)."
-	echo "      The competitor is then outside that budget and memory-hog will not"
-	echo "      yield to it; run as root on a machine with a memory cgroup to see that."
+	competitor=""
+	echo "demo: NOTE: no memory cgroup: $note."
+	echo "      Running memory-hog alone under a self-imposed budget (SHRINKER_LIMIT=${LIMIT_MB}M)"
+	echo "      for ${DURATION} s.  A budget cannot see other processes, so there is no"
+	echo "      competitor: run as root on a machine with a memory cgroup (or systemd) to see"
+	echo "      memory-hog yield to one."
 fi
-echo "demo: for ${DURATION} s; at ${COMPETITOR_AT} s a competitor takes ${COMPETITOR_SHARE} % of the limit for ${COMPETITOR_FOR} s."
 echo
 
 # shellcheck disable=SC2086
 run_in_cgroup "$OUT/hog.jsonl" "$HOG" --json --duration "${DURATION}s" $HOG_ARGS
 hog_pid=$!
-run_in_cgroup "$OUT/competitor.jsonl" "$COMPETITOR" --take "$take" \
-	--after $((COMPETITOR_AT * 1000)) --hold $((COMPETITOR_FOR * 1000))
+if [ -n "$competitor" ]; then
+	run_in_cgroup "$OUT/competitor.jsonl" "$COMPETITOR" --take "$take" \
+		--after $((COMPETITOR_AT * 1000)) --hold $((COMPETITOR_FOR * 1000))
+else
+	: > "$OUT/competitor.jsonl"
+fi
 
 # A line a second while it runs.
 while kill -0 "$hog_pid" 2>/dev/null; do
@@ -92,10 +103,13 @@ wait 2>/dev/null || true
 pids=""
 
 oom=""
+: > "$OUT/competitor.tsv"
 [ -z "$cg" ] || oom=$(oom_kills)
 
 # The figures, from the JSON lines.
-awk -v limit="$limit" -v oom="${oom:-n/a}" -v status="$hog_status" -v dir="$OUT" '
+awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -v dir="$OUT" \
+	-v where="${placement:-no cgroup: a self-imposed budget (SHRINKER_LIMIT), which cannot see other processes}" \
+	-v alone="${competitor:+no}" '
 	function num(key,   m) {
 		if (match($0, "\"" key "\":[-0-9.eE]+")) return substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3) + 0
 		return 0
@@ -126,11 +140,14 @@ awk -v limit="$limit" -v oom="${oom:-n/a}" -v status="$hog_status" -v dir="$OUT"
 	END {
 		if (!lim) lim = limit
 		printf "memory-hog demo summary\n"
+		printf "  where                  %s\n", where
 		printf "  limit                  %.0f MiB\n", lim / 1048576
 		printf "  OOM kills              %s\n", oom
 		printf "  memory-hog exit status %d\n", status
 		printf "  cache peak             %.1f MiB = %.1f %% of the limit\n", peak / 1048576, 100 * peak / lim
 		if (T > 0) printf "  cache mean             %.1f MiB = %.1f %% of the limit\n", sum / T / 1048576, 100 * sum / T / lim
+		if (alone != "no")
+			printf "  competitor             none: a budget cannot see other processes, so this run shows\n                         the caches filling their budget, not yielding to a neighbour\n"
 		if (comp_start) {
 			printf "  competitor             took %.0f MiB in %.0f ms", comp_held / 1048576, comp_took
 			printf " (at %.1f s), gave it back at %.1f s\n", comp_start - t0, comp_end - t0

@@ -4,9 +4,9 @@
 set -u
 cd "${TOP_SRCDIR:-.}"
 B=${BUILD:-build/default-cc}
-echo "1..3"
+echo "1..4"
 if [ -n "${SANITIZE:-}" ]; then
-	for i in 1 2 3; do echo "ok $i # SKIP memory figures are meaningless under a sanitizer"; done
+	for i in 1 2 3 4; do echo "ok $i # SKIP memory figures are meaningless under a sanitizer"; done
 	exit 0
 fi
 out=$(mktemp -d)
@@ -28,4 +28,32 @@ elif [ -s "$out/demo.png" ] && head -c 8 "$out/demo.png" | grep -q PNG; then
 	echo "ok 3 - the plot was written"
 else
 	echo "not ok 3 - the plot was written"
+fi
+# Where no cgroup can be made (not root, no systemd), the demo says so and
+# runs no competitor: a budget cannot see other processes, and a summary
+# must not look like a result it is not.
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+	echo "ok 4 # SKIP needs root and setpriv to run the demo as another user"
+else
+	chmod 777 "$out"
+	mkdir -m 777 "$out/nobody"
+	if ! setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$B/memory-hog" 2>/dev/null; then
+		echo "ok 4 # SKIP the build directory is not readable by nobody"
+	else
+		LIMIT_MB=128 DURATION=3 HOG_ARGS="--rate 6000" HOG=$B/memory-hog \
+			COMPETITOR=$B/competitor OUT=$out/nobody \
+			setpriv --reuid=65534 --regid=65534 --clear-groups scripts/demo.sh \
+			> "$out/nobody.log" 2>&1
+		st=$?
+		sed 's/^/# /' "$out/nobody/summary.txt" 2>/dev/null
+		if [ $st = 0 ] && grep -q "cannot see other processes" "$out/nobody/summary.txt" &&
+		   grep -q "competitor *none" "$out/nobody/summary.txt" &&
+		   ! grep -q "first shrink" "$out/nobody/summary.txt" &&
+		   [ ! -s "$out/nobody/competitor.jsonl" ]; then
+			echo "ok 4 - without a cgroup: a budget, no competitor, and the summary says why"
+		else
+			echo "not ok 4 - without a cgroup: a budget, no competitor, and the summary says why"
+			sed 's/^/# /' "$out/nobody.log"
+		fi
+	fi
 fi

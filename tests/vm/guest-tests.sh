@@ -184,4 +184,33 @@ diag "parent memory.max 192 MiB, sibling 100 MiB: exit $st, sibling exit $cst, c
 [ "$st" = 0 ] && [ "$cst" = 0 ] && [ "$oom" = 0 ] && [ "${peak:-0}" -gt 0 ] && [ "${peak:-0}" -le $((92 * MiB)) ]
 [ $? = 0 ] && tap ok "an ancestor's limit against its usage, with a sibling" || tap notok "an ancestor's limit against its usage, with a sibling"
 
+# 13-14. Where demo and bench put their cgroup (scripts/cgroup-lib.sh) in a
+#     delegated subtree: a cgroup that holds our process, with the memory
+#     controller available only below it.  Alone there, the script moves
+#     itself into a leaf and makes its cgroup beside it; with another
+#     process there, it cannot, and (as root, no systemd) takes a child of
+#     the hierarchy's root.  Either way it says which.
+mkcg='. /cgroup-lib.sh
+if make_cgroup place-$1 67108864; then
+	echo "placement=$placement"; echo "cg=$cg"; echo "max=$(cat "$cg/memory.max")"
+	remove_cgroup; echo "removed=$([ -d "$cg" ] && echo no || echo yes)"
+else
+	echo "note=$note"
+fi'
+d=$(newcg delegated)
+run_in "$d" sh -c "$mkcg" sh alone > /tmp/t13 2>&1
+diag "alone in $d: $(tr '\n' ' ' < /tmp/t13)"
+grep -q "^placement=.*after moving itself into $d/self-" /tmp/t13 && grep -q "^cg=$d/place-alone$" /tmp/t13 &&
+	grep -q "^max=67108864$" /tmp/t13 && grep -q "^removed=yes$" /tmp/t13
+[ $? = 0 ] && tap ok "make_cgroup in a delegated cgroup it holds alone: moves into a leaf, says so" || tap notok "make_cgroup in a delegated cgroup it holds alone: moves into a leaf, says so"
+run_in "$d" sleep 30 &
+other=$!
+sleep 0.2
+run_in "$d" sh -c "$mkcg" sh shared > /tmp/t14 2>&1
+kill $other 2>/dev/null
+diag "with another process in $d: $(tr '\n' ' ' < /tmp/t14)"
+grep -q "^placement=a child of the hierarchy's root" /tmp/t14 && grep -q "^cg=$CG/place-shared$" /tmp/t14 &&
+	grep -q "^max=67108864$" /tmp/t14
+[ $? = 0 ] && tap ok "make_cgroup where the cgroup holds another process: the root's child, says so" || tap notok "make_cgroup where the cgroup holds another process: the root's child, says so"
+
 echo "VMTAP-DONE $n"

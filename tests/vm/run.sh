@@ -13,7 +13,7 @@
 # in tests/vm/cache (outside git); nothing is installed on the host.
 set -u
 cd "${TOP_SRCDIR:-$(dirname "$0")/../..}" || exit 1
-PLAN=12
+PLAN=14
 
 skip_all() {
 	echo "1..0 # SKIP $*"
@@ -70,6 +70,7 @@ done | sort -u | grep -v '/build/vm/' | while read -r so; do
 	mkdir -p "$root$(dirname "$so")" && cp -L "$so" "$root$so"
 done
 cp tests/vm/guest-tests.sh "$root/tests.sh"
+cp scripts/cgroup-lib.sh "$root/cgroup-lib.sh"
 cat > "$root/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin

@@ -24,7 +24,10 @@ mkdir "$t/src"
 git ls-files -z 2>/dev/null | xargs -0 -I{} cp --parents {} "$t/src/" 2>/dev/null ||
 	cp -r . "$t/src"
 rm -rf "$t/src/build"
-(cd "$t/src" && dpkg-buildpackage -us -uc -b) > "$t/build.log" 2>&1
+# As a user would build them: not with the make variables (CC=clang, ...)
+# of the make check that runs this.
+(cd "$t/src" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CC -u CFLAGS \
+	dpkg-buildpackage -us -uc -b) > "$t/build.log" 2>&1
 rc=$?
 [ $rc = 0 ] || tail -n 20 "$t/build.log" | sed 's/^/# /'
 check "dpkg-buildpackage -us -uc -b builds the packages" '[ $rc = 0 ]'

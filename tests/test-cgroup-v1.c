@@ -605,6 +605,68 @@ fail:
 	return r;
 }
 
+static int test_container(void)
+{
+	char script[1400], mnt[600];
+	char *argv[] = { "/usr/bin/unshare", "--cgroup", "--mount", "sh", "-c", script, NULL };
+	uint64_t kills;
+	struct run *r = calloc(1, sizeof(*r));
+	struct cg1 cg;
+	int fd;
+	pid_t pid;
+
+	/* As in a container (Docker's default): a cgroup namespace, whose
+	 * /proc/self/cgroup says "/", and the memory hierarchy mounted
+	 * read-only with the container's cgroup at its root.  The library
+	 * finds the limit there; it cannot register thresholds (a write to
+	 * cgroup.event_control), says so, and the growth clock and the poll
+	 * keep the cache under the limit. */
+	if (!r)
+		return TAP_FAIL;
+	if (access("/usr/bin/unshare", X_OK) != 0) {
+		free(r);
+		return tap_skip_why("unshare (util-linux) not installed");
+	}
+	if (cg1_make(&cg, "container", LIMIT, skip_why, sizeof(skip_why)) < 0) {
+		free(r);
+		return tap_skip_why("%s", skip_why);
+	}
+	snprintf(mnt, sizeof(mnt), "%s/tests/cgmnt.%d", build_dir(), (int)getpid());
+	snprintf(script, sizeof(script),
+		 "mkdir -p '%s' && mount -t cgroup -o memory none '%s' && "
+		 "mount --bind '%s' /sys/fs/cgroup/memory && umount '%s' && "
+		 "mount -o remount,bind,ro /sys/fs/cgroup/memory || exit 77; "
+		 "grep -q '^[0-9]*:memory:/$' /proc/self/cgroup || exit 78; "
+		 "exec env SHRINKER_DEBUG=1 '%s/tests/prog-grower' --mode native "
+		 "--total %llu 2>&1", mnt, mnt, mnt, mnt, build_dir(), 3 * LIMIT);
+	pid = cg1_spawn(&cg, argv, &fd);
+	CHECK(pid > 0);
+	read_all_fd(fd, out, sizeof(out));
+	r->status = wait_exit(pid);
+	kills = cg1_read(&cg, "memory.oom_control", "oom_kill");
+	cg1_remove(&cg);
+	rmdir(mnt);
+	if (r->status == 77 || r->status == 78) {
+		int st = r->status;
+
+		free(r);
+		return tap_skip_why("could not make the container's view (exit %d)", st);
+	}
+	tap_diag("container: exit %d; %.300s", r->status,
+		 strstr(out, "sources open") ? strstr(out, "sources open") : out);
+	CHECK(strstr(out, "Read-only file system") != NULL);
+	parse_output(r);
+	tap_diag("exit %d, oom_kill %llu, peak %.1f MiB", r->status,
+		 (unsigned long long)kills, r->peak / (double)MiB);
+	CHECK(r->status == 0 && kills == 0);
+	CHECK(r->peak >= LIMIT * 7 / 10 && r->peak <= LIMIT);
+	free(r);
+	return TAP_PASS;
+fail:
+	free(r);
+	return TAP_FAIL;
+}
+
 /* Count the kernel's "medium" pressure notifications for cg: an eventfd
  * registered through cgroup.event_control (-1 if that cannot be done). */
 static int medium_eventfd(const struct cg1 *cg)
@@ -713,6 +775,7 @@ static const struct tap_test tests[] = {
 	{ "two processes see one deficit: together they free what one alone would", test_two_see_one_deficit },
 	{ "GLib: a deferred cache at 100 MiB/s that never asks: no OOM kill", test_glib_deferred },
 	{ "a symbolic link where the peers' file goes is not followed", test_peers_file_safety },
+	{ "a container: cgroup namespace, read-only cgroup mount", test_container },
 };
 
 int main(void)

@@ -57,6 +57,19 @@ static const struct expect cases[] = {
 	  "memory.max of /a/b" },
 	{ "v1-sibling", 1, "/sys/fs/cgroup/memory/a/b", 256 * MiB, 250 * MiB,
 	  "memory.limit_in_bytes of /a" },
+	/* Docker (cgroupns private, the cgroup2 mount read-only, the
+	 * container's cgroup at its root): 200 MiB used, 30 MiB of it
+	 * inactive page cache. */
+	{ "v2-docker", 2, "/sys/fs/cgroup", 512 * MiB, 170 * MiB, "memory.max of /" },
+	/* Podman rootless under systemd, cgroupns=host: the limit on the
+	 * libpod scope, the process in its "container" child; the scope's
+	 * usage is what counts. */
+	{ "v2-podman", 2, "/libpod-3f2a9c.scope/container", 256 * MiB, 110 * MiB,
+	  "memory.max of /user.slice/user-1000.slice/user@1000.service/user.slice/"
+	  "libpod-3f2a9c.scope" },
+	/* A Kubernetes pod with memory QoS: memory.high (0.9 of the way)
+	 * under memory.max binds first. */
+	{ "v2-k8s-qos", 2, "/sys/fs/cgroup", 483183616, 280 * MiB, "memory.high of /" },
 };
 
 static int test_discovery(void)

@@ -24,7 +24,7 @@ make_cgroup() {
 	fi
 	# cgroup v1: the memory controller's line in /proc/self/cgroup.
 	line=$(grep -E '^[0-9]+:([^:]*,)?memory(,[^:]*)?:' /proc/self/cgroup || true)
-	mnt=$(awk '$9 == "cgroup" && $NF ~ /(^|,)memory(,|$)/ { print $5; exit }' /proc/self/mountinfo)
+	mnt=$(mount_of cgroup memory)
 	if [ -n "$line" ] && [ -n "$mnt" ]; then
 		path=${line#*:*:}
 		cg="$mnt${path%/}/$name"
@@ -39,7 +39,7 @@ make_cgroup() {
 	fi
 	# cgroup v2, in the order a user's system allows it.
 	line=$(grep '^0::' /proc/self/cgroup || true)
-	mnt=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+	mnt=$(mount_of cgroup2)
 	if [ -n "$line" ] && [ -n "$mnt" ]; then
 		path=${line#0::}
 		parent="$mnt${path%/}"
@@ -71,6 +71,17 @@ make_cgroup() {
 	cg=""
 	[ -n "$note" ] || note="no cgroup memory controller found"
 	return 1
+}
+
+# Where a filesystem of type FSTYPE is mounted ([with OPTION among its
+# super options]): the type is the field after the "-" that ends the
+# optional fields of /proc/self/mountinfo, however many there are.
+mount_of() {
+	awk -v t="$1" -v o="${2:-}" '{
+		for (i = 7; i < NF; i++) if ($i == "-") break
+		if ($(i + 1) != t) next
+		if (o != "" && $NF !~ ("(^|,)" o "(,|$)")) next
+		print $5; exit }' /proc/self/mountinfo
 }
 
 # A child NAME of cgroup v2 directory PARENT with memory.max LIMIT; sets $cg.
@@ -131,7 +142,7 @@ systemd_scope() {
 	done
 	case "$rel" in
 	*/"$name".scope)
-		cg="$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)$rel"
+		cg="$(mount_of cgroup2)$rel"
 		if [ -e "$cg/memory.max" ]; then
 			cgver=2
 			placement="a systemd scope (systemd-run ${mode:+$mode }--scope -p MemoryMax=$limit)"

@@ -20,6 +20,8 @@
  *
  * Output, JSON lines on stdout: "sample" every 50 ms (cache, rss), "shrink"
  * for each shrink with its CLOCK_MONOTONIC time, and "summary" with the
+ * library's own reaction times (libshrinker: from the wake-up that found
+ * the pressure to the first callback, p50 and p99) and the
  * strategy thread's wake-ups and CPU time over the idle window (from
  * --idle-after MS, when the workers stop, to the end).  --cap-percent P
  * caps the caches of any strategy at P % of the limit (the idle scenario);
@@ -347,13 +349,18 @@ int main(int argc, char **argv)
 			shrinker_get_global_stats(&g);
 		printf("{\"type\":\"summary\",\"shrinks\":%llu,\"freed\":%llu,"
 		       "\"rss_released\":%llu,\"lib_freed\":%llu,\"idle_s\":%.3f,"
-		       "\"idle_wakeups\":%llu,\"idle_cpu_ms\":%.1f}\n",
+		       "\"idle_wakeups\":%llu,\"idle_cpu_ms\":%.1f,"
+		       "\"reactions\":%llu,\"reaction_p50_ms\":%.2f,"
+		       "\"reaction_p99_ms\":%.2f}\n",
 		       (unsigned long long)atomic_load(&shrinks),
 		       (unsigned long long)atomic_load(&freed_total),
 		       (unsigned long long)g.rss_released,
 		       (unsigned long long)g.bytes_freed, span,
 		       (unsigned long long)(idle_t ? wake - idle_wake : 0),
-		       idle_t ? thread_cpu_ms(strategy_tid) - idle_cpu : 0.0);
+		       idle_t ? thread_cpu_ms(strategy_tid) - idle_cpu : 0.0,
+		       (unsigned long long)g.reactions,
+		       (double)g.reaction_first_p50_ns / 1e6,
+		       (double)g.reaction_first_p99_ns / 1e6);
 	}
 	atomic_store(&stopping, true);
 	if (!idle_t)

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# make bench: every scenario x strategy, each in a fresh child memory cgroup,
-# the kernel's OOM counter as the verdict, BENCHMARKS.md and a plot per
-# scenario written from the results.  About 8 minutes on 2 cores.
+# make bench: every scenario x strategy, each in a fresh memory cgroup, the
+# kernel's OOM counter as the verdict, BENCHMARKS.md and a plot per scenario
+# written from the results.  Every run is repeated BENCH_RUNS times (3),
+# interleaved (all runs once, then all again), with the competitor's
+# alone-baseline taken again in each round; the tables give the median and
+# the min-max spread.  About 14 minutes on 2 cores.
 #
-# BENCH_QUICK=1 runs one short scenario (CI's smoke run) and writes nothing
-# to the repository.
+# BENCH_QUICK=1 runs one short scenario once (CI's smoke run) and writes
+# nothing to the repository.  BENCH_ALL=1 adds the strategies left out to
+# keep the time (fixed:25, fixed:50, poll:5000, psi:glib; fill at 1 GiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build/default-cc}
@@ -20,9 +24,19 @@ rm -f "$OUT"/*.jsonl "$OUT"/*.tsv
 # libshrinker:nothr is the library with cgroup v1's usage thresholds turned
 # off (SHRINKER_SOURCES): no kernel event before the limit but the kernel's
 # own reclaim pressure, as on cgroup v2 without memory.high.
-STRATEGIES="libshrinker libshrinker:nothr fixed:25 fixed:50 fixed:90 poll:5000 poll:1000 psi:systemd psi:glib"
-BIG_STRATEGIES="libshrinker libshrinker:nothr fixed:90 poll:1000 psi:systemd"
-THREAD_STRATEGIES="libshrinker libshrinker:nothr fixed:90 poll:1000 psi:systemd"
+# Three rounds of everything fit in about 14 minutes with these; BENCH_ALL=1
+# runs the whole set.
+STRATEGIES="libshrinker libshrinker:nothr fixed:90 poll:1000 psi:systemd"
+BIG_STRATEGIES="libshrinker fixed:90 psi:systemd"
+THREAD_STRATEGIES="libshrinker fixed:90"
+BIG_SCENARIOS="squeeze"
+if [ "${BENCH_ALL:-}" ]; then
+	STRATEGIES="libshrinker libshrinker:nothr fixed:25 fixed:50 fixed:90 poll:5000 poll:1000 psi:systemd psi:glib"
+	BIG_STRATEGIES="libshrinker libshrinker:nothr fixed:90 poll:1000 psi:systemd"
+	THREAD_STRATEGIES="libshrinker libshrinker:nothr fixed:90 poll:1000 psi:systemd"
+	BIG_SCENARIOS="fill squeeze"
+fi
+ROUNDS=${BENCH_RUNS:-3}
 V1OFF=-cgroup-v1-threshold
 # scenario  duration_ms  cachebench options / competitor options (MB = limit share)
 scenario_args() {
@@ -41,12 +55,13 @@ scenario_args() {
 
 if [ "${BENCH_QUICK:-}" ]; then
 	RUNS="squeeze:256:libshrinker squeeze:256:fixed:50"
+	ROUNDS=1
 else
 	RUNS=""
 	for s in fill squeeze ramp oscillate idle; do
 		for st in $STRATEGIES; do RUNS="$RUNS $s:256:$st"; done
 	done
-	for s in fill squeeze; do
+	for s in $BIG_SCENARIOS; do
 		for st in $BIG_STRATEGIES; do RUNS="$RUNS $s:1024:$st"; done
 	done
 	for st in $THREAD_STRATEGIES; do RUNS="$RUNS threads:256:$st"; done
@@ -55,25 +70,25 @@ fi
 # The competitor alone, for its stall time: how long each take lasts with
 # nobody in its way (the scenario's own arguments, without the waits).
 baseline() {
-	local scenario=$1 mb=$2 args comp
+	local scenario=$1 mb=$2 round=$3 args comp
 	args=$(scenario_args "$scenario" $((mb * MiB)))
 	comp=$(echo "${args#*|}" | sed 's/--after [0-9]*//; s/--hold [0-9]*/--hold 0/; s/--pause [0-9]*/--pause 0/')
 	[ -n "$comp" ] || { echo 0; return; }
 	make_cgroup bench-alone-$$ $((mb * 2 * MiB)) || { echo "bench: $note" >&2; exit 1; }
 	# shellcheck disable=SC2086
-	start_in_cgroup "$OUT/alone-$scenario-$mb.jsonl" "$COMP" $comp
+	start_in_cgroup "$OUT/alone-$scenario-$mb-r$round.jsonl" "$COMP" $comp
 	wait $!
 	remove_cgroup
 	awk '/"allocated"/ { match($0, /"took_ms":[0-9.]+/); s += substr($0, RSTART + 10, RLENGTH - 10); n++ }
-	     END { printf "%.1f\n", n ? s / n : 0 }' "$OUT/alone-$scenario-$mb.jsonl"
+	     END { printf "%.1f\n", n ? s / n : 0 }' "$OUT/alone-$scenario-$mb-r$round.jsonl"
 }
 
 run_one() {
-	local scenario=$1 mb=$2 strategy=$3 limit=$(($2 * MiB)) args dur comp tag extra=""
+	local scenario=$1 mb=$2 strategy=$3 round=$4 limit=$(($2 * MiB)) args dur comp tag extra=""
 	args=$(scenario_args "$scenario" $limit)
 	dur=${args%%|*}
 	comp=${args#*|}
-	tag="$scenario-$mb-${strategy/:/-}"
+	tag="$scenario-$mb-${strategy/:/-}-r$round"
 	[ "$scenario" = idle ] && extra="--idle-after 4000 --cap-percent 70"
 	[ "$scenario" = threads ] && extra="--threads 8 --rate 100000"
 	local sources="" st=$strategy
@@ -100,15 +115,30 @@ run_one() {
 	printf '.'
 }
 
-echo "bench: $(echo $RUNS | wc -w) runs"
+echo "bench: $(echo $RUNS | wc -w) runs x $ROUNDS rounds, interleaved"
 declare -A base
-for s in squeeze ramp oscillate threads; do base[$s-256]=$(baseline $s 256); done
-[ "${BENCH_QUICK:-}" ] || base[squeeze-1024]=$(baseline squeeze 1024)
-for r in $RUNS; do
-	IFS=: read -r s mb st1 st2 <<< "$r"
-	run_one "$s" "$mb" "$st1${st2:+:$st2}"
+for round in $(seq 1 "$ROUNDS"); do
+	# The competitor alone, next to this round's runs: the machine's
+	# speed drifts during a bench.
+	for s in squeeze ramp oscillate threads; do base[$s-256-r$round]=$(baseline $s 256 $round); done
+	[ "${BENCH_QUICK:-}" ] || base[squeeze-1024-r$round]=$(baseline squeeze 1024 $round)
+	for r in $RUNS; do
+		IFS=: read -r s mb st1 st2 <<< "$r"
+		run_one "$s" "$mb" "$st1${st2:+:$st2}" "$round"
+	done
+	echo " round $round"
 done
-echo
+
+# The machine's speed today: MiB/s at which the competitor alone faults in
+# fresh pages (the squeeze take at 256 MiB), median over the rounds.
+speed() {
+	local round
+	for round in $(seq 1 "$ROUNDS"); do
+		awk '/"allocated"/ { match($0, /"took_ms":[0-9.]+/); t = substr($0, RSTART + 10, RLENGTH - 10);
+		     match($0, /"held":[0-9]+/); h = substr($0, RSTART + 7, RLENGTH - 7);
+		     if (t > 0) { printf "%.0f\n", h / 1048576 / (t / 1000); exit } }' "$OUT/alone-squeeze-256-r$round.jsonl"
+	done | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%s MiB/s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR]; else printf "?" }'
+}
 
 # One row per run: the figures from its JSON lines.
 summarize() {
@@ -130,7 +160,7 @@ summarize() {
 			h = 0; for (i = 1; i <= ne; i++) if (ev[i] <= m) h = evheld[i]
 			if (m - t0 >= 3) { cs += c; can += limit - h; n++ }
 		}
-		FILENAME == ARGV[2] && /"summary"/ { iw = num("idle_wakeups"); ic = num("idle_cpu_ms"); is = num("idle_s"); rb = num("rss_released"); lf = num("lib_freed"); shr = num("shrinks") }
+		FILENAME == ARGV[2] && /"summary"/ { iw = num("idle_wakeups"); ic = num("idle_cpu_ms"); is = num("idle_s"); rb = num("rss_released"); lf = num("lib_freed"); shr = num("shrinks"); nre = num("reactions"); re50 = num("reaction_p50_ms"); re99 = num("reaction_p99_ms") }
 		END {
 			# Reaction: first shrink at or after each take began.
 			nr = 0
@@ -142,31 +172,56 @@ summarize() {
 			for (i = 1; i <= nr; i++) for (j = i + 1; j <= nr; j++) if (r[j] < r[i]) { x = r[i]; r[i] = r[j]; r[j] = x }
 			p50 = nr ? r[int((nr + 1) / 2)] : -1; p99 = nr ? r[nr] : -1
 			stall = 0; for (k = 1; k <= nt; k++) stall += took[k] - base
-			printf "%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", oom, (n && oom == 0 ? sprintf("%.0f%%", 100 * cs / can) : "-"),
-				0, (nr ? sprintf("%.1f", p50) : "-"), (nr ? sprintf("%.1f", p99) : "-"),
+			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", oom, (n && oom == 0 ? sprintf("%.0f", 100 * cs / can) : "-"),
+				(nt && base > 0 ? sprintf("%.0f", 100 * (stall / nt) / base) : "-"), (nr ? sprintf("%.1f", p50) : "-"), (nr ? sprintf("%.1f", p99) : "-"),
 				(nt ? sprintf("%.0f", stall / nt) : "-"),
 				(is > 0 ? sprintf("%.2f", iw / is) : "-"), (is > 0 ? sprintf("%.3f", ic / is / 10) : "-"),
-				(lf > 0 ? sprintf("%.0f", 100 * rb / lf) : "-"), shr
+				(lf > 0 ? sprintf("%.0f", 100 * rb / lf) : "-"), shr,
+				(nre ? sprintf("%.1f", re50) : "-"), (nre ? sprintf("%.1f", re99) : "-")
 		}' "$OUT/$tag.comp.jsonl" "$OUT/$tag.jsonl"
 }
 
+# The median and the min-max of a column of numbers ("-" ignored): "m (lo-hi)".
+spread() {
+	sort -g | awk '$1 != "-" { v[++n] = $1 } END {
+		if (!n) { printf "-"; exit }
+		m = v[int((n + 1) / 2)]
+		if (n == 1 || v[1] == v[n]) printf "%s", m; else printf "%s (%s-%s)", m, v[1], v[n] }'
+}
+
+# Every round's row of one scenario x strategy, one column of it.
+column() {
+	local tag=$1 mb=$2 scenario=$3 col=$4 round
+	for round in $(seq 1 "$ROUNDS"); do
+		summarize "$tag-r$round" $((mb * MiB)) "${base[$scenario-$mb-r$round]:-0}" | cut -f"$col"
+	done
+}
+
 table() {
-	local scenario=$1 mb=$2 strategies=$3 base=$4 tag
+	local scenario=$1 mb=$2 strategies=$3 tag oom kills share ratio p50 p99 stall shr r50 r99
 	echo
 	echo "### $scenario, $mb MiB"
 	echo
-	echo "| strategy | OOM kills | cache share | first shrink p50 ms | p99 ms | competitor stall ms | shrinks |"
-	echo "|---|---:|---:|---:|---:|---:|---:|"
+	echo "| strategy | OOM kills | cache share % | first shrink p50 ms | p99 ms | library reaction p50 / p99 ms | competitor stall ms | stall, % of alone | shrinks |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for st in $strategies; do
 		tag="$scenario-$mb-${st/:/-}"
-		[ -s "$OUT/$tag.jsonl" ] || continue
-		IFS=$'\t' read -r oom share _ p50 p99 stall iw ic rb shr < <(summarize "$tag" $((mb * MiB)) "$base")
-		echo "| $st | $oom | $share | $p50 | $p99 | $stall | $shr |"
+		[ -s "$OUT/$tag-r1.jsonl" ] || continue
+		kills=$(column "$tag" "$mb" "$scenario" 1 | awk '$1 > 0 { k++ } END { printf "%d", k }')
+		share=$(column "$tag" "$mb" "$scenario" 2 | spread)
+		ratio=$(column "$tag" "$mb" "$scenario" 3 | spread)
+		p50=$(column "$tag" "$mb" "$scenario" 4 | spread)
+		p99=$(column "$tag" "$mb" "$scenario" 5 | spread)
+		stall=$(column "$tag" "$mb" "$scenario" 6 | spread)
+		shr=$(column "$tag" "$mb" "$scenario" 10 | spread)
+		r50=$(column "$tag" "$mb" "$scenario" 11 | spread)
+		r99=$(column "$tag" "$mb" "$scenario" 12 | spread)
+		echo "| $st | $kills of $ROUNDS | $share | $p50 | $p99 | $r50 / $r99 | $stall | $ratio | $shr |"
 	done
 }
 
 if [ "${BENCH_QUICK:-}" ]; then
-	table squeeze 256 "libshrinker fixed:50" "${base[squeeze-256]}"
+	table squeeze 256 "libshrinker fixed:50"
 	exit 0
 fi
 
@@ -203,20 +258,33 @@ fi
 	echo "memory.events and PSI on v2); its poll and growth clock do the rest. (The race table below turns the"
 	echo "pressure levels off too.)"
 	echo
+	echo "Every scenario x strategy ran $ROUNDS times, interleaved (everything once, then again), each"
+	echo "round with its own competitor-alone baseline; every figure is the **median** of the rounds with the"
+	echo "**min-max** in brackets. The machine's speed that day, the rate at which the competitor alone faulted"
+	echo "in fresh pages: **$(speed)** (compare tables by it: the same code ran 6-10 times slower on"
+	echo "a slow day). Cgroups: $(cat "$OUT/placement" 2>/dev/null || echo "?")."
+	echo
 	echo "Columns: *cache share* is the time-averaged cache divided by the time-averaged memory it could"
 	echo "have used (the limit less what the competitor held), from 3 s on; *first shrink* is the time from"
-	echo "the competitor beginning to allocate to the first shrink (p99 is the largest of the takes);"
-	echo "*competitor stall* is how much longer each of its takes lasted than the same take alone"
-	echo "(alone: squeeze ${base[squeeze-256]} ms, ramp ${base[ramp-256]} ms, oscillate ${base[oscillate-256]} ms"
-	echo "per take at 256 MiB; squeeze ${base[squeeze-1024]} ms at 1 GiB). A run that was OOM-killed has no"
-	echo "cache share (it had no cache left). Reproduce with \`make bench\` (about 7 minutes)."
+	echo "the competitor beginning to allocate to the first shrink (p99 is the largest of the takes), which"
+	echo "includes how long the machine takes to fault in the pages up to the watermark; *library reaction*"
+	echo "is libshrinker's own figure (\`shrinker_get_global_stats()\`: from the wake-up that found the"
+	echo "pressure to the first callback), independent of the machine's page-fault speed; *competitor stall*"
+	echo "is how much longer each of its takes lasted than the same take alone (alone, medians: squeeze"
+	echo "$(for r in $(seq 1 "$ROUNDS"); do echo "${base[squeeze-256-r$r]}"; done | spread) ms, ramp"
+	echo "$(for r in $(seq 1 "$ROUNDS"); do echo "${base[ramp-256-r$r]}"; done | spread) ms, oscillate"
+	echo "$(for r in $(seq 1 "$ROUNDS"); do echo "${base[oscillate-256-r$r]}"; done | spread) ms per take at 256 MiB;"
+	echo "squeeze $(for r in $(seq 1 "$ROUNDS"); do echo "${base[squeeze-1024-r$r]}"; done | spread) ms at 1 GiB), and as a share of alone. A run that"
+	echo "was OOM-killed has no cache share. Left out to keep \`make bench\` near 14 minutes (\`BENCH_ALL=1\`"
+	echo "runs them): fixed:25, fixed:50, poll:5000 and psi:glib, fill at 1 GiB, and all but libshrinker and"
+	echo "fixed:90 (and psi:systemd at 1 GiB) in the 1 GiB and threads scenarios."
 	for s in fill squeeze ramp oscillate; do
-		table "$s" 256 "$STRATEGIES" "${base[$s-256]:-0}"
+		table "$s" 256 "$STRATEGIES"
 	done
-	for s in fill squeeze; do
-		table "$s" 1024 "$BIG_STRATEGIES" "${base[$s-1024]:-0}"
+	for s in $BIG_SCENARIOS; do
+		table "$s" 1024 "$BIG_STRATEGIES"
 	done
-	table threads 256 "$THREAD_STRATEGIES" "${base[threads-256]:-0}"
+	table threads 256 "$THREAD_STRATEGIES"
 	echo
 	echo "### idle, 256 MiB: the strategy's own thread over 6 s of nothing"
 	echo
@@ -224,8 +292,7 @@ fi
 	echo "|---|---:|---:|"
 	for st in $STRATEGIES; do
 		tag="idle-256-${st/:/-}"
-		IFS=$'\t' read -r oom share _ p50 p99 stall iw ic rb shr < <(summarize "$tag" $((256 * MiB)) 0)
-		echo "| $st | $iw | $ic |"
+		echo "| $st | $(column "$tag" 256 idle 7 | spread) | $(column "$tag" 256 idle 8 | spread) |"
 	done
 	echo
 	echo "### memory really given back (libshrinker)"
@@ -237,8 +304,7 @@ fi
 	echo "| scenario | RSS given back |"
 	echo "|---|---:|"
 	for s in squeeze ramp oscillate; do
-		IFS=$'\t' read -r oom share _ p50 p99 stall iw ic rb shr < <(summarize "$s-256-libshrinker" $((256 * MiB)) 0)
-		echo "| $s | ${rb}% |"
+		echo "| $s | $(column "$s-256-libshrinker" 256 "$s" 9 | spread) % |"
 	done
 	echo
 	for s in squeeze ramp oscillate; do
@@ -259,21 +325,21 @@ if command -v gnuplot >/dev/null; then
 	for s in squeeze ramp oscillate; do
 		plot=""
 		for st in $STRATEGIES; do
-			tag="$s-256-${st/:/-}"
+			tag="$s-256-${st/:/-}-r1"
 			awk -v t0="$(sed -n 's/.*"start","mono":\([0-9.]*\).*/\1/p' "$OUT/$tag.jsonl")" \
 				'/"sample"/ { match($0, /"mono":[0-9.]+/); m = substr($0, RSTART + 7, RLENGTH - 7);
 				  match($0, /"cache":[0-9]+/); c = substr($0, RSTART + 8, RLENGTH - 8);
 				  printf "%.3f %.1f\n", m - t0, c / 1048576 }' "$OUT/$tag.jsonl" > "$OUT/$tag.tsv"
 			plot="$plot \"$OUT/$tag.tsv\" using 1:2 with lines lw 2 title \"$st\","
 		done
-		t0=$(sed -n 's/.*"start","mono":\([0-9.]*\).*/\1/p' "$OUT/$s-256-libshrinker.jsonl")
+		t0=$(sed -n 's/.*"start","mono":\([0-9.]*\).*/\1/p' "$OUT/$s-256-libshrinker-r1.jsonl")
 		awk -v t0="$t0" '{ match($0, /"mono":[0-9.]+/); m = substr($0, RSTART + 7, RLENGTH - 7);
 			match($0, /"held":[0-9]+/); h = substr($0, RSTART + 7, RLENGTH - 7);
-			printf "%.3f %.1f\n", m - t0, h / 1048576 }' "$OUT/$s-256-libshrinker.comp.jsonl" > "$OUT/$s-comp.tsv"
+			printf "%.3f %.1f\n", m - t0, h / 1048576 }' "$OUT/$s-256-libshrinker-r1.comp.jsonl" > "$OUT/$s-comp.tsv"
 		gnuplot <<-GP
 			set terminal pngcairo size 1000,480 font "sans,10"
 			set output "docs/bench-$s.png"
-			set title "$s, 256 MiB: cache size by strategy (the competitor dashed)"
+			set title "$s, 256 MiB: cache size by strategy, first round (the competitor dashed)"
 			set xlabel "seconds"; set ylabel "MiB"; set key outside right; set grid
 			set yrange [0:280]
 			plot $plot "$OUT/$s-comp.tsv" using 1:2 with steps lw 3 dt 2 lc rgb "#888888" title "competitor"

@@ -7,7 +7,8 @@
 # the min-max spread.  About 14 minutes on 2 cores.
 #
 # BENCH_QUICK=1 runs one short scenario once (CI's smoke run) and writes
-# nothing to the repository.  BENCH_ALL=1 adds the strategies left out to
+# nothing to the repository.  BENCH_REPORT=1 writes the report again from
+# the last run's results in build/bench, running nothing.  BENCH_ALL=1 adds the strategies left out to
 # keep the time (fixed:25, fixed:50, poll:5000, psi:glib; fill at 1 GiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ MiB=1048576
 # shellcheck source=scripts/cgroup-lib.sh
 . scripts/cgroup-lib.sh
 mkdir -p "$OUT"
-rm -f "$OUT"/*.jsonl "$OUT"/*.tsv
+[ -n "${BENCH_REPORT:-}" ] || rm -f "$OUT"/*.jsonl "$OUT"/*.tsv "$OUT"/placement
 
 # libshrinker:nothr is the library with cgroup v1's usage thresholds turned
 # off (SHRINKER_SOURCES): no kernel event before the limit but the kernel's
@@ -74,11 +75,14 @@ baseline() {
 	args=$(scenario_args "$scenario" $((mb * MiB)))
 	comp=$(echo "${args#*|}" | sed 's/--after [0-9]*//; s/--hold [0-9]*/--hold 0/; s/--pause [0-9]*/--pause 0/')
 	[ -n "$comp" ] || { echo 0; return; }
-	make_cgroup bench-alone-$$ $((mb * 2 * MiB)) || { echo "bench: $note" >&2; exit 1; }
+	[ -n "${BENCH_REPORT:-}" ] ||
+		make_cgroup bench-alone-$$ $((mb * 2 * MiB)) || { echo "bench: $note" >&2; exit 1; }
 	# shellcheck disable=SC2086
-	start_in_cgroup "$OUT/alone-$scenario-$mb-r$round.jsonl" "$COMP" $comp
-	wait $!
-	remove_cgroup
+	if [ -z "${BENCH_REPORT:-}" ]; then
+		start_in_cgroup "$OUT/alone-$scenario-$mb-r$round.jsonl" "$COMP" $comp
+		wait $!
+		remove_cgroup
+	fi
 	awk '/"allocated"/ { match($0, /"took_ms":[0-9.]+/); s += substr($0, RSTART + 10, RLENGTH - 10); n++ }
 	     END { printf "%.1f\n", n ? s / n : 0 }' "$OUT/alone-$scenario-$mb-r$round.jsonl"
 }
@@ -122,6 +126,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	# speed drifts during a bench.
 	for s in squeeze ramp oscillate threads; do base[$s-256-r$round]=$(baseline $s 256 $round); done
 	[ "${BENCH_QUICK:-}" ] || base[squeeze-1024-r$round]=$(baseline squeeze 1024 $round)
+	[ -z "${BENCH_REPORT:-}" ] || continue
 	for r in $RUNS; do
 		IFS=: read -r s mb st1 st2 <<< "$r"
 		run_one "$s" "$mb" "$st1${st2:+:$st2}" "$round"
@@ -172,6 +177,9 @@ summarize() {
 			for (i = 1; i <= nr; i++) for (j = i + 1; j <= nr; j++) if (r[j] < r[i]) { x = r[i]; r[i] = r[j]; r[j] = x }
 			p50 = nr ? r[int((nr + 1) / 2)] : -1; p99 = nr ? r[nr] : -1
 			stall = 0; for (k = 1; k <= nt; k++) stall += took[k] - base
+			# A strategy that was OOM-killed left the competitor alone:
+			# no stall to speak of.
+			if (oom > 0) nt = 0
 			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", oom, (n && oom == 0 ? sprintf("%.0f", 100 * cs / can) : "-"),
 				(nt && base > 0 ? sprintf("%.0f", 100 * (stall / nt) / base) : "-"), (nr ? sprintf("%.1f", p50) : "-"), (nr ? sprintf("%.1f", p99) : "-"),
 				(nt ? sprintf("%.0f", stall / nt) : "-"),
@@ -230,7 +238,7 @@ fi
 	echo "# Benchmarks"
 	echo
 	echo "Written by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%d): $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo),"
-	echo "Linux $(uname -r), cgroup v$cgver memory controller. Every run is a fresh child memory cgroup; the"
+	echo "Linux $(uname -r), cgroup v${cgver:-$(grep -q '^[0-9]*:[^:]*memory' /proc/self/cgroup && echo 1 || echo 2)} memory controller. Every run is a fresh memory cgroup; the"
 	echo "kernel's OOM kill counter is the verdict. All strategies are modes of one program"
 	echo "(\`bench/cachebench\`: memory-hog's two caches and worker threads, 2 threads x 8000 operations/s),"
 	echo "so only the strategy differs. The competitor is \`tools/competitor\`, a process without the library."

@@ -23,7 +23,9 @@
  * /dev/shm, another user's file, a symlink) means no peers, the behaviour
  * of a process alone.  Figures read from it are clamped, never trusted.
  * A slot is claimed by compare-and-swap of its pid and is taken over when
- * its process is gone or has not written for a minute.
+ * its process is gone or has not written for a minute.  The last process
+ * to leave (at exit or dlclose()) removes the file, so that cgroups come
+ * and go without leaving one each in /dev/shm.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -63,7 +65,25 @@ static struct {
 	ino_t ino;
 	int slot;             /* ours, -1 if none */
 	pid_t pid;            /* who claimed it (fork() gives a new one) */
+	char path[96];        /* the file, to remove when the last one leaves */
 } P = { .slot = -1 };
+
+/* Whether no live process but us holds a slot. */
+static bool alone_in_table(void)
+{
+	int i, saved = errno;
+	bool alone = true;
+
+	for (i = 0; i < SLOTS && alone; i++) {
+		int32_t pid = atomic_load(&P.t->slot[i].pid);
+
+		if (pid > 0 && pid != (int32_t)getpid() &&
+		    !(kill(pid, 0) < 0 && errno == ESRCH))
+			alone = false;
+	}
+	errno = saved;
+	return alone;
+}
 
 static void detach(void)
 {
@@ -73,6 +93,12 @@ static void detach(void)
 
 			atomic_store(&P.t->slot[P.slot].rss, 0);
 			atomic_compare_exchange_strong(&P.t->slot[P.slot].pid, &me, 0);
+			/* The last one out removes the file: one per cgroup
+			 * ever limited would pile up in /dev/shm.  (One that
+			 * attaches meanwhile keeps an unlinked table and acts
+			 * alone until its cgroup is looked at anew: safe.) */
+			if (alone_in_table())
+				unlink(P.path);
 		}
 		munmap(P.t, sizeof(*P.t));
 	}
@@ -105,6 +131,7 @@ static void attach(const struct stat *cg)
 	if (map == MAP_FAILED)
 		goto out;
 	P.t = map;
+	memcpy(P.path, path, sizeof(P.path));
 	P.dev = cg->st_dev;
 	P.ino = cg->st_ino;
 	if (P.t->magic != MAGIC) {

@@ -445,6 +445,8 @@ static int lower_under(unsigned nproc, uint64_t *freed)
 	char *argv[] = { path, "--mode", "native", "--total", total, "--duration",
 			 "4000", "--block", "65536", NULL };
 	uint64_t usage, limit, kills, t_lower, f, sum = 0;
+	char shm[128];
+	struct stat st_cg;
 	int fd[2], st[2];
 	pid_t pid[2];
 	struct cg1 cg;
@@ -473,6 +475,18 @@ static int lower_under(unsigned nproc, uint64_t *freed)
 		st[i] = wait_exit(pid[i]);
 	}
 	kills = cg1_read(&cg, "memory.oom_control", "oom_kill");
+	/* The peers' shared file is removed by the last process to leave. */
+	if (stat(cg.path, &st_cg) == 0) {
+		snprintf(shm, sizeof(shm), "/dev/shm/libshrinker-%u-%llx-%llx",
+			 (unsigned)geteuid(), (unsigned long long)st_cg.st_dev,
+			 (unsigned long long)st_cg.st_ino);
+		if (access(shm, F_OK) == 0) {
+			tap_diag("%s was left behind", shm);
+			unlink(shm);
+			cg1_remove(&cg);
+			return TAP_FAIL;
+		}
+	}
 	cg1_remove(&cg);
 	for (i = 0; i < nproc; i++) {
 		f = freed_after(outs[i], t_lower);

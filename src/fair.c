@@ -118,9 +118,8 @@ SHRINKER_EXPORT bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes)
 			return true;
 		}
 	}
-	if (shrinker__room_take(bytes))
+	if (shrinker_may_grow(bytes))
 		return true;
-	shrinker__room_refused(bytes);
 	now = shrinker__now_ns();
 	last = atomic_load_explicit(&s->fair_look_ns, memory_order_relaxed);
 	if (now - last < LOOK_EVERY_NS ||

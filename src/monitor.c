@@ -720,7 +720,7 @@ uint64_t shrinker__room_left(void)
 	return head > taken ? head - taken : 0;
 }
 
-bool shrinker__room_take(uint64_t bytes)
+static bool room_take(uint64_t bytes)
 {
 	struct shrinker__mon *m = &shrinker__mon;
 
@@ -733,7 +733,7 @@ bool shrinker__room_take(uint64_t bytes)
 	return true;
 }
 
-void shrinker__room_refused(uint64_t bytes)
+static void room_refused(uint64_t bytes)
 {
 	struct shrinker__mon *m = &shrinker__mon;
 	uint64_t now = shrinker__now_ns(), last;
@@ -754,9 +754,9 @@ void shrinker__room_refused(uint64_t bytes)
 
 SHRINKER_EXPORT bool shrinker_may_grow(size_t bytes)
 {
-	if (shrinker__room_take(bytes))
+	if (room_take(bytes))
 		return true;
-	shrinker__room_refused(bytes);
+	room_refused(bytes);
 	return false;
 }
 

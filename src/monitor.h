@@ -62,10 +62,6 @@ void shrinker__monitor_add_stats(struct shrinker_global_stats *st);
  * was freed for particular caches (shrinker__lib.reserved); UINT64_MAX
  * before the first measurement, 0 while growth is blocked after a shrink. */
 uint64_t shrinker__room_left(void);
-/* Grant bytes of it if there is that much (counted by the growth clock). */
-bool shrinker__room_take(uint64_t bytes);
-/* A cache was refused bytes: counted, and fresh figures asked for. */
-void shrinker__room_refused(uint64_t bytes);
 
 /* peers.c.  Publish our resident size for the cgroup bind_dir (NULL: no
  * cgroup binds) and read the others' into *out (n = 1 when alone or when the

@@ -390,7 +390,7 @@ static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 	int64_t grown = shrinker__growth_count();
 	/* Work handed to deferred shrinkers helps once the program dispatches
 	 * it; a program that left the last work waiting gets no credit. */
-	bool backlog = shrinker__any_pending_locked();
+	bool backlog = shrinker__any_pending_locked(), handed_over;
 	uint64_t freed, released;
 
 	L->reaction_t0 = woke_ns;
@@ -400,12 +400,12 @@ static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 	/* What deferred shrinkers were handed counts for judging whether the
 	 * request helped: they free it when the program dispatches. */
 	shrinker__sat_add(&freed, L->handed);
+	handed_over = L->handed && !backlog;
 	if (L->reaction_first_seen)
 		shrinker__hist_add(&L->reaction_done, shrinker__now_ns() - woke_ns);
 	L->reaction_t0 = 0;
 	shrinker__unlock();
-	shrinker__monitor_done(target, freed, hard, released, grown,
-			       L->handed && !backlog);
+	shrinker__monitor_done(target, freed, hard, released, grown, handed_over);
 	shrinker__lock();
 }
 

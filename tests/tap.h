@@ -82,9 +82,12 @@ static inline void tap_skip_all(const char *why)
 		}                                                              \
 	} while (0)
 
-/* Runs every test of the table; returns the exit status for main(). */
+/* Runs every test of the table (or, with TAP_ONLY=N in the environment,
+ * test N alone, the others skipped); returns the exit status for main(). */
 static inline int tap_run(const struct tap_test *t, size_t n)
 {
+	const char *only = getenv("TAP_ONLY");
+	size_t pick = only && *only ? strtoul(only, NULL, 10) : 0;
 	int failed = 0;
 	size_t i;
 
@@ -94,6 +97,11 @@ static inline int tap_run(const struct tap_test *t, size_t n)
 		int r;
 
 		tap__why[0] = '\0';
+		if (pick && pick != i + 1) {
+			printf("ok %zu - %s # SKIP not selected (TAP_ONLY=%zu)\n", i + 1,
+			       t[i].name, pick);
+			continue;
+		}
 		r = t[i].fn();
 		if (r == TAP_SKIP)
 			printf("ok %zu - %s # SKIP %s\n", i + 1, t[i].name, tap__why);

@@ -18,7 +18,9 @@
  *    example drops caches above the low level).
  * The caches of the non-library strategies never ask before growing.
  *
- * Output, JSON lines on stdout: "sample" every 50 ms (cache, rss), "shrink"
+ * Output, JSON lines on stdout: "sample" every 50 ms (the caches' bytes;
+ * the resident set; malloc's free bytes, in its heaps and at their tops,
+ * from mallinfo2(); its mmapped bytes), "shrink"
  * for each shrink with its CLOCK_MONOTONIC time, and "summary" with the
  * library's own reaction times (libshrinker: from the wake-up that found
  * the pressure to the first callback, p50 and p99) and the
@@ -31,6 +33,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -254,6 +257,35 @@ static uint64_t library_wakeups(void)
 	return shrinker_get_global_stats(&g) == 0 ? g.wakeups : 0;
 }
 
+/* Resident bytes, from /proc/self/statm (0 if unreadable). */
+static unsigned long long rss_now(void)
+{
+	unsigned long long size = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (f) {
+		if (fscanf(f, "%llu %llu", &size, &res) != 2)
+			res = 0;
+		fclose(f);
+	}
+	return res * (unsigned long long)sysconf(_SC_PAGESIZE);
+}
+
+/* Where the memory is: the caches, the resident set, and what malloc holds
+ * free (fordblks: in its heaps' free lists, keepcost: at the top of the
+ * main heap, which a trim can give back) or has mmapped (hblkhd). */
+static void sample(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	unsigned long long cache = cache_total();
+
+	pthread_mutex_lock(&out_lock);
+	printf("{\"type\":\"sample\",\"mono\":%.6f,\"cache\":%llu,\"rss\":%llu,"
+	       "\"heap_free\":%zu,\"heap_top\":%zu,\"mmapped\":%zu}\n", mono(), cache,
+	       (unsigned long long)rss_now(), mi.fordblks, mi.keepcost, mi.hblkhd);
+	pthread_mutex_unlock(&out_lock);
+}
+
 int main(int argc, char **argv)
 {
 	const char *strategy = "libshrinker";
@@ -335,10 +367,7 @@ int main(int argc, char **argv)
 			idle_wake = lib ? library_wakeups() : atomic_load(&wakeups);
 			idle_cpu = thread_cpu_ms(strategy_tid);
 		}
-		pthread_mutex_lock(&out_lock);
-		printf("{\"type\":\"sample\",\"mono\":%.6f,\"cache\":%llu}\n", mono(),
-		       (unsigned long long)cache_total());
-		pthread_mutex_unlock(&out_lock);
+		sample();
 	}
 	{
 		struct shrinker_global_stats g = { 0 };

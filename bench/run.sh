@@ -10,6 +10,9 @@
 # nothing to the repository.  BENCH_REPORT=1 writes the report again from
 # the last run's results in build/bench, running nothing.  BENCH_ALL=1 adds the strategies left out to
 # keep the time (fixed:25, fixed:50, poll:5000, psi:glib; fill at 1 GiB).
+# BENCH_ONLY="squeeze:256:libshrinker threads:256:libshrinker:nothr ..."
+# runs those alone (BENCH_RUNS rounds) and prints their tables, writing
+# nothing to the repository: for trying a change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build/default-cc}
@@ -54,7 +57,9 @@ scenario_args() {
 	esac
 }
 
-if [ "${BENCH_QUICK:-}" ]; then
+if [ "${BENCH_ONLY:-}" ]; then
+	RUNS=$BENCH_ONLY
+elif [ "${BENCH_QUICK:-}" ]; then
 	RUNS="squeeze:256:libshrinker squeeze:256:fixed:50"
 	ROUNDS=1
 else
@@ -230,6 +235,14 @@ table() {
 
 if [ "${BENCH_QUICK:-}" ]; then
 	table squeeze 256 "libshrinker fixed:50"
+	exit 0
+fi
+if [ "${BENCH_ONLY:-}" ]; then
+	echo "machine speed: $(speed)"
+	for sm in $(for r in $RUNS; do echo "${r%%:*}:$(echo "$r" | cut -d: -f2)"; done | sort -u); do
+		sts=$(for r in $RUNS; do case $r in "$sm":*) echo "${r#"$sm":}";; esac; done | tr '\n' ' ')
+		table "${sm%%:*}" "${sm#*:}" "$sts"
+	done
 	exit 0
 fi
 

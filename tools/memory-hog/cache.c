@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "shrinker.h"
@@ -38,6 +39,22 @@ static size_t charge_of(void *p)
 	return malloc_usable_size(p) + CHUNK_HEADER;
 }
 
+/* What malloc(n) will take, as charge_of() will count it: a page-rounded
+ * mapping from CACHE_MMAP_BYTES on (cache_tune_allocator()), else a
+ * 16-byte-aligned heap chunk of at least 32 bytes.  Asking for less than
+ * that would let every replacement grow the cache unasked. */
+static size_t cost_of(size_t n)
+{
+	static size_t page;
+
+	if (!page)
+		page = (size_t)sysconf(_SC_PAGESIZE);
+	if (n >= CACHE_MMAP_BYTES)
+		return (n + CHUNK_HEADER + page - 1) / page * page;
+	n = (n + CHUNK_HEADER + 15) & ~(size_t)15;
+	return n < 32 ? 32 : n;
+}
+
 static uint64_t mix(uint64_t x)
 {
 	x ^= x >> 33;
@@ -50,6 +67,7 @@ static uint64_t mix(uint64_t x)
 void cache_tune_allocator(void)
 {
 	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_MMAP_THRESHOLD, CACHE_MMAP_BYTES);
 }
 
 bool cache_init(struct cache *c, const char *name, size_t min_value,
@@ -114,6 +132,16 @@ static size_t drop(struct cache *c, struct entry *e)
 	return charge;
 }
 
+/* An entry that came out larger than its estimate takes the difference
+ * from what replacements evicted beyond their needs, then from the least
+ * recently used entries (lock held). */
+static void make_room(struct cache *c, size_t extra)
+{
+	while (c->credit < extra && c->lru_tail)
+		c->credit += drop(c, c->lru_tail);
+	c->credit -= c->credit < extra ? c->credit : extra;
+}
+
 static void fill(unsigned char *p, size_t n, uint64_t key)
 {
 	/* Touch every page, so the memory is really resident. */
@@ -130,6 +158,7 @@ bool cache_get(struct cache *c, uint64_t key)
 	size_t size = c->min_value +
 		      (size_t)(mix(key ^ 0x5bd1e995) % (c->max_value - c->min_value + 1));
 	struct entry *e, *victim = NULL;
+	bool replacing = false;
 	size_t estimate;
 
 	pthread_mutex_lock(&c->lock);
@@ -148,7 +177,7 @@ bool cache_get(struct cache *c, uint64_t key)
 		return true;
 	}
 	c->misses++;
-	estimate = size + sizeof(*e) + 2 * CHUNK_HEADER;
+	estimate = cost_of(size) + cost_of(sizeof(*e));
 	if ((c->cap && c->bytes + estimate > c->cap) ||
 	    (c->ask_before_growing && !shrinker_may_grow(estimate))) {
 		/* No room: the new entry replaces least recently used ones,
@@ -170,6 +199,7 @@ bool cache_get(struct cache *c, uint64_t key)
 		}
 		c->credit = made - estimate;
 		c->replaced++;
+		replacing = true;
 	}
 	pthread_mutex_unlock(&c->lock);
 
@@ -188,6 +218,8 @@ bool cache_get(struct cache *c, uint64_t key)
 	e->charge = charge_of(e) + charge_of(e->value);
 
 	pthread_mutex_lock(&c->lock);
+	if (e->charge > estimate && (replacing || c->cap))
+		make_room(c, e->charge - estimate);
 	e->hash_next = *bucket(c, key);
 	*bucket(c, key) = e;
 	lru_push_head(c, e);

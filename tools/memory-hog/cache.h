@@ -47,7 +47,15 @@ struct cache {
  * eight threads most freed memory sat in arenas the allocating threads did
  * not use, so the heap grew while the cache did not (and a 64 MiB cgroup was
  * outgrown).  Two arenas keep what one thread frees usable by the others.
+ * Values of CACHE_MMAP_BYTES and more get a mapping of their own
+ * (M_MMAP_THRESHOLD, fixed): freeing one gives it back to the kernel at
+ * once.  In the heap (glibc's default raises the threshold to the largest
+ * block freed, so 64-256 KiB values ended up there) replacing values of
+ * random sizes left 31 MiB free but resident next to a 197 MiB cache
+ * (mallinfo2(), cachebench's samples), which crept over the watermark and
+ * was shrunk away about once a second: the saw-tooth.
  * Call once, before any thread starts. */
+#define CACHE_MMAP_BYTES (64u << 10)
 void cache_tune_allocator(void);
 
 /* Set up an empty cache; false on allocation failure. */

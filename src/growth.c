@@ -137,8 +137,13 @@ static uint64_t recent_locked(struct shrinker__mon *m, int64_t grown)
 	uint64_t now = shrinker__now_ns();
 	int64_t fresh = grown - atomic_load_explicit(&m->gc_grown_probed,
 						     memory_order_relaxed);
+	int64_t churn = atomic_load_explicit(&m->gc_churn, memory_order_relaxed);
 	double r = m->gc_recent, halvings;
 
+	/* Refused growth is looked at (it advances the clock) but was not
+	 * allocated: it is not memory on its way into the reading. */
+	fresh -= churn - m->gc_churn_probed;
+	m->gc_churn_probed = churn;
 	if (now > m->gc_recent_ns) {
 		halvings = (double)(now - m->gc_recent_ns) / RECENT_HALF_LIFE_NS;
 		r = halvings > 60 ? 0 : r / (double)(1ull << (unsigned)halvings) *
@@ -249,6 +254,12 @@ void shrinker__growth_reopen_locked(struct shrinker__mon *m)
 int64_t shrinker__growth_count(void)
 {
 	return atomic_load_explicit(&shrinker__mon.gc_grown, memory_order_relaxed);
+}
+
+void shrinker__growth_churn(int64_t bytes)
+{
+	atomic_fetch_add_explicit(&shrinker__mon.gc_churn, bytes, memory_order_relaxed);
+	shrinker__growth_note(bytes);
 }
 
 void shrinker__growth_note(int64_t delta)

@@ -81,6 +81,8 @@ struct shrinker__mon {
 	unsigned gc_probe_checks;      /* probes made, for the identity check */
 	double gc_recent;              /* recent growth, decayed (probe lock) */
 	uint64_t gc_recent_ns;         /* when gc_recent was last decayed */
+	_Atomic int64_t gc_churn;      /* refused growth, cumulative: in gc_grown */
+	int64_t gc_churn_probed;       /* gc_churn when gc_recent was updated */
 	_Atomic int64_t gc_grown;      /* growth reported, cumulative */
 	_Atomic int64_t gc_grown_probed; /* gc_grown at the last probe */
 	_Atomic int64_t gc_grown_measured; /* ... at the last measurement */

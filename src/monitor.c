@@ -742,7 +742,7 @@ static void room_refused(uint64_t bytes)
 	 * and, through the allocator's fragmentation, can still grow the
 	 * process: the growth clock counts it, so that such churn is looked
 	 * at once per step. */
-	shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
+	shrinker__growth_churn((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
 	/* No room by the last figures: ask for fresh ones, now and then. */
 	last = atomic_load_explicit(&m->mg_poke_ns, memory_order_relaxed);
 	if (now - last >= POKE_EVERY_NS &&

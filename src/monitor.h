@@ -85,6 +85,12 @@ void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
 void shrinker__growth_reopen_locked(struct shrinker__mon *m);
 /* Growth of delta bytes (negative: shrinkage) reported by the program. */
 void shrinker__growth_note(int64_t delta);
+/* A refusal of bytes (> 0): a cache that replaces entries instead may
+ * still grow the process through the allocator, so the clock advances as
+ * for growth, but the bytes are not counted as allocated and on their way
+ * into the next reading (which would make every probe at capacity find
+ * the headroom short and wake the reclaimer, 200 times a second). */
+void shrinker__growth_churn(int64_t bytes);
 /* Whether usage moved less than a step since the last measurement (one
  * probe); false when it cannot tell. */
 bool shrinker__growth_quiet(void);

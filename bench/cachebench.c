@@ -20,7 +20,7 @@
  *
  * Output, JSON lines on stdout: "sample" every 50 ms (the caches' bytes;
  * the resident set; malloc's free bytes, in its heaps and at their tops,
- * from mallinfo2(); its mmapped bytes), "shrink"
+ * from mallinfo2() every 500 ms; its mmapped bytes), "shrink"
  * for each shrink with its CLOCK_MONOTONIC time, and "summary" with the
  * library's own reaction times (libshrinker: from the wake-up that found
  * the pressure to the first callback, p50 and p99) and the
@@ -276,8 +276,13 @@ static unsigned long long rss_now(void)
  * main heap, which a trim can give back) or has mmapped (hblkhd). */
 static void sample(void)
 {
-	struct mallinfo2 mi = mallinfo2();
+	static struct mallinfo2 mi;
+	static unsigned n;
 	unsigned long long cache = cache_total();
+
+	/* mallinfo2() locks every arena and walks every bin: every tenth. */
+	if (n++ % 10 == 0)
+		mi = mallinfo2();
 
 	pthread_mutex_lock(&out_lock);
 	printf("{\"type\":\"sample\",\"mono\":%.6f,\"cache\":%llu,\"rss\":%llu,"

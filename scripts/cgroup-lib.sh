@@ -179,8 +179,10 @@ remove_cgroup() {
 		# systemd removes the scope once its last process is gone.
 		kill "$scope_pid" 2>/dev/null
 		scope_pid=""
+		cg=""
 		return 0
 	fi
 	for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.2; done
 	leave_leaf
+	cg=""
 }

@@ -106,10 +106,24 @@ oom=""
 : > "$OUT/competitor.tsv"
 [ -z "$cg" ] || oom=$(oom_kills)
 
+# The competitor alone, in a fresh cgroup of the same limit right after:
+# its time next to memory-hog's means something only against its time
+# with nobody in its way on this machine today.
+alone_ms=""
+if [ -n "$competitor" ]; then
+	remove_cgroup
+	if make_cgroup memory-hog-alone-$$ "$limit"; then
+		start_in_cgroup "$OUT/alone.jsonl" "$COMPETITOR" --take "$take" --hold 0
+		wait $! || true
+		alone_ms=$(grep -o '"took_ms":[0-9.]*' "$OUT/alone.jsonl" | head -1 | cut -d: -f2)
+		remove_cgroup
+	fi
+fi
+
 # The figures, from the JSON lines.
 awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -v dir="$OUT" \
 	-v where="${placement:-no cgroup: a self-imposed budget (SHRINKER_LIMIT), which cannot see other processes}" \
-	-v alone="${competitor:+no}" '
+	-v alone="${competitor:+no}" -v alone_ms="${alone_ms:-0}" '
 	function num(key,   m) {
 		if (match($0, "\"" key "\":[-0-9.eE]+")) return substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3) + 0
 		return 0
@@ -151,6 +165,8 @@ awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -
 		if (comp_start) {
 			printf "  competitor             took %.0f MiB in %.0f ms", comp_held / 1048576, comp_took
 			printf " (at %.1f s), gave it back at %.1f s\n", comp_start - t0, comp_end - t0
+			if (alone_ms > 0)
+				printf "  competitor alone       %.0f ms for the same take in a fresh cgroup: %.2fx\n", alone_ms, comp_took / alone_ms
 			if (reaction) printf "  first shrink           %.1f ms after the competitor began to allocate\n", reaction * 1000
 			else printf "  first shrink           none after the competitor began\n"
 		}

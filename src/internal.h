@@ -192,9 +192,7 @@ void shrinker__eventfd_drain(int fd);
 uint64_t shrinker__rss_bytes(void);
 /* Drop the kept-open /proc/self/statm (after fork(): it is the parent's). */
 void shrinker__rss_forget(void);
-/* Return freed heap memory to the system (malloc_trim(0) on glibc), unless
- * the last trims gave back less than 1 MiB each (they then wait, 50 ms
- * doubling to 2 s).  Returns whether it trimmed. */
+/* Return freed heap memory to the system (malloc_trim(0) on glibc). */
 bool shrinker__trim(void);
 
 /* registry.c */

@@ -209,40 +209,12 @@ out:
 	return r;
 }
 
-/* A trim walks every arena and madvise()s every free page range in it: in
- * a heap of small free chunks that is a system call and a TLB shootdown
- * across the CPUs per range (a third of the reclaimer's time under a
- * competitor, perf says, where the caches' memory was in mappings that
- * free() had returned already).  A trim that gave back less than
- * TRIM_WORTH makes the next ones wait, TRIM_WAIT_MIN_NS doubling to
- * TRIM_WAIT_MAX_NS; one that gives back more ends the wait. */
-#define TRIM_WORTH (1ull << 20)
-#define TRIM_WAIT_MIN_NS 50000000ull
-#define TRIM_WAIT_MAX_NS 2000000000ull
-
-static _Atomic uint64_t trim_wait_ns, trim_not_before_ns;
-
 bool shrinker__trim(void)
 {
 #ifdef __GLIBC__
 	int saved = errno;
-	uint64_t now = shrinker__now_ns(), before, after, wait;
 
-	if (now < atomic_load_explicit(&trim_not_before_ns, memory_order_relaxed))
-		return false;
-	before = shrinker__rss_bytes();
 	malloc_trim(0);
-	after = shrinker__rss_bytes();
-	if (before && after + TRIM_WORTH <= before) {
-		atomic_store_explicit(&trim_wait_ns, 0, memory_order_relaxed);
-	} else {
-		wait = atomic_load_explicit(&trim_wait_ns, memory_order_relaxed) * 2;
-		wait = wait < TRIM_WAIT_MIN_NS ? TRIM_WAIT_MIN_NS
-		       : wait > TRIM_WAIT_MAX_NS ? TRIM_WAIT_MAX_NS : wait;
-		atomic_store_explicit(&trim_wait_ns, wait, memory_order_relaxed);
-		atomic_store_explicit(&trim_not_before_ns, now + wait,
-				      memory_order_relaxed);
-	}
 	errno = saved;
 	return true;
 #else

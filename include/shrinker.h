@@ -287,22 +287,32 @@ int shrinker_dispatch(void);
  * measurement, and a write to a limit file wakes the library (inotify), so a
  * limit lowered at run time is seen at once.
  *
- * Two watermarks on headroom, as fractions of the effective limit:
- *  - soft, default 10 % (OSv's low watermark is 10 % of memory): below it the
- *    shrinkers are asked, softly, for (soft watermark - headroom) plus a
- *    quarter of the soft watermark, so that growing back takes a while;
- *  - hard, default 5 %: below it, or when the kernel says it is reclaiming
- *    hard (cgroup v2 memory.events "max"/"oom", v1 pressure level
+ * Two watermarks on headroom:
+ *  - soft: below it the shrinkers are asked, softly, for (soft watermark -
+ *    headroom) plus a quarter of the soft watermark, so that growing back
+ *    takes a while;
+ *  - hard, half the soft one: below it, or when the kernel says it is
+ *    reclaiming hard (cgroup v2 memory.events "max"/"oom", v1 pressure level
  *    "critical" or "medium", a confirmed PSI stall while under the soft
  *    watermark), the same target is asked for hard.
+ * The soft watermark is sized by what the reaction needs: the growth of the
+ * working set seen lately (a maximum that halves every half second) times
+ * the time the library takes to react (twice its slowest recent reaction,
+ * from the wake-up to the request's end, halving every second; 25 ms to
+ * 200 ms), between
+ * a floor of 2.5 % and a ceiling of 10 % of the limit (OSv's low watermark),
+ * in steps of a 128th of the limit.  It rises at once with growth and falls
+ * a step per 100 ms.  A fixed 10 % kept a tenth of memory, and a quarter of
+ * what a squeezed cache may use, free for growth that mostly never came.
+ * shrinker_set_watermarks() fixes both instead.
  * With the headroom above the soft watermark, confirmed pressure (PSI,
  * systemd, v2 "high", v1 "critical") asks softly for a quarter of the soft
  * watermark: the host is short, not we.  v1 "medium" alone asks nothing
  * then: the kernel reports it whenever it reclaims page cache at the
  * limit, which any program doing file I/O makes it do all the time.
  * With no swap, a process whose working set reaches its limit is OOM-killed;
- * 5 % of a 512 MiB limit is about 25 ms of allocation at 1 GiB/s, the time
- * the reclaimer needs to wake and call the shrinkers with room to spare.
+ * 1 GiB/s of growth for 25 ms is 25.6 MiB, the room the reclaimer needs to
+ * wake and call the shrinkers before the limit.
  * The watermarks are at least 2 MiB (hard) and 4 MiB (soft).
  *
  * No storms: events are coalesced into one measurement; after a soft request
@@ -402,8 +412,10 @@ int shrinker_get_memory(struct shrinker_memory *ret);
 int shrinker_set_limit(uint64_t bytes);
 
 /*
- * Set the watermarks, in thousandths of the effective limit: 0 < hard < soft
- * <= 500.  Errors: -EINVAL.
+ * Fix the watermarks, in thousandths of the effective limit: 0 < hard < soft
+ * <= 500; they no longer follow the growth rate.  0, 0 goes back to the
+ * default (sized by the reaction, 2.5 % to 10 %, hard half of soft).
+ * Any thread.  Errors: -EINVAL.
  */
 int shrinker_set_watermarks(unsigned soft_permille, unsigned hard_permille);
 

@@ -93,6 +93,11 @@ struct shrinker__fdid {
 void shrinker__fdid_take(int fd, struct shrinker__fdid *id);
 bool shrinker__fdid_same(int fd, const struct shrinker__fdid *id);
 
+/* measure.c: the slowest recent reaction (from a wake-up to the request's
+ * end), halving every second since it was seen; now, CLOCK_MONOTONIC ns.
+ * Any thread, no lock. */
+uint64_t shrinker__reaction_recent_ns(uint64_t now);
+
 /* histogram.c: durations in ns, kept within about 19 %. */
 #define SHRINKER__HIST_BUCKETS 256
 struct shrinker__hist {
@@ -140,6 +145,10 @@ struct shrinker__lib {
 	uint64_t reaction_t0;      /* 0: this request is not measured */
 	bool reaction_first_seen;
 	struct shrinker__hist reaction_first, reaction_done;
+	/* The slowest recent reaction_done, and when it was seen: a maximum
+	 * that halves every second (shrinker__reaction_need_ns()); read
+	 * without the lock. */
+	_Atomic uint64_t reaction_recent_ns, reaction_recent_at;
 	uint64_t request_deadline_ns;
 	uint64_t merged, merge_left;
 	uint64_t handed;           /* handed to deferred shrinkers this request */

@@ -23,6 +23,24 @@
 
 #define RATE_HALF_LIFE_S 0.1
 #define RATE_MIN_NS 10000000ull
+/* The watermarks (watermarks_locked()): the soft one is the growth seen in
+ * the last second (a maximum that halves every RATE_SLOW_HALF_LIFE_S)
+ * times the reaction the library needs (shrinker__reaction_need_ns(): twice
+ * its slowest recent reaction, a maximum that halves every
+ * REACTION_HALF_LIFE_NS, REACTION_MIN_NS to REACTION_MAX_NS), between
+ * FLOOR_PERMILLE of the limit and the configured share (the ceiling), in
+ * steps of a 128th of the limit; it rises at once and falls half the way
+ * (a step at least) per SOFT_FALL_EVERY_NS, from SOFT_HOLD_NS after it last
+ * rose (a
+ * watermark that went up and down with every burst re-armed cgroup v1's
+ * thresholds ten times a second). */
+#define RATE_SLOW_HALF_LIFE_S 0.5
+#define REACTION_MIN_NS 25000000ull
+#define REACTION_MAX_NS 200000000ull
+#define REACTION_HALF_LIFE_NS 1000000000ull
+#define FLOOR_PERMILLE 25
+#define SOFT_FALL_EVERY_NS 100000000ull
+#define SOFT_HOLD_NS 300000000ull
 
 struct shrinker__mon shrinker__mon = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -117,12 +135,34 @@ static bool cgroup_changed_locked(struct shrinker__mon *m)
 	return changed;
 }
 
-/* Growth rate: the growth in progress, a maximum that halves every
- * RATE_HALF_LIFE_S, so that a fill long past does not count (mon lock
- * held; ws, the working set now). */
+/* A maximum that halves every half_life seconds, dt seconds on, and inst
+ * the newest value. */
+static void decay_max(double *r, double inst, double dt, double half_life)
+{
+	double halvings = dt / half_life;
+
+	while (halvings >= 1.0 && *r > 1.0) {
+		*r /= 2;
+		halvings -= 1.0;
+	}
+	*r *= 1.0 - halvings / 2; /* close enough within one */
+	if (inst > *r)
+		*r = inst;
+}
+
+/* Growth rates (mon lock held; ws, the working set now): the growth in
+ * progress, a maximum that halves every RATE_HALF_LIFE_S, so that a fill
+ * long past does not count; and the growth the library did not grant
+ * (the working set's less what shrinker_may_grow() and fair.c granted
+ * meanwhile), now and over the last second: what the watermarks and a
+ * request's look ahead are for.  The caches' own refill, which stops where
+ * the room ends, counted there made every refill look like a competitor,
+ * raise the watermark and shrink what had just been refilled. */
 bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t now)
 {
-	double dt, inst, halvings;
+	uint64_t granted = atomic_load(&m->mg_granted_total);
+	uint64_t mine = granted - m->last_granted_total;
+	double dt, inst, others;
 
 	/* Over at least RATE_MIN_NS: two measurements a millisecond apart
 	 * (an event right after a request) would make a few MiB of noise a
@@ -131,17 +171,91 @@ bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t
 		return false;
 	dt = (double)(now - m->last_ns) / 1e9;
 	inst = ws > m->last_ws ? (double)(ws - m->last_ws) / dt : 0;
+	others = ws > m->last_ws + mine ? (double)(ws - m->last_ws - mine) / dt : 0;
+	m->last_granted_total = granted;
 	if (inst > 0)
 		m->flat_ms = SHRINKER__POLL_FLAT_MS;
-	halvings = dt / RATE_HALF_LIFE_S;
-	while (halvings >= 1.0 && m->rate > 1.0) {
-		m->rate /= 2;
-		halvings -= 1.0;
-	}
-	m->rate *= 1.0 - halvings / 2; /* close enough within one */
-	if (inst > m->rate)
-		m->rate = inst;
+	decay_max(&m->rate, inst, dt, RATE_HALF_LIFE_S);
+	decay_max(&m->rate_others, others, dt, RATE_HALF_LIFE_S);
+	decay_max(&m->rate_slow, others, dt, RATE_SLOW_HALF_LIFE_S);
 	return true;
+}
+
+uint64_t shrinker__reaction_recent_ns(uint64_t now)
+{
+	uint64_t v = atomic_load_explicit(&shrinker__lib.reaction_recent_ns,
+					  memory_order_relaxed);
+	uint64_t at = atomic_load_explicit(&shrinker__lib.reaction_recent_at,
+					   memory_order_relaxed);
+	uint64_t halvings = now > at ? (now - at) / REACTION_HALF_LIFE_NS : 0;
+
+	return halvings >= 64 ? 0 : v >> halvings;
+}
+
+uint64_t shrinker__reaction_need_ns(unsigned times)
+{
+	uint64_t t = times * shrinker__reaction_recent_ns(shrinker__now_ns());
+
+	return t < REACTION_MIN_NS ? REACTION_MIN_NS : t > REACTION_MAX_NS ? REACTION_MAX_NS : t;
+}
+
+/* The watermarks for mem->limit (mon lock held): the configured shares
+ * when shrinker_set_watermarks() fixed them; otherwise sized by what the
+ * reaction needs (see RATE_SLOW_HALF_LIFE_S above).  A fixed 10 % kept a
+ * tenth of the memory, and a quarter of what a squeezed cache may use,
+ * free for growth that mostly never came; the hard watermark keeps its
+ * configured ratio to the soft one. */
+static void watermarks_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
+			      uint64_t now)
+{
+	uint64_t limit = mem->limit, soft, hard, floor, quantum, t;
+	double need;
+
+	shrinker__watermarks(limit, m->soft_permille, m->hard_permille,
+			     &mem->soft_watermark, &mem->hard_watermark);
+	if (m->watermarks_fixed)
+		return;
+	floor = limit / 1000 * FLOOR_PERMILLE;
+	t = shrinker__reaction_need_ns(2);
+	need = m->rate_slow * (double)t / 1e9;
+	soft = need > (double)mem->soft_watermark ? mem->soft_watermark : (uint64_t)need;
+	if (soft < floor)
+		soft = floor;
+	quantum = limit / 128 > (1u << 20) ? limit / 128 : (1u << 20);
+	soft = (soft + quantum - 1) / quantum * quantum;
+	if (soft < m->soft_dyn &&
+	    (now - m->soft_dyn_ns < SOFT_FALL_EVERY_NS ||
+	     now - m->soft_rose_ns < SOFT_HOLD_NS))
+		soft = m->soft_dyn;
+	else if (soft < m->soft_dyn) {
+		/* Half the way down, a step at least. */
+		uint64_t step = (m->soft_dyn - soft) / 2;
+
+		step = (step + quantum - 1) / quantum * quantum;
+		if (m->soft_dyn - soft > step)
+			soft = m->soft_dyn - step;
+	}
+	if (soft > m->soft_dyn)
+		m->soft_rose_ns = now;
+	/* The ceiling, also for a limit lowered since. */
+	if (soft > mem->soft_watermark)
+		soft = mem->soft_watermark;
+	if (soft != m->soft_dyn) {
+		shrinker__debug("soft watermark %llu KiB: growth %.1f MiB/s in the last "
+				"seconds, reaction %llu ms", (unsigned long long)soft >> 10,
+				m->rate_slow / 1048576.0, (unsigned long long)t / 1000000);
+		m->soft_dyn = soft;
+		m->soft_dyn_ns = now;
+	}
+	hard = (uint64_t)((unsigned __int128)soft * m->hard_permille / m->soft_permille);
+	if (hard < SHRINKER__MIN_HARD)
+		hard = SHRINKER__MIN_HARD;
+	if (soft < SHRINKER__MIN_SOFT)
+		soft = SHRINKER__MIN_SOFT;
+	if (soft <= hard)
+		soft = hard + SHRINKER__MIN_HARD;
+	mem->soft_watermark = soft;
+	mem->hard_watermark = hard;
 }
 
 /* Follow the process's cgroup (mon lock held): a move to another one, or
@@ -267,13 +381,12 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 {
 	uint64_t now = shrinker__now_ns();
 
-	shrinker__watermarks(mem->limit, m->soft_permille, m->hard_permille,
-			     &mem->soft_watermark, &mem->hard_watermark);
 	mem->measured_ns = now;
 	if (!m->have_mem || shrinker__rate_update_locked(m, mem->working_set, now)) {
 		m->last_ws = mem->working_set;
 		m->last_ns = now;
 	}
+	watermarks_locked(m, mem, now);
 	m->mem = *mem;
 	m->have_mem = true;
 	/* Grants made while we measured may or may not be in the figures:
@@ -335,6 +448,9 @@ void shrinker__measure_forget_locked(struct shrinker__mon *m)
 	m->budget_x100 = 0;
 	m->sources_off = 0;
 	m->flat_ms = SHRINKER__POLL_START_MS;
+	m->rate_slow = 0;
+	m->rate_others = 0;
+	m->soft_dyn = 0;
 	atomic_store(&m->mg_valid, false);
 	shrinker__growth_reopen_locked(m);
 }

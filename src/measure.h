@@ -40,6 +40,7 @@ struct shrinker__mon {
 	uint64_t budget;          /* bytes, 0: none */
 	unsigned budget_x100;     /* percent * 100 of the detected limit, 0: none */
 	unsigned soft_permille, hard_permille;
+	bool watermarks_fixed;    /* shrinker_set_watermarks(): no adapting */
 
 	/* The last measurement. */
 	struct shrinker_memory mem;
@@ -53,6 +54,11 @@ struct shrinker__mon {
 	bool cg_binding;          /* the cgroup limit is the effective one */
 	struct shrinker__peers peers; /* who else measures the same limit */
 	double rate;              /* working-set growth, bytes/s, decaying max */
+	double rate_others;       /* the same, less what the library granted */
+	double rate_slow;         /* that, halving every half second */
+	uint64_t last_granted_total; /* mg_granted_total at last_ns */
+	uint64_t soft_dyn, soft_dyn_ns; /* the adaptive soft watermark, since */
+	uint64_t soft_rose_ns;    /* when it last rose */
 	unsigned flat_ms;         /* poll interval while nothing grows */
 	uint64_t last_ws, last_ns;
 	uint64_t last_find_ns;    /* when the cgroup was last looked for */
@@ -67,6 +73,7 @@ struct shrinker__mon {
 	/* Read by shrinker_may_grow() without the lock. */
 	_Atomic uint64_t mg_headroom, mg_soft, mg_granted, mg_poke_ns;
 	_Atomic uint64_t mg_block_until_ns; /* no growth before this */
+	_Atomic uint64_t mg_granted_total;  /* every grant, cumulative */
 	atomic_bool mg_valid, poked;
 	atomic_bool mg_below_share; /* under an equal share of the peers' memory */
 	_Atomic unsigned peers_seen;  /* peers.n, for the statistics */
@@ -128,7 +135,8 @@ void shrinker__watermarks(uint64_t limit, unsigned soft_permille,
 int shrinker__measure_locked(struct shrinker__mon *m);
 /* The growth rate from the working set ws now (mon lock held): a maximum
  * that halves every 100 ms, taken over at least 10 ms (false: too soon,
- * the sample was not used). */
+ * the sample was not used); and the same less the growth the library
+ * granted, now and over the last second (rate_others, rate_slow). */
 bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws,
 				  uint64_t now);
 /* Every limit and budget (not the watermarks) forgotten. */

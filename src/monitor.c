@@ -40,11 +40,13 @@
 #define HOLDOFF_MAX_NS 5000000000ull
 #define HARD_RETRY_NS 100000000ull
 #define POKE_EVERY_NS 100000000ull
-/* How far ahead a shrink looks: the growth rate times this. */
-#define REACTION_S 0.025
-/* After a shrink, shrinker_may_grow() says no for this long. */
-#define NO_REFILL_SOFT_NS 250000000ull
-#define NO_REFILL_HARD_NS 1000000000ull
+/* After a shrink, shrinker_may_grow() says no for this long: until the next
+ * measurements have seen whether the pressure goes on.  What keeps a cache
+ * from refilling into a competitor that is still growing is the soft
+ * watermark, which that growth raised (measure.c); a fixed second after
+ * every hard shrink kept the caches at 57-69 % of what they could use. */
+#define NO_REFILL_SOFT_NS 100000000ull
+#define NO_REFILL_HARD_NS 300000000ull
 
 
 _Thread_local unsigned shrinker__mon_held;
@@ -69,7 +71,7 @@ static bool src_off(const struct shrinker__mon *m, enum shrinker__src_id id)
 }
 
 bool shrinker__decide(const struct shrinker_memory *mem,
-		      enum shrinker__signal sig, double rate, uint64_t *target,
+		      enum shrinker__signal sig, uint64_t ahead, uint64_t *target,
 		      bool *hard)
 {
 	uint64_t soft = mem->soft_watermark, nudge = soft / 4;
@@ -77,9 +79,9 @@ bool shrinker__decide(const struct shrinker_memory *mem,
 
 	if (deficit) {
 		/* Back to the top of the band, plus what the growth in
-		 * progress will take while the shrinkers run. */
-		uint64_t ahead = rate > 0 ? (uint64_t)(rate * REACTION_S) : 0;
-
+		 * progress will take while the shrinkers run: a competitor
+		 * faster than one round is freed for in one go, not a band
+		 * at a time while it waits in the kernel's reclaim. */
 		if (ahead > mem->limit / 4)
 			ahead = mem->limit / 4;
 		*target = deficit + nudge + ahead;
@@ -106,6 +108,17 @@ bool shrinker__decide(const struct shrinker_memory *mem,
 	return false;
 }
 
+/* What the growth in progress, other than the growth the library granted,
+ * takes during one reaction (mon lock held): once, not twice as for the
+ * watermark, or the last request of a squeeze frees for growth that has
+ * ended. */
+static uint64_t ahead_locked(const struct shrinker__mon *m)
+{
+	double b = m->rate_others * (double)shrinker__reaction_need_ns(1) / 1e9;
+
+	return b > 0 ? (uint64_t)b : 0;
+}
+
 /* Our part of a target when other libshrinker processes measure the same
  * limit (peers.c): in proportion to our resident share; on hard pressure
  * at least what brings the headroom back to the hard watermark, which
@@ -119,6 +132,16 @@ static uint64_t our_part_locked(const struct shrinker__mon *m, uint64_t target,
 	if (hard && hw > head && part < hw - head)
 		part = hw - head < target ? hw - head : target;
 	return part;
+}
+
+/* Whether cgroup v1's thresholds sit elsewhere than the watermarks now. */
+static bool thresholds_stale_locked(const struct shrinker__mon *m)
+{
+	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
+
+	return m->cg.version == 1 && thr->active && m->cg_binding &&
+	       m->cg_limit != UINT64_MAX && m->mem.soft_watermark < m->cg_limit &&
+	       thr->armed_soft != m->cg_limit - m->mem.soft_watermark;
 }
 
 static void rearm_locked(struct shrinker__mon *m)
@@ -447,7 +470,7 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 {
 	struct shrinker__mon *m = &shrinker__mon;
 	enum shrinker__signal sig;
-	uint64_t old_limit, old_soft;
+	uint64_t old_limit;
 	bool fired, need;
 
 	mon_lock();
@@ -458,7 +481,6 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 	}
 	atomic_store(&m->poked, false);
 	old_limit = m->mem.limit;
-	old_soft = m->mem.soft_watermark;
 	if (shrinker__measure_locked(m) < 0) {
 		mon_unlock();
 		return false;
@@ -468,10 +490,13 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 		open_sources_locked(m);
 		m->reopen = false;
 	}
-	if (m->mem.limit != old_limit || m->mem.soft_watermark != old_soft ||
-	    sig == SHRINKER__SIG_REARM)
+	need = shrinker__decide(&m->mem, sig, ahead_locked(m), target, hard);
+	/* Re-arming blocks this thread in the kernel (an RCU grace period per
+	 * threshold): at once for a new limit, but for watermarks that moved
+	 * only when there is nothing to do. */
+	if (m->mem.limit != old_limit || sig == SHRINKER__SIG_REARM ||
+	    (!need && thresholds_stale_locked(m)))
 		rearm_locked(m);
-	need = shrinker__decide(&m->mem, sig, m->rate, target, hard);
 	/* Nothing to do when the others in the cgroup pay it all: not a
 	 * request that "freed nothing", which would hold us off when our
 	 * turn comes. */
@@ -497,7 +522,7 @@ uint64_t shrinker__monitor_still_needed(uint64_t remaining)
 	shrinker__trim();
 	mon_lock();
 	if (shrinker__measure_locked(m) == 0 &&
-	    !shrinker__decide(&m->mem, SHRINKER__SIG_MEASURE, m->rate, &target,
+	    !shrinker__decide(&m->mem, SHRINKER__SIG_MEASURE, ahead_locked(m), &target,
 			      &hard))
 		target = 0;
 	if (target)
@@ -514,8 +539,8 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 	uint64_t now = shrinker__now_ns(), before;
 	bool helped, growing;
 
-	/* Don't refill what was just given back: the pressure that asked for
-	 * it is probably still growing. */
+	/* Don't refill what was just given back before a measurement says
+	 * whether the pressure that asked for it goes on. */
 	atomic_store(&m->mg_block_until_ns,
 		     now + (hard ? NO_REFILL_HARD_NS : NO_REFILL_SOFT_NS));
 	atomic_store(&m->gc_hopeless, hard && !freed);
@@ -676,12 +701,15 @@ SHRINKER_EXPORT int shrinker_set_watermarks(unsigned soft_permille,
 {
 	struct shrinker__mon *m = &shrinker__mon;
 
-	if (hard_permille == 0 || hard_permille >= soft_permille ||
-	    soft_permille > 500)
+	bool fixed = soft_permille || hard_permille;
+
+	if (fixed && (hard_permille == 0 || hard_permille >= soft_permille ||
+		      soft_permille > 500))
 		return -EINVAL;
 	mon_lock();
-	m->soft_permille = soft_permille;
-	m->hard_permille = hard_permille;
+	m->soft_permille = fixed ? soft_permille : SHRINKER__SOFT_PERMILLE;
+	m->hard_permille = fixed ? hard_permille : SHRINKER__HARD_PERMILLE;
+	m->watermarks_fixed = fixed;
 	mon_unlock();
 	atomic_store(&m->poked, true);
 	shrinker__reclaimer_wake();
@@ -729,6 +757,7 @@ static bool room_take(uint64_t bytes)
 	if (shrinker__room_left() < bytes)
 		return false;
 	atomic_fetch_add_explicit(&m->mg_granted, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->mg_granted_total, bytes, memory_order_relaxed);
 	shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
 	return true;
 }

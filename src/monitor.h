@@ -100,12 +100,15 @@ void shrinker__brake_kick(void);
  * callback, a thread holding a library lock.  Counted, so nestable. */
 void shrinker__brake_exempt(int delta);
 
-/* The decision, pure: from a measurement, the strongest signal and the
- * working set's growth rate (bytes/s), the target and hardness of the
- * request (false: none). */
+/* The decision, pure: from a measurement, the strongest signal and what
+ * the growth in progress will take while the shrinkers run (bytes), the
+ * target and hardness of the request (false: none). */
 bool shrinker__decide(const struct shrinker_memory *mem,
-		      enum shrinker__signal sig, double rate, uint64_t *target,
+		      enum shrinker__signal sig, uint64_t ahead, uint64_t *target,
 		      bool *hard);
+/* The time the library needs to react: times its slowest recent reaction,
+ * from a wake-up to the request's end, 25 ms to 200 ms.  Any thread. */
+uint64_t shrinker__reaction_need_ns(unsigned times);
 
 
 #endif /* SHRINKER_MONITOR_H */

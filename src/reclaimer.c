@@ -401,8 +401,15 @@ static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 	 * request helped: they free it when the program dispatches. */
 	shrinker__sat_add(&freed, L->handed);
 	handed_over = L->handed && !backlog;
-	if (L->reaction_first_seen)
-		shrinker__hist_add(&L->reaction_done, shrinker__now_ns() - woke_ns);
+	if (L->reaction_first_seen) {
+		uint64_t now = shrinker__now_ns(), took = now - woke_ns;
+
+		shrinker__hist_add(&L->reaction_done, took);
+		if (took >= shrinker__reaction_recent_ns(now)) {
+			atomic_store(&L->reaction_recent_ns, took);
+			atomic_store(&L->reaction_recent_at, now);
+		}
+	}
 	L->reaction_t0 = 0;
 	shrinker__unlock();
 	shrinker__monitor_done(target, freed, hard, released, grown, handed_over);

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "../src/cgroup.h"
+#include "../src/internal.h"
+#include "../src/measure.h"
 #include "../src/monitor.h"
 #include "helpers.h"
 #include "tap.h"
@@ -133,8 +135,8 @@ static int test_headroom(void)
 	CHECK(mem.limit == 512 * MiB && mem.working_set == 220 * MiB);
 	CHECK(mem.headroom == 292 * MiB);
 	CHECK(strstr(mem.limit_source, "cgroup v2 memory.max of /a/b"));
-	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
-	CHECK_NEAR(mem.hard_watermark, 25.6 * MiB, 0.01 * MiB);
+	/* Nothing grew: the floor, 2.5 % of the limit in 128ths (16 MiB). */
+	CHECK(mem.soft_watermark == 16 * MiB && mem.hard_watermark == 8 * MiB);
 
 	/* No cgroup limit: the system's MemAvailable. */
 	use_tree("v1-unlimited");
@@ -227,23 +229,82 @@ fail:
 	return r;
 }
 
+/* Measure the v2-nested tree (512 MiB) with the slow growth rate set to
+ * rate bytes/s and the library's reaction p99 to need_ns. */
+static int measure_at(double rate, uint64_t need_ns, struct shrinker_memory *mem)
+{
+	shrinker__mon.rate_slow = rate;
+	atomic_store(&shrinker__lib.reaction_recent_ns, need_ns);
+	atomic_store(&shrinker__lib.reaction_recent_at, shrinker__now_ns());
+	return shrinker_get_memory(mem);
+}
+
+static int test_watermarks_adapt(void)
+{
+	struct shrinker_memory mem;
+	int r = TAP_FAIL;
+
+	use_tree("v2-nested");
+	/* 1 GiB/s for 25 ms (the least reaction): 25.6 MiB, in 4 MiB steps. */
+	CHECK(measure_at(1024.0 * MiB, 0, &mem) == 0);
+	CHECK(mem.soft_watermark == 28 * MiB && mem.hard_watermark == 14 * MiB);
+	/* Faster growth: the ceiling, 10 % of the limit. */
+	CHECK(measure_at(10240.0 * MiB, 0, &mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
+	/* Growth stopped: held for 300 ms after it rose, not down at once. */
+	CHECK(measure_at(0, 0, &mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
+	sleep_ms(150);
+	CHECK(measure_at(0, 0, &mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
+	/* Then half the way down (to the 16 MiB floor) in 4 MiB steps per
+	 * 100 ms: 51.2 - 20 = 31.2, then 31.2 - 8 = 23.2. */
+	sleep_ms(200);
+	CHECK(measure_at(0, 0, &mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 31.2 * MiB, 0.01 * MiB);
+	CHECK(measure_at(0, 0, &mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 31.2 * MiB, 0.01 * MiB);
+	sleep_ms(120);
+	CHECK(measure_at(0, 0, &mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 23.2 * MiB, 0.01 * MiB);
+	/* A slow reaction (50 ms lately: twice that is needed) sizes it up:
+	 * 256 MiB/s for 100 ms. */
+	use_tree("v2-nested");
+	CHECK(measure_at(256.0 * MiB, 50000000, &mem) == 0);
+	CHECK(mem.soft_watermark == 28 * MiB);
+	r = TAP_PASS;
+fail:
+	shrinker__mon.rate_slow = 0;
+	atomic_store(&shrinker__lib.reaction_recent_ns, 0);
+	return r;
+}
+
 static int test_watermark_api(void)
 {
 	struct shrinker_memory mem;
 	int r = TAP_FAIL;
 
-	CHECK(shrinker_set_watermarks(0, 0) == -EINVAL);
 	CHECK(shrinker_set_watermarks(100, 100) == -EINVAL);
 	CHECK(shrinker_set_watermarks(501, 10) == -EINVAL);
 	CHECK(shrinker_set_watermarks(100, 0) == -EINVAL);
+	CHECK(shrinker_set_watermarks(0, 10) == -EINVAL);
 	CHECK(shrinker_set_watermarks(200, 20) == 0);
 	use_tree("v2-nested");
 	CHECK(shrinker_get_memory(&mem) == 0);
 	CHECK_NEAR(mem.soft_watermark, 102.4 * MiB, 0.01 * MiB);
 	CHECK_NEAR(mem.hard_watermark, 10.24 * MiB, 0.01 * MiB);
+	/* Fixed: growth does not move them. */
+	CHECK(measure_at(10240.0 * MiB, 0, &mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 102.4 * MiB, 0.01 * MiB);
+	/* 0, 0: the default again, sized by the reaction. */
+	CHECK(shrinker_set_watermarks(0, 0) == 0);
+	use_tree("v2-nested");
+	CHECK(measure_at(0, 0, &mem) == 0);
+	CHECK(mem.soft_watermark == 16 * MiB && mem.hard_watermark == 8 * MiB);
 	r = TAP_PASS;
 fail:
-	shrinker_set_watermarks(100, 50);
+	shrinker_set_watermarks(0, 0);
+	shrinker__mon.rate_slow = 0;
 	return r;
 }
 
@@ -275,8 +336,8 @@ static int test_decide(void)
 	CHECK(target == 100 * MiB); /* hard asks for a soft watermark at least */
 	CHECK(shrinker__decide(&mem, SHRINKER__SIG_RECLAIM, 0, &target, &hard));
 	CHECK(hard && target == 100 * MiB); /* short: "medium" counts */
-	/* Growth in progress: 1 GiB/s adds 25 ms worth. */
-	CHECK(shrinker__decide(&mem, SHRINKER__SIG_MEASURE, 1024.0 * MiB, &target, &hard));
+	/* Growth in progress: what it takes during the reaction is added. */
+	CHECK(shrinker__decide(&mem, SHRINKER__SIG_MEASURE, 25.6 * MiB, &target, &hard));
 	CHECK_NEAR(target, 45 * MiB + 25.6 * MiB, 1);
 	CHECK(!hard);
 	mem.headroom = 40 * MiB; /* under hard */
@@ -338,7 +399,8 @@ static const struct tap_test tests[] = {
 	{ "headroom: the smallest limit wins, page cache does not count", test_headroom },
 	{ "self-imposed budget: bytes, percentage, bad values", test_budget },
 	{ "garbage files: clear answer, safe fallback", test_garbage },
-	{ "watermarks by API", test_watermark_api },
+	{ "watermarks sized by growth and reaction, floor and ceiling, falling slowly", test_watermarks_adapt },
+	{ "watermarks by API: fixed, and back to the default", test_watermark_api },
 	{ "the decision", test_decide },
 	{ "processes sharing a cgroup: each its part, adding up to the target", test_peer_parts },
 };

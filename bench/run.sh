@@ -319,8 +319,9 @@ fi
 	echo "### memory really given back (libshrinker)"
 	echo
 	echo "RSS before minus after each round (with \`malloc_trim(0)\`), as a share of the bytes the"
-	echo "shrinkers reported freed. Above 100 % because the trim also returns what the caches freed"
-	echo "outside shrinker rounds (an entry replaced when the cache is full):"
+	echo "shrinkers reported freed (above 100 % when the trim also returns what the caches freed"
+	echo "outside shrinker rounds, an entry replaced when the cache is full; below when other memory"
+	echo "of the process grew meanwhile):"
 	echo
 	echo "| scenario | RSS given back |"
 	echo "|---|---:|"

@@ -28,12 +28,12 @@
  * times the reaction the library needs (shrinker__reaction_need_ns(): twice
  * its slowest recent reaction, a maximum that halves every
  * REACTION_HALF_LIFE_NS, REACTION_MIN_NS to REACTION_MAX_NS), between
- * FLOOR_PERMILLE of the limit and the configured share (the ceiling), in
+ * FLOOR_PERMILLE of the limit (only where the kernel warns before the
+ * limit: early_warning_locked()) and the configured share (the ceiling), in
  * steps of a 128th of the limit; it rises at once and falls half the way
  * (a step at least) per SOFT_FALL_EVERY_NS, from SOFT_HOLD_NS after it last
- * rose (a
- * watermark that went up and down with every burst re-armed cgroup v1's
- * thresholds ten times a second). */
+ * rose (a watermark that went up and down with every burst re-armed cgroup
+ * v1's thresholds ten times a second). */
 #define RATE_SLOW_HALF_LIFE_S 0.5
 #define REACTION_MIN_NS 25000000ull
 #define REACTION_MAX_NS 200000000ull
@@ -199,6 +199,21 @@ uint64_t shrinker__reaction_need_ns(unsigned times)
 	return t < REACTION_MIN_NS ? REACTION_MIN_NS : t > REACTION_MAX_NS ? REACTION_MAX_NS : t;
 }
 
+/* Whether the kernel says something before the limit kills (mon lock
+ * held): cgroup v1 usage thresholds armed on the binding cgroup, or a
+ * cgroup v2 memory.high as the binding limit. */
+static bool early_warning_locked(const struct shrinker__mon *m,
+				 const struct shrinker_memory *mem)
+{
+	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
+
+	if (!m->cg_binding)
+		return false;
+	if (m->cg.version == 1)
+		return m->opened && thr->active && thr->armed_limit == m->cg_limit;
+	return strstr(mem->limit_source, "memory.high") != NULL;
+}
+
 /* The watermarks for mem->limit (mon lock held): the configured shares
  * when shrinker_set_watermarks() fixed them; otherwise sized by what the
  * reaction needs (see RATE_SLOW_HALF_LIFE_S above).  A fixed 10 % kept a
@@ -215,7 +230,17 @@ static void watermarks_locked(struct shrinker__mon *m, struct shrinker_memory *m
 			     &mem->soft_watermark, &mem->hard_watermark);
 	if (m->watermarks_fixed)
 		return;
-	floor = limit / 1000 * FLOOR_PERMILLE;
+	/* The floor is for a reaction that starts before the limit: a kernel
+	 * event at the soft watermark (cgroup v1's thresholds), or memory.high,
+	 * where the kernel throttles the allocating threads instead of killing
+	 * them.  Without one (cgroup v2 with memory.max only, a budget, the
+	 * system's memory), a process that appears and allocates is seen at the
+	 * next poll, seconds away when nothing grew, or at the limit, where the
+	 * kernel's reclaim gives up within milliseconds: the headroom at rest
+	 * is all there is, and the ceiling stays (a 96 MiB cgroup v2 demo was
+	 * OOM-killed with the floor). */
+	floor = early_warning_locked(m, mem) ? limit / 1000 * FLOOR_PERMILLE
+					      : mem->soft_watermark;
 	t = shrinker__reaction_need_ns(2);
 	need = m->rate_slow * (double)t / 1e9;
 	soft = need > (double)mem->soft_watermark ? mem->soft_watermark : (uint64_t)need;

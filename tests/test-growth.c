@@ -147,9 +147,9 @@ static int test_clock_wakes(void)
 	uint64_t t0;
 	int i;
 
-	/* Usage jumps below the soft watermark (16 MiB here: nothing grew
-	 * before) behind the library's back (no kernel event in a fixture
-	 * tree; the poll sleeps seconds).  Growth
+	/* Usage jumps below the soft watermark (51 MiB here: memory.max
+	 * alone, no warning before the limit) behind the library's back (no
+	 * kernel event in a fixture tree; the poll sleeps seconds).  Growth
 	 * reported past one step probes, and the probe wakes the reclaimer. */
 	CHECK(set_ws(220 * MiB) == 0);
 	CHECK(shrinker_get_memory(&(struct shrinker_memory){ 0 }) == 0);

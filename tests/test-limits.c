@@ -135,8 +135,9 @@ static int test_headroom(void)
 	CHECK(mem.limit == 512 * MiB && mem.working_set == 220 * MiB);
 	CHECK(mem.headroom == 292 * MiB);
 	CHECK(strstr(mem.limit_source, "cgroup v2 memory.max of /a/b"));
-	/* Nothing grew: the floor, 2.5 % of the limit in 128ths (16 MiB). */
-	CHECK(mem.soft_watermark == 16 * MiB && mem.hard_watermark == 8 * MiB);
+	/* memory.max alone warns at the limit only: the ceiling, 10 %. */
+	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
+	CHECK_NEAR(mem.hard_watermark, 25.6 * MiB, 0.01 * MiB);
 
 	/* No cgroup limit: the system's MemAvailable. */
 	use_tree("v1-unlimited");
@@ -229,8 +230,10 @@ fail:
 	return r;
 }
 
-/* Measure the v2-nested tree (512 MiB) with the slow growth rate set to
- * rate bytes/s and the library's reaction p99 to need_ns. */
+/* Measure the v2-high tree (memory.high 384 MiB, under a memory.max: the
+ * kernel throttles before it kills, so the floor applies) with the slow
+ * growth rate set to rate bytes/s and the library's recent reaction to
+ * need_ns. */
 static int measure_at(double rate, uint64_t need_ns, struct shrinker_memory *mem)
 {
 	shrinker__mon.rate_slow = rate;
@@ -244,34 +247,43 @@ static int test_watermarks_adapt(void)
 	struct shrinker_memory mem;
 	int r = TAP_FAIL;
 
-	use_tree("v2-nested");
-	/* 1 GiB/s for 25 ms (the least reaction): 25.6 MiB, in 4 MiB steps. */
+	use_tree("v2-high");
+	/* Nothing grew: the floor, 2.5 % of 384 MiB in 3 MiB steps. */
+	CHECK(measure_at(0, 0, &mem) == 0);
+	CHECK(mem.limit == 384 * MiB);
+	CHECK(mem.soft_watermark == 12 * MiB && mem.hard_watermark == 6 * MiB);
+	/* 1 GiB/s for 25 ms (the least reaction): 25.6 MiB, in 3 MiB steps. */
 	CHECK(measure_at(1024.0 * MiB, 0, &mem) == 0);
-	CHECK(mem.soft_watermark == 28 * MiB && mem.hard_watermark == 14 * MiB);
+	CHECK(mem.soft_watermark == 27 * MiB);
 	/* Faster growth: the ceiling, 10 % of the limit. */
 	CHECK(measure_at(10240.0 * MiB, 0, &mem) == 0);
-	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
+	CHECK_NEAR(mem.soft_watermark, 38.4 * MiB, 0.01 * MiB);
 	/* Growth stopped: held for 300 ms after it rose, not down at once. */
 	CHECK(measure_at(0, 0, &mem) == 0);
-	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
+	CHECK_NEAR(mem.soft_watermark, 38.4 * MiB, 0.01 * MiB);
 	sleep_ms(150);
 	CHECK(measure_at(0, 0, &mem) == 0);
-	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
-	/* Then half the way down (to the 16 MiB floor) in 4 MiB steps per
-	 * 100 ms: 51.2 - 20 = 31.2, then 31.2 - 8 = 23.2. */
+	CHECK_NEAR(mem.soft_watermark, 38.4 * MiB, 0.01 * MiB);
+	/* Then half the way down to the 12 MiB floor, in 3 MiB steps, per
+	 * 100 ms: 38.4 - 15 = 23.4, then 23.4 - 6 = 17.4. */
 	sleep_ms(200);
 	CHECK(measure_at(0, 0, &mem) == 0);
-	CHECK_NEAR(mem.soft_watermark, 31.2 * MiB, 0.01 * MiB);
+	CHECK_NEAR(mem.soft_watermark, 23.4 * MiB, 0.01 * MiB);
 	CHECK(measure_at(0, 0, &mem) == 0);
-	CHECK_NEAR(mem.soft_watermark, 31.2 * MiB, 0.01 * MiB);
+	CHECK_NEAR(mem.soft_watermark, 23.4 * MiB, 0.01 * MiB);
 	sleep_ms(120);
 	CHECK(measure_at(0, 0, &mem) == 0);
-	CHECK_NEAR(mem.soft_watermark, 23.2 * MiB, 0.01 * MiB);
+	CHECK_NEAR(mem.soft_watermark, 17.4 * MiB, 0.01 * MiB);
 	/* A slow reaction (50 ms lately: twice that is needed) sizes it up:
 	 * 256 MiB/s for 100 ms. */
-	use_tree("v2-nested");
+	use_tree("v2-high");
 	CHECK(measure_at(256.0 * MiB, 50000000, &mem) == 0);
-	CHECK(mem.soft_watermark == 28 * MiB);
+	CHECK(mem.soft_watermark == 27 * MiB);
+	/* memory.max alone: no warning before the limit, the ceiling stays
+	 * whatever the growth. */
+	use_tree("v2-nested");
+	CHECK(measure_at(0, 0, &mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
 	r = TAP_PASS;
 fail:
 	shrinker__mon.rate_slow = 0;
@@ -298,9 +310,9 @@ static int test_watermark_api(void)
 	CHECK_NEAR(mem.soft_watermark, 102.4 * MiB, 0.01 * MiB);
 	/* 0, 0: the default again, sized by the reaction. */
 	CHECK(shrinker_set_watermarks(0, 0) == 0);
-	use_tree("v2-nested");
+	use_tree("v2-high");
 	CHECK(measure_at(0, 0, &mem) == 0);
-	CHECK(mem.soft_watermark == 16 * MiB && mem.hard_watermark == 8 * MiB);
+	CHECK(mem.soft_watermark == 12 * MiB && mem.hard_watermark == 6 * MiB);
 	r = TAP_PASS;
 fail:
 	shrinker_set_watermarks(0, 0);

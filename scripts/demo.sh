@@ -62,6 +62,18 @@ if make_cgroup memory-hog-demo-$$ "$limit"; then
 	echo "demo: memory-hog in a memory cgroup (cgroup v$cgver) limited to $LIMIT_MB MiB,"
 	echo "      $placement:"
 	echo "      $cg"
+	# cgroup v2 says nothing before memory.max, where the kernel's reclaim
+	# gives up within milliseconds: a competitor that appears and takes
+	# 60 % at once can be OOM-killed, with us, before anyone can react.
+	# memory.high is where it throttles the allocating threads instead:
+	# the limit the caches size themselves to, with memory.max an eighth
+	# above it as the wall (README, "Known limits").
+	if [ "$cgver" = 2 ] && [ -w "$cg/memory.high" ] &&
+		echo $((limit + limit / 8)) > "$cg/memory.max" && echo "$limit" > "$cg/memory.high"; then
+		echo "      (cgroup v2: memory.high $LIMIT_MB MiB, memory.max $((LIMIT_MB + LIMIT_MB / 8)) MiB)"
+		placement="$placement; memory.high $LIMIT_MB MiB under memory.max $((LIMIT_MB + LIMIT_MB / 8)) MiB"
+	fi
+	where=$placement
 	echo "demo: for ${DURATION} s; at ${COMPETITOR_AT} s a competitor takes ${COMPETITOR_SHARE} % of the limit for ${COMPETITOR_FOR} s."
 else
 	# A budget is measured against our own RSS: it cannot see another
@@ -126,7 +138,7 @@ fi
 
 # The figures, from the JSON lines.
 awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -v dir="$OUT" \
-	-v where="${placement:-no cgroup: a self-imposed budget (SHRINKER_LIMIT), which cannot see other processes}" \
+	-v where="${where:-no cgroup: a self-imposed budget (SHRINKER_LIMIT), which cannot see other processes}" \
 	-v alone="${competitor:+no}" -v alone_ms="${alone_ms:-0}" '
 	function num(key,   m) {
 		if (match($0, "\"" key "\":[-0-9.eE]+")) return substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3) + 0

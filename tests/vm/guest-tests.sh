@@ -207,10 +207,27 @@ run_in "$d" sleep 30 &
 other=$!
 sleep 0.2
 run_in "$d" sh -c "$mkcg" sh shared > /tmp/t14 2>&1
+# $other is the shell that runs run_in; the sleep it started is in $d.
 kill $other 2>/dev/null
+for p in $(cat "$d/cgroup.procs"); do kill "$p" 2>/dev/null; done
+sleep 0.2
 diag "with another process in $d: $(tr '\n' ' ' < /tmp/t14)"
 grep -q "^placement=a child of the hierarchy's root" /tmp/t14 && grep -q "^cg=$CG/place-shared$" /tmp/t14 &&
 	grep -q "^max=67108864$" /tmp/t14
 [ $? = 0 ] && tap ok "make_cgroup where the cgroup holds another process: the root's child, says so" || tap notok "make_cgroup where the cgroup holds another process: the root's child, says so"
+
+# 15. make demo's own script, alone in that delegated subtree: it moves into
+#     a leaf, makes its cgroup beside it with memory.high as the limit (the
+#     kernel throttles there; memory.max alone says nothing before it
+#     kills), says so, runs the competitor, and the kernel counts no OOM
+#     kill.
+run_in "$d" env HOG=/bin/memory-hog COMPETITOR=/bin/competitor OUT=/tmp/demo \
+	LIMIT_MB=96 DURATION=8 COMPETITOR_AT=3 COMPETITOR_FOR=3 HOG_ARGS="--rate 4000" \
+	/bin/bash /scripts/demo.sh > /tmp/t15 2>&1
+st=$?
+diag "demo.sh in $d: exit $st; $(grep -E '^  (where|OOM kills|cache peak|cache mean|competitor)' /tmp/t15 | tr -s ' ' | tr '\n' ';')"
+[ "$st" = 0 ] && grep -q "^  where  *a child of its own cgroup.*after moving itself into $d/self-.*memory.high 96 MiB" /tmp/t15 &&
+	grep -q "^  OOM kills  *0$" /tmp/t15 && grep -q "^  competitor  *took" /tmp/t15
+[ $? = 0 ] && tap ok "make demo in a delegated cgroup v2 subtree: its own cgroup, memory.high, says so, no OOM kill" || { tail -n 25 /tmp/t15 | sed 's/^/VMTAP: #   /'; tap notok "make demo in a delegated cgroup v2 subtree: its own cgroup, memory.high, says so, no OOM kill"; }
 
 echo "VMTAP-DONE $n"

@@ -6,14 +6,15 @@
 # software emulation (KVM here cannot boot a stock kernel: see
 # ../shared/VM.md), with an initramfs of busybox-static and the project's
 # programs with the shared libraries they need (the malloc brake is
-# preloaded into some of them), runs tests/vm/guest-tests.sh inside, and turns
+# preloaded into some of them) and bash for make demo's script, runs
+# tests/vm/guest-tests.sh inside, and turns
 # the guest's "VMTAP:" lines into TAP for prove.
 #
 # The kernel and busybox packages are fetched with apt-get download and kept
 # in tests/vm/cache (outside git); nothing is installed on the host.
 set -u
 cd "${TOP_SRCDIR:-$(dirname "$0")/../..}" || exit 1
-PLAN=14
+PLAN=15
 
 skip_all() {
 	echo "1..0 # SKIP $*"
@@ -71,6 +72,13 @@ done | sort -u | grep -v '/build/vm/' | while read -r so; do
 done
 cp tests/vm/guest-tests.sh "$root/tests.sh"
 cp scripts/cgroup-lib.sh "$root/cgroup-lib.sh"
+# make demo's script, which needs bash (busybox provides the rest).
+mkdir -p "$root/scripts"
+cp scripts/demo.sh scripts/cgroup-lib.sh "$root/scripts/"
+bash=$(command -v bash)
+cp -L "$bash" "$root/bin/bash"
+ldd "$bash" 2>/dev/null | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }' |
+	while read -r so; do mkdir -p "$root$(dirname "$so")" && cp -L "$so" "$root$so"; done
 cat > "$root/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin

@@ -230,4 +230,18 @@ diag "demo.sh in $d: exit $st; $(grep -E '^  (where|OOM kills|cache peak|cache m
 	grep -q "^  OOM kills  *0$" /tmp/t15 && grep -q "^  competitor  *took" /tmp/t15
 [ $? = 0 ] && tap ok "make demo in a delegated cgroup v2 subtree: its own cgroup, memory.high, says so, no OOM kill" || { tail -n 25 /tmp/t15 | sed 's/^/VMTAP: #   /'; tap notok "make demo in a delegated cgroup v2 subtree: its own cgroup, memory.high, says so, no OOM kill"; }
 
+# 16. A container on cgroup v2, as Docker makes one: a cgroup namespace
+#     (/proc/self/cgroup says "0::/") and cgroup2 mounted read-only inside
+#     it, the limit at the mount's root.  The library finds the limit,
+#     cannot write anything there, and the cache still stays under it.
+d=$(newcg container)
+echo $((128 * MiB)) > "$d/memory.max"
+run_in "$d" unshare.util-linux --cgroup --mount sh -c 'umount /sys/fs/cgroup && mount -t cgroup2 -o ro none /sys/fs/cgroup &&
+	echo "cgroup: $(cat /proc/self/cgroup)" && exec /bin/prog-grower --mode native --total $((384 * 1048576))' > /tmp/t16 2>&1
+st=$?
+peak=$(peak_of /tmp/t16); oom=$(event "$d" oom_kill)
+diag "container (cgroup namespace, read-only cgroup2): $(grep '^cgroup:' /tmp/t16), exit $st, peak $((${peak:-0} / MiB)) MiB, oom_kill $oom"
+[ "$st" = 0 ] && [ "$oom" = 0 ] && grep -q '^cgroup: 0::/$' /tmp/t16 && [ "${peak:-0}" -ge $((128 * MiB * 7 / 10)) ] && [ "${peak:-0}" -le $((128 * MiB)) ]
+[ $? = 0 ] && tap ok "a container on cgroup v2: cgroup namespace, read-only mount: no OOM kill, peak >= 70 %" || { tail -n 5 /tmp/t16 | sed 's/^/VMTAP: #   /'; tap notok "a container on cgroup v2: cgroup namespace, read-only mount: no OOM kill, peak >= 70 %"; }
+
 echo "VMTAP-DONE $n"

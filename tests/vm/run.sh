@@ -6,7 +6,8 @@
 # software emulation (KVM here cannot boot a stock kernel: see
 # ../shared/VM.md), with an initramfs of busybox-static and the project's
 # programs with the shared libraries they need (the malloc brake is
-# preloaded into some of them) and bash for make demo's script, runs
+# preloaded into some of them), bash for make demo's script and util-linux's
+# unshare for the container test, runs
 # tests/vm/guest-tests.sh inside, and turns
 # the guest's "VMTAP:" lines into TAP for prove.
 #
@@ -14,7 +15,7 @@
 # in tests/vm/cache (outside git); nothing is installed on the host.
 set -u
 cd "${TOP_SRCDIR:-$(dirname "$0")/../..}" || exit 1
-PLAN=15
+PLAN=16
 
 skip_all() {
 	echo "1..0 # SKIP $*"
@@ -75,10 +76,14 @@ cp scripts/cgroup-lib.sh "$root/cgroup-lib.sh"
 # make demo's script, which needs bash (busybox provides the rest).
 mkdir -p "$root/scripts"
 cp scripts/demo.sh scripts/cgroup-lib.sh "$root/scripts/"
+# util-linux's unshare for the container test (busybox's has no --cgroup).
 bash=$(command -v bash)
 cp -L "$bash" "$root/bin/bash"
-ldd "$bash" 2>/dev/null | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }' |
-	while read -r so; do mkdir -p "$root$(dirname "$so")" && cp -L "$so" "$root$so"; done
+uns=$(command -v unshare)
+cp -L "$uns" "$root/bin/unshare.util-linux"
+for f in "$bash" "$uns"; do
+	ldd "$f" 2>/dev/null | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }'
+done | sort -u | while read -r so; do mkdir -p "$root$(dirname "$so")" && cp -L "$so" "$root$so"; done
 cat > "$root/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin

@@ -244,8 +244,13 @@ static int measure_at(double rate, uint64_t need_ns, struct shrinker_memory *mem
 
 static int test_watermarks_adapt(void)
 {
+	static const struct {
+		unsigned after_ms;
+		double mib;
+	} fall[] = { { 0, 38.4 }, { 150, 38.4 }, { 200, 23.4 }, { 0, 23.4 }, { 120, 17.4 } };
 	struct shrinker_memory mem;
 	int r = TAP_FAIL;
+	size_t i;
 
 	use_tree("v2-high");
 	/* Nothing grew: the floor, 2.5 % of 384 MiB in 3 MiB steps. */
@@ -258,22 +263,14 @@ static int test_watermarks_adapt(void)
 	/* Faster growth: the ceiling, 10 % of the limit. */
 	CHECK(measure_at(10240.0 * MiB, 0, &mem) == 0);
 	CHECK_NEAR(mem.soft_watermark, 38.4 * MiB, 0.01 * MiB);
-	/* Growth stopped: held for 300 ms after it rose, not down at once. */
-	CHECK(measure_at(0, 0, &mem) == 0);
-	CHECK_NEAR(mem.soft_watermark, 38.4 * MiB, 0.01 * MiB);
-	sleep_ms(150);
-	CHECK(measure_at(0, 0, &mem) == 0);
-	CHECK_NEAR(mem.soft_watermark, 38.4 * MiB, 0.01 * MiB);
-	/* Then half the way down to the 12 MiB floor, in 3 MiB steps, per
+	/* Growth stopped: held for 300 ms after it rose, not down at once;
+	 * then half the way down to the 12 MiB floor, in 3 MiB steps, per
 	 * 100 ms: 38.4 - 15 = 23.4, then 23.4 - 6 = 17.4. */
-	sleep_ms(200);
-	CHECK(measure_at(0, 0, &mem) == 0);
-	CHECK_NEAR(mem.soft_watermark, 23.4 * MiB, 0.01 * MiB);
-	CHECK(measure_at(0, 0, &mem) == 0);
-	CHECK_NEAR(mem.soft_watermark, 23.4 * MiB, 0.01 * MiB);
-	sleep_ms(120);
-	CHECK(measure_at(0, 0, &mem) == 0);
-	CHECK_NEAR(mem.soft_watermark, 17.4 * MiB, 0.01 * MiB);
+	for (i = 0; i < sizeof(fall) / sizeof(fall[0]); i++) {
+		sleep_ms(fall[i].after_ms);
+		CHECK(measure_at(0, 0, &mem) == 0);
+		CHECK_NEAR(mem.soft_watermark, fall[i].mib * MiB, 0.01 * MiB);
+	}
 	/* A slow reaction (50 ms lately: twice that is needed) sizes it up:
 	 * 256 MiB/s for 100 ms. */
 	use_tree("v2-high");

@@ -110,18 +110,6 @@ static size_t shrink(size_t target, bool hard, void *ud)
 	return freed;
 }
 
-static uint64_t rss(void)
-{
-	unsigned long long size = 0, res = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f) {
-		if (fscanf(f, "%llu %llu", &size, &res) != 2)
-			res = 0;
-		fclose(f);
-	}
-	return (uint64_t)res * 4096;
-}
 
 static int test_no_allocation(void)
 {
@@ -133,7 +121,7 @@ static int test_no_allocation(void)
 	for (round = 0; round < 6; round++) {
 		/* A budget 32 MiB above our RSS now: growing by 64 MiB is
 		 * hard pressure. */
-		CHECK(shrinker_set_limit(rss() + 32 * MiB) == 0);
+		CHECK(shrinker_set_limit(rss_bytes() + 32 * MiB) == 0);
 		for (i = atomic_load(&nblocks); i < 16; i++) {
 			blocks[i] = malloc(BLOCK);
 			CHECK(blocks[i]);

@@ -129,6 +129,10 @@ extern struct shrinker__mon shrinker__mon;
  * the cgroup v1 thresholds'). */
 void shrinker__watermarks(uint64_t limit, unsigned soft_permille,
 			  unsigned hard_permille, uint64_t *soft, uint64_t *hard);
+/* watermarks.c: set mem's watermarks for its limit (mon lock held; now,
+ * CLOCK_MONOTONIC ns): fixed shares, or sized by the reaction. */
+void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
+				 uint64_t now);
 /* Measure and publish (mon lock held): limits, working set, watermarks,
  * rate, the figures shrinker_may_grow() reads, the growth clock's base.
  * -ENODATA if nothing is known. */

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: the watermarks.  The soft watermark is the room the library needs
+ * to react before the limit: the growth it did not grant, seen lately
+ * (measure.c's rate_slow), times the time it takes to react (its own
+ * slowest recent reaction, from a wake-up to the request's end, kept here
+ * as a maximum that halves every second), between a floor and the
+ * configured share of the limit.  The floor applies only where the kernel
+ * warns before the limit kills; the watermark rises at once, holds, then
+ * falls half the way per step, so that it neither flaps nor lingers.  The
+ * hard watermark keeps its configured ratio to the soft one.
+ * shrinker_set_watermarks() fixes both to shares of the limit (the one
+ * formula, shrinker__watermarks(), also sizes cgroup v1's thresholds for a
+ * limit that does not bind).
+ */
+#define _GNU_SOURCE
+#include <string.h>
+
+#include "measure.h"
+#include "monitor.h"
+
+/* The soft watermark is the growth seen in the last second (measure.c's
+ * rate_slow, a maximum that halves every half second) times the reaction the library needs (shrinker__reaction_need_ns(): twice
+ * its slowest recent reaction, a maximum that halves every
+ * REACTION_HALF_LIFE_NS, REACTION_MIN_NS to REACTION_MAX_NS), between
+ * FLOOR_PERMILLE of the limit (only where the kernel warns before the
+ * limit: early_warning_locked()) and the configured share (the ceiling), in
+ * steps of a 128th of the limit; it rises at once and falls half the way
+ * (a step at least) per SOFT_FALL_EVERY_NS, from SOFT_HOLD_NS after it last
+ * rose (a watermark that went up and down with every burst re-armed cgroup
+ * v1's thresholds ten times a second). */
+#define REACTION_MIN_NS 25000000ull
+#define REACTION_MAX_NS 200000000ull
+#define REACTION_HALF_LIFE_NS 1000000000ull
+#define FLOOR_PERMILLE 25
+#define SOFT_FALL_EVERY_NS 100000000ull
+#define SOFT_HOLD_NS 300000000ull
+
+void shrinker__watermarks(uint64_t limit, unsigned soft_permille,
+			  unsigned hard_permille, uint64_t *soft, uint64_t *hard)
+{
+	*soft = limit / 1000 * soft_permille;
+	*hard = limit / 1000 * hard_permille;
+	if (*hard < SHRINKER__MIN_HARD)
+		*hard = SHRINKER__MIN_HARD;
+	if (*soft < SHRINKER__MIN_SOFT)
+		*soft = SHRINKER__MIN_SOFT;
+	if (*soft <= *hard)
+		*soft = *hard + SHRINKER__MIN_HARD;
+}
+
+uint64_t shrinker__reaction_recent_ns(uint64_t now)
+{
+	uint64_t v = atomic_load_explicit(&shrinker__lib.reaction_recent_ns,
+					  memory_order_relaxed);
+	uint64_t at = atomic_load_explicit(&shrinker__lib.reaction_recent_at,
+					   memory_order_relaxed);
+	uint64_t halvings = now > at ? (now - at) / REACTION_HALF_LIFE_NS : 0;
+
+	return halvings >= 64 ? 0 : v >> halvings;
+}
+
+uint64_t shrinker__reaction_need_ns(unsigned times)
+{
+	uint64_t t = times * shrinker__reaction_recent_ns(shrinker__now_ns());
+
+	return t < REACTION_MIN_NS ? REACTION_MIN_NS : t > REACTION_MAX_NS ? REACTION_MAX_NS : t;
+}
+
+/* Whether the kernel says something before the limit kills (mon lock
+ * held): cgroup v1 usage thresholds armed on the binding cgroup, or a
+ * cgroup v2 memory.high as the binding limit. */
+static bool early_warning_locked(const struct shrinker__mon *m,
+				 const struct shrinker_memory *mem)
+{
+	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
+
+	if (!m->cg_binding)
+		return false;
+	if (m->cg.version == 1)
+		return m->opened && thr->active && thr->armed_limit == m->cg_limit;
+	return strstr(mem->limit_source, "memory.high") != NULL;
+}
+
+/* The watermarks for mem->limit (mon lock held): the configured shares
+ * when shrinker_set_watermarks() fixed them; otherwise sized by what the
+ * reaction needs (see RATE_SLOW_HALF_LIFE_S above).  A fixed 10 % kept a
+ * tenth of the memory, and a quarter of what a squeezed cache may use,
+ * free for growth that mostly never came; the hard watermark keeps its
+ * configured ratio to the soft one. */
+void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
+				  uint64_t now)
+{
+	uint64_t limit = mem->limit, soft, hard, floor, quantum, t;
+	double need;
+
+	shrinker__watermarks(limit, m->soft_permille, m->hard_permille,
+			     &mem->soft_watermark, &mem->hard_watermark);
+	if (m->watermarks_fixed)
+		return;
+	/* The floor is for a reaction that starts before the limit: a kernel
+	 * event at the soft watermark (cgroup v1's thresholds), or memory.high,
+	 * where the kernel throttles the allocating threads instead of killing
+	 * them.  Without one (cgroup v2 with memory.max only, a budget, the
+	 * system's memory), a process that appears and allocates is seen at the
+	 * next poll, seconds away when nothing grew, or at the limit, where the
+	 * kernel's reclaim gives up within milliseconds: the headroom at rest
+	 * is all there is, and the ceiling stays (a 96 MiB cgroup v2 demo was
+	 * OOM-killed with the floor). */
+	floor = early_warning_locked(m, mem) ? limit / 1000 * FLOOR_PERMILLE
+					      : mem->soft_watermark;
+	t = shrinker__reaction_need_ns(2);
+	need = m->rate_slow * (double)t / 1e9;
+	soft = need > (double)mem->soft_watermark ? mem->soft_watermark : (uint64_t)need;
+	if (soft < floor)
+		soft = floor;
+	quantum = limit / 128 > (1u << 20) ? limit / 128 : (1u << 20);
+	soft = (soft + quantum - 1) / quantum * quantum;
+	if (soft < m->soft_dyn &&
+	    (now - m->soft_dyn_ns < SOFT_FALL_EVERY_NS ||
+	     now - m->soft_rose_ns < SOFT_HOLD_NS))
+		soft = m->soft_dyn;
+	else if (soft < m->soft_dyn) {
+		/* Half the way down, a step at least. */
+		uint64_t step = (m->soft_dyn - soft) / 2;
+
+		step = (step + quantum - 1) / quantum * quantum;
+		if (m->soft_dyn - soft > step)
+			soft = m->soft_dyn - step;
+	}
+	if (soft > m->soft_dyn)
+		m->soft_rose_ns = now;
+	/* The ceiling, also for a limit lowered since. */
+	if (soft > mem->soft_watermark)
+		soft = mem->soft_watermark;
+	if (soft != m->soft_dyn) {
+		shrinker__debug("soft watermark %llu KiB: growth %.1f MiB/s in the last "
+				"seconds, reaction %llu ms", (unsigned long long)soft >> 10,
+				m->rate_slow / 1048576.0, (unsigned long long)t / 1000000);
+		m->soft_dyn = soft;
+		m->soft_dyn_ns = now;
+	}
+	hard = (uint64_t)((unsigned __int128)soft * m->hard_permille / m->soft_permille);
+	if (hard < SHRINKER__MIN_HARD)
+		hard = SHRINKER__MIN_HARD;
+	if (soft < SHRINKER__MIN_SOFT)
+		soft = SHRINKER__MIN_SOFT;
+	if (soft <= hard)
+		soft = hard + SHRINKER__MIN_HARD;
+	mem->soft_watermark = soft;
+	mem->hard_watermark = hard;
+}
+

@@ -84,7 +84,7 @@ static bool early_warning_locked(const struct shrinker__mon *m,
 
 /* The watermarks for mem->limit (mon lock held): the configured shares
  * when shrinker_set_watermarks() fixed them; otherwise sized by what the
- * reaction needs (see RATE_SLOW_HALF_LIFE_S above).  A fixed 10 % kept a
+ * reaction needs (see the constants above).  A fixed 10 % kept a
  * tenth of the memory, and a quarter of what a squeezed cache may use,
  * free for growth that mostly never came; the hard watermark keeps its
  * configured ratio to the soft one. */

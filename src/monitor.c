@@ -287,10 +287,8 @@ unsigned shrinker__monitor_fill(struct pollfd *fds, unsigned max)
  * (page cache included) is below the armed level. */
 static bool covered_locked(const struct shrinker__mon *m)
 {
-	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
-
-	return m->cg_binding && m->cg.version == 1 && thr->active &&
-	       thr->armed_limit == m->cg_limit && m->cg_usage < thr->armed_soft;
+	return shrinker__cgv1_armed_locked(m) &&
+	       m->cg_usage < m->src[SHRINKER__SRC_CGV1_THRESHOLD].armed_soft;
 }
 
 int shrinker__monitor_timeout_ms(void)

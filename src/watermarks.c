@@ -73,13 +73,9 @@ uint64_t shrinker__reaction_need_ns(unsigned times)
 static bool early_warning_locked(const struct shrinker__mon *m,
 				 const struct shrinker_memory *mem)
 {
-	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
-
-	if (!m->cg_binding)
-		return false;
 	if (m->cg.version == 1)
-		return m->opened && thr->active && thr->armed_limit == m->cg_limit;
-	return strstr(mem->limit_source, "memory.high") != NULL;
+		return shrinker__cgv1_armed_locked(m);
+	return m->cg_binding && strstr(mem->limit_source, "memory.high") != NULL;
 }
 
 /* The watermarks for mem->limit (mon lock held): the configured shares

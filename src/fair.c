@@ -113,10 +113,7 @@ SHRINKER_EXPORT bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes)
 		ok = use_credit_locked(s, bytes, shrinker__now_ns());
 		shrinker__unlock();
 		if (ok) {
-			atomic_fetch_add_explicit(&shrinker__mon.mg_granted_total, bytes,
-						  memory_order_relaxed);
-			shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX
-									  : bytes));
+			shrinker__granted(bytes);
 			return true;
 		}
 	}

@@ -746,6 +746,13 @@ uint64_t shrinker__room_left(void)
 	return head > taken ? head - taken : 0;
 }
 
+void shrinker__granted(uint64_t bytes)
+{
+	atomic_fetch_add_explicit(&shrinker__mon.mg_granted_total, bytes,
+				  memory_order_relaxed);
+	shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
+}
+
 static bool room_take(uint64_t bytes)
 {
 	struct shrinker__mon *m = &shrinker__mon;
@@ -755,8 +762,7 @@ static bool room_take(uint64_t bytes)
 	if (shrinker__room_left() < bytes)
 		return false;
 	atomic_fetch_add_explicit(&m->mg_granted, bytes, memory_order_relaxed);
-	atomic_fetch_add_explicit(&m->mg_granted_total, bytes, memory_order_relaxed);
-	shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
+	shrinker__granted(bytes);
 	return true;
 }
 

@@ -62,6 +62,10 @@ void shrinker__monitor_add_stats(struct shrinker_global_stats *st);
  * was freed for particular caches (shrinker__lib.reserved); UINT64_MAX
  * before the first measurement, 0 while growth is blocked after a shrink. */
 uint64_t shrinker__room_left(void);
+/* bytes were granted to a cache (shrinker_may_grow(), or a credit in
+ * fair.c): counted as granted growth (not a competitor's, for the
+ * watermarks) and on the growth clock.  Any thread, no lock. */
+void shrinker__granted(uint64_t bytes);
 
 /* peers.c.  Publish our resident size for the cgroup bind_dir (NULL: no
  * cgroup binds) and read the others' into *out (n = 1 when alone or when the

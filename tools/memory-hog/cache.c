@@ -132,14 +132,19 @@ static size_t drop(struct cache *c, struct entry *e)
 	return charge;
 }
 
-/* An entry that came out larger than its estimate takes the difference
- * from what replacements evicted beyond their needs, then from the least
- * recently used entries (lock held). */
-static void make_room(struct cache *c, size_t extra)
+/* Make room for need bytes within the cache's own memory (lock held): what
+ * replacements evicted beyond their needs (the credit) first, then the
+ * least recently used entries, as many as it takes (one small victim for a
+ * large entry would grow the cache unasked).  False if even an empty cache
+ * falls short; the credit then holds what was evicted. */
+static bool make_room(struct cache *c, size_t need)
 {
-	while (c->credit < extra && c->lru_tail)
+	while (c->credit < need && c->lru_tail)
 		c->credit += drop(c, c->lru_tail);
-	c->credit -= c->credit < extra ? c->credit : extra;
+	if (c->credit < need)
+		return false;
+	c->credit -= need;
+	return true;
 }
 
 static void fill(unsigned char *p, size_t n, uint64_t key)
@@ -157,7 +162,7 @@ bool cache_get(struct cache *c, uint64_t key)
 {
 	size_t size = c->min_value +
 		      (size_t)(mix(key ^ 0x5bd1e995) % (c->max_value - c->min_value + 1));
-	struct entry *e, *victim = NULL;
+	struct entry *e;
 	bool replacing = false;
 	size_t estimate;
 
@@ -181,23 +186,14 @@ bool cache_get(struct cache *c, uint64_t key)
 	if ((c->cap && c->bytes + estimate > c->cap) ||
 	    (c->ask_before_growing && !shrinker_may_grow(estimate))) {
 		/* No room: the new entry replaces least recently used ones,
-		 * as many as it takes to make room for it (one small victim
-		 * for a large entry would grow the cache unasked), and an
-		 * empty cache does without. */
-		size_t made = c->credit;
-
-		/* What earlier replacements evicted beyond what they needed
-		 * is this cache's own memory still: used first, or every
-		 * replacement would shrink the cache by its overshoot until
-		 * nothing is left. */
-		while (made < estimate && (victim = c->lru_tail) != NULL)
-			made += drop(c, victim);
-		if (made < estimate) {
-			c->credit = made;
+		 * and an empty cache does without.  What earlier replacements
+		 * evicted beyond what they needed is this cache's own memory
+		 * still: used first, or every replacement would shrink the
+		 * cache by its overshoot until nothing is left. */
+		if (!make_room(c, estimate)) {
 			pthread_mutex_unlock(&c->lock);
 			return false;
 		}
-		c->credit = made - estimate;
 		c->replaced++;
 		replacing = true;
 	}
@@ -218,8 +214,11 @@ bool cache_get(struct cache *c, uint64_t key)
 	e->charge = charge_of(e) + charge_of(e->value);
 
 	pthread_mutex_lock(&c->lock);
-	if (e->charge > estimate && (replacing || c->cap))
-		make_room(c, e->charge - estimate);
+	/* An entry that came out larger than its estimate takes the
+	 * difference from the cache's own memory too. */
+	if (e->charge > estimate && (replacing || c->cap) &&
+	    !make_room(c, e->charge - estimate))
+		c->credit = 0;
 	e->hash_next = *bucket(c, key);
 	*bucket(c, key) = e;
 	lru_push_head(c, e);

@@ -1,29 +1,6 @@
-# The end-to-end tests that run inside the VM (sourced by the guest's /init,
-# busybox sh, cgroup v2 mounted at /sys/fs/cgroup with +memory enabled).
-# Each test prints "VMTAP: ok N - ..." or "VMTAP: not ok N - ..."; the kernel's
-# own counters (memory.events, /proc/vmstat) are the verdict.
-
-CG=/sys/fs/cgroup
-MiB=1048576
-n=0
-
-tap() {
-	n=$((n + 1))
-	if [ "$1" = ok ]; then echo "VMTAP: ok $n - $2"; else echo "VMTAP: not ok $n - $2"; fi
-}
-diag() { echo "VMTAP: # $*"; }
-event() { awk -v k="$2" '$1 == k { print $2 }' "$1/memory.events"; }
-peak_of() { awk -F'[ =]' '/^peak=/ { print $2 }' "$1"; }
-# Run "$@" inside cgroup directory $1 (the process moves itself, then execs).
-run_in() {
-	d=$1
-	shift
-	sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$d" "$@"
-}
-newcg() {
-	mkdir -p "$CG/$1"
-	echo "$CG/$1"
-}
+# The end-to-end tests that run inside the VM (sourced by the guest's /init
+# after guest-lib.sh, busybox sh, cgroup v2 mounted at /sys/fs/cgroup with
+# +memory enabled), on Debian 12's own kernel.
 
 # 1. memory.max only: the cache grows three times the limit's worth and is
 #    never OOM-killed, peaking at 80 % of the limit or more.
@@ -193,7 +170,12 @@ diag "parent memory.max 192 MiB, sibling 100 MiB: exit $st, sibling exit $cst, c
 mkcg='. /cgroup-lib.sh
 if make_cgroup place-$1 67108864; then
 	echo "placement=$placement"; echo "cg=$cg"; echo "max=$(cat "$cg/memory.max")"
-	remove_cgroup; echo "removed=$([ -d "$cg" ] && echo no || echo yes)"
+	c=$cg
+	remove_cgroup
+	i=0
+	while [ -d "$c" ] && [ -n "$(cat "$c/cgroup.procs")" ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i + 1)); done
+	echo "removed=$([ -d "$c" ] && echo no || echo yes)"
+	echo "emptied=$([ -d "$c" ] && [ -n "$(cat "$c/cgroup.procs")" ] && echo no || echo yes)"
 else
 	echo "note=$note"
 fi'
@@ -243,5 +225,49 @@ peak=$(peak_of /tmp/t16); oom=$(event "$d" oom_kill)
 diag "container (cgroup namespace, read-only cgroup2): $(grep '^cgroup:' /tmp/t16), exit $st, peak $((${peak:-0} / MiB)) MiB, oom_kill $oom"
 [ "$st" = 0 ] && [ "$oom" = 0 ] && grep -q '^cgroup: 0::/$' /tmp/t16 && [ "${peak:-0}" -ge $((128 * MiB * 7 / 10)) ] && [ "${peak:-0}" -le $((128 * MiB)) ]
 [ $? = 0 ] && tap ok "a container on cgroup v2: cgroup namespace, read-only mount: no OOM kill, peak >= 70 %" || { tail -n 5 /tmp/t16 | sed 's/^/VMTAP: #   /'; tap notok "a container on cgroup v2: cgroup namespace, read-only mount: no OOM kill, peak >= 70 %"; }
+
+# 17. Where systemd runs: a cgroup that holds another process, so no child
+#     of our own, and systemd-run there: the script asks for a scope with
+#     MemoryMax before it would take a child of the root, finds the scope's
+#     cgroup, says so, and its process leaves the scope at the end.  No
+#     systemd runs in the guest: a stand-in systemd-run does what systemd
+#     does for "--scope --unit=NAME -p MemoryMax=N CMD" (NAME.scope under
+#     system.slice with memory.max N, CMD run in it) and logs its arguments.
+mkdir -p /run/systemd/system /tmp/sd
+cat > /tmp/sd/systemd-run <<'SD'
+#!/bin/sh
+echo "$*" >> /tmp/sd/log
+unit= max= scope=no
+while [ $# -gt 0 ]; do
+	case $1 in
+	--scope) scope=yes ;;
+	--quiet|--user) ;;
+	--unit=*) unit=${1#--unit=} ;;
+	-p) shift; case $1 in MemoryMax=*) max=${1#MemoryMax=} ;; esac ;;
+	*) break ;;
+	esac
+	shift
+done
+[ $scope = yes ] && [ -n "$unit" ] && [ -n "$max" ] || exit 1
+sl=/sys/fs/cgroup/system.slice
+mkdir -p "$sl" && echo +memory > "$sl/cgroup.subtree_control" && mkdir "$sl/$unit.scope" &&
+	echo "$max" > "$sl/$unit.scope/memory.max" && echo $$ > "$sl/$unit.scope/cgroup.procs" && exec "$@"
+exit 1
+SD
+chmod +x /tmp/sd/systemd-run
+d=$(newcg busy)
+run_in "$d" sleep 30 &
+other=$!
+sleep 0.2
+run_in "$d" env PATH=/tmp/sd:$PATH sh -c "$mkcg" sh scope > /tmp/t17 2>&1
+kill $other 2>/dev/null
+for p in $(cat "$d/cgroup.procs"); do kill "$p" 2>/dev/null; done
+diag "with systemd-run, another process in $d: $(tr '\n' ' ' < /tmp/t17); systemd-run was given: $(cat /tmp/sd/log)"
+grep -q "^placement=a systemd scope (systemd-run --scope -p MemoryMax=67108864)$" /tmp/t17 &&
+	grep -q "^cg=$CG/system.slice/place-scope.scope$" /tmp/t17 && grep -q "^max=67108864$" /tmp/t17 &&
+	grep -q "^emptied=yes$" /tmp/t17 && grep -q -- "--scope --unit=place-scope -p MemoryMax=67108864 sleep" /tmp/sd/log
+[ $? = 0 ] && tap ok "make_cgroup where systemd runs: a scope with MemoryMax before the root's child, says so" || tap notok "make_cgroup where systemd runs: a scope with MemoryMax before the root's child, says so"
+rmdir "$CG/system.slice/place-scope.scope" 2>/dev/null
+rm -rf /run/systemd
 
 echo "VMTAP-DONE $n"

@@ -9,13 +9,18 @@
 # preloaded into some of them), bash for make demo's script and util-linux's
 # unshare for the container test, runs
 # tests/vm/guest-tests.sh inside, and turns
-# the guest's "VMTAP:" lines into TAP for prove.
+# the guest's "VMTAP:" lines into TAP for prove.  A second boot, on the
+# newest kernel Debian 12 has (bookworm-backports), runs
+# tests/vm/guest-unprivileged.sh: what only kernels from 6.5 on do.
 #
 # The kernel and busybox packages are fetched with apt-get download and kept
-# in tests/vm/cache (outside git); nothing is installed on the host.
+# in tests/vm/cache (outside git); nothing is installed on the host, and the
+# backports kernel comes through an apt configuration of the cache's own
+# (the host's sources are not touched).
 set -u
 cd "${TOP_SRCDIR:-$(dirname "$0")/../..}" || exit 1
-PLAN=16
+PLAN=18
+BOOT1=17	# tests of the first boot (the rest are the second's)
 
 skip_all() {
 	echo "1..0 # SKIP $*"
@@ -52,6 +57,24 @@ if [ ! -s "$cache/vmlinuz" ] || [ "$kdeb" -nt "$cache/vmlinuz" ]; then
 	dpkg-deb -x "$kdeb" "$work/k" && cp "$work"/k/boot/vmlinuz-* "$cache/vmlinuz" ||
 		skip_all "no vmlinuz in $kdeb"
 fi
+# The backports kernel: apt with its own sources list and state in the cache.
+bpo="$cache/bpo"
+mkdir -p "$bpo/lists/partial" "$bpo/archives/partial"
+echo "deb http://deb.debian.org/debian bookworm-backports main" > "$bpo/sources.list"
+bapt="-o Dir::Etc::SourceList=$PWD/$bpo/sources.list -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$PWD/$bpo/lists -o Dir::Cache=$PWD/$bpo"
+ndeb=$(ls -t "$cache"/linux-image-*bpo*_amd64.deb 2>/dev/null | head -n 1)
+if [ -z "$ndeb" ]; then
+	timeout 120 apt-get -q $bapt update >/dev/null 2>&1
+	npkg=$(apt-cache $bapt depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }')
+	case "$npkg" in
+	linux-image-6.*) (cd "$cache" && timeout 300 apt-get $bapt download "$npkg" >/dev/null 2>&1) ;;
+	esac
+	ndeb=$(ls -t "$cache"/linux-image-*bpo*_amd64.deb 2>/dev/null | head -n 1)
+fi
+if [ -n "$ndeb" ] && { [ ! -s "$cache/vmlinuz-bpo" ] || [ "$ndeb" -nt "$cache/vmlinuz-bpo" ]; }; then
+	rm -rf "$work/k"
+	dpkg-deb -x "$ndeb" "$work/k" && cp "$work"/k/boot/vmlinuz-* "$cache/vmlinuz-bpo" || rm -f "$cache/vmlinuz-bpo"
+fi
 if [ ! -x "$cache/busybox" ] || [ "$bdeb" -nt "$cache/busybox" ]; then
 	dpkg-deb -x "$bdeb" "$work/b" && cp "$work/b/bin/busybox" "$cache/busybox" ||
 		skip_all "no busybox in $bdeb"
@@ -71,17 +94,20 @@ for f in build/vm/memory-hog build/vm/competitor build/vm/tests/prog-grower buil
 done | sort -u | grep -v '/build/vm/' | while read -r so; do
 	mkdir -p "$root$(dirname "$so")" && cp -L "$so" "$root$so"
 done
-cp tests/vm/guest-tests.sh "$root/tests.sh"
+cp tests/vm/guest-lib.sh tests/vm/guest-tests.sh tests/vm/guest-unprivileged.sh "$root/"
 cp scripts/cgroup-lib.sh "$root/cgroup-lib.sh"
 # make demo's script, which needs bash (busybox provides the rest).
 mkdir -p "$root/scripts"
 cp scripts/demo.sh scripts/cgroup-lib.sh "$root/scripts/"
-# util-linux's unshare for the container test (busybox's has no --cgroup).
+# util-linux's unshare for the container test (busybox's has no --cgroup),
+# its setpriv to drop a capability.
 bash=$(command -v bash)
 cp -L "$bash" "$root/bin/bash"
 uns=$(command -v unshare)
 cp -L "$uns" "$root/bin/unshare.util-linux"
-for f in "$bash" "$uns"; do
+spv=$(command -v setpriv)
+cp -L "$spv" "$root/bin/setpriv.util-linux"
+for f in "$bash" "$uns" "$spv"; do
 	ldd "$f" 2>/dev/null | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }'
 done | sort -u | while read -r so; do mkdir -p "$root$(dirname "$so")" && cp -L "$so" "$root$so"; done
 cat > "$root/init" <<'EOF'
@@ -95,28 +121,39 @@ mount -t cgroup2 none /sys/fs/cgroup
 echo +memory > /sys/fs/cgroup/cgroup.subtree_control
 export LD_LIBRARY_PATH=/lib
 echo "VMTAP-BOOTED $(uname -r)"
-. /tests.sh
+. /guest-lib.sh
+. "/${vmtests:-guest-tests}.sh"
 poweroff -f
 EOF
 chmod +x "$root/init"
 (cd "$root" && find . | "$OLDPWD/$cache/busybox" cpio -o -H newc 2>/dev/null | gzip -1 > "$work/initramfs.cpio.gz")
 
-start=$(date +%s)
-timeout 300 qemu-system-x86_64 -accel tcg -m 256 -smp 2 -no-reboot -display none \
-	-nodefaults -serial stdio -kernel "$cache/vmlinuz" -initrd "$work/initramfs.cpio.gz" \
-	-append "console=ttyS0 quiet panic=-1" > "$work/console" 2>&1
-qst=$?
-tr -d '\r' < "$work/console" > "$work/console.txt"
+# boot KERNEL TESTS FROM LAST: the guest runs /TESTS.sh with tests numbered
+# FROM+1..LAST; prints their TAP lines, "not ok" for any it did not reach.
+boot() {
+	local kernel=$1 tests=$2 from=$3 last=$4 start qst got i
+	start=$(date +%s)
+	timeout 300 qemu-system-x86_64 -accel tcg -m 256 -smp 2 -no-reboot -display none \
+		-nodefaults -serial stdio -kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
+		-append "console=ttyS0 quiet panic=-1 vmtests=$tests vmtap_from=$from" > "$work/console" 2>&1
+	qst=$?
+	tr -d '\r' < "$work/console" > "$work/console.txt"
+	echo "# guest kernel $(awk '/^VMTAP-BOOTED/ { print $2 }' "$work/console.txt"), $tests.sh, qemu exit $qst after $(( $(date +%s) - start )) s"
+	sed -n 's/^VMTAP: //p' "$work/console.txt"
+	got=$(grep -c '^VMTAP: \(not \)\?ok' "$work/console.txt")
+	if [ "$((from + got))" -lt "$last" ]; then
+		echo "# the guest did not finish; its console:"
+		tail -n 40 "$work/console.txt" | sed 's/^/#   /'
+		for i in $(seq $((from + got + 1)) "$last"); do echo "not ok $i - did not run (guest ended early)"; done
+	fi
+}
 
 echo "1..$PLAN"
-echo "# guest kernel $(awk '/^VMTAP-BOOTED/ { print $2 }' "$work/console.txt"), qemu exit $qst after $(( $(date +%s) - start )) s"
-sed -n 's/^VMTAP: //p' "$work/console.txt"
-done=$(awk '/^VMTAP-DONE/ { print $2 }' "$work/console.txt")
-if [ "${done:-0}" -lt "$PLAN" ]; then
-	i=$(( ${done:-0} + 1 ))
-	echo "# the guest did not finish; its console:"
-	tail -n 40 "$work/console.txt" | sed 's/^/#   /'
-	grep -c '^VMTAP: \(not \)\?ok' "$work/console.txt" >/dev/null
-	got=$(grep -c '^VMTAP: \(not \)\?ok' "$work/console.txt")
-	for i in $(seq $((got + 1)) $PLAN); do echo "not ok $i - did not run (guest ended early)"; done
+boot "$cache/vmlinuz" guest-tests 0 $BOOT1
+if [ -s "$cache/vmlinuz-bpo" ]; then
+	boot "$cache/vmlinuz-bpo" guest-unprivileged $BOOT1 $PLAN
+else
+	for i in $(seq $((BOOT1 + 1)) $PLAN); do
+		echo "ok $i # SKIP cannot download bookworm-backports' cloud kernel (the tests of kernels 6.5 and later)"
+	done
 fi

@@ -122,16 +122,38 @@ oom=""
 : > "$OUT/competitor.tsv"
 [ -z "$cg" ] || oom=$(oom_kills)
 
-# The competitor alone, in a fresh cgroup of the same limit right after:
-# its time next to memory-hog's means something only against its time
-# with nobody in its way on this machine today.
+# The competitor's time next to memory-hog's means something only against
+# its time here today without the shared limit, twice, in a fresh cgroup of
+# the same limit right after: alone (nobody in its way), and beside the
+# same memory-hog load kept out of its cgroup (memory-hog under a budget of
+# the same size, filled first).  Alone to beside is this machine's CPU and
+# page-fault cost of running both (on two cores it is most of it); beside
+# to the run above is what sharing the limit costs.
 alone_ms=""
+beside_ms=""
 if [ -n "$competitor" ]; then
 	remove_cgroup
 	if make_cgroup memory-hog-alone-$$ "$limit"; then
 		start_in_cgroup "$OUT/alone.jsonl" "$COMPETITOR" --take "$take" --hold 0
 		wait $! || true
 		alone_ms=$(grep -o '"took_ms":[0-9.]*' "$OUT/alone.jsonl" | head -1 | cut -d: -f2)
+		# shellcheck disable=SC2086
+		SHRINKER_LIMIT=${LIMIT_MB}M "$HOG" --json --duration "$((DURATION + 30))s" $HOG_ARGS \
+			> "$OUT/beside-hog.jsonl" 2>/dev/null &
+		bhog=$!
+		pids="$bhog"
+		# Until its caches have filled their budget (at most 10 s).
+		for i in $(seq 50); do
+			sleep 0.2
+			tail -n 1 "$OUT/beside-hog.jsonl" 2>/dev/null |
+				awk -v l=$((limit * 9 / 10)) 'match($0, /"cache":[0-9]+/) && substr($0, RSTART + 8, RLENGTH - 8) + 0 >= l { f = 1 } END { exit !f }' && break
+		done
+		start_in_cgroup "$OUT/beside.jsonl" "$COMPETITOR" --take "$take" --hold 0
+		wait $! || true
+		kill -INT "$bhog" 2>/dev/null
+		wait "$bhog" 2>/dev/null || true
+		pids=""
+		beside_ms=$(grep -o '"took_ms":[0-9.]*' "$OUT/beside.jsonl" | head -1 | cut -d: -f2)
 		remove_cgroup
 	fi
 fi
@@ -139,7 +161,7 @@ fi
 # The figures, from the JSON lines.
 awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -v dir="$OUT" \
 	-v where="${where:-no cgroup: a self-imposed budget (SHRINKER_LIMIT), which cannot see other processes}" \
-	-v alone="${competitor:+no}" -v alone_ms="${alone_ms:-0}" '
+	-v alone="${competitor:+no}" -v alone_ms="${alone_ms:-0}" -v beside_ms="${beside_ms:-0}" '
 	function num(key,   m) {
 		if (match($0, "\"" key "\":[-0-9.eE]+")) return substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3) + 0
 		return 0
@@ -183,6 +205,8 @@ awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -
 			printf " (at %.1f s), gave it back at %.1f s\n", comp_start - t0, comp_end - t0
 			if (alone_ms > 0)
 				printf "  competitor alone       %.0f ms for the same take in a fresh cgroup: %.2fx\n", alone_ms, comp_took / alone_ms
+			if (beside_ms > 0)
+				printf "  competitor beside      %.0f ms, memory-hog'"'"'s same load running outside its cgroup: %.2fx\n", beside_ms, comp_took / beside_ms
 			if (reaction) printf "  first shrink           %.1f ms after the competitor began to allocate\n", reaction * 1000
 			else printf "  first shrink           none after the competitor began\n"
 		}

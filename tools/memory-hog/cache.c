@@ -9,8 +9,10 @@
  * back to malloc, not a guess.  Before a cache grows it asks
  * shrinker_may_grow(); when the answer is no it replaces its least recently
  * used entries instead, as many as make room for the new one, as a full
- * cache does.  The OSv mode cannot ask, and
- * relies on its shrinker alone.
+ * cache does.  An entry is one block, its header and value together: a
+ * header of its own in the heap, between other entries' values, kept pages
+ * resident after a shrink freed everything else on them.  The OSv mode
+ * cannot ask, and relies on its shrinker alone.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -27,8 +29,8 @@ struct entry {
 	struct entry *hash_next;
 	uint64_t key;
 	size_t charge;         /* bytes counted for this entry */
-	unsigned char *value;
 	size_t value_size;
+	unsigned char value[]; /* in the same block: one chunk per entry */
 };
 
 /* glibc's chunk header, in front of every block it hands out. */
@@ -125,7 +127,6 @@ static size_t drop(struct cache *c, struct entry *e)
 		pp = &(*pp)->hash_next;
 	*pp = e->hash_next;
 	lru_unlink(c, e);
-	free(e->value);
 	free(e);
 	c->bytes -= charge;
 	c->entries--;
@@ -182,7 +183,7 @@ bool cache_get(struct cache *c, uint64_t key)
 		return true;
 	}
 	c->misses++;
-	estimate = cost_of(size) + cost_of(sizeof(*e));
+	estimate = cost_of(sizeof(*e) + size);
 	if ((c->cap && c->bytes + estimate > c->cap) ||
 	    (c->ask_before_growing && !shrinker_may_grow(estimate))) {
 		/* No room: the new entry replaces least recently used ones,
@@ -200,18 +201,13 @@ bool cache_get(struct cache *c, uint64_t key)
 	pthread_mutex_unlock(&c->lock);
 
 	/* Allocate and fill outside the lock: the shrinker may need it. */
-	e = malloc(sizeof(*e));
+	e = malloc(sizeof(*e) + size);
 	if (!e)
 		return false;
-	e->value = malloc(size);
-	if (!e->value) {
-		free(e);
-		return false;
-	}
 	e->key = key;
 	e->value_size = size;
 	fill(e->value, size, key);
-	e->charge = charge_of(e) + charge_of(e->value);
+	e->charge = charge_of(e);
 
 	pthread_mutex_lock(&c->lock);
 	/* An entry that came out larger than its estimate takes the
@@ -287,7 +283,6 @@ void cache_destroy(struct cache *c)
 	for (i = 0; i < c->nbuckets; i++)
 		for (e = c->buckets[i]; e; e = next) {
 			next = e->hash_next;
-			free(e->value);
 			free(e);
 		}
 	c->lru_head = c->lru_tail = NULL;

@@ -286,7 +286,8 @@ fi
 	echo "a slow day). Cgroups: $(cat "$OUT/placement" 2>/dev/null || echo "?")."
 	echo
 	echo "Columns: *cache share* is the time-averaged cache divided by the time-averaged memory it could"
-	echo "have used (the limit less what the competitor held), from 3 s on; *first shrink* is the time from"
+	echo "have used (the limit less what the competitor held, as it reports every 8 MiB of a take), from"
+	echo "3 s on; *first shrink* is the time from"
 	echo "the competitor beginning to allocate to the first shrink (p99 is the largest of the takes), which"
 	echo "includes how long the machine takes to fault in the pages up to the watermark; *library reaction*"
 	echo "is libshrinker's own figure (\`shrinker_get_global_stats()\`: from the wake-up that found the"

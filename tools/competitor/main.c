@@ -3,7 +3,8 @@
  * DESIGN: the other program in the demo and the benchmarks: it waits, takes
  * a given amount of memory as fast as it can (1 MiB at a time, every page
  * touched), holds it, gives it back, and says when, in JSON lines with
- * CLOCK_MONOTONIC times ("mono") that line up with memory-hog's.  It also
+ * CLOCK_MONOTONIC times ("mono") that line up with memory-hog's, and how far
+ * a take has come every PROGRESS_CHUNKS ("progress").  It also
  * reports how long its allocation stalled, which is what a too-slow cache
  * costs the neighbours.  It links no library: it is the process that is not
  * cooperating.
@@ -21,6 +22,7 @@
 #include <time.h>
 
 #define CHUNK (1u << 20)
+#define PROGRESS_CHUNKS 8 /* 8 MiB */
 
 static double mono(void)
 {
@@ -111,6 +113,13 @@ int main(int argc, char **argv)
 				}
 				for (i = 0; i < CHUNK; i += 4096)
 					chunks[got][i] = 1;
+				/* Where a take is, now and then: what the
+				 * others could have used meanwhile is the
+				 * limit less what it already holds. */
+				if ((got + 1) % PROGRESS_CHUNKS == 0 && got + 1 < upto)
+					printf("{\"type\":\"competitor\",\"event\":\"progress\","
+					       "\"mono\":%.6f,\"held\":%llu}\n", mono(),
+					       (unsigned long long)(got + 1) * CHUNK);
 			}
 			printf("{\"type\":\"competitor\",\"event\":\"allocated\","
 			       "\"mono\":%.6f,\"held\":%llu,\"took_ms\":%.1f}\n",

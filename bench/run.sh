@@ -92,6 +92,39 @@ baseline() {
 	     END { printf "%.1f\n", n ? s / n : 0 }' "$OUT/alone-$scenario-$mb-r$round.jsonl"
 }
 
+# The competitor beside the same load, for the machine's share of its
+# stall: cachebench (libshrinker, the scenario's threads) under a budget of
+# the limit's size outside the competitor's cgroup, filled first, so that
+# nothing is shared but the CPU and the kernel; the competitor's takes as
+# in baseline().  Only for the scenarios of one sudden take (squeeze,
+# threads), to keep make bench near its 15 minutes.
+beside() {
+	local scenario=$1 mb=$2 round=$3 args comp extra="" bpid i out
+	out="$OUT/beside-$scenario-$mb-r$round"
+	args=$(scenario_args "$scenario" $((mb * MiB)))
+	comp=$(echo "${args#*|}" | sed 's/--after [0-9]*//; s/--hold [0-9]*/--hold 0/; s/--pause [0-9]*/--pause 0/')
+	[ "$scenario" = threads ] && extra="--threads 8 --rate 100000"
+	if [ -z "${BENCH_REPORT:-}" ]; then
+		# shellcheck disable=SC2086
+		SHRINKER_LIMIT=${mb}M "$BENCH" --strategy libshrinker --duration 60000 $extra > "$out.load.jsonl" 2>/dev/null &
+		bpid=$!
+		for i in $(seq 50); do
+			sleep 0.2
+			tail -n 1 "$out.load.jsonl" | awk -v l=$((mb * MiB * 85 / 100)) \
+				'match($0, /"cache":[0-9]+/) && substr($0, RSTART + 8, RLENGTH - 8) + 0 >= l { f = 1 } END { exit !f }' && break
+		done
+		make_cgroup bench-beside-$$ $((mb * 2 * MiB)) || { kill "$bpid"; echo "bench: $note" >&2; exit 1; }
+		# shellcheck disable=SC2086
+		start_in_cgroup "$out.jsonl" "$COMP" $comp
+		wait $!
+		remove_cgroup
+		kill "$bpid" 2>/dev/null
+		wait "$bpid" 2>/dev/null || true
+	fi
+	awk '/"allocated"/ { match($0, /"took_ms":[0-9.]+/); s += substr($0, RSTART + 10, RLENGTH - 10); n++ }
+	     END { printf "%.1f\n", n ? s / n : 0 }' "$out.jsonl"
+}
+
 run_one() {
 	local scenario=$1 mb=$2 strategy=$3 round=$4 limit=$(($2 * MiB)) args dur comp tag extra=""
 	args=$(scenario_args "$scenario" $limit)
@@ -125,12 +158,17 @@ run_one() {
 }
 
 echo "bench: $(echo $RUNS | wc -w) runs x $ROUNDS rounds, interleaved"
-declare -A base
+declare -A base bes
 for round in $(seq 1 "$ROUNDS"); do
 	# The competitor alone, next to this round's runs: the machine's
 	# speed drifts during a bench.
 	for s in squeeze ramp oscillate threads; do base[$s-256-r$round]=$(baseline $s 256 $round); done
 	[ "${BENCH_QUICK:-}" ] || base[squeeze-1024-r$round]=$(baseline squeeze 1024 $round)
+	if [ -z "${BENCH_QUICK:-}" ]; then
+		for sm in squeeze:256 threads:256 squeeze:1024; do
+			case " $RUNS " in *" ${sm}:"*) bes[${sm/:/-}-r$round]=$(beside "${sm%:*}" "${sm#*:}" "$round") ;; esac
+		done
+	fi
 	[ -z "${BENCH_REPORT:-}" ] || continue
 	for r in $RUNS; do
 		IFS=: read -r s mb st1 st2 <<< "$r"
@@ -152,8 +190,8 @@ speed() {
 
 # One row per run: the figures from its JSON lines.
 summarize() {
-	local tag=$1 limit=$2 base=$3
-	awk -v limit="$limit" -v base="$base" -v oom="$(awk -v t="$tag" '$1 == t { print $2 }' "$OUT/oom.tsv")" '
+	local tag=$1 limit=$2 base=$3 beside=${4:-0}
+	awk -v limit="$limit" -v base="$base" -v beside="$beside" -v oom="$(awk -v t="$tag" '$1 == t { print $2 }' "$OUT/oom.tsv")" '
 		function num(key) {
 			if (match($0, "\"" key "\":[-0-9.eE]+")) return substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3) + 0
 			return 0
@@ -185,12 +223,13 @@ summarize() {
 			# A strategy that was OOM-killed left the competitor alone:
 			# no stall to speak of.
 			if (oom > 0) nt = 0
-			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", oom, (n && oom == 0 ? sprintf("%.0f", 100 * cs / can) : "-"),
+			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", oom, (n && oom == 0 ? sprintf("%.0f", 100 * cs / can) : "-"),
 				(nt && base > 0 ? sprintf("%.0f", 100 * (stall / nt) / base) : "-"), (nr ? sprintf("%.1f", p50) : "-"), (nr ? sprintf("%.1f", p99) : "-"),
 				(nt ? sprintf("%.0f", stall / nt) : "-"),
 				(is > 0 ? sprintf("%.2f", iw / is) : "-"), (is > 0 ? sprintf("%.3f", ic / is / 10) : "-"),
 				(lf > 0 ? sprintf("%.0f", 100 * rb / lf) : "-"), shr,
-				(nre ? sprintf("%.1f", re50) : "-"), (nre ? sprintf("%.1f", re99) : "-")
+				(nre ? sprintf("%.1f", re50) : "-"), (nre ? sprintf("%.1f", re99) : "-"),
+				(nt && beside > 0 ? sprintf("%.0f", 100 * (stall / nt + base - beside) / beside) : "-")
 		}' "$OUT/$tag.comp.jsonl" "$OUT/$tag.jsonl"
 }
 
@@ -206,17 +245,18 @@ spread() {
 column() {
 	local tag=$1 mb=$2 scenario=$3 col=$4 round
 	for round in $(seq 1 "$ROUNDS"); do
-		summarize "$tag-r$round" $((mb * MiB)) "${base[$scenario-$mb-r$round]:-0}" | cut -f"$col"
+		summarize "$tag-r$round" $((mb * MiB)) "${base[$scenario-$mb-r$round]:-0}" \
+			"${bes[$scenario-$mb-r$round]:-0}" | cut -f"$col"
 	done
 }
 
 table() {
-	local scenario=$1 mb=$2 strategies=$3 tag oom kills share ratio p50 p99 stall shr r50 r99
+	local scenario=$1 mb=$2 strategies=$3 tag oom kills share ratio p50 p99 stall shr r50 r99 over
 	echo
 	echo "### $scenario, $mb MiB"
 	echo
-	echo "| strategy | OOM kills | cache share % | first shrink p50 ms | p99 ms | library reaction p50 / p99 ms | competitor stall ms | stall, % of alone | shrinks |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| strategy | OOM kills | cache share % | first shrink p50 ms | p99 ms | library reaction p50 / p99 ms | competitor stall ms | stall, % of alone | time, % over beside | shrinks |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for st in $strategies; do
 		tag="$scenario-$mb-${st/:/-}"
 		[ -s "$OUT/$tag-r1.jsonl" ] || continue
@@ -229,7 +269,8 @@ table() {
 		shr=$(column "$tag" "$mb" "$scenario" 10 | spread)
 		r50=$(column "$tag" "$mb" "$scenario" 11 | spread)
 		r99=$(column "$tag" "$mb" "$scenario" 12 | spread)
-		echo "| $st | $kills of $ROUNDS | $share | $p50 | $p99 | $r50 / $r99 | $stall | $ratio | $shr |"
+		over=$(column "$tag" "$mb" "$scenario" 13 | spread)
+		echo "| $st | $kills of $ROUNDS | $share | $p50 | $p99 | $r50 / $r99 | $stall | $ratio | $over | $shr |"
 	done
 }
 
@@ -296,7 +337,12 @@ fi
 	echo "$(for r in $(seq 1 "$ROUNDS"); do echo "${base[squeeze-256-r$r]}"; done | spread) ms, ramp"
 	echo "$(for r in $(seq 1 "$ROUNDS"); do echo "${base[ramp-256-r$r]}"; done | spread) ms, oscillate"
 	echo "$(for r in $(seq 1 "$ROUNDS"); do echo "${base[oscillate-256-r$r]}"; done | spread) ms per take at 256 MiB;"
-	echo "squeeze $(for r in $(seq 1 "$ROUNDS"); do echo "${base[squeeze-1024-r$r]}"; done | spread) ms at 1 GiB), and as a share of alone. A run that"
+	echo "squeeze $(for r in $(seq 1 "$ROUNDS"); do echo "${base[squeeze-1024-r$r]}"; done | spread) ms at 1 GiB), and as a share of alone; *time, % over"
+	echo "beside* is how much longer its take lasted than beside the same load with no limit shared"
+	echo "(squeeze and threads: cachebench under a budget of the limit's size, outside the competitor's"
+	echo "cgroup; medians: squeeze $(for r in $(seq 1 "$ROUNDS"); do echo "${bes[squeeze-256-r$r]}"; done | spread) ms, threads"
+	echo "$(for r in $(seq 1 "$ROUNDS"); do echo "${bes[threads-256-r$r]}"; done | spread) ms at 256 MiB, squeeze $(for r in $(seq 1 "$ROUNDS"); do echo "${bes[squeeze-1024-r$r]}"; done | spread) ms at 1 GiB):"
+	echo "the competitor's time minus what this machine's CPU and kernel cost it anyway. A run that"
 	echo "was OOM-killed has no cache share. Left out to keep \`make bench\` near 14 minutes (\`BENCH_ALL=1\`"
 	echo "runs them): fixed:25, fixed:50, poll:5000 and psi:glib, fill at 1 GiB, and all but libshrinker and"
 	echo "fixed:90 (and psi:systemd at 1 GiB) in the 1 GiB and threads scenarios."

@@ -296,7 +296,7 @@ int shrinker_dispatch(void);
  *    "critical" or "medium", a confirmed PSI stall while under the soft
  *    watermark), the same target is asked for hard.
  * The soft watermark is sized by what the reaction needs: the growth of the
- * working set seen lately (a maximum that halves every quarter second) times
+ * working set seen lately (a maximum that halves every half second) times
  * the time the library takes to react (twice its slowest recent reaction,
  * from the wake-up to the request's end, halving every second; 25 ms to
  * 200 ms), between

@@ -24,7 +24,7 @@
 #define RATE_HALF_LIFE_S 0.1
 #define RATE_MIN_NS 10000000ull
 /* rate_slow, which sizes the watermarks (watermarks.c). */
-#define RATE_SLOW_HALF_LIFE_S 0.25
+#define RATE_SLOW_HALF_LIFE_S 0.5
 
 struct shrinker__mon shrinker__mon = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,

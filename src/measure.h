@@ -55,7 +55,7 @@ struct shrinker__mon {
 	struct shrinker__peers peers; /* who else measures the same limit */
 	double rate;              /* working-set growth, bytes/s, decaying max */
 	double rate_others;       /* the same, less what the library granted */
-	double rate_slow;         /* that, halving every quarter second */
+	double rate_slow;         /* that, halving every half second */
 	uint64_t last_granted_total; /* mg_granted_total at last_ns */
 	uint64_t soft_dyn, soft_dyn_ns; /* the adaptive soft watermark, since */
 	uint64_t soft_rose_ns;    /* when it last rose */

@@ -20,7 +20,7 @@
 #include "monitor.h"
 
 /* The soft watermark is the growth seen in the last second (measure.c's
- * rate_slow, a maximum that halves every quarter second) times the reaction the library needs (shrinker__reaction_need_ns(): twice
+ * rate_slow, a maximum that halves every half second) times the reaction the library needs (shrinker__reaction_need_ns(): twice
  * its slowest recent reaction, a maximum that halves every
  * REACTION_HALF_LIFE_NS, REACTION_MIN_NS to REACTION_MAX_NS), between
  * FLOOR_PERMILLE of the limit (only where the kernel warns before the

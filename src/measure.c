@@ -124,16 +124,18 @@ static void decay_max(double *r, double inst, double dt, double half_life)
 /* Growth rates (mon lock held; ws, the working set now): the growth in
  * progress, a maximum that halves every RATE_HALF_LIFE_S, so that a fill
  * long past does not count; and the growth the library did not grant
- * (the working set's less what shrinker_may_grow() and fair.c granted
- * meanwhile), now and over the last second: what the watermarks and a
- * request's look ahead are for.  The caches' own refill, which stops where
+ * (the working set's, plus what the callbacks freed, less what
+ * shrinker_may_grow() and fair.c granted meanwhile), now and lately:
+ * what the watermarks and a request's look ahead are for.  The caches' own refill, which stops where
  * the room ends, counted there made every refill look like a competitor,
  * raise the watermark and shrink what had just been refilled. */
 bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t now)
 {
 	uint64_t granted = atomic_load(&m->mg_granted_total);
 	uint64_t mine = granted - m->last_granted_total;
-	double dt, inst, others;
+	uint64_t freed_total = atomic_load(&m->freed_total);
+	uint64_t freed = freed_total - m->last_freed_total;
+	double dt, inst, others, grown;
 
 	/* Over at least RATE_MIN_NS: two measurements a millisecond apart
 	 * (an event right after a request) would make a few MiB of noise a
@@ -142,8 +144,13 @@ bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t
 		return false;
 	dt = (double)(now - m->last_ns) / 1e9;
 	inst = ws > m->last_ws ? (double)(ws - m->last_ws) / dt : 0;
-	others = ws > m->last_ws + mine ? (double)(ws - m->last_ws - mine) / dt : 0;
+	/* What the others took: the working set's change, plus what our
+	 * callbacks freed meanwhile (while we free, a competitor's growth
+	 * hardly shows in the working set), less what we granted. */
+	grown = (double)ws - (double)m->last_ws + (double)freed - (double)mine;
+	others = grown > 0 ? grown / dt : 0;
 	m->last_granted_total = granted;
+	m->last_freed_total = freed_total;
 	if (inst > 0)
 		m->flat_ms = SHRINKER__POLL_FLAT_MS;
 	decay_max(&m->rate, inst, dt, RATE_HALF_LIFE_S);

@@ -57,6 +57,7 @@ struct shrinker__mon {
 	double rate_others;       /* the same, less what the library granted */
 	double rate_slow;         /* that, halving every half second */
 	uint64_t last_granted_total; /* mg_granted_total at last_ns */
+	uint64_t last_freed_total;   /* freed_total at last_ns */
 	uint64_t soft_dyn, soft_dyn_ns; /* the adaptive soft watermark, since */
 	uint64_t soft_rose_ns;    /* when it last rose */
 	unsigned flat_ms;         /* poll interval while nothing grows */
@@ -74,6 +75,7 @@ struct shrinker__mon {
 	_Atomic uint64_t mg_headroom, mg_soft, mg_granted, mg_poke_ns;
 	_Atomic uint64_t mg_block_until_ns; /* no growth before this */
 	_Atomic uint64_t mg_granted_total;  /* every grant, cumulative */
+	_Atomic uint64_t freed_total;       /* every callback's freed, cumulative */
 	atomic_bool mg_valid, poked;
 	atomic_bool mg_below_share; /* under an equal share of the peers' memory */
 	_Atomic unsigned peers_seen;  /* peers.n, for the statistics */

@@ -746,6 +746,12 @@ uint64_t shrinker__room_left(void)
 	return head > taken ? head - taken : 0;
 }
 
+void shrinker__freed(uint64_t bytes)
+{
+	atomic_fetch_add_explicit(&shrinker__mon.freed_total, bytes,
+				  memory_order_relaxed);
+}
+
 void shrinker__granted(uint64_t bytes)
 {
 	atomic_fetch_add_explicit(&shrinker__mon.mg_granted_total, bytes,

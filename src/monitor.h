@@ -66,6 +66,9 @@ uint64_t shrinker__room_left(void);
  * fair.c): counted as granted growth (not a competitor's, for the
  * watermarks) and on the growth clock.  Any thread, no lock. */
 void shrinker__granted(uint64_t bytes);
+/* A callback freed bytes: added back to the working set's change when the
+ * others' growth is measured (measure.c).  Any thread, no lock. */
+void shrinker__freed(uint64_t bytes);
 
 /* peers.c.  Publish our resident size for the cgroup bind_dir (NULL: no
  * cgroup binds) and read the others' into *out (n = 1 when alone or when the

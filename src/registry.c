@@ -279,6 +279,7 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 	if (!freed)
 		s->spent = true; /* not asked again in this request */
 	shrinker__sat_add(&L->stats.bytes_freed, freed);
+	shrinker__freed(freed);
 	*next = s->next;
 	s->busy = false;
 	if (s->dead) {

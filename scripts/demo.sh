@@ -183,6 +183,7 @@ awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -
 		l = num("limit"); if (l && (!lim || l < lim)) lim = l
 		print t, c / 1048576, num("blobs") / 1048576, num("records") / 1048576, num("rss") / 1048576, l / 1048576 > (dir "/hog.tsv")
 	}
+	/"type":"summary"/ { nre = num("reactions"); re50 = num("reaction_p50_ms"); re99 = num("reaction_p99_ms"); remax = num("reaction_max_ms") }
 	/"type":"event"/ {
 		fc = num("first_call_mono")
 		if (comp_start && fc >= comp_start && !reaction) reaction = fc - comp_start
@@ -210,6 +211,7 @@ awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -
 			if (reaction) printf "  first shrink           %.1f ms after the competitor began to allocate\n", reaction * 1000
 			else printf "  first shrink           none after the competitor began\n"
 		}
+		if (nre) printf "  library reaction       %.2f ms median, %.2f ms p99, %.2f ms max: wake-up to first callback\n", re50, re99, remax
 		# gnuplot wants the competitor on the same clock as the samples.
 		print t0 > (dir "/t0")
 	}' "$OUT/competitor.jsonl" "$OUT/hog.jsonl" | tee "$OUT/summary.txt"

@@ -251,14 +251,20 @@ void hog_show_summary(enum hog_output out, const struct hog_summary *sum,
 		       "\"peak_cache\":%llu,\"mean_cache\":%.0f,\"first_shrink_t\":%.3f,"
 		       "\"calls\":%llu,\"hard_calls\":%llu,\"asked\":%llu,\"freed\":%llu,"
 		       "\"cache_freed\":%llu,\"dropped\":%llu,"
-		       "\"rss_released\":%llu,\"hit_rate\":%.2f}\n",
+		       "\"rss_released\":%llu,\"hit_rate\":%.2f,\"reactions\":%llu,"
+		       "\"reaction_p50_ms\":%.2f,\"reaction_p99_ms\":%.2f,"
+		       "\"reaction_max_ms\":%.2f}\n",
 		       last->t, sum->mode, limit, (unsigned long long)sum->peak_cache,
 		       mean, sum->first_shrink_t, (unsigned long long)last->g.calls,
 		       (unsigned long long)last->g.hard_calls,
 		       (unsigned long long)last->g.bytes_asked,
 		       (unsigned long long)last->g.bytes_freed,
 		       (unsigned long long)cache_freed, (unsigned long long)dropped,
-		       (unsigned long long)last->g.rss_released, hit_rate(last, NULL));
+		       (unsigned long long)last->g.rss_released, hit_rate(last, NULL),
+		       (unsigned long long)last->g.reactions,
+		       last->g.reaction_first_p50_ns / 1e6,
+		       last->g.reaction_first_p99_ns / 1e6,
+		       last->g.reaction_first_max_ns / 1e6);
 	if (out == HOG_TTY)
 		fputc('\n', f);
 	fprintf(f, "memory-hog: %.1f s, %s mode, %u threads at %u operations/s\n",
@@ -284,6 +290,14 @@ void hog_show_summary(enum hog_output out, const struct hog_summary *sum,
 			last->g.brake_wait_ns / 1e6);
 	if (sum->first_shrink_t >= 0)
 		fprintf(f, "  first shrink at %.1f s\n", sum->first_shrink_t);
+	/* The library's own: from the wake-up that found the pressure to the
+	 * first callback, whatever the machine's page-fault speed. */
+	if (last->g.reactions)
+		fprintf(f, "  reaction    %.2f ms at the median, %.2f ms p99, %.2f ms at "
+			"most (%llu requests)\n", last->g.reaction_first_p50_ns / 1e6,
+			last->g.reaction_first_p99_ns / 1e6,
+			last->g.reaction_first_max_ns / 1e6,
+			(unsigned long long)last->g.reactions);
 	fprintf(f, "  hit rate    %.1f %% over the run\n", hit_rate(last, NULL));
 	fflush(f);
 }

@@ -49,7 +49,7 @@ fetch() {
 }
 
 kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }')
-kdeb=$(fetch "linux-image-*-cloud-amd64_*.deb" "${kpkg:-linux-image-cloud-amd64}")
+kdeb=$(fetch "${kpkg:-linux-image-*-cloud-amd64}_*.deb" "${kpkg:-linux-image-cloud-amd64}")
 bdeb=$(fetch "busybox-static_*.deb" busybox-static)
 [ -n "$kdeb" ] && [ -n "$bdeb" ] || skip_all "cannot download the kernel or busybox-static (no apt access?)"
 
@@ -62,14 +62,15 @@ bpo="$cache/bpo"
 mkdir -p "$bpo/lists/partial" "$bpo/archives/partial"
 echo "deb http://deb.debian.org/debian bookworm-backports main" > "$bpo/sources.list"
 bapt="-o Dir::Etc::SourceList=$PWD/$bpo/sources.list -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists=$PWD/$bpo/lists -o Dir::Cache=$PWD/$bpo"
-ndeb=$(ls -t "$cache"/linux-image-*bpo*_amd64.deb 2>/dev/null | head -n 1)
+# (In a directory of its own: the pattern above must not find it.)
+ndeb=$(ls -t "$bpo"/linux-image-*_amd64.deb 2>/dev/null | head -n 1)
 if [ -z "$ndeb" ]; then
 	timeout 120 apt-get -q $bapt update >/dev/null 2>&1
 	npkg=$(apt-cache $bapt depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }')
 	case "$npkg" in
-	linux-image-6.*) (cd "$cache" && timeout 300 apt-get $bapt download "$npkg" >/dev/null 2>&1) ;;
+	linux-image-6.*) (cd "$bpo" && timeout 300 apt-get $bapt download "$npkg" >/dev/null 2>&1) ;;
 	esac
-	ndeb=$(ls -t "$cache"/linux-image-*bpo*_amd64.deb 2>/dev/null | head -n 1)
+	ndeb=$(ls -t "$bpo"/linux-image-*_amd64.deb 2>/dev/null | head -n 1)
 fi
 if [ -n "$ndeb" ] && { [ ! -s "$cache/vmlinuz-bpo" ] || [ "$ndeb" -nt "$cache/vmlinuz-bpo" ]; }; then
 	rm -rf "$work/k"
@@ -128,16 +129,25 @@ EOF
 chmod +x "$root/init"
 (cd "$root" && find . | "$OLDPWD/$cache/busybox" cpio -o -H newc 2>/dev/null | gzip -1 > "$work/initramfs.cpio.gz")
 
-# boot KERNEL TESTS FROM LAST: the guest runs /TESTS.sh with tests numbered
-# FROM+1..LAST; prints their TAP lines, "not ok" for any it did not reach.
+# boot KERNEL TESTS FROM LAST SMP [KERNEL_ARGS]: the guest runs /TESTS.sh with
+# tests numbered FROM+1..LAST; prints their TAP lines, "not ok" for any it
+# did not reach.  A guest kernel that panics before its tests are done
+# (software emulation, not our programs: see the second boot) is booted
+# once more, and says so.
 boot() {
-	local kernel=$1 tests=$2 from=$3 last=$4 start qst got i
-	start=$(date +%s)
-	timeout 300 qemu-system-x86_64 -accel tcg -m 256 -smp 2 -no-reboot -display none \
-		-nodefaults -serial stdio -kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
-		-append "console=ttyS0 quiet panic=-1 vmtests=$tests vmtap_from=$from" > "$work/console" 2>&1
-	qst=$?
-	tr -d '\r' < "$work/console" > "$work/console.txt"
+	local kernel=$1 tests=$2 from=$3 last=$4 smp=$5 kargs=${6:-} start qst got i try
+	for try in 1 2; do
+		start=$(date +%s)
+		timeout 300 qemu-system-x86_64 -accel tcg -m 256 -smp "$smp" -no-reboot -display none \
+			-nodefaults -serial stdio -kernel "$kernel" -initrd "$work/initramfs.cpio.gz" \
+			-append "console=ttyS0 quiet panic=-1 $kargs vmtests=$tests vmtap_from=$from" > "$work/console" 2>&1
+		qst=$?
+		tr -d '\r' < "$work/console" > "$work/console.txt"
+		got=$(grep -c '^VMTAP: \(not \)\?ok' "$work/console.txt")
+		[ "$((from + got))" -lt "$last" ] && [ $try = 1 ] && grep -q "Kernel panic" "$work/console.txt" || break
+		echo "# the guest kernel panicked (after $got of its tests), booting it again:"
+		grep -m 3 -E "RIP:|Kernel panic" "$work/console.txt" | sed 's/^/#   /'
+	done
 	echo "# guest kernel $(awk '/^VMTAP-BOOTED/ { print $2 }' "$work/console.txt"), $tests.sh, qemu exit $qst after $(( $(date +%s) - start )) s"
 	sed -n 's/^VMTAP: //p' "$work/console.txt"
 	got=$(grep -c '^VMTAP: \(not \)\?ok' "$work/console.txt")
@@ -149,9 +159,13 @@ boot() {
 }
 
 echo "1..$PLAN"
-boot "$cache/vmlinuz" guest-tests 0 $BOOT1
+[ -n "${VM_SECOND_ONLY:-}" ] || boot "$cache/vmlinuz" guest-tests 0 $BOOT1 2
+# The 6.12 guest under software emulation panicked in SLUB's per-CPU
+# cmpxchg16b (2 of 3 boots with two vCPUs, 1 of 2 with one): one vCPU, and
+# the CPU feature cleared (clearcpuid=cx16), which SLUB does without; 4 of
+# 4 boots then passed.  VM_SECOND_ONLY=1 runs this boot alone.
 if [ -s "$cache/vmlinuz-bpo" ]; then
-	boot "$cache/vmlinuz-bpo" guest-unprivileged $BOOT1 $PLAN
+	boot "$cache/vmlinuz-bpo" guest-unprivileged $BOOT1 $PLAN 1 clearcpuid=cx16
 else
 	for i in $(seq $((BOOT1 + 1)) $PLAN); do
 		echo "ok $i # SKIP cannot download bookworm-backports' cloud kernel (the tests of kernels 6.5 and later)"

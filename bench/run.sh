@@ -73,12 +73,33 @@ else
 	for st in $THREAD_STRATEGIES; do RUNS="$RUNS threads:256:$st"; done
 fi
 
+# The competitor's arguments for a baseline: the scenario's own takes,
+# without the waits.
+baseline_takes() {
+	local args
+	args=$(scenario_args "$1" $(($2 * MiB)))
+	echo "${args#*|}" | sed 's/--after [0-9]*//; s/--hold [0-9]*/--hold 0/; s/--pause [0-9]*/--pause 0/'
+}
+
+# The mean time of the takes in a competitor's JSON lines, in ms.
+mean_took() {
+	awk '/"allocated"/ { match($0, /"took_ms":[0-9.]+/); s += substr($0, RSTART + 10, RLENGTH - 10); n++ }
+	     END { printf "%.1f\n", n ? s / n : 0 }' "$1"
+}
+
+# cachebench's load options for a scenario beyond the strategy's.
+load_args() {
+	case $1 in
+	idle) echo "--idle-after 4000 --cap-percent 70" ;;
+	threads) echo "--threads 8 --rate 100000" ;;
+	esac
+}
+
 # The competitor alone, for its stall time: how long each take lasts with
-# nobody in its way (the scenario's own arguments, without the waits).
+# nobody in its way.
 baseline() {
-	local scenario=$1 mb=$2 round=$3 args comp
-	args=$(scenario_args "$scenario" $((mb * MiB)))
-	comp=$(echo "${args#*|}" | sed 's/--after [0-9]*//; s/--hold [0-9]*/--hold 0/; s/--pause [0-9]*/--pause 0/')
+	local scenario=$1 mb=$2 round=$3 comp
+	comp=$(baseline_takes "$scenario" "$mb")
 	[ -n "$comp" ] || { echo 0; return; }
 	[ -n "${BENCH_REPORT:-}" ] ||
 		make_cgroup bench-alone-$$ $((mb * 2 * MiB)) || { echo "bench: $note" >&2; exit 1; }
@@ -88,8 +109,7 @@ baseline() {
 		wait $!
 		remove_cgroup
 	fi
-	awk '/"allocated"/ { match($0, /"took_ms":[0-9.]+/); s += substr($0, RSTART + 10, RLENGTH - 10); n++ }
-	     END { printf "%.1f\n", n ? s / n : 0 }' "$OUT/alone-$scenario-$mb-r$round.jsonl"
+	mean_took "$OUT/alone-$scenario-$mb-r$round.jsonl"
 }
 
 # The competitor beside the same load, for the machine's share of its
@@ -99,20 +119,15 @@ baseline() {
 # in baseline().  Only for the scenarios of one sudden take (squeeze,
 # threads), to keep make bench near its 15 minutes.
 beside() {
-	local scenario=$1 mb=$2 round=$3 args comp extra="" bpid i out
+	local scenario=$1 mb=$2 round=$3 comp bpid out
 	out="$OUT/beside-$scenario-$mb-r$round"
-	args=$(scenario_args "$scenario" $((mb * MiB)))
-	comp=$(echo "${args#*|}" | sed 's/--after [0-9]*//; s/--hold [0-9]*/--hold 0/; s/--pause [0-9]*/--pause 0/')
-	[ "$scenario" = threads ] && extra="--threads 8 --rate 100000"
+	comp=$(baseline_takes "$scenario" "$mb")
 	if [ -z "${BENCH_REPORT:-}" ]; then
-		# shellcheck disable=SC2086
-		SHRINKER_LIMIT=${mb}M "$BENCH" --strategy libshrinker --duration 60000 $extra > "$out.load.jsonl" 2>/dev/null &
+		# shellcheck disable=SC2046
+		SHRINKER_LIMIT=${mb}M "$BENCH" --strategy libshrinker --duration 60000 $(load_args "$scenario") \
+			> "$out.load.jsonl" 2>/dev/null &
 		bpid=$!
-		for i in $(seq 50); do
-			sleep 0.2
-			tail -n 1 "$out.load.jsonl" | awk -v l=$((mb * MiB * 85 / 100)) \
-				'match($0, /"cache":[0-9]+/) && substr($0, RSTART + 8, RLENGTH - 8) + 0 >= l { f = 1 } END { exit !f }' && break
-		done
+		wait_filled "$out.load.jsonl" $((mb * MiB * 85 / 100)) || true
 		make_cgroup bench-beside-$$ $((mb * 2 * MiB)) || { kill "$bpid"; echo "bench: $note" >&2; exit 1; }
 		# shellcheck disable=SC2086
 		start_in_cgroup "$out.jsonl" "$COMP" $comp
@@ -121,8 +136,7 @@ beside() {
 		kill "$bpid" 2>/dev/null
 		wait "$bpid" 2>/dev/null || true
 	fi
-	awk '/"allocated"/ { match($0, /"took_ms":[0-9.]+/); s += substr($0, RSTART + 10, RLENGTH - 10); n++ }
-	     END { printf "%.1f\n", n ? s / n : 0 }' "$out.jsonl"
+	mean_took "$out.jsonl"
 }
 
 run_one() {
@@ -131,8 +145,7 @@ run_one() {
 	dur=${args%%|*}
 	comp=${args#*|}
 	tag="$scenario-$mb-${strategy/:/-}-r$round"
-	[ "$scenario" = idle ] && extra="--idle-after 4000 --cap-percent 70"
-	[ "$scenario" = threads ] && extra="--threads 8 --rate 100000"
+	extra=$(load_args "$scenario")
 	local sources="" st=$strategy
 	if [ "$strategy" = libshrinker:nothr ]; then
 		sources=$V1OFF

@@ -8,6 +8,8 @@
 # returns 0, or sets $note (why not) and returns 1.  remove_cgroup undoes
 # it.
 # oom_kills prints the kernel's OOM kill counter of $cg.
+# wait_filled FILE BYTES waits until the last JSON line of FILE says
+# "cache" >= BYTES (a load filling up before a baseline), 10 s at most.
 
 make_cgroup() {
 	local name=$1 limit=$2 line path mnt parent
@@ -185,4 +187,14 @@ remove_cgroup() {
 	for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.2; done
 	leave_leaf
 	cg=""
+}
+
+wait_filled() {
+	local file=$1 bytes=$2 i
+	for i in $(seq 50); do
+		sleep 0.2
+		tail -n 1 "$file" 2>/dev/null |
+			awk -v l="$bytes" 'match($0, /"cache":[0-9]+/) && substr($0, RSTART + 8, RLENGTH - 8) + 0 >= l { f = 1 } END { exit !f }' && return 0
+	done
+	return 1
 }

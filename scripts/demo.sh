@@ -143,11 +143,7 @@ if [ -n "$competitor" ]; then
 		bhog=$!
 		pids="$bhog"
 		# Until its caches have filled their budget (at most 10 s).
-		for i in $(seq 50); do
-			sleep 0.2
-			tail -n 1 "$OUT/beside-hog.jsonl" 2>/dev/null |
-				awk -v l=$((limit * 9 / 10)) 'match($0, /"cache":[0-9]+/) && substr($0, RSTART + 8, RLENGTH - 8) + 0 >= l { f = 1 } END { exit !f }' && break
-		done
+		wait_filled "$OUT/beside-hog.jsonl" $((limit * 9 / 10)) || true
 		start_in_cgroup "$OUT/beside.jsonl" "$COMPETITOR" --take "$take" --hold 0
 		wait $! || true
 		kill -INT "$bhog" 2>/dev/null

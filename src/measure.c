@@ -23,6 +23,8 @@
 
 #define RATE_HALF_LIFE_S 0.1
 #define RATE_MIN_NS 10000000ull
+#define SETTLE_NS 50000000ull
+#define SAMPLE_MAX_NS 1000000000ull
 /* rate_slow, which sizes the watermarks (watermarks.c). */
 #define RATE_SLOW_HALF_LIFE_S 0.5
 
@@ -141,6 +143,19 @@ bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t
 	 * (an event right after a request) would make a few MiB of noise a
 	 * rate of GiB/s, and the next request free for it. */
 	if (now <= m->last_ns || now - m->last_ns < RATE_MIN_NS)
+		return false;
+	/* No sample ends while the freed bytes and the working set disagree:
+	 * inside a callback (its frees show, its freed count not yet) or
+	 * between its end and the malloc_trim() after it (the reverse).  The
+	 * program's own measurements (shrinker_get_memory() every 100 ms in
+	 * memory-hog) fell there and made a 130 MiB/s competitor 870-1080
+	 * MiB/s, and the next request free for that.  The sample grows until
+	 * the two agree again (SETTLE_NS at most without a trim, and at most
+	 * SAMPLE_MAX_NS in all, whatever a callback does). */
+	if (now - m->last_ns < SAMPLE_MAX_NS &&
+	    (atomic_load(&m->calls_running) ||
+	     (atomic_load(&m->freed_ns) > atomic_load(&m->trimmed_ns) &&
+	      now - atomic_load(&m->freed_ns) < SETTLE_NS)))
 		return false;
 	dt = (double)(now - m->last_ns) / 1e9;
 	inst = ws > m->last_ws ? (double)(ws - m->last_ws) / dt : 0;

@@ -76,6 +76,8 @@ struct shrinker__mon {
 	_Atomic uint64_t mg_block_until_ns; /* no growth before this */
 	_Atomic uint64_t mg_granted_total;  /* every grant, cumulative */
 	_Atomic uint64_t freed_total;       /* every callback's freed, cumulative */
+	_Atomic unsigned calls_running;     /* callbacks in progress */
+	_Atomic uint64_t freed_ns, trimmed_ns; /* last freed, last malloc_trim() */
 	atomic_bool mg_valid, poked;
 	atomic_bool mg_below_share; /* under an equal share of the peers' memory */
 	_Atomic unsigned peers_seen;  /* peers.n, for the statistics */

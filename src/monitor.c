@@ -518,6 +518,7 @@ uint64_t shrinker__monitor_still_needed(uint64_t remaining)
 	(void)remaining;
 	/* What the shrinkers freed may still sit in malloc's free lists. */
 	shrinker__trim();
+	shrinker__trimmed();
 	mon_lock();
 	if (shrinker__measure_locked(m) == 0 &&
 	    !shrinker__decide(&m->mem, SHRINKER__SIG_MEASURE, ahead_locked(m), &target,
@@ -746,10 +747,24 @@ uint64_t shrinker__room_left(void)
 	return head > taken ? head - taken : 0;
 }
 
+void shrinker__freeing(void)
+{
+	atomic_fetch_add(&shrinker__mon.calls_running, 1);
+}
+
 void shrinker__freed(uint64_t bytes)
 {
-	atomic_fetch_add_explicit(&shrinker__mon.freed_total, bytes,
-				  memory_order_relaxed);
+	struct shrinker__mon *m = &shrinker__mon;
+
+	atomic_fetch_add(&m->freed_total, bytes);
+	if (bytes)
+		atomic_store(&m->freed_ns, shrinker__now_ns());
+	atomic_fetch_sub(&m->calls_running, 1);
+}
+
+void shrinker__trimmed(void)
+{
+	atomic_store(&shrinker__mon.trimmed_ns, shrinker__now_ns());
 }
 
 void shrinker__granted(uint64_t bytes)

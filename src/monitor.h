@@ -66,9 +66,14 @@ uint64_t shrinker__room_left(void);
  * fair.c): counted as granted growth (not a competitor's, for the
  * watermarks) and on the growth clock.  Any thread, no lock. */
 void shrinker__granted(uint64_t bytes);
-/* A callback freed bytes: added back to the working set's change when the
- * others' growth is measured (measure.c).  Any thread, no lock. */
+/* A callback is about to run (shrinker__freeing()), and one ended, having
+ * freed bytes (shrinker__freed()): added back to the working set's change
+ * when the others' growth is measured (measure.c), which takes no sample
+ * between the two, nor between a callback's end and the malloc_trim() after
+ * it (shrinker__trimmed()).  Any thread, no lock. */
+void shrinker__freeing(void);
 void shrinker__freed(uint64_t bytes);
+void shrinker__trimmed(void);
 
 /* peers.c.  Publish our resident size for the cgroup bind_dir (NULL: no
  * cgroup binds) and read the others' into *out (n = 1 when alone or when the

@@ -260,6 +260,7 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 		target = SIZE_MAX;
 	/* A callback must never wait for itself in the brake. */
 	shrinker__brake_exempt(1);
+	shrinker__freeing();
 	if (s->osv_fn)
 		freed = s->osv_fn((size_t)target, hard);
 	else
@@ -344,6 +345,7 @@ uint64_t shrinker__trim_and_record(uint64_t before)
 	uint64_t after;
 
 	shrinker__trim();
+	shrinker__trimmed();
 	after = shrinker__rss_bytes();
 	shrinker__lock();
 	shrinker__sat_add(&L->stats.trims, 1);

@@ -156,11 +156,20 @@ run_one() {
 	# shellcheck disable=SC2086
 	start_in_cgroup "$OUT/$tag.jsonl" env SHRINKER_SOURCES="$sources" "$BENCH" \
 		--strategy "$st" --duration "$dur" $extra
-	local bpid=$!
+	local bpid=$! cpid first=""
 	if [ -n "$comp" ]; then
 		# shellcheck disable=SC2086
 		start_in_cgroup "$OUT/$tag.comp.jsonl" "$COMP" $comp
-		wait $! || true
+		cpid=$!
+		# An OOM kill is the run's verdict: nothing after it is used, so
+		# the competitor is stopped there rather than left to finish its
+		# takes and holds (a third of make bench's time went to runs
+		# already lost).
+		wait -n -p first "$bpid" "$cpid" || true
+		if [ "${first:-}" = "$bpid" ] && [ "$(oom_kills)" -gt 0 ] 2>/dev/null; then
+			kill "$cpid" 2>/dev/null || true
+		fi
+		wait "$cpid" || true
 	else
 		: > "$OUT/$tag.comp.jsonl"
 	fi

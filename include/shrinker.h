@@ -69,7 +69,9 @@
  *    means none, as shrinker_set_limit(0) does.  A value that is not a size
  *    is reported on stderr, with the reason, and ignored.
  *  - SHRINKER_DEBUG=1: one line on stderr per pressure event and per problem
- *    with /proc or /sys that made the library fall back.
+ *    with /proc or /sys that made the library fall back, and per request
+ *    that pressure caused, its reaction time (wake-up to first callback and
+ *    to the end; the percentiles so far, as shrinker_get_global_stats()).
  *  - MEMORY_PRESSURE_WATCH, MEMORY_PRESSURE_WRITE: systemd's memory pressure
  *    protocol; read with secure_getenv(), so ignored in set-uid programs.
  *  - SHRINKER_ROOT: a directory that stands in for "/" when reading /proc and

@@ -144,6 +144,7 @@ struct shrinker__lib {
 	 * found it (reaction_t0) to the first callback and to the end. */
 	uint64_t reaction_t0;      /* 0: this request is not measured */
 	bool reaction_first_seen;
+	uint64_t reaction_first_ns; /* this request's, once seen */
 	struct shrinker__hist reaction_first, reaction_done;
 	/* The slowest recent reaction_done, and when it was seen: a maximum
 	 * that halves every second (shrinker__reaction_need_ns()); read

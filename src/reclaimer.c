@@ -409,6 +409,14 @@ static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 			atomic_store(&L->reaction_recent_ns, took);
 			atomic_store(&L->reaction_recent_at, now);
 		}
+		shrinker__debug("reaction: first callback %.2f ms after the wake-up, "
+				"request done after %.1f ms; to the first callback "
+				"over %llu requests: p50 %.2f, p99 %.2f, max %.2f ms",
+				L->reaction_first_ns / 1e6, took / 1e6,
+				(unsigned long long)L->reaction_first.n,
+				shrinker__hist_pct(&L->reaction_first, 50) / 1e6,
+				shrinker__hist_pct(&L->reaction_first, 99) / 1e6,
+				L->reaction_first.max / 1e6);
 	}
 	L->reaction_t0 = 0;
 	shrinker__unlock();

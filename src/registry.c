@@ -246,6 +246,7 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 	if (L->reaction_t0 && !L->reaction_first_seen &&
 	    shrinker__on_reclaimer_thread_locked()) {
 		L->reaction_first_seen = true;
+		L->reaction_first_ns = now - L->reaction_t0;
 		shrinker__hist_add(&L->reaction_first, now - L->reaction_t0);
 	}
 	/* What one call can have freed: what the cache said it held, or the

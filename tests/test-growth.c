@@ -7,6 +7,7 @@
  * (the poll alone would wait seconds); below the hard watermark a reporting
  * thread waits until the shrinkers made room, never longer than the bound,
  * and never inside a callback.  SHRINKER_SOURCES turns sources off by name.
+ * The library times its reactions, and SHRINKER_DEBUG says so per request.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +33,9 @@
 #define CURRENT "sys/fs/cgroup/a/b/c/memory.current"
 
 static char tree[PATH_MAX];
+/* The library's SHRINKER_DEBUG lines go to /dev/null (the test turned it on)
+ * except while test_reaction_stats() reads them; -1: the user's own. */
+static int null_fd = -1;
 
 /* Make the working set ws bytes.  Written in place, always 13 bytes, so
  * that a reader never sees the file cut short, as with a kernel file. */
@@ -250,8 +254,13 @@ static int test_reaction_stats(void)
 {
 	static struct shrinker__hist h;
 	struct shrinker_global_stats g;
+	static char log[64 * 1024];
+	char path[PATH_MAX + 16];
 	uint64_t v, p50, p99;
-	unsigned i;
+	unsigned i, before;
+	char *line;
+	ssize_t n;
+	int fd = -1;
 
 	/* The histogram: 1..1000 us, each once. */
 	for (v = 1; v <= 1000; v++)
@@ -276,8 +285,39 @@ static int test_reaction_stats(void)
 	CHECK(g.reaction_first_p99_ns <= g.reaction_first_max_ns);
 	CHECK(g.reaction_done_p50_ns >= g.reaction_first_p50_ns);
 	CHECK(g.reaction_first_max_ns < 2000000000ull);
+	if (null_fd < 0)
+		return TAP_PASS;
+	/* SHRINKER_DEBUG says it for each request: one more, read back. */
+	snprintf(path, sizeof(path), "%s/debug.XXXXXX", tree);
+	CHECK((fd = mkstemp(path)) >= 0);
+	unlink(path);
+	CHECK(dup2(fd, STDERR_FILENO) == STDERR_FILENO);
+	CHECK(set_ws(220 * MiB) == 0);
+	CHECK(shrinker_get_memory(&(struct shrinker_memory){ 0 }) == 0);
+	atomic_store(&account_inside, false);
+	atomic_store(&restore_ws, 220 * MiB);
+	before = atomic_load(&calls);
+	CHECK(set_ws(LIMIT - 12 * MiB) == 0);
+	for (i = 0; i < 40 && atomic_load(&calls) == before; i++)
+		shrinker_account(1 * MiB, 0);
+	/* After a pressure that nothing relieved (test_no_storm()), the next
+	 * request may be held off for seconds. */
+	CHECK(wait_until(called, &before, 8000));
+	sleep_ms(300); /* the request's end, where the line is written */
+	dup2(null_fd, STDERR_FILENO);
+	n = pread(fd, log, sizeof(log) - 1, 0);
+	CHECK(n > 0);
+	log[n] = '\0';
+	line = strstr(log, "reaction: first callback");
+	tap_diag("%.160s", line ? line : log);
+	CHECK(line != NULL);
+	close(fd);
 	return TAP_PASS;
 fail:
+	if (fd >= 0) {
+		dup2(null_fd, STDERR_FILENO);
+		close(fd);
+	}
 	return TAP_FAIL;
 }
 
@@ -288,7 +328,7 @@ static const struct tap_test tests[] = {
 	{ "the brake holds a thread until room is made, not in callbacks", test_brake_waits },
 	{ "the brake's wait is bounded", test_brake_bounded },
 	{ "shrinkers that free nothing real are not called in a storm", test_no_storm },
-	{ "the library times its own reactions (histogram, percentiles)", test_reaction_stats },
+	{ "the library times its own reactions (histogram, percentiles, SHRINKER_DEBUG)", test_reaction_stats },
 };
 
 static int setup(void)
@@ -313,6 +353,15 @@ int main(void)
 	char cmd[PATH_MAX + 16];
 	int r;
 
+	/* SHRINKER_DEBUG on unless the user set it, into /dev/null (kept
+	 * before the first line is written: the library reads it once). */
+	if (!getenv("SHRINKER_DEBUG")) {
+		null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null_fd >= 0) {
+			setenv("SHRINKER_DEBUG", "1", 1);
+			dup2(null_fd, STDERR_FILENO);
+		}
+	}
 	if (setup() < 0) {
 		tap_skip_all("cannot copy the fixture tree");
 		return 0;

@@ -195,6 +195,9 @@ static inline void shrinker__sat_add(uint64_t *a, uint64_t b)
 	*a = *a > UINT64_MAX - b ? UINT64_MAX : *a + b;
 }
 void shrinker__debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Turn the debug lines on (1) or off (0) whatever SHRINKER_DEBUG says; -1
+ * reads it again (the tests). */
+void shrinker__debug_set(int level);
 int shrinker__eventfd_signal(int fd);
 void shrinker__eventfd_drain(int fd);
 /* Resident set size of this process in bytes, from /proc/self/statm, read

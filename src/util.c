@@ -47,6 +47,12 @@ static bool debug_on(void)
 	return level > 0;
 }
 
+void shrinker__debug_set(int level)
+{
+	atomic_store_explicit(&debug_level, level < 0 ? -1 : level > 0,
+			      memory_order_relaxed);
+}
+
 void shrinker__debug(const char *fmt, ...)
 {
 	uint64_t ms;

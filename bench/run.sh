@@ -165,15 +165,15 @@ run_one() {
 		# the competitor is stopped there rather than left to finish its
 		# takes and holds (a third of make bench's time went to runs
 		# already lost).
-		wait -n -p first "$bpid" "$cpid" || true
+		wait -n -p first "$bpid" "$cpid" 2>/dev/null || true
 		if [ "${first:-}" = "$bpid" ] && [ "$(oom_kills)" -gt 0 ] 2>/dev/null; then
 			kill "$cpid" 2>/dev/null || true
 		fi
-		wait "$cpid" || true
+		wait "$cpid" 2>/dev/null || true
 	else
 		: > "$OUT/$tag.comp.jsonl"
 	fi
-	wait $bpid || true
+	wait $bpid 2>/dev/null || true
 	echo "$tag $(oom_kills)" >> "$OUT/oom.tsv"
 	remove_cgroup
 	printf '.'

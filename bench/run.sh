@@ -4,7 +4,7 @@
 # written from the results.  Every run is repeated BENCH_RUNS times (3),
 # interleaved (all runs once, then all again), with the competitor's
 # alone-baseline taken again in each round; the tables give the median and
-# the min-max spread.  About 13 minutes on 2 cores.
+# the min-max spread.  About 12 minutes on 2 cores.
 #
 # BENCH_QUICK=1 runs one short scenario once (CI's smoke run) and writes
 # nothing to the repository.  BENCH_REPORT=1 writes the report again from
@@ -28,7 +28,7 @@ mkdir -p "$OUT"
 # libshrinker:nothr is the library with cgroup v1's usage thresholds turned
 # off (SHRINKER_SOURCES): no kernel event before the limit but the kernel's
 # own reclaim pressure, as on cgroup v2 without memory.high.
-# Three rounds of everything fit in about 13 minutes with these (an OOM-killed
+# Three rounds of everything fit in about 12 minutes with these (an OOM-killed
 # run ends at the kill); BENCH_ALL=1 runs the whole set.
 STRATEGIES="libshrinker libshrinker:nothr fixed:90 poll:1000 psi:systemd"
 BIG_STRATEGIES="libshrinker libshrinker:nothr fixed:90 psi:systemd"
@@ -365,7 +365,7 @@ fi
 	echo "cgroup; medians: squeeze $(for r in $(seq 1 "$ROUNDS"); do echo "${bes[squeeze-256-r$r]}"; done | spread) ms, threads"
 	echo "$(for r in $(seq 1 "$ROUNDS"); do echo "${bes[threads-256-r$r]}"; done | spread) ms at 256 MiB, squeeze $(for r in $(seq 1 "$ROUNDS"); do echo "${bes[squeeze-1024-r$r]}"; done | spread) ms at 1 GiB):"
 	echo "the competitor's time minus what this machine's CPU and kernel cost it anyway. A run that"
-	echo "was OOM-killed has no cache share, and ends at the kill. Left out to keep \`make bench\` near 13"
+	echo "was OOM-killed has no cache share, and ends at the kill. Left out to keep \`make bench\` near 12"
 	echo "minutes (\`BENCH_ALL=1\` runs them): fixed:25, fixed:50, poll:5000 and psi:glib, fill at 1 GiB,"
 	echo "and poll:1000 (and psi:systemd in threads) in the 1 GiB and threads scenarios."
 	for s in fill squeeze ramp oscillate; do

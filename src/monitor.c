@@ -630,6 +630,8 @@ void shrinker__monitor_atfork_child(void)
 	shrinker__rss_forget();
 	shrinker__peers_forget();
 	m->peers = (struct shrinker__peers){ .n = 1 };
+	/* The callbacks running at the fork run in the parent. */
+	atomic_store(&m->calls_running, 0);
 	/* The parent's registrations are the parent's: the child's thread
 	 * opens its own sources. */
 	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
@@ -756,10 +758,16 @@ void shrinker__freed(uint64_t bytes)
 {
 	struct shrinker__mon *m = &shrinker__mon;
 
+	unsigned running = atomic_load(&m->calls_running);
+
 	atomic_fetch_add(&m->freed_total, bytes);
 	if (bytes)
 		atomic_store(&m->freed_ns, shrinker__now_ns());
-	atomic_fetch_sub(&m->calls_running, 1);
+	/* Never below zero: a callback that forked returns in the child too,
+	 * where the count was reset. */
+	while (running && !atomic_compare_exchange_weak(&m->calls_running, &running,
+							running - 1))
+		;
 }
 
 void shrinker__trimmed(void)

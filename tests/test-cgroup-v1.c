@@ -411,7 +411,12 @@ static int test_two_processes(void)
 		 a10 / (double)MiB, b10 / (double)MiB,
 		 st_a, st_b, st_c, (unsigned long long)kills);
 	CHECK(st_a == 0 && st_b == 0 && st_c == 0 && kills == 0);
-	CHECK((freed_a + freed_b) * 10 <= needed * 13);
+	/* Each its part: two that both freed the deficit would free twice
+	 * it.  One alone frees more than the deficit too: the watermark rises
+	 * with the competitor's rate and each request looks ahead by it, so
+	 * 102-153 MiB for this 100 MiB on 2 cores (24 runs; 1.3x failed one
+	 * run in five, the library as it was and as it is). */
+	CHECK((freed_a + freed_b) * 10 <= needed * 16);
 	CHECK(a10 > 16 * MiB && b10 > 16 * MiB);
 	CHECK(a10 * 2 <= b10 * 3 && b10 * 2 <= a10 * 3);
 	return TAP_PASS;

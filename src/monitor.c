@@ -378,9 +378,11 @@ static bool quiet_locked(struct shrinker__mon *m)
 	    now - m->mem.measured_ns > QUIET_MAX_NS || !shrinker__growth_quiet())
 		return false;
 	/* Nothing grew: the rate decays as after a measurement, and the next
-	 * look comes later. */
-	shrinker__rate_update_locked(m, m->last_ws, now);
-	m->last_ns = now;
+	 * look comes later.  A sample it did not take (too soon, or a
+	 * deferred callback still freeing) leaves the sample's start where it
+	 * was: the freed bytes not yet counted belong to it. */
+	if (shrinker__rate_update_locked(m, m->last_ws, now))
+		m->last_ns = now;
 	m->flat_ms = m->flat_ms * 2 > POLL_IDLE_MS ? POLL_IDLE_MS : m->flat_ms * 2;
 	return true;
 }

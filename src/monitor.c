@@ -759,7 +759,6 @@ void shrinker__freeing(void)
 void shrinker__freed(uint64_t bytes)
 {
 	struct shrinker__mon *m = &shrinker__mon;
-
 	unsigned running = atomic_load(&m->calls_running);
 
 	atomic_fetch_add(&m->freed_total, bytes);

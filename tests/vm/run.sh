@@ -149,11 +149,14 @@ boot() {
 		grep -m 3 -E "RIP:|Kernel panic" "$work/console.txt" | sed 's/^/#   /'
 	done
 	echo "# guest kernel $(awk '/^VMTAP-BOOTED/ { print $2 }' "$work/console.txt"), $tests.sh, qemu exit $qst after $(( $(date +%s) - start )) s"
-	sed -n 's/^VMTAP: //p' "$work/console.txt"
-	# prove -f shows a failed test's stderr, not its diagnostics: the line
-	# before each failure, where the guest says what it measured, there.
+	# The guest's TAP lines; and as prove -f shows a failed test's stderr,
+	# not its diagnostics, the line before each failure (where the guest
+	# says what it measured) on stderr too.
 	sed -n 's/^VMTAP: //p' "$work/console.txt" |
-		awk '/^# / { d = $0 } /^not ok/ { print "vm: " $0 (d != "" ? "; last diagnostic: " d : ""); d = "" } /^ok/ { d = "" }' >&2
+		awk '{ print }
+		     /^# / { d = $0 }
+		     /^not ok/ { print "vm: " $0 (d != "" ? "; last diagnostic: " d : "") > "/dev/stderr"; d = "" }
+		     /^ok/ { d = "" }'
 	got=$(grep -c '^VMTAP: \(not \)\?ok' "$work/console.txt")
 	if [ "$((from + got))" -lt "$last" ]; then
 		echo "# the guest did not finish; its console:"

@@ -184,7 +184,7 @@ void hog_show(enum hog_output out, const struct hog_sample *s,
 			       (unsigned long long)s->cs[i].bytes);
 		printf(",\"rss\":%llu,\"limit\":%llu,\"working_set\":%llu,"
 		       "\"headroom\":%llu,\"soft_events\":%llu,\"hard_events\":%llu,"
-		       "\"calls\":%llu,\"freed\":%llu,\"hit_rate\":%.2f}\n",
+		       "\"calls\":%llu,\"freed\":%llu,\"probes\":%llu,\"hit_rate\":%.2f}\n",
 		       (unsigned long long)s->rss,
 		       (unsigned long long)(s->have_mem ? s->mem.limit : 0),
 		       (unsigned long long)(s->have_mem ? s->mem.working_set : 0),
@@ -192,7 +192,8 @@ void hog_show(enum hog_output out, const struct hog_sample *s,
 		       (unsigned long long)s->g.soft_events,
 		       (unsigned long long)s->g.hard_events,
 		       (unsigned long long)s->g.calls,
-		       (unsigned long long)s->g.bytes_freed, hit_rate(s, prev));
+		       (unsigned long long)s->g.bytes_freed,
+		       (unsigned long long)s->g.probes, hit_rate(s, prev));
 	} else if (out == HOG_TTY) {
 		char src[160];
 

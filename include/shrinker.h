@@ -304,12 +304,16 @@ int shrinker_dispatch(void);
  * 200 ms), between
  * a floor of 2.5 % and a ceiling of 10 % of the limit (OSv's low watermark),
  * in steps of a 128th of the limit.  It rises at once with growth, holds
- * 300 ms, then falls half the way per 100 ms.  The floor applies only where
- * the kernel warns before the limit (cgroup v1 usage thresholds armed, or a
- * cgroup v2 memory.high, where it throttles instead of killing); elsewhere
- * (cgroup v2 memory.max alone, a budget, the system's memory) another
- * process's sudden growth is seen at the next poll or at the limit, and the
- * soft watermark stays at the ceiling.  A fixed 10 % kept a tenth of memory, and a quarter of
+ * 300 ms, then falls half the way per 100 ms.  The floor applies where the
+ * kernel warns before the limit (cgroup v1 usage thresholds armed, or a
+ * cgroup v2 memory.high, where it throttles instead of killing), and with
+ * cgroup v2 memory.max alone while the program's own growth reads the
+ * cgroup's usage (the growth clock, see shrinker_account()) and for a
+ * second after: the library then looks every 10 ms as well, so another
+ * process's growth is seen within milliseconds (the floor is 8 MiB at
+ * least there).  Elsewhere (an idle program there, a budget, the system's
+ * memory) another process's sudden growth is seen at the next poll or at
+ * the limit, and the soft watermark stays at the ceiling.  A fixed 10 % kept a tenth of memory, and a quarter of
  * what a squeezed cache may use, free for growth that mostly never came.
  * shrinker_set_watermarks() fixes both instead.
  * With the headroom above the soft watermark, confirmed pressure (PSI,

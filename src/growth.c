@@ -168,6 +168,10 @@ static uint64_t probe(struct shrinker__mon *m, bool wait)
 		return estimate(m);
 	grown = atomic_load_explicit(&m->gc_grown, memory_order_relaxed);
 	cur = probe_read(m);
+	if (cur >= 0 && m->gc_probe_fd >= 0 &&
+	    !atomic_load_explicit(&m->gc_use_rss, memory_order_relaxed))
+		atomic_store_explicit(&m->gc_cg_probe_ns, shrinker__now_ns(),
+				      memory_order_relaxed);
 	/* The two figures of one measurement: both are written under the
 	 * probe lock. */
 	head = (int64_t)atomic_load_explicit(&m->gc_measured, memory_order_relaxed);
@@ -198,7 +202,7 @@ static uint64_t probe(struct shrinker__mon *m, bool wait)
 	return est;
 }
 
-bool shrinker__growth_quiet(void)
+bool shrinker__growth_quiet(int64_t *moved_out)
 {
 	struct shrinker__mon *m = &shrinker__mon;
 	int64_t cur, base, moved;
@@ -209,8 +213,12 @@ bool shrinker__growth_quiet(void)
 	pthread_mutex_unlock(&m->probe_lock);
 	if (cur < 0 || base < 0)
 		return false;
-	moved = cur > base ? cur - base : base - cur;
-	return moved < (int64_t)atomic_load_explicit(&m->gc_step, memory_order_relaxed);
+	moved = cur - base;
+	if ((moved < 0 ? -moved : moved) >=
+	    (int64_t)atomic_load_explicit(&m->gc_step, memory_order_relaxed))
+		return false;
+	*moved_out = moved;
+	return true;
 }
 
 void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,

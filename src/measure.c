@@ -367,6 +367,8 @@ void shrinker__measure_forget_locked(struct shrinker__mon *m)
 	m->rate_slow = 0;
 	m->rate_others = 0;
 	m->soft_dyn = 0;
+	m->soft_watched = false;
+	atomic_store(&m->gc_cg_probe_ns, 0);
 	atomic_store(&m->mg_valid, false);
 	shrinker__growth_reopen_locked(m);
 }

@@ -60,6 +60,11 @@ struct shrinker__mon {
 	uint64_t last_freed_total;   /* freed_total at last_ns */
 	uint64_t soft_dyn, soft_dyn_ns; /* the adaptive soft watermark, since */
 	uint64_t soft_rose_ns;    /* when it last rose */
+	uint64_t soft_ceiling;    /* the configured share of the limit */
+	bool soft_watched;        /* it is below the ceiling only because the
+				     program's probes watch the usage
+				     (watermarks.c): the library looks every
+				     POLL_MIN_MS as well */
 	unsigned flat_ms;         /* poll interval while nothing grows */
 	uint64_t last_ws, last_ns;
 	uint64_t last_find_ns;    /* when the cgroup was last looked for */
@@ -104,6 +109,8 @@ struct shrinker__mon {
 	_Atomic uint64_t gc_step;      /* growth between two probes */
 	_Atomic uint64_t gc_poke_ns;   /* when the brake last woke the reclaimer */
 	_Atomic uint64_t gc_probes;    /* probes made (statistics) */
+	_Atomic uint64_t gc_cg_probe_ns; /* the last probe of the binding
+					    cgroup's usage file */
 	_Atomic uint64_t gc_brake_waits, gc_brake_ns; /* threads braked */
 	atomic_bool gc_use_rss;        /* probe reads RSS, not the cgroup */
 	atomic_bool gc_hopeless;       /* the last hard request freed nothing */
@@ -137,6 +144,10 @@ void shrinker__watermarks(uint64_t limit, unsigned soft_permille,
  * CLOCK_MONOTONIC ns): fixed shares, or sized by the reaction. */
 void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 				 uint64_t now);
+/* The soft watermark is below its ceiling because the program's growth
+ * probed the cgroup's usage, and it has stopped doing so (mon lock held):
+ * the next look must measure, so that the watermark goes back up. */
+bool shrinker__watch_lapsed_locked(const struct shrinker__mon *m, uint64_t now);
 /* Measure and publish (mon lock held): limits, working set, watermarks,
  * rate, the figures shrinker_may_grow() reads, the growth clock's base.
  * -ENODATA if nothing is known. */

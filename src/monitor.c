@@ -27,7 +27,9 @@
 
 /* Polling where no kernel event covers the soft watermark: the interval is
  * the time the observed growth needs to use half the distance to it, from
- * POLL_MIN_MS, and SHRINKER__POLL_FLAT_MS while nothing grows.  Growth the
+ * POLL_MIN_MS, and SHRINKER__POLL_FLAT_MS while nothing grows; POLL_MIN_MS
+ * while the soft watermark is below its ceiling because the program's
+ * growth watches the usage (watermarks.c).  Growth the
  * program reports is watched by the growth clock (growth.c) between polls.
  * Before any growth was seen the first looks come sooner (doubling from
  * SHRINKER__POLL_START_MS): a program that fills right after starting has
@@ -158,10 +160,10 @@ static void describe_poll_locked(struct shrinker__mon *m)
 
 	p->active = true;
 	snprintf(p->detail, sizeof(p->detail),
-		 "adaptive: half the distance to the soft watermark at the "
-		 "observed growth rate, %d ms to %d s (%d s idle); only while "
-		 "no kernel event covers the soft watermark", POLL_MIN_MS,
-		 SHRINKER__POLL_FLAT_MS / 1000, POLL_IDLE_MS / 1000);
+		 "half the distance to the soft watermark at the growth rate, "
+		 "%d ms to %d s (%d s idle; %d ms while the program's growth "
+		 "probes usage); no kernel event covers it", POLL_MIN_MS,
+		 SHRINKER__POLL_FLAT_MS / 1000, POLL_IDLE_MS / 1000, POLL_MIN_MS);
 }
 
 /* Open every source for the cgroup in m->cg (mon lock held), except those
@@ -322,6 +324,14 @@ int shrinker__monitor_timeout_ms(void)
 		mon_unlock();
 		return r;
 	}
+	if (m->soft_watched &&
+	    m->mem.headroom < m->soft_ceiling + m->soft_ceiling / 4) {
+		/* Within reach of where the ceiling would have put the
+		 * watermark: the floor holds while the program's probes and
+		 * these looks watch the usage (watermarks.c). */
+		mon_unlock();
+		return POLL_MIN_MS;
+	}
 	if (covered_locked(m) || !m->src[SHRINKER__SRC_POLL].active) {
 		mon_unlock();
 		return -1;
@@ -372,17 +382,26 @@ static void lost_sources_locked(struct shrinker__mon *m)
  * made anyway (a move to another cgroup is seen there). */
 static bool quiet_locked(struct shrinker__mon *m)
 {
-	uint64_t now = shrinker__now_ns();
+	uint64_t now = shrinker__now_ns(), ws;
+	int64_t moved;
 
 	if (!m->have_mem || m->mem.headroom < m->mem.soft_watermark ||
-	    now - m->mem.measured_ns > QUIET_MAX_NS || !shrinker__growth_quiet())
+	    now - m->mem.measured_ns > QUIET_MAX_NS ||
+	    shrinker__watch_lapsed_locked(m, now) || !shrinker__growth_quiet(&moved))
 		return false;
-	/* Nothing grew: the rate decays as after a measurement, and the next
-	 * look comes later.  A sample it did not take (too soon, or a
-	 * deferred callback still freeing) leaves the sample's start where it
-	 * was: the freed bytes not yet counted belong to it. */
-	if (shrinker__rate_update_locked(m, m->last_ws, now))
+	/* Little grew: the rate follows the reading, and the next look comes
+	 * later.  The sample ends at the working set the reading shows, not
+	 * the last measurement's: the growth of a step, seen later in a
+	 * sample of 10 ms, was a rate of GiB/s.  A sample it did not take
+	 * (too soon, or a deferred callback still freeing) leaves the
+	 * sample's start where it was: the freed bytes not yet counted
+	 * belong to it. */
+	ws = moved < 0 && (uint64_t)-moved > m->mem.working_set
+		     ? 0 : (uint64_t)((int64_t)m->mem.working_set + moved);
+	if (shrinker__rate_update_locked(m, ws, now)) {
+		m->last_ws = ws;
 		m->last_ns = now;
+	}
 	m->flat_ms = m->flat_ms * 2 > POLL_IDLE_MS ? POLL_IDLE_MS : m->flat_ms * 2;
 	return true;
 }

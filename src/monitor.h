@@ -104,8 +104,9 @@ void shrinker__growth_note(int64_t delta);
  * the headroom short and wake the reclaimer, 200 times a second). */
 void shrinker__growth_churn(int64_t bytes);
 /* Whether usage moved less than a step since the last measurement (one
- * probe); false when it cannot tell. */
-bool shrinker__growth_quiet(void);
+ * probe), with how far (bytes, either way) in *moved; false when it cannot
+ * tell. */
+bool shrinker__growth_quiet(int64_t *moved);
 /* Wake threads the brake holds: the reclaimer made progress. */
 void shrinker__brake_kick(void);
 /* Per-thread exemption from the brake: the reclaimer thread, a thread in a

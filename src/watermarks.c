@@ -5,8 +5,11 @@
  * (measure.c's rate_slow), times the time it takes to react (its own
  * slowest recent reaction, from a wake-up to the request's end, kept here
  * as a maximum that halves every second), between a floor and the
- * configured share of the limit.  The floor applies only where the kernel
- * warns before the limit kills; the watermark rises at once, holds, then
+ * configured share of the limit.  The floor applies where the kernel warns
+ * before the limit kills, or while the program's own growth probes the
+ * cgroup's usage and the library polls every 10 ms besides (then another
+ * process's growth is seen within milliseconds all the same; an idle
+ * program goes back to the ceiling); the watermark rises at once, holds, then
  * falls half the way per step, so that it neither flaps nor lingers.  The
  * hard watermark keeps its configured ratio to the soft one.
  * shrinker_set_watermarks() fixes both to shares of the limit (the one
@@ -35,6 +38,15 @@
 #define FLOOR_PERMILLE 25
 #define SOFT_FALL_EVERY_NS 100000000ull
 #define SOFT_HOLD_NS 300000000ull
+/* Where the kernel says nothing before the limit, the floor still applies
+ * while the program's own growth probes the binding cgroup's usage (the
+ * growth clock, growth.c): it did within WATCHED_NS, and the library then
+ * looks every 10 ms as well (monitor.c), so another process's growth is
+ * seen within milliseconds, as a cgroup v1 threshold would show it.  The
+ * floor is WATCHED_FLOOR_MIN at least there: what a competitor faulting in
+ * a few hundred MiB/s takes in two such looks. */
+#define WATCHED_NS 1000000000ull
+#define WATCHED_FLOOR_MIN (8ull << 20)
 
 void shrinker__watermarks(uint64_t limit, unsigned soft_permille,
 			  unsigned hard_permille, uint64_t *soft, uint64_t *hard)
@@ -78,6 +90,21 @@ static bool early_warning_locked(const struct shrinker__mon *m,
 	return m->cg_binding && strstr(mem->limit_source, "memory.high") != NULL;
 }
 
+/* Whether the program's growth probed the binding cgroup's usage lately
+ * and the library may poll (mon lock held): see WATCHED_NS. */
+static bool watched_locked(const struct shrinker__mon *m, uint64_t now)
+{
+	uint64_t at = atomic_load_explicit(&m->gc_cg_probe_ns, memory_order_relaxed);
+
+	return m->cg_binding && !(m->sources_off & (1u << SHRINKER__SRC_POLL)) &&
+	       at && now - at < WATCHED_NS;
+}
+
+bool shrinker__watch_lapsed_locked(const struct shrinker__mon *m, uint64_t now)
+{
+	return m->soft_watched && !watched_locked(m, now);
+}
+
 /* The watermarks for mem->limit (mon lock held): the configured shares
  * when shrinker_set_watermarks() fixed them; otherwise sized by what the
  * reaction needs (see the constants above).  A fixed 10 % kept a
@@ -88,10 +115,12 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 				  uint64_t now)
 {
 	uint64_t limit = mem->limit, soft, hard, floor, quantum, t;
+	bool watched = false;
 	double need;
 
 	shrinker__watermarks(limit, m->soft_permille, m->hard_permille,
 			     &mem->soft_watermark, &mem->hard_watermark);
+	m->soft_ceiling = mem->soft_watermark;
 	if (m->watermarks_fixed)
 		return;
 	/* The floor is for a reaction that starts before the limit: a kernel
@@ -103,8 +132,14 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 	 * kernel's reclaim gives up within milliseconds: the headroom at rest
 	 * is all there is, and the ceiling stays (a 96 MiB cgroup v2 demo was
 	 * OOM-killed with the floor). */
-	floor = early_warning_locked(m, mem) ? limit / 1000 * FLOOR_PERMILLE
-					      : mem->soft_watermark;
+	floor = limit / 1000 * FLOOR_PERMILLE;
+	if (!early_warning_locked(m, mem)) {
+		watched = watched_locked(m, now);
+		if (!watched)
+			floor = mem->soft_watermark;
+		else if (floor < WATCHED_FLOOR_MIN)
+			floor = WATCHED_FLOOR_MIN;
+	}
 	t = shrinker__reaction_need_ns(2);
 	need = m->rate_slow * (double)t / 1e9;
 	soft = need > (double)mem->soft_watermark ? mem->soft_watermark : (uint64_t)need;
@@ -129,6 +164,13 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 	/* The ceiling, also for a limit lowered since. */
 	if (soft > mem->soft_watermark)
 		soft = mem->soft_watermark;
+	watched = watched && soft < mem->soft_watermark;
+	if (watched != m->soft_watched)
+		shrinker__debug("%s", watched ? "soft watermark below its ceiling while the "
+				"program's growth probes the cgroup's usage: polling every 10 ms"
+				: "soft watermark at its ceiling, or the program's growth stopped "
+				"probing the usage: polling as usual");
+	m->soft_watched = watched;
 	if (soft != m->soft_dyn) {
 		shrinker__debug("soft watermark %llu KiB: growth %.1f MiB/s in the last "
 				"seconds, reaction %llu ms", (unsigned long long)soft >> 10,

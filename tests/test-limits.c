@@ -277,8 +277,22 @@ static int test_watermarks_adapt(void)
 	CHECK(measure_at(256.0 * MiB, 50000000, &mem) == 0);
 	CHECK(mem.soft_watermark == 27 * MiB);
 	/* memory.max alone: no warning before the limit, the ceiling stays
-	 * whatever the growth. */
+	 * whatever the growth... */
 	use_tree("v2-nested");
+	CHECK(measure_at(0, 0, &mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
+	/* ... unless the program's growth probes the cgroup's usage (the
+	 * growth clock: here a report of 64 MiB, past any step, every
+	 * 50 ms): then the floor, 2.5 % of 512 MiB in 4 MiB steps, once it
+	 * has come down... */
+	for (i = 0; i < 30; i++) {
+		CHECK(shrinker_account(64 * MiB, 0) == 0);
+		CHECK(measure_at(0, 0, &mem) == 0);
+		sleep_ms(50);
+	}
+	CHECK(mem.soft_watermark == 16 * MiB);
+	/* ... and the ceiling again, at once, a second after they stop. */
+	sleep_ms(1100);
 	CHECK(measure_at(0, 0, &mem) == 0);
 	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
 	r = TAP_PASS;
@@ -408,7 +422,8 @@ static const struct tap_test tests[] = {
 	{ "headroom: the smallest limit wins, page cache does not count", test_headroom },
 	{ "self-imposed budget: bytes, percentage, bad values", test_budget },
 	{ "garbage files: clear answer, safe fallback", test_garbage },
-	{ "watermarks sized by growth and reaction, floor and ceiling, falling slowly", test_watermarks_adapt },
+	{ "watermarks sized by growth and reaction, floor and ceiling, falling slowly; "
+	  "memory.max alone: the floor only while the program's growth probes", test_watermarks_adapt },
 	{ "watermarks by API: fixed, and back to the default", test_watermark_api },
 	{ "the decision", test_decide },
 	{ "processes sharing a cgroup: each its part, adding up to the target", test_peer_parts },

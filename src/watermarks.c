@@ -131,7 +131,8 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 	 * next poll, seconds away when nothing grew, or at the limit, where the
 	 * kernel's reclaim gives up within milliseconds: the headroom at rest
 	 * is all there is, and the ceiling stays (a 96 MiB cgroup v2 demo was
-	 * OOM-killed with the floor). */
+	 * OOM-killed with the floor) -- unless the program's growth watches
+	 * the usage (WATCHED_NS), which is a reaction before the limit too. */
 	floor = limit / 1000 * FLOOR_PERMILLE;
 	if (!early_warning_locked(m, mem)) {
 		watched = watched_locked(m, now);

@@ -383,7 +383,9 @@ int shrinker_dispatch(void);
  *    on cgroup v2 without memory.high nothing fires before the limit, and
  *    fast threads are OOM-killed (see BENCHMARKS.md for how often).
  *  - Other processes in the same cgroup or on the host: seen by the cgroup
- *    v1 thresholds at once; on cgroup v2 by the poll (what they allocate
+ *    v1 thresholds at once; on cgroup v2 by the growth clock's probes while
+ *    the program grows or is refused, by the poll (every 10 ms while the
+ *    soft watermark sits at its floor on that account; what they allocate
  *    between two looks is not seen) and, at the limit, by memory.events
  *    "max" and PSI.  Where the process may not use the brake, or others
  *    grow fast, set memory.high under memory.max (systemd MemoryHigh=,

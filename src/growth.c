@@ -76,9 +76,9 @@ static void set_step(struct shrinker__mon *m, uint64_t head)
 			      memory_order_relaxed);
 }
 
-/* One reading: cgroup usage or RSS, bytes; -1 if it cannot be had.
- * probe_lock held. */
-static int64_t probe_read(struct shrinker__mon *m)
+/* One reading: cgroup usage or RSS, bytes; -1 if it cannot be had; *cg
+ * (if not NULL) says whether it was the cgroup's usage.  probe_lock held. */
+static int64_t probe_read(struct shrinker__mon *m, bool *cg)
 {
 	char buf[32];
 	ssize_t n;
@@ -86,6 +86,8 @@ static int64_t probe_read(struct shrinker__mon *m)
 	int saved = errno;
 	ssize_t i;
 
+	if (cg)
+		*cg = false;
 	if (atomic_load_explicit(&m->gc_use_rss, memory_order_relaxed) ||
 	    m->gc_probe_fd < 0) {
 		v = shrinker__rss_bytes();
@@ -108,6 +110,8 @@ static int64_t probe_read(struct shrinker__mon *m)
 			m->gc_probe_fd = -1; /* closed under us: never again */
 		return -1;
 	}
+	if (cg)
+		*cg = true;
 	return (int64_t)v;
 }
 
@@ -131,10 +135,9 @@ static uint64_t estimate(struct shrinker__mon *m)
 	return head > (uint64_t)since ? head - (uint64_t)since : 0;
 }
 
-/* Growth reported recently, decayed (probe lock held). */
-static uint64_t recent_locked(struct shrinker__mon *m, int64_t grown)
+/* Growth reported recently, decayed to now (probe lock held). */
+static uint64_t recent_locked(struct shrinker__mon *m, int64_t grown, uint64_t now)
 {
-	uint64_t now = shrinker__now_ns();
 	int64_t fresh = grown - atomic_load_explicit(&m->gc_grown_probed,
 						     memory_order_relaxed);
 	int64_t churn = atomic_load_explicit(&m->gc_churn, memory_order_relaxed);
@@ -161,17 +164,18 @@ static uint64_t recent_locked(struct shrinker__mon *m, int64_t grown)
 static uint64_t probe(struct shrinker__mon *m, bool wait)
 {
 	int64_t grown, cur, base, head;
-	uint64_t est;
+	uint64_t est, now = 0;
+	bool cg;
 
 	if (wait ? pthread_mutex_lock(&m->probe_lock) != 0
 		 : pthread_mutex_trylock(&m->probe_lock) != 0)
 		return estimate(m);
 	grown = atomic_load_explicit(&m->gc_grown, memory_order_relaxed);
-	cur = probe_read(m);
-	if (cur >= 0 && m->gc_probe_fd >= 0 &&
-	    !atomic_load_explicit(&m->gc_use_rss, memory_order_relaxed))
-		atomic_store_explicit(&m->gc_cg_probe_ns, shrinker__now_ns(),
-				      memory_order_relaxed);
+	cur = probe_read(m, &cg);
+	if (cur >= 0)
+		now = shrinker__now_ns();
+	if (cg)
+		atomic_store_explicit(&m->gc_cg_probe_ns, now, memory_order_relaxed);
 	/* The two figures of one measurement: both are written under the
 	 * probe lock. */
 	head = (int64_t)atomic_load_explicit(&m->gc_measured, memory_order_relaxed);
@@ -183,7 +187,7 @@ static uint64_t probe(struct shrinker__mon *m, bool wait)
 		 * each have a block of it (a sum of recent reports that
 		 * halves every RECENT_HALF_LIFE_NS covers them). */
 		head -= cur - base;
-		head -= (int64_t)recent_locked(m, grown);
+		head -= (int64_t)recent_locked(m, grown, now);
 	} else {
 		/* No reading: trust what the program reported. */
 		head -= grown - atomic_load_explicit(&m->gc_grown_measured,
@@ -208,7 +212,7 @@ bool shrinker__growth_quiet(int64_t *moved_out)
 	int64_t cur, base, moved;
 
 	pthread_mutex_lock(&m->probe_lock);
-	cur = probe_read(m);
+	cur = probe_read(m, NULL);
 	base = atomic_load_explicit(&m->gc_base, memory_order_relaxed);
 	pthread_mutex_unlock(&m->probe_lock);
 	if (cur < 0 || base < 0)

@@ -60,7 +60,6 @@ struct shrinker__mon {
 	uint64_t last_freed_total;   /* freed_total at last_ns */
 	uint64_t soft_dyn, soft_dyn_ns; /* the adaptive soft watermark, since */
 	uint64_t soft_rose_ns;    /* when it last rose */
-	uint64_t soft_ceiling;    /* the configured share of the limit */
 	bool soft_watched;        /* it is below the ceiling only because the
 				     program's probes watch the usage
 				     (watermarks.c): the library looks every

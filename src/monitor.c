@@ -324,13 +324,18 @@ int shrinker__monitor_timeout_ms(void)
 		mon_unlock();
 		return r;
 	}
-	if (m->soft_watched &&
-	    m->mem.headroom < m->soft_ceiling + m->soft_ceiling / 4) {
+	if (m->soft_watched) {
 		/* Within reach of where the ceiling would have put the
 		 * watermark: the floor holds while the program's probes and
 		 * these looks watch the usage (watermarks.c). */
-		mon_unlock();
-		return POLL_MIN_MS;
+		uint64_t ceiling, ceiling_hard;
+
+		shrinker__watermarks(m->mem.limit, m->soft_permille,
+				     m->hard_permille, &ceiling, &ceiling_hard);
+		if (m->mem.headroom < ceiling + ceiling / 4) {
+			mon_unlock();
+			return POLL_MIN_MS;
+		}
 	}
 	if (covered_locked(m) || !m->src[SHRINKER__SRC_POLL].active) {
 		mon_unlock();

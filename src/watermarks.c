@@ -120,7 +120,6 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 
 	shrinker__watermarks(limit, m->soft_permille, m->hard_permille,
 			     &mem->soft_watermark, &mem->hard_watermark);
-	m->soft_ceiling = mem->soft_watermark;
 	if (m->watermarks_fixed)
 		return;
 	/* The floor is for a reaction that starts before the limit: a kernel

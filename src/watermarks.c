@@ -23,12 +23,13 @@
 #include "monitor.h"
 
 /* The soft watermark is the growth seen in the last second (measure.c's
- * rate_slow, a maximum that halves every half second) times the reaction the library needs (shrinker__reaction_need_ns(): twice
- * its slowest recent reaction, a maximum that halves every
- * REACTION_HALF_LIFE_NS, REACTION_MIN_NS to REACTION_MAX_NS), between
- * FLOOR_PERMILLE of the limit (only where the kernel warns before the
- * limit: early_warning_locked()) and the configured share (the ceiling), in
- * steps of a 128th of the limit; it rises at once and falls half the way
+ * rate_slow, a maximum that halves every half second) times the reaction
+ * the library needs (shrinker__reaction_need_ns(): twice its slowest
+ * recent reaction, a maximum that halves every REACTION_HALF_LIFE_NS,
+ * REACTION_MIN_NS to REACTION_MAX_NS), rounded up to a 128th of the limit,
+ * between FLOOR_PERMILLE of the limit exactly (only where the kernel warns
+ * before the limit: early_warning_locked()) and the configured share (the
+ * ceiling); it rises at once and falls half the way
  * (a step at least) per SOFT_FALL_EVERY_NS, from SOFT_HOLD_NS after it last
  * rose (a watermark that went up and down with every burst re-armed cgroup
  * v1's thresholds ten times a second). */
@@ -143,10 +144,13 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 	t = shrinker__reaction_need_ns(2);
 	need = m->rate_slow * (double)t / 1e9;
 	soft = need > (double)mem->soft_watermark ? mem->soft_watermark : (uint64_t)need;
-	if (soft < floor)
-		soft = floor;
+	/* The steps are for the growth's part, which moves; the floor is
+	 * exact (rounded up, 2.5 % of 512 MiB kept 16 MiB, not 12.8, free at
+	 * rest: 0.6 % of the limit that the caches could hold). */
 	quantum = limit / 128 > (1u << 20) ? limit / 128 : (1u << 20);
 	soft = (soft + quantum - 1) / quantum * quantum;
+	if (soft < floor)
+		soft = floor;
 	if (soft < m->soft_dyn &&
 	    (now - m->soft_dyn_ns < SOFT_FALL_EVERY_NS ||
 	     now - m->soft_rose_ns < SOFT_HOLD_NS))

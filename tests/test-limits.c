@@ -247,16 +247,19 @@ static int test_watermarks_adapt(void)
 	static const struct {
 		unsigned after_ms;
 		double mib;
-	} fall[] = { { 0, 38.4 }, { 150, 38.4 }, { 200, 23.4 }, { 0, 23.4 }, { 120, 17.4 } };
+	} fall[] = { { 0, 38.4 }, { 150, 38.4 }, { 200, 23.4 }, { 0, 23.4 }, { 120, 14.4 },
+		     { 120, 11.4 }, { 120, 9.6 } };
 	struct shrinker_memory mem;
 	int r = TAP_FAIL;
 	size_t i;
 
 	use_tree("v2-high");
-	/* Nothing grew: the floor, 2.5 % of 384 MiB in 3 MiB steps. */
+	/* Nothing grew: the floor, 2.5 % of 384 MiB, exactly (the steps are
+	 * for the growth's part). */
 	CHECK(measure_at(0, 0, &mem) == 0);
 	CHECK(mem.limit == 384 * MiB);
-	CHECK(mem.soft_watermark == 12 * MiB && mem.hard_watermark == 6 * MiB);
+	CHECK_NEAR(mem.soft_watermark, 9.6 * MiB, 0.01 * MiB);
+	CHECK_NEAR(mem.hard_watermark, 4.8 * MiB, 0.01 * MiB);
 	/* 1 GiB/s for 25 ms (the least reaction): 25.6 MiB, in 3 MiB steps. */
 	CHECK(measure_at(1024.0 * MiB, 0, &mem) == 0);
 	CHECK(mem.soft_watermark == 27 * MiB);
@@ -264,8 +267,9 @@ static int test_watermarks_adapt(void)
 	CHECK(measure_at(10240.0 * MiB, 0, &mem) == 0);
 	CHECK_NEAR(mem.soft_watermark, 38.4 * MiB, 0.01 * MiB);
 	/* Growth stopped: held for 300 ms after it rose, not down at once;
-	 * then half the way down to the 12 MiB floor, in 3 MiB steps, per
-	 * 100 ms: 38.4 - 15 = 23.4, then 23.4 - 6 = 17.4. */
+	 * then half the way down to the 9.6 MiB floor, in 3 MiB steps, per
+	 * 100 ms: 38.4 - 15 = 23.4, 23.4 - 9 = 14.4, 14.4 - 3 = 11.4, then
+	 * the floor (half of 1.8 MiB, rounded up, is past it). */
 	for (i = 0; i < sizeof(fall) / sizeof(fall[0]); i++) {
 		sleep_ms(fall[i].after_ms);
 		CHECK(measure_at(0, 0, &mem) == 0);
@@ -283,14 +287,14 @@ static int test_watermarks_adapt(void)
 	CHECK_NEAR(mem.soft_watermark, 51.2 * MiB, 0.01 * MiB);
 	/* ... unless the program's growth probes the cgroup's usage (the
 	 * growth clock: here a report of 64 MiB, past any step, every
-	 * 50 ms): then the floor, 2.5 % of 512 MiB in 4 MiB steps, once it
-	 * has come down... */
+	 * 50 ms): then the floor, 2.5 % of 512 MiB, once it has come
+	 * down... */
 	for (i = 0; i < 30; i++) {
 		CHECK(shrinker_account(64 * MiB, 0) == 0);
 		CHECK(measure_at(0, 0, &mem) == 0);
 		sleep_ms(50);
 	}
-	CHECK(mem.soft_watermark == 16 * MiB);
+	CHECK_NEAR(mem.soft_watermark, 12.8 * MiB, 0.01 * MiB);
 	/* ... and the ceiling again, at once, a second after they stop. */
 	sleep_ms(1100);
 	CHECK(measure_at(0, 0, &mem) == 0);
@@ -323,7 +327,8 @@ static int test_watermark_api(void)
 	CHECK(shrinker_set_watermarks(0, 0) == 0);
 	use_tree("v2-high");
 	CHECK(measure_at(0, 0, &mem) == 0);
-	CHECK(mem.soft_watermark == 12 * MiB && mem.hard_watermark == 6 * MiB);
+	CHECK_NEAR(mem.soft_watermark, 9.6 * MiB, 0.01 * MiB);
+	CHECK_NEAR(mem.hard_watermark, 4.8 * MiB, 0.01 * MiB);
 	r = TAP_PASS;
 fail:
 	shrinker_set_watermarks(0, 0);

@@ -360,7 +360,9 @@ int shrinker_dispatch(void);
  * memory pay first, in proportion to their excess, the rest in proportion
  * to what each holds; on hard pressure each takes at least what brings the
  * headroom back to the hard watermark.  A process below an equal share may
- * grow into the band the others keep free, and right after a shrink.
+ * grow through the band the others keep free to a quarter of the soft
+ * watermark below it (never below the hard one), and right after a shrink:
+ * the deficit that makes is paid by those above an equal share first.
  * Processes that do not use the library are not peers: their part of a
  * deficit is freed by those that do.
  *

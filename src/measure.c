@@ -309,6 +309,7 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 	 * keep them counted, drop only those made before we started. */
 	atomic_store(&m->mg_headroom, mem->headroom);
 	atomic_store(&m->mg_soft, mem->soft_watermark);
+	atomic_store(&m->mg_hard, mem->hard_watermark);
 	atomic_fetch_sub(&m->mg_granted, granted_before);
 	shrinker__growth_measured_locked(m, probe_base, probe_rss);
 	atomic_store(&m->mg_valid, true);

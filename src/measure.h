@@ -76,7 +76,7 @@ struct shrinker__mon {
 	int poll_src[SHRINKER__SRC_COUNT]; /* pollfd index -> source */
 
 	/* Read by shrinker_may_grow() without the lock. */
-	_Atomic uint64_t mg_headroom, mg_soft, mg_granted, mg_poke_ns;
+	_Atomic uint64_t mg_headroom, mg_soft, mg_hard, mg_granted, mg_poke_ns;
 	_Atomic uint64_t mg_block_until_ns; /* no growth before this */
 	_Atomic uint64_t mg_granted_total;  /* every grant, cumulative */
 	_Atomic uint64_t freed_total;       /* every callback's freed, cumulative */

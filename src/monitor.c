@@ -762,12 +762,25 @@ uint64_t shrinker__room_left(void)
 	head = atomic_load_explicit(&m->mg_headroom, memory_order_relaxed);
 	/* Growth stops a quarter of the soft watermark above it: the band
 	 * that a shrink restores (shrinker__decide()), so that caches settle
-	 * inside it instead of growing into the next shrink.  Grants since
+	 * inside it instead of growing into the next shrink.  A process below
+	 * its share goes a quarter below it instead: the deficit that makes is
+	 * paid by the processes above an equal share first (peers.c), and
+	 * its growth into what they free evens the shares out; stopping at
+	 * the watermark left two processes at 163 and 85 MiB of 256 for
+	 * seconds, neither making a deficit.  Never into the hard band (by
+	 * default the hard watermark is half the soft one).  Grants since
 	 * the last measurement, and what was freed for particular caches
 	 * (fair.c), are taken already. */
 	soft = atomic_load_explicit(&m->mg_soft, memory_order_relaxed);
-	if (!below)
+	if (!below) {
 		soft += soft / 4;
+	} else {
+		uint64_t hard = atomic_load_explicit(&m->mg_hard, memory_order_relaxed);
+
+		soft -= soft / 4;
+		if (soft < hard)
+			soft = hard;
+	}
 	taken = atomic_load_explicit(&m->mg_granted, memory_order_relaxed);
 	shrinker__sat_add(&taken, atomic_load_explicit(&shrinker__lib.reserved,
 						       memory_order_relaxed));

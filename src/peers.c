@@ -13,8 +13,10 @@
  * nobody else may be quick enough to free).  The processes above an equal
  * share pay first, in proportion to their excess, so that the others are
  * not made to free what they are owed.  A process below an equal
- * share of it may grow into the band that the others keep free and is not
- * held back after a shrink: the others' shrinks are what make its room.
+ * share of it may grow through the band that the others keep free to a
+ * quarter of the soft watermark below it, and is not held back after a
+ * shrink: the deficit it makes is the others' to pay, and their shrinks are
+ * what make its room (monitor.c, shrinker__room_left()).
  * Processes that do not use the library are not peers: their part of a
  * deficit is ours to free.
  *

@@ -513,6 +513,20 @@ static int lower_under(unsigned nproc, uint64_t *dip)
 	}
 	if (kills != 0)
 		return TAP_FAIL;
+	/* Two processes have evened out their shares by the time the limit
+	 * comes down (2.2 s after the second started): the one below its
+	 * share grows below the watermark and the other pays first.  When it
+	 * stopped at the watermark they stayed at 163 and 85 MiB. */
+	if (nproc == 2) {
+		uint64_t c0 = sm[0].cache[sample_at(&sm[0], t_lower)];
+		uint64_t c1 = sm[1].cache[sample_at(&sm[1], t_lower)];
+
+		if (c0 * 5 > c1 * 7 || c1 * 5 > c0 * 7) {
+			tap_diag("two processes at %.1f and %.1f MiB: more than 1.4x apart",
+				 c0 / (double)MiB, c1 / (double)MiB);
+			return TAP_FAIL;
+		}
+	}
 	*dip = before > low ? before - low : 0;
 	return TAP_PASS;
 }
@@ -535,9 +549,13 @@ static int test_two_see_one_deficit(void)
 		 "%.1f MiB with two (%.2fx)", one / (double)MiB, two / (double)MiB,
 		 one ? (double)two / (double)one : 0.0);
 	CHECK(one >= 4 * MiB && two >= 4 * MiB);
-	/* Paying twice would be 2x; 1.2-1.5x is seen: each process counts the
-	 * other's regrowth into the band as growth it did not grant, which
-	 * raises its watermark a little. */
+	/* Paying twice would be 2x; 1.1-1.35x is seen: each process counts
+	 * the other's regrowth into the band as growth it did not grant,
+	 * which raises its watermark a little.  (1.6-1.7x was seen, one run
+	 * in three, while a process below its share stopped at the soft
+	 * watermark: the two stayed at 163 and 85 MiB until the limit came
+	 * down, and the lowered limit's deficit was paid during the
+	 * transfer.) */
 	CHECK(two * 10 <= one * 16);
 	return TAP_PASS;
 fail:
@@ -802,7 +820,8 @@ static const struct tap_test tests[] = {
 	{ "an ancestor's limit against the ancestor's usage (a sibling)", test_sibling },
 	{ "\"medium\" from page-cache reclaim at the limit shrinks nothing", test_medium },
 	{ "two processes in one cgroup: each its part, equal shares, no OOM kill", test_two_processes },
-	{ "two processes see one deficit: together they free what one alone would", test_two_see_one_deficit },
+	{ "two processes see one deficit: together they free what one alone would; "
+	  "their shares even out first", test_two_see_one_deficit },
 	{ "GLib: a deferred cache at 100 MiB/s that never asks: no OOM kill", test_glib_deferred },
 	{ "a symbolic link where the peers' file goes is not followed", test_peers_file_safety },
 	{ "a container: cgroup namespace, read-only cgroup mount", test_container },

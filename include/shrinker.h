@@ -302,8 +302,9 @@ int shrinker_dispatch(void);
  * the time the library takes to react (twice its slowest recent reaction,
  * from the wake-up to the request's end, halving every second; 25 ms to
  * 200 ms), between
- * a floor of 2.5 % and a ceiling of 10 % of the limit (OSv's low watermark),
- * in steps of a 128th of the limit.  It rises at once with growth, holds
+ * a floor of 2.5 % and a ceiling of 10 % of the limit (OSv's low watermark);
+ * the growth's part in steps of a 128th of the limit, the floor exact.  It
+ * rises at once with growth, holds
  * 300 ms, then falls half the way per 100 ms.  The floor applies where the
  * kernel warns before the limit (cgroup v1 usage thresholds armed, or a
  * cgroup v2 memory.high, where it throttles instead of killing), and with

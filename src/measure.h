@@ -135,6 +135,17 @@ extern struct shrinker__mon shrinker__mon;
 #define SHRINKER__MIN_SOFT (4ull << 20)
 #define SHRINKER__MIN_HARD (2ull << 20)
 
+/* The band above a soft watermark: a quarter of it.  A shrink frees back
+ * to its top (shrinker__decide()) and growth stops there
+ * (shrinker__room_left()), so that caches settle inside it instead of
+ * growing into the next shrink; a process below its share grows as far
+ * below the watermark instead; the 10 ms looks of a watched cgroup begin
+ * at the top of the ceiling's band (shrinker__monitor_timeout_ms()). */
+static inline uint64_t shrinker__band(uint64_t soft)
+{
+	return soft / 4;
+}
+
 /* The watermarks in bytes for a limit (the one formula: the monitor's and
  * the cgroup v1 thresholds'). */
 void shrinker__watermarks(uint64_t limit, unsigned soft_permille,

@@ -76,7 +76,7 @@ bool shrinker__decide(const struct shrinker_memory *mem,
 		      enum shrinker__signal sig, uint64_t ahead, uint64_t *target,
 		      bool *hard)
 {
-	uint64_t soft = mem->soft_watermark, nudge = soft / 4;
+	uint64_t soft = mem->soft_watermark, nudge = shrinker__band(soft);
 	uint64_t deficit = mem->headroom < soft ? soft - mem->headroom : 0;
 
 	if (deficit) {
@@ -332,7 +332,7 @@ int shrinker__monitor_timeout_ms(void)
 
 		shrinker__watermarks(m->mem.limit, m->soft_permille,
 				     m->hard_permille, &ceiling, &ceiling_hard);
-		if (m->mem.headroom < ceiling + ceiling / 4) {
+		if (m->mem.headroom < ceiling + shrinker__band(ceiling)) {
 			mon_unlock();
 			return POLL_MIN_MS;
 		}
@@ -760,10 +760,10 @@ uint64_t shrinker__room_left(void)
 	    atomic_load_explicit(&m->mg_block_until_ns, memory_order_relaxed))
 		return 0;
 	head = atomic_load_explicit(&m->mg_headroom, memory_order_relaxed);
-	/* Growth stops a quarter of the soft watermark above it: the band
-	 * that a shrink restores (shrinker__decide()), so that caches settle
+	/* Growth stops at the top of the band above the soft watermark
+	 * (shrinker__band()), which a shrink restores, so that caches settle
 	 * inside it instead of growing into the next shrink.  A process below
-	 * its share goes a quarter below it instead: the deficit that makes is
+	 * its share goes as far below it instead: the deficit that makes is
 	 * paid by the processes above an equal share first (peers.c), and
 	 * its growth into what they free evens the shares out; stopping at
 	 * the watermark left two processes at 163 and 85 MiB of 256 for
@@ -773,11 +773,11 @@ uint64_t shrinker__room_left(void)
 	 * (fair.c), are taken already. */
 	soft = atomic_load_explicit(&m->mg_soft, memory_order_relaxed);
 	if (!below) {
-		soft += soft / 4;
+		soft += shrinker__band(soft);
 	} else {
 		uint64_t hard = atomic_load_explicit(&m->mg_hard, memory_order_relaxed);
 
-		soft -= soft / 4;
+		soft -= shrinker__band(soft);
 		if (soft < hard)
 			soft = hard;
 	}

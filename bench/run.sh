@@ -4,7 +4,8 @@
 # written from the results.  Every run is repeated BENCH_RUNS times (3),
 # interleaved (all runs once, then all again), with the competitor's
 # alone-baseline taken again in each round; the tables give the median and
-# the min-max spread.  About 13 minutes on 2 cores.
+# the min-max spread; the report ends with the library's rows against the
+# report this run replaces (bench/compare.pl).  About 13 minutes on 2 cores.
 #
 # BENCH_QUICK=1 runs one short scenario once (CI's smoke run) and writes
 # nothing to the repository.  BENCH_REPORT=1 writes the report again from
@@ -24,7 +25,14 @@ MiB=1048576
 # shellcheck source=scripts/cgroup-lib.sh
 . scripts/cgroup-lib.sh
 mkdir -p "$OUT"
-[ -n "${BENCH_REPORT:-}" ] || rm -f "$OUT"/*.jsonl "$OUT"/*.tsv "$OUT"/placement
+[ -n "${BENCH_REPORT:-}" ] || rm -f "$OUT"/*.jsonl "$OUT"/*.tsv "$OUT"/placement "$OUT"/commit
+# The report this run replaces, for bench/compare.pl (a full run only; a
+# BENCH_REPORT=1 rewrite keeps the one its run saved).
+if [ -z "${BENCH_REPORT:-}${BENCH_ONLY:-}${BENCH_QUICK:-}" ]; then
+	[ ! -f BENCHMARKS.md ] || cp BENCHMARKS.md "$OUT/previous.md"
+	# The code that ran, for the report (BENCH_REPORT=1 may come later).
+	git describe --always --dirty > "$OUT/commit" 2>/dev/null || rm -f "$OUT/commit"
+fi
 
 # libshrinker:nothr is the library with cgroup v1's usage thresholds turned
 # off (SHRINKER_SOURCES): no kernel event before the limit but the kernel's
@@ -317,7 +325,8 @@ fi
 {
 	echo "# Benchmarks"
 	echo
-	echo "Written by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%d): $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo),"
+	commit=$(cat "$OUT/commit" 2>/dev/null || true)
+	echo "Written by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%d)${commit:+ at commit \`$commit\`}: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo),"
 	echo "Linux $(uname -r), cgroup v${cgver:-$(grep -q '^[0-9]*:[^:]*memory' /proc/self/cgroup && echo 1 || echo 2)} memory controller. Every run is a fresh memory cgroup; the"
 	echo "kernel's OOM kill counter is the verdict. All strategies are modes of one program"
 	echo "(\`bench/cachebench\`: memory-hog's two caches and worker threads, 2 threads x 8000 operations/s),"
@@ -407,6 +416,19 @@ fi
 		echo "![$s](docs/bench-$s.png)"
 	done
 	echo
+} > "$OUT/tables.md"
+{
+	cat "$OUT/tables.md"
+	# This run against the one it replaces: is each of the library's
+	# medians within the other run's spread?
+	if [ -f "$OUT/previous.md" ]; then
+		echo "<!-- compare:begin -->"
+		echo
+		perl bench/compare.pl "$OUT/previous.md" "$OUT/tables.md"
+		echo
+		echo "<!-- compare:end -->"
+		echo
+	fi
 	# The race table (make bench-race) is kept from the last run of it.
 	if [ -f BENCHMARKS.md ]; then
 		sed -n '/^<!-- race:begin -->$/,/^<!-- race:end -->$/p' BENCHMARKS.md

@@ -64,7 +64,9 @@ void shrinker__debug(const char *fmt, ...)
 		return;
 	saved = errno;
 	ms = shrinker__now_ns() / 1000000;
-	h = snprintf(buf, sizeof(buf), "libshrinker[%llu.%03llu]: ",
+	/* The pid: processes sharing a cgroup (peers.c) often share a
+	 * terminal or a log too. */
+	h = snprintf(buf, sizeof(buf), "libshrinker[%d %llu.%03llu]: ", (int)getpid(),
 		     (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
 	va_start(ap, fmt);
 	/* clang 14's analyzer misses the va_start() just above. */

@@ -288,6 +288,35 @@ static bool budget_limit_locked(struct shrinker__mon *m, uint64_t total,
 	return true;
 }
 
+/* Processes that share a cgroup size their watermarks each from its own
+ * view of the growth, and with different watermarks they do not see one
+ * deficit.  Two in one cgroup, a competitor taking 100 MiB: one at 12 MiB
+ * asked every 2 ms for half a MiB, its part by peers.c's water-filling of
+ * deficits the other, at 6.5 MiB, did not see, while the other, below its
+ * share, grew back into what it freed (128 + 57 MiB freed for 100
+ * needed).  So the soft watermark is the largest that a busy peer (one
+ * that measured within the last second) sized for itself.  What we
+ * publish is ours when the growth sized it, below the ceiling; at the
+ * ceiling (nothing watches the usage) it says nothing of the growth, and
+ * we publish none (mon lock held). */
+static void peers_watermark_locked(struct shrinker__mon *m, struct shrinker_memory *mem)
+{
+	uint64_t ceiling, ceiling_hard;
+
+	if (m->watermarks_fixed) {
+		m->soft_own = 0;
+		return;
+	}
+	shrinker__watermarks(mem->limit, m->soft_permille, m->hard_permille,
+			     &ceiling, &ceiling_hard);
+	m->soft_own = mem->soft_watermark < ceiling ? mem->soft_watermark : 0;
+	if (m->peers.n < 2 || m->peers.soft_max <= mem->soft_watermark)
+		return;
+	/* A peer's figure is read from a shared file: never above our
+	 * ceiling. */
+	mem->soft_watermark = m->peers.soft_max < ceiling ? m->peers.soft_max : ceiling;
+}
+
 /* Publish a measurement (mon lock held): the rate, the figures
  * shrinker_may_grow() reads, the growth clock's base (probe_base: the
  * reading the probe compares with, -1 if none). */
@@ -303,6 +332,7 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 		m->last_ns = now;
 	}
 	shrinker__watermarks_locked(m, mem, now);
+	peers_watermark_locked(m, mem);
 	m->mem = *mem;
 	m->have_mem = true;
 	/* Grants made while we measured may or may not be in the figures:
@@ -339,7 +369,7 @@ int shrinker__measure_locked(struct shrinker__mon *m)
 	/* Peers only where a cgroup's limit binds, and not in the tests'
 	 * fixture trees (SHRINKER_ROOT). */
 	shrinker__peers_update(m->cg_binding && !shrinker__root()[0] ?
-			       m->cg_bind_dir : NULL, rss, &m->peers);
+			       m->cg_bind_dir : NULL, rss, m->soft_own, &m->peers);
 	atomic_store(&m->mg_below_share, shrinker__peers_below_share(&m->peers));
 	atomic_store(&m->peers_seen, m->peers.n);
 	/* The probe reads what the binding limit is measured against: our

@@ -25,6 +25,9 @@ struct shrinker__peers {
 	unsigned n;           /* processes, this one included (1: alone) */
 	uint64_t self, total; /* resident bytes: ours, all of them together */
 	uint64_t excess_self, excess_total; /* above an equal share of total */
+	uint64_t soft_max;    /* the largest soft watermark that a peer which
+				 measured within the last second sized for
+				 itself; 0: none */
 };
 
 struct shrinker__mon {
@@ -59,6 +62,8 @@ struct shrinker__mon {
 	uint64_t last_granted_total; /* mg_granted_total at last_ns */
 	uint64_t last_freed_total;   /* freed_total at last_ns */
 	uint64_t soft_dyn, soft_dyn_ns; /* the adaptive soft watermark, since */
+	uint64_t soft_own;        /* the soft watermark as we sized it, before
+				     a peer's larger one (peers.c) */
 	uint64_t soft_rose_ns;    /* when it last rose */
 	bool soft_watched;        /* it is below the ceiling only because the
 				     program's probes watch the usage

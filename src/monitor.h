@@ -75,10 +75,11 @@ void shrinker__freeing(void);
 void shrinker__freed(uint64_t bytes);
 void shrinker__trimmed(void);
 
-/* peers.c.  Publish our resident size for the cgroup bind_dir (NULL: no
+/* peers.c.  Publish our resident size and the soft watermark we sized
+ * for ourselves (soft_own, 0: none yet) for the cgroup bind_dir (NULL: no
  * cgroup binds) and read the others' into *out (n = 1 when alone or when the
  * shared file cannot be used). */
-void shrinker__peers_update(const char *bind_dir, uint64_t rss,
+void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_own,
 			    struct shrinker__peers *out);
 /* Our part of target: in proportion to our share of the peers' memory. */
 uint64_t shrinker__peers_part(const struct shrinker__peers *p, uint64_t target);

@@ -16,7 +16,12 @@
  * share of it may grow through the band that the others keep free to a
  * quarter of the soft watermark below it, and is not held back after a
  * shrink: the deficit it makes is the others' to pay, and their shrinks are
- * what make its room (monitor.c, shrinker__room_left()).
+ * what make its room (monitor.c, shrinker__room_left()).  Each also
+ * publishes the soft watermark it sized for its view of the growth, and
+ * all use the largest that a peer published within the last second
+ * (measure.c): with a watermark each, one process freed its parts of
+ * deficits that the others did not see, in small requests every few
+ * milliseconds, while another grew back into what it freed.
  * Processes that do not use the library are not peers: their part of a
  * deficit is ours to free.
  *
@@ -45,12 +50,15 @@
 #define SLOTS 64
 #define STALE_NS 60000000000ull  /* a slot not written for this long is free */
 #define RECENT_NS 30000000000ull /* a peer counts if it wrote this recently */
+#define SOFT_RECENT_NS 1000000000ull /* its watermark, if it wrote this recently */
 
 struct slot {
 	_Atomic int32_t pid;
 	uint32_t pad;
 	_Atomic uint64_t rss, written_ns;
-	uint64_t spare[5];
+	_Atomic uint64_t soft;  /* its own soft watermark; 0 (older versions,
+				   which left it spare): not known */
+	uint64_t spare[4];
 };
 
 struct table {
@@ -170,10 +178,10 @@ static void claim(uint64_t now)
 	}
 }
 
-void shrinker__peers_update(const char *bind_dir, uint64_t rss,
+void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_own,
 			    struct shrinker__peers *out)
 {
-	uint64_t now = shrinker__now_ns(), total = 0, size[SLOTS];
+	uint64_t now = shrinker__now_ns(), total = 0, soft_max = 0, size[SLOTS];
 	unsigned n = 0;
 	struct stat cg;
 	int i, saved = errno;
@@ -194,6 +202,7 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss,
 		claim(now);
 	if (P.slot >= 0) {
 		atomic_store(&P.t->slot[P.slot].rss, rss);
+		atomic_store(&P.t->slot[P.slot].soft, soft_own);
 		atomic_store(&P.t->slot[P.slot].written_ns, now);
 	}
 	for (i = 0; i < SLOTS; i++) {
@@ -209,12 +218,20 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss,
 		size[i] = i == P.slot ? rss : atomic_load(&s->rss);
 		shrinker__sat_add(&total, size[i]);
 		n++;
+		/* A busy peer's watermark: one that measured lately. */
+		if (i != P.slot && now >= w && now - w <= SOFT_RECENT_NS) {
+			uint64_t soft = atomic_load(&s->soft);
+
+			if (soft > soft_max)
+				soft_max = soft;
+		}
 	}
 	errno = saved;
 	if (P.slot < 0 || n < 2 || total < rss)
 		return;
 	out->n = n;
 	out->total = total;
+	out->soft_max = soft_max;
 	/* What each holds above an equal share: those pay first. */
 	for (i = 0; i < SLOTS; i++)
 		if (size[i] > total / n)

@@ -412,16 +412,13 @@ static int test_two_processes(void)
 		 st_a, st_b, st_c, (unsigned long long)kills);
 	CHECK(st_a == 0 && st_b == 0 && st_c == 0 && kills == 0);
 	/* Each its part: two that both freed the deficit would free twice
-	 * it.  One alone frees more than the deficit too, by as much as the
-	 * competitor's rate: the watermark rises with it and each request
-	 * looks ahead by it (102-153 MiB for this 100 MiB on 2 cores in 24
-	 * runs; the two together 117-177 MiB on a day when the competitor
-	 * was faster, six runs: 1.6x failed one in six, as 1.3x had failed
-	 * one in five before).  So the bound here is the one that tells
-	 * "each its part" from "both the whole" on any machine, twice the
-	 * need; how the two compare with one alone, in the same run, is
-	 * test 10's. */
-	CHECK(freed_a + freed_b < needed * 2);
+	 * it.  One alone frees more than the deficit too: the watermark rises
+	 * with the competitor's rate and each request looks ahead by it, so
+	 * 102-153 MiB for this 100 MiB on 2 cores (24 runs).  The two
+	 * together freed 117-177 MiB while their watermarks differed (one
+	 * freed, in small parts, for deficits the other did not see, and the
+	 * other grew back into it); with one watermark, 102-130 MiB. */
+	CHECK((freed_a + freed_b) * 10 <= needed * 16);
 	CHECK(a10 > 16 * MiB && b10 > 16 * MiB);
 	CHECK(a10 * 2 <= b10 * 3 && b10 * 2 <= a10 * 3);
 	return TAP_PASS;

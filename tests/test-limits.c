@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "../src/cgroup.h"
 #include "../src/internal.h"
@@ -421,6 +422,94 @@ fail:
 	return r;
 }
 
+/* A peer in a child process publishes its soft watermark (peer_soft) in
+ * the shared file for the cgroup directory dir, then waits for a byte on
+ * go before it leaves. */
+static pid_t spawn_peer(const char *dir, uint64_t peer_soft, int *go_w)
+{
+	int ready[2], go[2];
+	pid_t pid;
+	char c = 0;
+
+	if (pipe(ready) < 0)
+		return -1;
+	if (pipe(go) < 0) {
+		close(ready[0]);
+		close(ready[1]);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct shrinker__peers q;
+
+		shrinker__peers_forget();
+		shrinker__peers_update(dir, 100 * MiB, peer_soft, &q);
+		(void)!write(ready[1], "r", 1);
+		(void)!read(go[0], &c, 1);
+		shrinker__peers_release();
+		_exit(0);
+	}
+	close(ready[1]);
+	close(go[0]);
+	if (pid < 0 || read(ready[0], &c, 1) != 1) {
+		close(ready[0]);
+		close(go[1]);
+		return -1;
+	}
+	close(ready[0]);
+	*go_w = go[1];
+	return pid;
+}
+
+static int test_peer_watermark(void)
+{
+	/* Two processes of one cgroup (a directory of our own stands for
+	 * it; the shared file is named by its device and inode): each reads
+	 * the soft watermark the other sized for itself, while it is fresh;
+	 * a peer that published none (at its ceiling) gives none. */
+	char dir[] = "/tmp/test-limits-peers-XXXXXX";
+	struct shrinker__peers p;
+	int r = TAP_FAIL, go = -1, st;
+	pid_t pid = -1;
+
+	if (!mkdtemp(dir))
+		return tap_skip_why("mkdtemp: %s", strerror(errno));
+	pid = spawn_peer(dir, 12 * MiB, &go);
+	CHECK(pid > 0);
+	shrinker__peers_update(dir, 50 * MiB, 6 * MiB, &p);
+	if (p.n == 1) {
+		r = tap_skip_why("no shared file in /dev/shm here");
+		goto fail;
+	}
+	CHECK(p.n == 2 && p.self == 50 * MiB && p.total == 150 * MiB);
+	CHECK(p.soft_max == 12 * MiB);
+	/* Not rewritten for more than a second: no longer a busy peer's. */
+	sleep_ms(1100);
+	shrinker__peers_update(dir, 50 * MiB, 6 * MiB, &p);
+	CHECK(p.n == 2 && p.soft_max == 0);
+	(void)!write(go, "g", 1);
+	close(go);
+	go = -1;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	pid = -1;
+	/* A peer that publishes none. */
+	pid = spawn_peer(dir, 0, &go);
+	CHECK(pid > 0);
+	shrinker__peers_update(dir, 50 * MiB, 6 * MiB, &p);
+	CHECK(p.n == 2 && p.soft_max == 0);
+	r = TAP_PASS;
+fail:
+	if (go >= 0) {
+		(void)!write(go, "g", 1);
+		close(go);
+	}
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+	shrinker__peers_release();
+	rmdir(dir);
+	return r;
+}
+
 static const struct tap_test tests[] = {
 	{ "cgroup discovery and limits on fixture trees", test_discovery },
 	{ "no cgroup, nothing readable", test_no_cgroup },
@@ -432,6 +521,8 @@ static const struct tap_test tests[] = {
 	{ "watermarks by API: fixed, and back to the default", test_watermark_api },
 	{ "the decision", test_decide },
 	{ "processes sharing a cgroup: each its part, adding up to the target", test_peer_parts },
+	{ "processes sharing a cgroup: a busy peer's soft watermark is read, a stale one not",
+	  test_peer_watermark },
 };
 
 int main(void)

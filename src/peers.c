@@ -32,9 +32,12 @@
  * A slot is claimed by compare-and-swap of its pid and is taken over when
  * its process is gone or has not written for a minute.  The last process
  * to leave (at exit or dlclose()) removes the file, so that cgroups come
- * and go without leaving one each in /dev/shm.
+ * and go without leaving one each in /dev/shm; the tables of cgroups whose
+ * processes were all killed are removed by the next process that creates
+ * a table (sweep()).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -42,6 +45,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -51,6 +55,8 @@
 #define STALE_NS 60000000000ull  /* a slot not written for this long is free */
 #define RECENT_NS 30000000000ull /* a peer counts if it wrote this recently */
 #define SOFT_RECENT_NS 1000000000ull /* its watermark, if it wrote this recently */
+#define SWEEP_MAX 32   /* other tables looked at when we create one */
+#define SWEEP_AGE_S 60 /* and removed only if older than this, seconds */
 
 struct slot {
 	_Atomic int32_t pid;
@@ -116,12 +122,87 @@ static void detach(void)
 	P.slot = -1;
 }
 
+/* Whether no process of table t is alive: every slot free or its process
+ * gone.  A live process that is only silent keeps its table. */
+static bool table_dead(const struct table *t)
+{
+	int i, saved = errno;
+	bool dead = t->magic == MAGIC;
+
+	for (i = 0; i < SLOTS && dead; i++) {
+		int32_t pid = atomic_load(&t->slot[i].pid);
+
+		if (pid > 0 && !(kill(pid, 0) < 0 && errno == ESRCH))
+			dead = false;
+	}
+	errno = saved;
+	return dead;
+}
+
+/* Tables whose processes were all killed.  One that is SIGKILLed or
+ * OOM-killed, or crashes, cannot remove its table, and with the last of a
+ * cgroup's processes gone nobody does: make bench left 1378 of them in
+ * /dev/shm here (4 KiB of memory each), one per cgroup it made.  When we
+ * create a table we look at up to SWEEP_MAX other tables of our user and
+ * remove those last modified more than a minute ago (so not one being set
+ * up: writes through the mapping leave the time as ftruncate() set it)
+ * whose every slot is free or held by a process that is gone. */
+static void sweep(const char *mine)
+{
+	/* getdents64() into the stack, not opendir(): the measuring path
+	 * must not allocate (tests/test-nomalloc.c). */
+	char prefix[32], buf[2048];
+	struct timespec rt;
+	unsigned looked = 0;
+	size_t len;
+	ssize_t n;
+	int dfd;
+
+	len = (size_t)snprintf(prefix, sizeof(prefix), "libshrinker-%u-", (unsigned)geteuid());
+	dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	while (looked < SWEEP_MAX && (n = getdents64(dfd, buf, sizeof(buf))) > 0) {
+		ssize_t off;
+
+		for (off = 0; off < n && looked < SWEEP_MAX;) {
+			const struct dirent64 *e = (const struct dirent64 *)(buf + off);
+			struct stat st;
+			void *map;
+			int fd;
+
+			off += e->d_reclen;
+			if (strncmp(e->d_name, prefix, len) != 0 || strcmp(e->d_name, mine) == 0)
+				continue;
+			looked++;
+			fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+			if (fd < 0)
+				continue;
+			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+			    !(st.st_mode & 077) && st.st_size == sizeof(struct table) &&
+			    rt.tv_sec - st.st_mtim.tv_sec > SWEEP_AGE_S) {
+				map = mmap(NULL, sizeof(struct table), PROT_READ, MAP_SHARED, fd, 0);
+				if (map != MAP_FAILED) {
+					if (table_dead(map) && unlinkat(dfd, e->d_name, 0) == 0)
+						shrinker__debug("peers: removed %s, whose "
+								"processes are all gone", e->d_name);
+					munmap(map, sizeof(struct table));
+				}
+			}
+			close(fd);
+		}
+	}
+	close(dfd);
+}
+
 static void attach(const struct stat *cg)
 {
 	char path[96];
 	struct stat st;
 	void *map;
 	int fd, saved = errno;
+	bool created;
 
 	snprintf(path, sizeof(path), "/dev/shm/libshrinker-%u-%llx-%llx",
 		 (unsigned)geteuid(), (unsigned long long)cg->st_dev,
@@ -131,7 +212,7 @@ static void attach(const struct stat *cg)
 		goto out;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
 	    (st.st_mode & 077) || (st.st_size != 0 && st.st_size != sizeof(struct table)) ||
-	    (st.st_size == 0 && ftruncate(fd, sizeof(struct table)) < 0)) {
+	    ((created = st.st_size == 0) && ftruncate(fd, sizeof(struct table)) < 0)) {
 		shrinker__debug("peers: not using %s (not a private file of ours)", path);
 		close(fd);
 		goto out;
@@ -148,6 +229,8 @@ static void attach(const struct stat *cg)
 		P.t->version = 1;
 		P.t->magic = MAGIC;
 	}
+	if (created)
+		sweep(strrchr(path, '/') + 1);
 out:
 	errno = saved;
 }

@@ -7,10 +7,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "../src/cgroup.h"
@@ -510,6 +513,66 @@ fail:
 	return r;
 }
 
+static int test_peer_sweep(void)
+{
+	/* A process that was killed leaves its table in /dev/shm: a child
+	 * publishes in one for directory a and leaves with _exit(), as a
+	 * SIGKILL would (no destructor runs).  Aged past a minute, the table
+	 * is removed when a process creates a table for another cgroup; a
+	 * fresh one, or one with a live process, is not. */
+	char a[] = "/tmp/test-limits-sweep-a-XXXXXX";
+	char b[] = "/tmp/test-limits-sweep-b-XXXXXX";
+	char shm[128];
+	struct shrinker__peers p;
+	struct timespec old[2];
+	struct stat st;
+	int r = TAP_FAIL, i, wst;
+	pid_t pid;
+
+	if (!mkdtemp(a) || !mkdtemp(b))
+		return tap_skip_why("mkdtemp: %s", strerror(errno));
+	CHECK(stat(a, &st) == 0);
+	snprintf(shm, sizeof(shm), "/dev/shm/libshrinker-%u-%llx-%llx", (unsigned)geteuid(),
+		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	pid = fork();
+	if (pid == 0) {
+		shrinker__peers_forget();
+		shrinker__peers_update(a, 10 * MiB, 0, &p);
+		_exit(0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &wst, 0) == pid);
+	if (access(shm, F_OK) != 0) {
+		r = tap_skip_why("no shared file in /dev/shm here");
+		goto fail;
+	}
+	/* Fresh: kept. */
+	shrinker__peers_update(b, 10 * MiB, 0, &p);
+	shrinker__peers_release();
+	CHECK(access(shm, F_OK) == 0);
+	/* Aged: removed by the next table made (each looks at 32 others;
+	 * older leftovers on this machine go first, a batch each). */
+	clock_gettime(CLOCK_REALTIME, &old[0]);
+	old[0].tv_sec -= 120;
+	old[1] = old[0];
+	CHECK(utimensat(AT_FDCWD, shm, old, 0) == 0);
+	for (i = 0; i < 200 && access(shm, F_OK) == 0; i++) {
+		char c[] = "/tmp/test-limits-sweep-c-XXXXXX";
+
+		CHECK(mkdtemp(c));
+		shrinker__peers_update(c, 10 * MiB, 0, &p);
+		shrinker__peers_release();
+		rmdir(c);
+	}
+	tap_diag("removed after %d new tables", i);
+	CHECK(access(shm, F_OK) != 0);
+	r = TAP_PASS;
+fail:
+	unlink(shm);
+	rmdir(a);
+	rmdir(b);
+	return r;
+}
+
 static const struct tap_test tests[] = {
 	{ "cgroup discovery and limits on fixture trees", test_discovery },
 	{ "no cgroup, nothing readable", test_no_cgroup },
@@ -523,6 +586,8 @@ static const struct tap_test tests[] = {
 	{ "processes sharing a cgroup: each its part, adding up to the target", test_peer_parts },
 	{ "processes sharing a cgroup: a busy peer's soft watermark is read, a stale one not",
 	  test_peer_watermark },
+	{ "processes sharing a cgroup: a killed cgroup's table is removed once aged, not before",
+	  test_peer_sweep },
 };
 
 int main(void)

@@ -25,13 +25,15 @@ MiB=1048576
 # shellcheck source=scripts/cgroup-lib.sh
 . scripts/cgroup-lib.sh
 mkdir -p "$OUT"
-[ -n "${BENCH_REPORT:-}" ] || rm -f "$OUT"/*.jsonl "$OUT"/*.tsv "$OUT"/placement "$OUT"/commit
+[ -n "${BENCH_REPORT:-}" ] || rm -f "$OUT"/*.jsonl "$OUT"/*.tsv "$OUT"/placement "$OUT"/commit "$OUT"/date
 # The report this run replaces, for bench/compare.pl (a full run only; a
 # BENCH_REPORT=1 rewrite keeps the one its run saved).
 if [ -z "${BENCH_REPORT:-}${BENCH_ONLY:-}${BENCH_QUICK:-}" ]; then
 	[ ! -f BENCHMARKS.md ] || cp BENCHMARKS.md "$OUT/previous.md"
-	# The code that ran, for the report (BENCH_REPORT=1 may come later).
+	# The code that ran and the day, for the report (BENCH_REPORT=1 may
+	# come later).
 	git describe --always --dirty > "$OUT/commit" 2>/dev/null || rm -f "$OUT/commit"
+	date -u +%Y-%m-%d > "$OUT/date"
 fi
 
 # libshrinker:nothr is the library with cgroup v1's usage thresholds turned
@@ -326,7 +328,7 @@ fi
 	echo "# Benchmarks"
 	echo
 	commit=$(cat "$OUT/commit" 2>/dev/null || true)
-	echo "Written by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%d)${commit:+ at commit \`$commit\`}: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo),"
+	echo "Written by \`make bench\` (bench/run.sh) on $(cat "$OUT/date" 2>/dev/null || date -u +%Y-%m-%d)${commit:+ at commit \`$commit\`}: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo),"
 	echo "Linux $(uname -r), cgroup v${cgver:-$(grep -q '^[0-9]*:[^:]*memory' /proc/self/cgroup && echo 1 || echo 2)} memory controller. Every run is a fresh memory cgroup; the"
 	echo "kernel's OOM kill counter is the verdict. All strategies are modes of one program"
 	echo "(\`bench/cachebench\`: memory-hog's two caches and worker threads, 2 threads x 8000 operations/s),"

@@ -34,7 +34,8 @@
  * to leave (at exit or dlclose()) removes the file, so that cgroups come
  * and go without leaving one each in /dev/shm; the tables of cgroups whose
  * processes were all killed are removed by the next process that creates
- * a table (sweep()).
+ * a table (sweep()).  A process that attached to a table just as it was
+ * removed finds out at its next update and attaches anew.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -82,6 +83,8 @@ static struct {
 	int slot;             /* ours, -1 if none */
 	pid_t pid;            /* who claimed it (fork() gives a new one) */
 	char path[96];        /* the file, to remove when the last one leaves */
+	dev_t file_dev;       /* and which file it was */
+	ino_t file_ino;
 } P = { .slot = -1 };
 
 /* Whether no live process but us holds a slot. */
@@ -223,6 +226,8 @@ static void attach(const struct stat *cg)
 		goto out;
 	P.t = map;
 	memcpy(P.path, path, sizeof(P.path));
+	P.file_dev = st.st_dev;
+	P.file_ino = st.st_ino;
 	P.dev = cg->st_dev;
 	P.ino = cg->st_ino;
 	if (P.t->magic != MAGIC) {
@@ -266,7 +271,7 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_ow
 {
 	uint64_t now = shrinker__now_ns(), total = 0, soft_max = 0, size[SLOTS];
 	unsigned n = 0;
-	struct stat cg;
+	struct stat cg, shm;
 	int i, saved = errno;
 
 	*out = (struct shrinker__peers){ .n = 1, .self = rss, .total = rss };
@@ -277,6 +282,18 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_ow
 	}
 	if (P.t && (P.dev != cg.st_dev || P.ino != cg.st_ino || P.pid != getpid()))
 		detach();
+	/* Our table was unlinked as we attached to it (by the last process
+	 * to leave, or by a sweep that found its processes all gone): it is
+	 * nobody's file now, and later peers meet in a new one.  Drop it
+	 * without removing what the path names now. */
+	if (P.t && (stat(P.path, &shm) < 0 || shm.st_dev != P.file_dev ||
+		    shm.st_ino != P.file_ino)) {
+		errno = saved;
+		shrinker__debug("peers: %s was removed under us; attaching anew", P.path);
+		munmap(P.t, sizeof(*P.t));
+		P.t = NULL;
+		P.slot = -1;
+	}
 	if (!P.t)
 		attach(&cg);
 	if (!P.t)

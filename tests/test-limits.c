@@ -573,6 +573,49 @@ fail:
 	return r;
 }
 
+static int test_peer_reattach(void)
+{
+	/* Our table is removed under us (the last one out, or a sweep, took
+	 * it for abandoned as we attached): a peer that comes later makes a
+	 * new one, and we must meet it there, not stay alone in ours. */
+	char dir[] = "/tmp/test-limits-reattach-XXXXXX";
+	char shm[128];
+	struct shrinker__peers p;
+	struct stat st;
+	int r = TAP_FAIL, go = -1, wst;
+	pid_t pid = -1;
+
+	if (!mkdtemp(dir))
+		return tap_skip_why("mkdtemp: %s", strerror(errno));
+	CHECK(stat(dir, &st) == 0);
+	snprintf(shm, sizeof(shm), "/dev/shm/libshrinker-%u-%llx-%llx", (unsigned)geteuid(),
+		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	if (access(shm, F_OK) != 0) {
+		r = tap_skip_why("no shared file in /dev/shm here");
+		goto fail;
+	}
+	CHECK(unlink(shm) == 0);
+	pid = spawn_peer(dir, 0, &go);
+	CHECK(pid > 0);
+	errno = 0;
+	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	CHECK(errno == 0); /* errno untouched, the failed stat() included */
+	CHECK(p.n == 2 && p.total == 150 * MiB);
+	r = TAP_PASS;
+fail:
+	if (go >= 0) {
+		(void)!write(go, "g", 1);
+		close(go);
+	}
+	if (pid > 0)
+		waitpid(pid, &wst, 0);
+	shrinker__peers_release();
+	unlink(shm);
+	rmdir(dir);
+	return r;
+}
+
 static const struct tap_test tests[] = {
 	{ "cgroup discovery and limits on fixture trees", test_discovery },
 	{ "no cgroup, nothing readable", test_no_cgroup },
@@ -588,6 +631,8 @@ static const struct tap_test tests[] = {
 	  test_peer_watermark },
 	{ "processes sharing a cgroup: a killed cgroup's table is removed once aged, not before",
 	  test_peer_sweep },
+	{ "processes sharing a cgroup: a table removed under us is left for the new one",
+	  test_peer_reattach },
 };
 
 int main(void)

@@ -464,6 +464,20 @@ static pid_t spawn_peer(const char *dir, uint64_t peer_soft, int *go_w)
 	return pid;
 }
 
+/* Let a peer from spawn_peer() leave (go: its pipe, -1 if none), and
+ * wait for it (pid, <= 0 if none). */
+static void stop_peer(int go, pid_t pid)
+{
+	int st;
+
+	if (go >= 0) {
+		(void)!write(go, "g", 1);
+		close(go);
+	}
+	if (pid > 0)
+		waitpid(pid, &st, 0);
+}
+
 static int test_peer_watermark(void)
 {
 	/* Two processes of one cgroup (a directory of our own stands for
@@ -502,12 +516,7 @@ static int test_peer_watermark(void)
 	CHECK(p.n == 2 && p.soft_max == 0);
 	r = TAP_PASS;
 fail:
-	if (go >= 0) {
-		(void)!write(go, "g", 1);
-		close(go);
-	}
-	if (pid > 0)
-		waitpid(pid, &st, 0);
+	stop_peer(go, pid);
 	shrinker__peers_release();
 	rmdir(dir);
 	return r;
@@ -582,7 +591,7 @@ static int test_peer_reattach(void)
 	char shm[128];
 	struct shrinker__peers p;
 	struct stat st;
-	int r = TAP_FAIL, go = -1, wst;
+	int r = TAP_FAIL, go = -1;
 	pid_t pid = -1;
 
 	if (!mkdtemp(dir))
@@ -604,12 +613,7 @@ static int test_peer_reattach(void)
 	CHECK(p.n == 2 && p.total == 150 * MiB);
 	r = TAP_PASS;
 fail:
-	if (go >= 0) {
-		(void)!write(go, "g", 1);
-		close(go);
-	}
-	if (pid > 0)
-		waitpid(pid, &wst, 0);
+	stop_peer(go, pid);
 	shrinker__peers_release();
 	unlink(shm);
 	rmdir(dir);

@@ -125,6 +125,11 @@ $(B)/tests/test-nomalloc: tests/test-nomalloc.c tests/tap.h tests/helpers.h $(TE
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(TEST_CFLAGS) $(if $(SANITIZE),-DSANITIZED) -o $@ $< \
 		$(TEST_HELPERS) -L$(B) -lshrinker -Wl,-rpath,$(CURDIR)/$(B) $(LDFLAGS)
+# memory-hog's cache on its own.
+$(B)/tests/test-cache: tests/test-cache.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(B)/hog/cache.o $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests -Itools/memory-hog $(TEST_CFLAGS) -o $@ $< $(B)/hog/cache.o \
+		$(TEST_HELPERS) $(STATIC) $(LDFLAGS) -lm
 $(B)/tests/test-%: tests/test-%.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(TEST_CFLAGS) -o $@ $< $(TEST_HELPERS) $(STATIC) $(LDFLAGS) -lm

@@ -13,6 +13,23 @@
  * header of its own in the heap, between other entries' values, kept pages
  * resident after a shrink freed everything else on them.  The OSv mode
  * cannot ask, and relies on its shrinker alone.
+ *
+ * Spare blocks: in a cache whose values live in malloc's heap (below
+ * CACHE_MMAP_BYTES), blocks come in size classes CACHE_SPARE_STEP apart,
+ * and the block of an entry that a replacement evicts is kept, up to
+ * SPARE_MAX a class, for the next entry of its class.  Freed to malloc, it
+ * joined the free chunks around it, which the library's last trim had
+ * given back to the kernel, and the next entry was carved from those,
+ * faulting fresh pages in, while the evicted ones left holes in pages that
+ * stay resident: after a squeeze, memory-hog's records heap grew 6 MiB a
+ * half second over its entries, crossed the watermark and was shrunk by
+ * 5 MiB, again and again: the saw-tooth of issue #15.  (With two threads
+ * each allocates from an arena of its own and frees the other's entries
+ * into the other's.)  A kept block is reused as it is, resident, by
+ * whichever thread needs one, and nothing is carved.  The price: a block
+ * rounds up to its class, 128 bytes on average, and the spares, about
+ * 0.6 MiB for the records, sit unused; they count in the size the
+ * shrinker reports, and a shrink frees them first.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -57,6 +74,25 @@ static size_t cost_of(size_t n)
 	return n < 32 ? 32 : n;
 }
 
+/* Spare blocks kept a class (see DESIGN): a class's count goes up with
+ * its evicted entries and down with its new ones, a random walk that this
+ * bounds; malloc sees only the walks that leave 0 .. SPARE_MAX, a few in a
+ * hundred replacements. */
+#define SPARE_MAX 32u
+
+/* What to ask malloc for an entry with a value of size bytes: in a classed
+ * cache, a request whose chunk is a whole number of classes (cost_of() of
+ * it is that number). */
+static size_t request_of(const struct cache *c, size_t size)
+{
+	size_t n = sizeof(struct entry) + size;
+
+	if (c->classed)
+		n = (n + CHUNK_HEADER + CACHE_SPARE_STEP - 1) /
+			    CACHE_SPARE_STEP * CACHE_SPARE_STEP - CHUNK_HEADER;
+	return n;
+}
+
 static uint64_t mix(uint64_t x)
 {
 	x ^= x >> 33;
@@ -75,12 +111,19 @@ void cache_tune_allocator(void)
 bool cache_init(struct cache *c, const char *name, size_t min_value,
 		size_t max_value, uint64_t keys, bool ask_before_growing)
 {
+	size_t most;
+
 	memset(c, 0, sizeof(*c));
 	c->name = name;
 	c->min_value = min_value;
 	c->max_value = max_value;
 	c->keys = keys;
 	c->ask_before_growing = ask_before_growing;
+	/* Size classes where every block is in the heap and has a class. */
+	c->classed = true;
+	most = request_of(c, max_value) + CHUNK_HEADER;
+	c->classed = most < CACHE_MMAP_BYTES &&
+		     most / CACHE_SPARE_STEP < CACHE_SPARE_CLASSES;
 	c->nbuckets = 1u << 16;
 	c->buckets = calloc(c->nbuckets, sizeof(struct entry *));
 	pthread_mutex_init(&c->lock, NULL);
@@ -116,21 +159,71 @@ static struct entry **bucket(struct cache *c, uint64_t key)
 	return &c->buckets[mix(key) & (c->nbuckets - 1)];
 }
 
-/* Remove e from the table and the LRU list and free it (lock held).
- * Returns the bytes it held. */
-static size_t drop(struct cache *c, struct entry *e)
+/* What the cache holds, spare blocks included: the size its shrinker
+ * reports (lock held). */
+static void report_size(struct cache *c)
+{
+	if (c->shrinker)
+		shrinker_set_size(c->shrinker, c->bytes + c->spare_bytes);
+}
+
+/* Remove e from the table and the LRU list (lock held); keep: for the next
+ * entry of its class if there is room among the spares (a replacement),
+ * else freed.  Returns the bytes it held. */
+static size_t drop(struct cache *c, struct entry *e, bool keep)
 {
 	struct entry **pp = bucket(c, e->key);
-	size_t charge = e->charge;
+	size_t charge = e->charge, k = charge / CACHE_SPARE_STEP;
 
 	while (*pp != e)
 		pp = &(*pp)->hash_next;
 	*pp = e->hash_next;
 	lru_unlink(c, e);
-	free(e);
 	c->bytes -= charge;
 	c->entries--;
+	if (keep && c->classed && charge % CACHE_SPARE_STEP == 0 &&
+	    k < CACHE_SPARE_CLASSES && c->nspare[k] < SPARE_MAX) {
+		e->lru_next = c->spare[k];
+		c->spare[k] = e;
+		c->nspare[k]++;
+		c->spare_bytes += charge;
+	} else {
+		free(e);
+	}
 	return charge;
+}
+
+/* A spare block for a chunk of charge bytes, or NULL (lock held). */
+static struct entry *take_spare(struct cache *c, size_t charge)
+{
+	size_t k = charge / CACHE_SPARE_STEP;
+	struct entry *e;
+
+	if (!c->classed || k >= CACHE_SPARE_CLASSES || !c->spare[k])
+		return NULL;
+	e = c->spare[k];
+	c->spare[k] = e->lru_next;
+	c->nspare[k]--;
+	c->spare_bytes -= charge;
+	return e;
+}
+
+/* Free every spare block (lock held); returns the bytes they held. */
+static size_t free_spares(struct cache *c)
+{
+	size_t freed = c->spare_bytes, k;
+
+	for (k = 0; k < CACHE_SPARE_CLASSES; k++) {
+		while (c->spare[k]) {
+			struct entry *e = c->spare[k];
+
+			c->spare[k] = e->lru_next;
+			free(e);
+		}
+		c->nspare[k] = 0;
+	}
+	c->spare_bytes = 0;
+	return freed;
 }
 
 /* Make room for need bytes within the cache's own memory (lock held): what
@@ -141,7 +234,7 @@ static size_t drop(struct cache *c, struct entry *e)
 static bool make_room(struct cache *c, size_t need)
 {
 	while (c->credit < need && c->lru_tail)
-		c->credit += drop(c, c->lru_tail);
+		c->credit += drop(c, c->lru_tail, true);
 	if (c->credit < need)
 		return false;
 	c->credit -= need;
@@ -165,7 +258,7 @@ bool cache_get(struct cache *c, uint64_t key)
 		      (size_t)(mix(key ^ 0x5bd1e995) % (c->max_value - c->min_value + 1));
 	struct entry *e;
 	bool replacing = false;
-	size_t estimate;
+	size_t estimate, request = request_of(c, size);
 
 	pthread_mutex_lock(&c->lock);
 	for (e = *bucket(c, key); e; e = e->hash_next)
@@ -183,8 +276,8 @@ bool cache_get(struct cache *c, uint64_t key)
 		return true;
 	}
 	c->misses++;
-	estimate = cost_of(sizeof(*e) + size);
-	if ((c->cap && c->bytes + estimate > c->cap) ||
+	estimate = cost_of(request);
+	if ((c->cap && c->bytes + c->spare_bytes + estimate > c->cap) ||
 	    (c->ask_before_growing && !shrinker_may_grow(estimate))) {
 		/* No room: the new entry replaces least recently used ones,
 		 * and an empty cache does without.  What earlier replacements
@@ -198,10 +291,12 @@ bool cache_get(struct cache *c, uint64_t key)
 		c->replaced++;
 		replacing = true;
 	}
+	e = take_spare(c, estimate);
 	pthread_mutex_unlock(&c->lock);
 
 	/* Allocate and fill outside the lock: the shrinker may need it. */
-	e = malloc(sizeof(*e) + size);
+	if (!e)
+		e = malloc(request);
 	if (!e)
 		return false;
 	e->key = key;
@@ -222,8 +317,7 @@ bool cache_get(struct cache *c, uint64_t key)
 	c->entries++;
 	if (c->bytes > c->peak_bytes)
 		c->peak_bytes = c->bytes;
-	if (c->shrinker)
-		shrinker_set_size(c->shrinker, c->bytes);
+	report_size(c);
 	pthread_mutex_unlock(&c->lock);
 	return false;
 }
@@ -240,19 +334,20 @@ size_t cache_shrink(struct cache *c, size_t target, bool hard)
 		c->first_shrink_ns = (uint64_t)ts.tv_sec * 1000000000u +
 				     (uint64_t)ts.tv_nsec;
 	}
-	before = c->bytes;
+	before = c->bytes + c->spare_bytes;
 	c->credit = 0; /* what was evicted and not reused is given back now */
+	/* The spare blocks first: they hold no entry. */
+	freed = free_spares(c);
 	/* drop() unlinks the tail before freeing it; the analyzer does not
 	 * follow that invariant of the list. */
 	while (freed < target && c->lru_tail)
-		freed += drop(c, c->lru_tail); /* NOLINT(clang-analyzer-unix.Malloc) */
+		freed += drop(c, c->lru_tail, false); /* NOLINT(clang-analyzer-unix.Malloc) */
 	c->shrink_calls++;
 	c->shrink_hard_calls += hard;
 	c->shrink_asked += target;
 	c->shrink_freed += freed;
-	c->shrink_dropped += before - c->bytes;
-	if (c->shrinker)
-		shrinker_set_size(c->shrinker, c->bytes);
+	c->shrink_dropped += before - (c->bytes + c->spare_bytes);
+	report_size(c);
 	pthread_mutex_unlock(&c->lock);
 	return freed;
 }
@@ -285,6 +380,7 @@ void cache_destroy(struct cache *c)
 			next = e->hash_next;
 			free(e);
 		}
+	free_spares(c);
 	c->lru_head = c->lru_tail = NULL;
 	c->bytes = 0;
 	c->entries = 0;

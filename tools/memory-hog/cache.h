@@ -15,6 +15,11 @@
 struct shrinker;
 struct entry;
 
+/* Size classes of a heap cache's blocks (cache.c): CACHE_SPARE_STEP bytes
+ * apart, up to CACHE_SPARE_CLASSES steps. */
+#define CACHE_SPARE_STEP 256u
+#define CACHE_SPARE_CLASSES 32u
+
 struct cache {
 	const char *name;
 	size_t min_value, max_value;  /* value sizes, bytes */
@@ -30,6 +35,13 @@ struct cache {
 	size_t bytes;                 /* memory the entries hold, malloc overhead included */
 	size_t credit;                /* evicted by replacements beyond what
 					 they needed, not yet reused */
+	/* Heap caches only (values below CACHE_MMAP_BYTES): blocks in size
+	 * classes, and the blocks replacements evicted kept for the next
+	 * entry of their class (cache.c, "spare blocks"). */
+	bool classed;
+	struct entry *spare[CACHE_SPARE_CLASSES];
+	unsigned nspare[CACHE_SPARE_CLASSES];
+	size_t spare_bytes;
 	size_t entries;
 	size_t peak_bytes;
 	uint64_t hits, misses, replaced;

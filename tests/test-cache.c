@@ -113,7 +113,8 @@ fail:
 }
 
 /* The spare blocks are the cache's memory: a shrink frees them first and
- * counts them, and the accounting drops by what it returns. */
+ * counts them, the accounting drops by what it returns, and none are kept
+ * again until the cache may grow. */
 static int shrink_frees_spares_first(void)
 {
 	struct cache c;
@@ -136,6 +137,16 @@ static int shrink_frees_spares_first(void)
 	CHECK(c.spare_bytes == 0);
 	cache_stats(&c, &st);
 	CHECK(st.shrink_freed == freed && st.shrink_dropped == freed);
+	/* Until the cache may grow again, replacements keep nothing: what
+	 * they kept would take back what the shrink said it freed. */
+	c.cap = c.bytes / 2;
+	for (i = 0; i < 20000; i++)
+		cache_get(&c, next_key(&rng) % c.keys);
+	CHECK(c.spare_bytes == 0);
+	c.cap = c.bytes + 4 * MiB;
+	for (i = 0; i < 20000; i++)
+		cache_get(&c, next_key(&rng) % c.keys);
+	CHECK(c.spare_bytes > 0);
 	cache_destroy(&c);
 	/* A cache of values that get mappings of their own keeps none. */
 	CHECK(cache_init(&c, "blobs", 64 << 10, 256 << 10, 1u << 13, false));
@@ -154,7 +165,7 @@ fail:
 
 static const struct tap_test tests[] = {
 	{ "after a shrink and a trim, replacements reuse evicted blocks: RSS stays", replacements_after_a_shrink },
-	{ "spare blocks are freed first by a shrink and counted", shrink_frees_spares_first },
+	{ "spare blocks are freed first by a shrink, counted, and kept again only once the cache may grow", shrink_frees_spares_first },
 };
 
 TAP_MAIN(tests)

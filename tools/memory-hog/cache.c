@@ -29,7 +29,10 @@
  * whichever thread needs one, and nothing is carved.  The price: a block
  * rounds up to its class, 128 bytes on average, and the spares, about
  * 0.6 MiB for the records, sit unused; they count in the size the
- * shrinker reports, and a shrink frees them first.
+ * shrinker reports, and a shrink frees them first.  After a shrink the
+ * replacements free what they evict, as before, until the cache is
+ * granted growth again: spares refilled during a squeeze were growth that
+ * nobody asked for, taking back what each shrink had just freed.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -181,7 +184,7 @@ static size_t drop(struct cache *c, struct entry *e, bool keep)
 	lru_unlink(c, e);
 	c->bytes -= charge;
 	c->entries--;
-	if (keep && c->classed && charge % CACHE_SPARE_STEP == 0 &&
+	if (keep && c->classed && !c->spare_off && charge % CACHE_SPARE_STEP == 0 &&
 	    k < CACHE_SPARE_CLASSES && c->nspare[k] < SPARE_MAX) {
 		e->lru_next = c->spare[k];
 		c->spare[k] = e;
@@ -290,6 +293,8 @@ bool cache_get(struct cache *c, uint64_t key)
 		}
 		c->replaced++;
 		replacing = true;
+	} else {
+		c->spare_off = false; /* the pressure is over */
 	}
 	e = take_spare(c, estimate);
 	pthread_mutex_unlock(&c->lock);
@@ -336,8 +341,11 @@ size_t cache_shrink(struct cache *c, size_t target, bool hard)
 	}
 	before = c->bytes + c->spare_bytes;
 	c->credit = 0; /* what was evicted and not reused is given back now */
-	/* The spare blocks first: they hold no entry. */
+	/* The spare blocks first: they hold no entry.  Until the cache may
+	 * grow again, replacements free what they evict: spares kept anew
+	 * would take back, unasked, what this call says it freed. */
 	freed = free_spares(c);
+	c->spare_off = true;
 	/* drop() unlinks the tail before freeing it; the analyzer does not
 	 * follow that invariant of the list. */
 	while (freed < target && c->lru_tail)

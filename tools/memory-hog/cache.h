@@ -42,6 +42,7 @@ struct cache {
 	struct entry *spare[CACHE_SPARE_CLASSES];
 	unsigned nspare[CACHE_SPARE_CLASSES];
 	size_t spare_bytes;
+	bool spare_off;               /* shrunk since it last grew: keep none */
 	size_t entries;
 	size_t peak_bytes;
 	uint64_t hits, misses, replaced;

@@ -29,10 +29,11 @@
  * whichever thread needs one, and nothing is carved.  The price: a block
  * rounds up to its class, 128 bytes on average, and the spares, about
  * 0.6 MiB for the records, sit unused; they count in the size the
- * shrinker reports, and a shrink frees them first.  After a shrink the
- * replacements free what they evict, as before, until the cache is
- * granted growth again: spares refilled during a squeeze were growth that
- * nobody asked for, taking back what each shrink had just freed.
+ * shrinker reports, and a hard shrink frees them first.  After a hard
+ * shrink the replacements free what they evict, as before, until the
+ * cache is granted growth again or a quarter second passed without one:
+ * spares refilled during a squeeze were growth that nobody asked for,
+ * taking back what each shrink had just freed.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -82,6 +83,23 @@ static size_t cost_of(size_t n)
  * bounds; malloc sees only the walks that leave 0 .. SPARE_MAX, a few in a
  * hundred replacements. */
 #define SPARE_MAX 32u
+/* After a hard shrink no spare is kept for this long, unless the cache is
+ * granted growth first: a squeeze's requests come tens of milliseconds
+ * apart, and spares kept between them would take back what each freed; a
+ * cache that sits at its watermark (never granted growth) must get them
+ * back, or its heap creeps into the next shrink.  Soft shrinks leave the
+ * spares alone: when each freed them and turned them off, the heap crept
+ * by more than the band while the pool was rebuilt, into the next soft
+ * shrink, and the saw-tooth went on (1 demo run in 5). */
+#define SPARE_QUIET_NS 250000000ull
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* What to ask malloc for an entry with a value of size bytes: in a classed
  * cache, a request whose chunk is a whole number of classes (cost_of() of
@@ -287,6 +305,8 @@ bool cache_get(struct cache *c, uint64_t key)
 		 * evicted beyond what they needed is this cache's own memory
 		 * still: used first, or every replacement would shrink the
 		 * cache by its overshoot until nothing is left. */
+		if (c->spare_off && now_ns() >= c->spare_on_ns)
+			c->spare_off = false; /* no shrink lately */
 		if (!make_room(c, estimate)) {
 			pthread_mutex_unlock(&c->lock);
 			return false;
@@ -330,22 +350,25 @@ bool cache_get(struct cache *c, uint64_t key)
 size_t cache_shrink(struct cache *c, size_t target, bool hard)
 {
 	size_t freed = 0, before;
+	uint64_t now;
 
 	pthread_mutex_lock(&c->lock);
-	if (!c->first_shrink_ns) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		c->first_shrink_ns = (uint64_t)ts.tv_sec * 1000000000u +
-				     (uint64_t)ts.tv_nsec;
-	}
+	now = now_ns();
+	if (!c->first_shrink_ns)
+		c->first_shrink_ns = now;
 	before = c->bytes + c->spare_bytes;
 	c->credit = 0; /* what was evicted and not reused is given back now */
-	/* The spare blocks first: they hold no entry.  Until the cache may
-	 * grow again, replacements free what they evict: spares kept anew
-	 * would take back, unasked, what this call says it freed. */
-	freed = free_spares(c);
-	c->spare_off = true;
+	/* A hard call frees the spare blocks first: they hold no entry.
+	 * Until the cache may grow again, or SPARE_QUIET_NS passed without
+	 * one, replacements then free what they evict: spares kept anew
+	 * would take back, unasked, what this call says it freed.  A soft
+	 * call leaves them: freed at every soft shrink, they were taken back
+	 * after each, and the heap crept into the next (see SPARE_QUIET_NS). */
+	if (hard) {
+		freed = free_spares(c);
+		c->spare_off = true;
+		c->spare_on_ns = now + SPARE_QUIET_NS;
+	}
 	/* drop() unlinks the tail before freeing it; the analyzer does not
 	 * follow that invariant of the list. */
 	while (freed < target && c->lru_tail)

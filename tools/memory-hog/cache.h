@@ -42,7 +42,8 @@ struct cache {
 	struct entry *spare[CACHE_SPARE_CLASSES];
 	unsigned nspare[CACHE_SPARE_CLASSES];
 	size_t spare_bytes;
-	bool spare_off;               /* shrunk since it last grew: keep none */
+	bool spare_off;               /* shrunk lately: keep none */
+	uint64_t spare_on_ns;         /* CLOCK_MONOTONIC: keep again from then */
 	size_t entries;
 	size_t peak_bytes;
 	uint64_t hits, misses, replaced;

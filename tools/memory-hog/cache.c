@@ -101,6 +101,12 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A chunk of n bytes rounded up to a whole number of classes. */
+static size_t class_round(size_t n)
+{
+	return (n + CACHE_SPARE_STEP - 1) / CACHE_SPARE_STEP * CACHE_SPARE_STEP;
+}
+
 /* What to ask malloc for an entry with a value of size bytes: in a classed
  * cache, a request whose chunk is a whole number of classes (cost_of() of
  * it is that number). */
@@ -108,10 +114,7 @@ static size_t request_of(const struct cache *c, size_t size)
 {
 	size_t n = sizeof(struct entry) + size;
 
-	if (c->classed)
-		n = (n + CHUNK_HEADER + CACHE_SPARE_STEP - 1) /
-			    CACHE_SPARE_STEP * CACHE_SPARE_STEP - CHUNK_HEADER;
-	return n;
+	return c->classed ? class_round(n + CHUNK_HEADER) - CHUNK_HEADER : n;
 }
 
 static uint64_t mix(uint64_t x)
@@ -141,8 +144,7 @@ bool cache_init(struct cache *c, const char *name, size_t min_value,
 	c->keys = keys;
 	c->ask_before_growing = ask_before_growing;
 	/* Size classes where every block is in the heap and has a class. */
-	c->classed = true;
-	most = request_of(c, max_value) + CHUNK_HEADER;
+	most = class_round(sizeof(struct entry) + max_value + CHUNK_HEADER);
 	c->classed = most < CACHE_MMAP_BYTES &&
 		     most / CACHE_SPARE_STEP < CACHE_SPARE_CLASSES;
 	c->nbuckets = 1u << 16;
@@ -202,7 +204,7 @@ static size_t drop(struct cache *c, struct entry *e, bool keep)
 	lru_unlink(c, e);
 	c->bytes -= charge;
 	c->entries--;
-	if (keep && c->classed && !c->spare_off && charge % CACHE_SPARE_STEP == 0 &&
+	if (keep && c->classed && !c->spare_on_ns && charge % CACHE_SPARE_STEP == 0 &&
 	    k < CACHE_SPARE_CLASSES && c->nspare[k] < SPARE_MAX) {
 		e->lru_next = c->spare[k];
 		c->spare[k] = e;
@@ -305,8 +307,8 @@ bool cache_get(struct cache *c, uint64_t key)
 		 * evicted beyond what they needed is this cache's own memory
 		 * still: used first, or every replacement would shrink the
 		 * cache by its overshoot until nothing is left. */
-		if (c->spare_off && now_ns() >= c->spare_on_ns)
-			c->spare_off = false; /* no shrink lately */
+		if (c->spare_on_ns && now_ns() >= c->spare_on_ns)
+			c->spare_on_ns = 0; /* no hard shrink lately */
 		if (!make_room(c, estimate)) {
 			pthread_mutex_unlock(&c->lock);
 			return false;
@@ -314,7 +316,7 @@ bool cache_get(struct cache *c, uint64_t key)
 		c->replaced++;
 		replacing = true;
 	} else {
-		c->spare_off = false; /* the pressure is over */
+		c->spare_on_ns = 0; /* the pressure is over */
 	}
 	e = take_spare(c, estimate);
 	pthread_mutex_unlock(&c->lock);
@@ -350,12 +352,10 @@ bool cache_get(struct cache *c, uint64_t key)
 size_t cache_shrink(struct cache *c, size_t target, bool hard)
 {
 	size_t freed = 0, before;
-	uint64_t now;
 
 	pthread_mutex_lock(&c->lock);
-	now = now_ns();
 	if (!c->first_shrink_ns)
-		c->first_shrink_ns = now;
+		c->first_shrink_ns = now_ns();
 	before = c->bytes + c->spare_bytes;
 	c->credit = 0; /* what was evicted and not reused is given back now */
 	/* A hard call frees the spare blocks first: they hold no entry.
@@ -366,8 +366,7 @@ size_t cache_shrink(struct cache *c, size_t target, bool hard)
 	 * after each, and the heap crept into the next (see SPARE_QUIET_NS). */
 	if (hard) {
 		freed = free_spares(c);
-		c->spare_off = true;
-		c->spare_on_ns = now + SPARE_QUIET_NS;
+		c->spare_on_ns = now_ns() + SPARE_QUIET_NS;
 	}
 	/* drop() unlinks the tail before freeing it; the analyzer does not
 	 * follow that invariant of the list. */

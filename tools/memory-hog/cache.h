@@ -42,8 +42,9 @@ struct cache {
 	struct entry *spare[CACHE_SPARE_CLASSES];
 	unsigned nspare[CACHE_SPARE_CLASSES];
 	size_t spare_bytes;
-	bool spare_off;               /* shrunk lately: keep none */
-	uint64_t spare_on_ns;         /* CLOCK_MONOTONIC: keep again from then */
+	uint64_t spare_on_ns;         /* after a hard shrink, CLOCK_MONOTONIC
+					 from which spares are kept again;
+					 0: kept now */
 	size_t entries;
 	size_t peak_bytes;
 	uint64_t hits, misses, replaced;

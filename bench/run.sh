@@ -101,6 +101,14 @@ mean_took() {
 	     END { printf "%.1f\n", n ? s / n : 0 }' "$1"
 }
 
+# The competitor's own CPU time per take (user + system, as getrusage counts
+# it), in ms: where its time went when it took longer.
+mean_cpu() {
+	awk '/"allocated"/ && match($0, /"user_ms":[0-9.]+/) { u = substr($0, RSTART + 10, RLENGTH - 10);
+	     match($0, /"sys_ms":[0-9.]+/); s += u + substr($0, RSTART + 9, RLENGTH - 9); n++ }
+	     END { if (n) printf "%.0f\n", s / n; else print "-" }' "$1"
+}
+
 # cachebench's load options for a scenario beyond the strategy's.
 load_args() {
 	case $1 in
@@ -188,7 +196,7 @@ run_one() {
 		: > "$OUT/$tag.comp.jsonl"
 	fi
 	wait $bpid 2>/dev/null || true
-	echo "$tag $(oom_kills)" >> "$OUT/oom.tsv"
+	echo "$tag $(oom_kills) $(limit_hits)" >> "$OUT/oom.tsv"
 	remove_cgroup
 	printf '.'
 }
@@ -227,13 +235,14 @@ speed() {
 # One row per run: the figures from its JSON lines.
 summarize() {
 	local tag=$1 limit=$2 base=$3 beside=${4:-0}
-	awk -v limit="$limit" -v base="$base" -v beside="$beside" -v oom="$(awk -v t="$tag" '$1 == t { print $2 }' "$OUT/oom.tsv")" '
+	awk -v limit="$limit" -v base="$base" -v beside="$beside" -v oom="$(awk -v t="$tag" '$1 == t { print $2 }' "$OUT/oom.tsv")" \
+	    -v hits="$(awk -v t="$tag" '$1 == t { print ($3 == "" ? "-" : $3) }' "$OUT/oom.tsv")" '
 		function num(key) {
 			if (match($0, "\"" key "\":[-0-9.eE]+")) return substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3) + 0
 			return 0
 		}
 		FILENAME == ARGV[1] && /"allocating"/ { if (!in_take) { nt++; take_at[nt] = num("mono") } in_take = 1 }
-		FILENAME == ARGV[1] && /"allocated"/ { took[nt] += num("took_ms"); held = num("held") }
+		FILENAME == ARGV[1] && /"allocated"/ { took[nt] += num("took_ms"); held = num("held"); cpu += num("user_ms") + num("sys_ms") }
 		FILENAME == ARGV[1] && /"released"/ { in_take = 0 }
 		FILENAME == ARGV[1] { ev[++ne] = num("mono"); evheld[ne] = num("held") }
 		FILENAME == ARGV[2] && /"start"/ { t0 = num("mono") }
@@ -259,13 +268,14 @@ summarize() {
 			# A strategy that was OOM-killed left the competitor alone:
 			# no stall to speak of.
 			if (oom > 0) nt = 0
-			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", oom, (n && oom == 0 ? sprintf("%.0f", 100 * cs / can) : "-"),
+			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", oom, (n && oom == 0 ? sprintf("%.0f", 100 * cs / can) : "-"),
 				(nt && base > 0 ? sprintf("%.0f", 100 * (stall / nt) / base) : "-"), (nr ? sprintf("%.1f", p50) : "-"), (nr ? sprintf("%.1f", p99) : "-"),
 				(nt ? sprintf("%.0f", stall / nt) : "-"),
 				(is > 0 ? sprintf("%.2f", iw / is) : "-"), (is > 0 ? sprintf("%.3f", ic / is / 10) : "-"),
 				(lf > 0 ? sprintf("%.0f", 100 * rb / lf) : "-"), shr,
 				(nre ? sprintf("%.1f", re50) : "-"), (nre ? sprintf("%.1f", re99) : "-"),
-				(nt && beside > 0 ? sprintf("%.0f", 100 * (stall / nt + base - beside) / beside) : "-")
+				(nt && beside > 0 ? sprintf("%.0f", 100 * (stall / nt + base - beside) / beside) : "-"),
+				(hits == "" ? "-" : hits), (nt && cpu > 0 ? sprintf("%.0f", cpu / nt) : "-")
 		}' "$OUT/$tag.comp.jsonl" "$OUT/$tag.jsonl"
 }
 
@@ -287,12 +297,12 @@ column() {
 }
 
 table() {
-	local scenario=$1 mb=$2 strategies=$3 tag oom kills share ratio p50 p99 stall shr r50 r99 over
+	local scenario=$1 mb=$2 strategies=$3 tag oom kills share ratio p50 p99 stall shr r50 r99 over hits cpu
 	echo
 	echo "### $scenario, $mb MiB"
 	echo
-	echo "| strategy | OOM kills | cache share % | first shrink p50 ms | p99 ms | library reaction p50 / p99 ms | competitor stall ms | stall, % of alone | time, % over beside | shrinks |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| strategy | OOM kills | cache share % | first shrink p50 ms | p99 ms | library reaction p50 / p99 ms | competitor stall ms | stall, % of alone | time, % over beside | competitor CPU ms | limit hits | shrinks |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for st in $strategies; do
 		tag="$scenario-$mb-${st/:/-}"
 		[ -s "$OUT/$tag-r1.jsonl" ] || continue
@@ -306,7 +316,9 @@ table() {
 		r50=$(column "$tag" "$mb" "$scenario" 11 | spread)
 		r99=$(column "$tag" "$mb" "$scenario" 12 | spread)
 		over=$(column "$tag" "$mb" "$scenario" 13 | spread)
-		echo "| $st | $kills of $ROUNDS | $share | $p50 | $p99 | $r50 / $r99 | $stall | $ratio | $over | $shr |"
+		hits=$(column "$tag" "$mb" "$scenario" 14 | spread)
+		cpu=$(column "$tag" "$mb" "$scenario" 15 | spread)
+		echo "| $st | $kills of $ROUNDS | $share | $p50 | $p99 | $r50 / $r99 | $stall | $ratio | $over | $cpu | $hits | $shr |"
 	done
 }
 
@@ -380,7 +392,14 @@ fi
 	echo "(squeeze and threads: cachebench under a budget of the limit's size, outside the competitor's"
 	echo "cgroup; medians: squeeze $(for r in $(seq 1 "$ROUNDS"); do echo "${bes[squeeze-256-r$r]}"; done | spread) ms, threads"
 	echo "$(for r in $(seq 1 "$ROUNDS"); do echo "${bes[threads-256-r$r]}"; done | spread) ms at 256 MiB, squeeze $(for r in $(seq 1 "$ROUNDS"); do echo "${bes[squeeze-1024-r$r]}"; done | spread) ms at 1 GiB):"
-	echo "the competitor's time minus what this machine's CPU and kernel cost it anyway. A run that"
+	echo "the competitor's time minus what this machine's CPU and kernel cost it anyway; *competitor CPU*"
+	echo "is its own CPU time per take (user + system, from getrusage: nearly all of it faulting its pages"
+	echo "in; alone, medians: squeeze $(for r in $(seq 1 "$ROUNDS"); do mean_cpu "$OUT/alone-squeeze-256-r$r.jsonl"; done | spread) ms at 256 MiB, $(for r in $(seq 1 "$ROUNDS"); do mean_cpu "$OUT/alone-squeeze-1024-r$r.jsonl"; done | spread) ms at 1 GiB;"
+	echo "beside, squeeze $(for r in $(seq 1 "$ROUNDS"); do mean_cpu "$OUT/beside-squeeze-256-r$r.jsonl"; done | spread) ms at 256 MiB, $(for r in $(seq 1 "$ROUNDS"); do mean_cpu "$OUT/beside-squeeze-1024-r$r.jsonl"; done | spread) ms at 1 GiB):"
+	echo "a take that lasts longer with the same CPU time waited (for the CPU, or in the kernel's reclaim),"
+	echo "one whose CPU time grew did the same work slower; *limit hits* is how often an allocation in the"
+	echo "cgroup found its usage at the limit (cgroup v1 \`memory.failcnt\`; v2 \`memory.events\` max), where"
+	echo "the allocating process, the competitor or ours, waits in the kernel's reclaim. A run that"
 	echo "was OOM-killed has no cache share, and ends at the kill. Left out to keep \`make bench\` near 13"
 	echo "minutes (\`BENCH_ALL=1\` runs them): fixed:25, fixed:50, poll:5000 and psi:glib, all but the"
 	echo "library's two rows in fill at 1 GiB, and poll:1000 (and psi:systemd in threads) in the 1 GiB"

@@ -7,7 +7,8 @@
 # directory), $cgver (1 or 2) and $placement (which of these, in words) and
 # returns 0, or sets $note (why not) and returns 1.  remove_cgroup undoes
 # it.
-# oom_kills prints the kernel's OOM kill counter of $cg.
+# oom_kills prints the kernel's OOM kill counter of $cg; limit_hits how
+# often its usage reached the limit.
 # wait_filled FILE BYTES waits until the last JSON line of FILE says
 # "cache" >= BYTES (a load filling up before a baseline), 10 s at most.
 
@@ -164,6 +165,19 @@ oom_kills() {
 		awk '$1 == "oom_kill" { print $2 }' "$cg/memory.oom_control"
 	else
 		awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events"
+	fi
+}
+
+# How many times the cgroup's usage reached its limit, where allocating
+# processes wait in the kernel's reclaim: cgroup v1 memory.failcnt; on v2
+# the "high" events where memory.high is set (the demo's limit), else "max".
+limit_hits() {
+	if [ "$cgver" = 1 ]; then
+		cat "$cg/memory.failcnt" 2>/dev/null || echo "-"
+	elif [ "$(cat "$cg/memory.high" 2>/dev/null)" != max ] && [ -r "$cg/memory.high" ]; then
+		awk '$1 == "high" { print $2 }' "$cg/memory.events"
+	else
+		awk '$1 == "max" { print $2 }' "$cg/memory.events"
 	fi
 }
 

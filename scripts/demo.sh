@@ -27,7 +27,7 @@ HOG_ARGS=${HOG_ARGS---rate 16000}
 limit=$((LIMIT_MB * 1024 * 1024))
 take=$((limit * COMPETITOR_SHARE / 100))
 mkdir -p "$OUT"
-rm -f "$OUT"/hog.jsonl "$OUT"/competitor.jsonl "$OUT"/demo.png "$OUT"/summary.txt
+rm -f "$OUT"/hog.jsonl "$OUT"/competitor.jsonl "$OUT"/demo.png "$OUT"/summary.txt "$OUT"/alone.jsonl "$OUT"/beside.jsonl "$OUT"/beside-hog.jsonl
 
 budget_env=()
 # shellcheck source=scripts/cgroup-lib.sh
@@ -120,7 +120,8 @@ pids=""
 
 oom=""
 : > "$OUT/competitor.tsv"
-[ -z "$cg" ] || oom=$(oom_kills)
+hits=""
+[ -z "$cg" ] || { oom=$(oom_kills); hits=$(limit_hits); }
 
 # The competitor's time next to memory-hog's means something only against
 # its time here today without the shared limit, twice, in a fresh cgroup of
@@ -131,6 +132,13 @@ oom=""
 # to the run above is what sharing the limit costs.
 alone_ms=""
 beside_ms=""
+# The competitor's own CPU time for its take (user + system): a take that
+# lasts longer on the same CPU time waited, one whose CPU time grew did the
+# same page faults slower.
+take_cpu() {
+	awk '/"allocated"/ && match($0, /"user_ms":[0-9.]+/) { u = substr($0, RSTART + 10, RLENGTH - 10);
+	     match($0, /"sys_ms":[0-9.]+/); printf "%.0f\n", u + substr($0, RSTART + 9, RLENGTH - 9); exit }' "$1" 2>/dev/null
+}
 if [ -n "$competitor" ]; then
 	remove_cgroup
 	if make_cgroup memory-hog-alone-$$ "$limit"; then
@@ -157,7 +165,8 @@ fi
 # The figures, from the JSON lines.
 awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -v dir="$OUT" \
 	-v where="${where:-no cgroup: a self-imposed budget (SHRINKER_LIMIT), which cannot see other processes}" \
-	-v alone="${competitor:+no}" -v alone_ms="${alone_ms:-0}" -v beside_ms="${beside_ms:-0}" '
+	-v alone="${competitor:+no}" -v alone_ms="${alone_ms:-0}" -v beside_ms="${beside_ms:-0}" \
+	-v hits="$hits" -v alone_cpu="$(take_cpu "$OUT/alone.jsonl")" -v beside_cpu="$(take_cpu "$OUT/beside.jsonl")" '
 	function num(key,   m) {
 		if (match($0, "\"" key "\":[-0-9.eE]+")) return substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3) + 0
 		return 0
@@ -165,7 +174,7 @@ awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -
 	FILENAME ~ /competitor/ {
 		ev = $0; m = num("mono")
 		if (ev ~ /"allocating"/ && !comp_start) comp_start = m
-		if (ev ~ /"allocated"/) { comp_took = num("took_ms"); comp_held = num("held"); comp_done = m }
+		if (ev ~ /"allocated"/) { comp_took = num("took_ms"); comp_held = num("held"); comp_done = m; comp_cpu = num("user_ms") + num("sys_ms") }
 		if (ev ~ /"released"/) comp_end = m
 		print m, num("held") > (dir "/competitor.tsv")
 		next
@@ -204,6 +213,10 @@ awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -
 				printf "  competitor alone       %.0f ms for the same take in a fresh cgroup: %.2fx\n", alone_ms, comp_took / alone_ms
 			if (beside_ms > 0)
 				printf "  competitor beside      %.0f ms, memory-hog'"'"'s same load running outside its cgroup: %.2fx\n", beside_ms, comp_took / beside_ms
+			if (comp_cpu > 0 && alone_cpu > 0 && beside_cpu > 0)
+				printf "  competitor CPU         %.0f ms here, %.0f alone, %.0f beside: its own page faults (user + system)\n", comp_cpu, alone_cpu, beside_cpu
+			if (hits != "")
+				printf "  limit hits             %s: allocations that found the cgroup at its limit (and waited in its reclaim)\n", hits
 			if (reaction) printf "  first shrink           %.1f ms after the competitor began to allocate\n", reaction * 1000
 			else printf "  first shrink           none after the competitor began\n"
 		}

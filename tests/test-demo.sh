@@ -18,12 +18,14 @@ sed 's/^/# /' "$out/summary.txt" 2>/dev/null
 if [ $st = 0 ]; then echo "ok 1 - the demo ran and memory-hog was not OOM-killed"
 else echo "not ok 1 - the demo failed (exit $st)"; sed 's/^/# /' "$out/log"; fi
 # With a competitor, its time against both baselines (alone, and beside
-# the same memory-hog load kept out of its cgroup) and the library's own
-# reaction.
+# the same memory-hog load kept out of its cgroup), its CPU time in each,
+# how often the cgroup's limit was reached, and the library's own reaction.
 if grep -q "cache peak" "$out/summary.txt" 2>/dev/null && grep -q "OOM kills" "$out/summary.txt" &&
    { ! grep -q "^  competitor  *took" "$out/summary.txt" ||
      { grep -q "^  competitor alone  *[0-9]* ms .*: [0-9.]*x$" "$out/summary.txt" &&
        grep -q "^  competitor beside  *[0-9]* ms, memory-hog's same load .*: [0-9.]*x$" "$out/summary.txt" &&
+       grep -q "^  competitor CPU  *[0-9]* ms here, [0-9]* alone, [0-9]* beside" "$out/summary.txt" &&
+       grep -q "^  limit hits  *[0-9][0-9]*: " "$out/summary.txt" &&
        grep -q "^  library reaction  *[0-9.]* ms median, [0-9.]* ms p99" "$out/summary.txt"; }; }; then
 	echo "ok 2 - the summary has its figures"
 else

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define CHUNK (1u << 20)
@@ -30,6 +31,28 @@ static double mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time (user, system) in ms and context switches (voluntary: it
+ * waited, in the kernel's reclaim or for a lock; involuntary: it was
+ * preempted, CPU shared) since the last call: where a take's time went. */
+struct usage {
+	double user_ms, sys_ms;
+	long vcsw, ivcsw;
+};
+
+static struct usage usage_now(void)
+{
+	struct rusage ru;
+	struct usage u = { 0, 0, 0, 0 };
+
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+		u.user_ms = (double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3;
+		u.sys_ms = (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3;
+		u.vcsw = ru.ru_nvcsw;
+		u.ivcsw = ru.ru_nivcsw;
+	}
+	return u;
 }
 
 static void sleep_until(double t)
@@ -79,6 +102,7 @@ int main(int argc, char **argv)
 	volatile char **chunks;
 	double start = mono(), t;
 	uint64_t s;
+	struct usage u0, u1;
 
 	if (!take || !steps) {
 		fprintf(stderr, "usage: competitor --take BYTES [--after MS] [--hold MS] "
@@ -101,6 +125,7 @@ int main(int argc, char **argv)
 			printf("{\"type\":\"competitor\",\"event\":\"allocating\","
 			       "\"mono\":%.6f,\"held\":%llu}\n", t,
 			       (unsigned long long)got * CHUNK);
+			u0 = usage_now();
 			for (; got < upto; got++) {
 				/* volatile: the stores must happen, though
 				 * nobody reads them. */
@@ -121,10 +146,15 @@ int main(int argc, char **argv)
 					       "\"mono\":%.6f,\"held\":%llu}\n", mono(),
 					       (unsigned long long)(got + 1) * CHUNK);
 			}
+			u1 = usage_now();
 			printf("{\"type\":\"competitor\",\"event\":\"allocated\","
-			       "\"mono\":%.6f,\"held\":%llu,\"took_ms\":%.1f}\n",
+			       "\"mono\":%.6f,\"held\":%llu,\"took_ms\":%.1f,"
+			       "\"user_ms\":%.1f,\"sys_ms\":%.1f,\"waits\":%ld,"
+			       "\"preempted\":%ld}\n",
 			       mono(), (unsigned long long)got * CHUNK,
-			       (mono() - t) * 1000);
+			       (mono() - t) * 1000, u1.user_ms - u0.user_ms,
+			       u1.sys_ms - u0.sys_ms, u1.vcsw - u0.vcsw,
+			       u1.ivcsw - u0.ivcsw);
 		}
 		sleep_until(mono() + (double)hold / 1000.0);
 		for (i = 0; i < got; i++) {

@@ -18,6 +18,7 @@ my @FIGS = (
 	['cache share %', 'cache share %'],
 	['stall, % of alone', 'stall, % of alone'],
 	['time, % over beside', 'time, % over beside'],
+	['limit hits', 'limit hits'],
 	['library reaction p50 / p99 ms', 'reaction p99 ms', 1],
 	['shrinks', 'shrinks'],
 	['wake-ups/s', 'idle wake-ups/s'],

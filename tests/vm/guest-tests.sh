@@ -209,7 +209,7 @@ run_in "$d" env HOG=/bin/memory-hog COMPETITOR=/bin/competitor OUT=/tmp/demo \
 	LIMIT_MB=96 DURATION=8 COMPETITOR_AT=3 COMPETITOR_FOR=3 HOG_ARGS="--rate 4000" \
 	/bin/bash /scripts/demo.sh > /tmp/t15 2>&1
 st=$?
-diag "demo.sh in $d: exit $st; $(grep -E '^  (where|OOM kills|cache peak|cache mean|competitor)' /tmp/t15 | tr -s ' ' | tr '\n' ';')"
+diag "demo.sh in $d: exit $st; $(grep -E '^  (where|OOM kills|cache peak|cache mean|competitor|limit hits)' /tmp/t15 | tr -s ' ' | tr '\n' ';')"
 [ "$st" = 0 ] && grep -q "^  where  *a child of its own cgroup.*after moving itself into $d/self-.*memory.high 96 MiB" /tmp/t15 &&
 	grep -q "^  OOM kills  *0$" /tmp/t15 && grep -q "^  competitor  *took" /tmp/t15
 [ $? = 0 ] && tap ok "make demo in a delegated cgroup v2 subtree: its own cgroup, memory.high, says so, no OOM kill" || { tail -n 25 /tmp/t15 | sed 's/^/VMTAP: #   /'; tap notok "make demo in a delegated cgroup v2 subtree: its own cgroup, memory.high, says so, no OOM kill"; }

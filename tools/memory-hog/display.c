@@ -183,12 +183,14 @@ void hog_show(enum hog_output out, const struct hog_sample *s,
 			printf(",\"%s\":%llu", s->names[i],
 			       (unsigned long long)s->cs[i].bytes);
 		printf(",\"rss\":%llu,\"limit\":%llu,\"working_set\":%llu,"
-		       "\"headroom\":%llu,\"soft_events\":%llu,\"hard_events\":%llu,"
+		       "\"headroom\":%llu,\"soft_watermark\":%llu,"
+		       "\"soft_events\":%llu,\"hard_events\":%llu,"
 		       "\"calls\":%llu,\"freed\":%llu,\"probes\":%llu,\"hit_rate\":%.2f}\n",
 		       (unsigned long long)s->rss,
 		       (unsigned long long)(s->have_mem ? s->mem.limit : 0),
 		       (unsigned long long)(s->have_mem ? s->mem.working_set : 0),
 		       (unsigned long long)(s->have_mem ? s->mem.headroom : 0),
+		       (unsigned long long)(s->have_mem ? s->mem.soft_watermark : 0),
 		       (unsigned long long)s->g.soft_events,
 		       (unsigned long long)s->g.hard_events,
 		       (unsigned long long)s->g.calls,

@@ -483,6 +483,11 @@ static void log_request_locked(const struct shrinker__mon *m, uint64_t target,
 			(unsigned long long)m->mem.working_set >> 10,
 			(unsigned long long)m->cg_usage >> 10,
 			(unsigned long long)m->mem.limit >> 10, m->mem.limit_source);
+	shrinker__debug("others' growth %.0f MiB/s now, %.0f lately; reaction "
+			"need %.0f ms; look ahead %llu KiB", m->rate_others / 1048576.0,
+			m->rate_slow / 1048576.0,
+			(double)shrinker__reaction_need_ns(1) / 1e6,
+			(unsigned long long)ahead_locked(m) >> 10);
 	if (m->peers.n > 1)
 		shrinker__debug("our part: %llu of %llu KiB resident in %u processes "
 				"of the cgroup", (unsigned long long)m->peers.self >> 10,

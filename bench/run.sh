@@ -101,14 +101,6 @@ mean_took() {
 	     END { printf "%.1f\n", n ? s / n : 0 }' "$1"
 }
 
-# The competitor's own CPU time per take (user + system, as getrusage counts
-# it), in ms: where its time went when it took longer.
-mean_cpu() {
-	awk '/"allocated"/ && match($0, /"user_ms":[0-9.]+/) { u = substr($0, RSTART + 10, RLENGTH - 10);
-	     match($0, /"sys_ms":[0-9.]+/); s += u + substr($0, RSTART + 9, RLENGTH - 9); n++ }
-	     END { if (n) printf "%.0f\n", s / n; else print "-" }' "$1"
-}
-
 # cachebench's load options for a scenario beyond the strategy's.
 load_args() {
 	case $1 in
@@ -394,8 +386,8 @@ fi
 	echo "$(for r in $(seq 1 "$ROUNDS"); do echo "${bes[threads-256-r$r]}"; done | spread) ms at 256 MiB, squeeze $(for r in $(seq 1 "$ROUNDS"); do echo "${bes[squeeze-1024-r$r]}"; done | spread) ms at 1 GiB):"
 	echo "the competitor's time minus what this machine's CPU and kernel cost it anyway; *competitor CPU*"
 	echo "is its own CPU time per take (user + system, from getrusage: nearly all of it faulting its pages"
-	echo "in; alone, medians: squeeze $(for r in $(seq 1 "$ROUNDS"); do mean_cpu "$OUT/alone-squeeze-256-r$r.jsonl"; done | spread) ms at 256 MiB, $(for r in $(seq 1 "$ROUNDS"); do mean_cpu "$OUT/alone-squeeze-1024-r$r.jsonl"; done | spread) ms at 1 GiB;"
-	echo "beside, squeeze $(for r in $(seq 1 "$ROUNDS"); do mean_cpu "$OUT/beside-squeeze-256-r$r.jsonl"; done | spread) ms at 256 MiB, $(for r in $(seq 1 "$ROUNDS"); do mean_cpu "$OUT/beside-squeeze-1024-r$r.jsonl"; done | spread) ms at 1 GiB):"
+	echo "in; alone, medians: squeeze $(for r in $(seq 1 "$ROUNDS"); do take_cpu "$OUT/alone-squeeze-256-r$r.jsonl"; done | spread) ms at 256 MiB, $(for r in $(seq 1 "$ROUNDS"); do take_cpu "$OUT/alone-squeeze-1024-r$r.jsonl"; done | spread) ms at 1 GiB;"
+	echo "beside, squeeze $(for r in $(seq 1 "$ROUNDS"); do take_cpu "$OUT/beside-squeeze-256-r$r.jsonl"; done | spread) ms at 256 MiB, $(for r in $(seq 1 "$ROUNDS"); do take_cpu "$OUT/beside-squeeze-1024-r$r.jsonl"; done | spread) ms at 1 GiB):"
 	echo "a take that lasts longer with the same CPU time waited (for the CPU, or in the kernel's reclaim),"
 	echo "one whose CPU time grew did the same work slower; *limit hits* is how often an allocation in the"
 	echo "cgroup found its usage at the limit (cgroup v1 \`memory.failcnt\`; v2 \`memory.events\` max), where"

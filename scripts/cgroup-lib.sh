@@ -11,6 +11,8 @@
 # often its usage reached the limit.
 # wait_filled FILE BYTES waits until the last JSON line of FILE says
 # "cache" >= BYTES (a load filling up before a baseline), 10 s at most.
+# take_cpu FILE prints the competitor's CPU time per take in FILE, its
+# JSON lines.
 
 make_cgroup() {
 	local name=$1 limit=$2 line path mnt parent
@@ -179,6 +181,16 @@ limit_hits() {
 	else
 		awk '$1 == "max" { print $2 }' "$cg/memory.events"
 	fi
+}
+
+# The competitor's own CPU time per take (user + system, as getrusage counts
+# it), in ms, the mean over the takes in its JSON lines, "-" for none: a take
+# that lasts longer on the same CPU time waited (for the CPU, or in the
+# kernel's reclaim), one whose CPU time grew did the same page faults slower.
+take_cpu() {
+	awk '/"allocated"/ && match($0, /"user_ms":[0-9.]+/) { u = substr($0, RSTART + 10, RLENGTH - 10);
+	     match($0, /"sys_ms":[0-9.]+/); s += u + substr($0, RSTART + 9, RLENGTH - 9); n++ }
+	     END { if (n) printf "%.0f\n", s / n; else print "-" }' "$1" 2>/dev/null
 }
 
 # Run "$@" inside $cg, stdout to $1 (in the background; $! is its pid).

@@ -132,13 +132,6 @@ hits=""
 # to the run above is what sharing the limit costs.
 alone_ms=""
 beside_ms=""
-# The competitor's own CPU time for its take (user + system): a take that
-# lasts longer on the same CPU time waited, one whose CPU time grew did the
-# same page faults slower.
-take_cpu() {
-	awk '/"allocated"/ && match($0, /"user_ms":[0-9.]+/) { u = substr($0, RSTART + 10, RLENGTH - 10);
-	     match($0, /"sys_ms":[0-9.]+/); printf "%.0f\n", u + substr($0, RSTART + 9, RLENGTH - 9); exit }' "$1" 2>/dev/null
-}
 if [ -n "$competitor" ]; then
 	remove_cgroup
 	if make_cgroup memory-hog-alone-$$ "$limit"; then
@@ -213,7 +206,7 @@ awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -
 				printf "  competitor alone       %.0f ms for the same take in a fresh cgroup: %.2fx\n", alone_ms, comp_took / alone_ms
 			if (beside_ms > 0)
 				printf "  competitor beside      %.0f ms, memory-hog'"'"'s same load running outside its cgroup: %.2fx\n", beside_ms, comp_took / beside_ms
-			if (comp_cpu > 0 && alone_cpu > 0 && beside_cpu > 0)
+			if (comp_cpu > 0 && alone_cpu + 0 > 0 && beside_cpu + 0 > 0)
 				printf "  competitor CPU         %.0f ms here, %.0f alone, %.0f beside: its own page faults (user + system)\n", comp_cpu, alone_cpu, beside_cpu
 			if (hits != "")
 				printf "  limit hits             %s: allocations that found the cgroup at its limit (and waited in its reclaim)\n", hits

@@ -12,7 +12,6 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 
 #include "cache.h"
 #include "helpers.h"
@@ -183,81 +182,7 @@ fail:
 	return TAP_FAIL;
 }
 
-static long minor_faults(void)
-{
-	struct rusage ru;
-
-	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : -1;
-}
-
-/* A cache of values that get mappings of their own (memory-hog's blobs)
- * hands the block of the entry a replacement evicts to the new entry,
- * resized, instead of unmapping it and faulting a fresh mapping in: at
- * 16000 operations a second memory-hog faulted 400 MiB/s in, most of two
- * cores, which a competitor needed.  Pages a replacement keeps are not
- * faulted in again; the accounting stays exact. */
-static int replacements_reuse_mappings(void)
-{
-	struct cache c;
-	uint64_t rng = 777;
-	long f0, f1;
-	double pages, mib = (double)MiB;
-	size_t in_use;
-	unsigned i, n = 400;
-
-	if ((getenv("SANITIZE") && *getenv("SANITIZE")) || getenv("VALGRIND"))
-		return tap_skip_why("glibc's allocator only; SANITIZE=%s",
-				    getenv("SANITIZE") ? getenv("SANITIZE") : "");
-	cache_tune_allocator();
-	/* One size: a replacement keeps every page of its victim. */
-	CHECK(cache_init(&c, "blobs", 128 << 10, 128 << 10, 1u << 20, false));
-	CHECK(!c.classed);
-	while (c.bytes < 16 * MiB)
-		cache_get(&c, next_key(&rng) % c.keys);
-	CHECK(mallinfo2().hblks >= c.entries);
-	c.cap = c.bytes;
-	pages = (double)n * (double)((128 << 10) / 4096);
-	f0 = minor_faults();
-	for (i = 0; i < n; i++)
-		cache_get(&c, next_key(&rng) % c.keys);
-	f1 = minor_faults();
-	tap_diag("%u replacements of 128 KiB values: %ld minor faults, %.0f pages "
-		 "filled", n, f1 - f0, pages);
-	CHECK(f0 >= 0 && f1 - f0 < pages / 8);
-	CHECK(c.bytes <= c.cap + (132 << 10) && c.replaced >= n / 2);
-	cache_destroy(&c);
-	/* Sizes of 64-256 KiB, as memory-hog's: the victim is resized
-	 * (mremap), and only what a larger entry adds is faulted in. */
-	CHECK(cache_init(&c, "blobs", 64 << 10, 256 << 10, 1u << 20, false));
-	while (c.bytes < 16 * MiB)
-		cache_get(&c, next_key(&rng) % c.keys);
-	c.cap = c.bytes;
-	f0 = minor_faults();
-	for (i = 0; i < n; i++)
-		cache_get(&c, next_key(&rng) % c.keys);
-	f1 = minor_faults();
-	pages = (double)n * (160 << 10) / 4096;
-	in_use = mallinfo2().hblkhd;
-	tap_diag("%u replacements of 64-256 KiB values: %ld minor faults, about %.0f "
-		 "pages filled; cache %.1f MiB, mapped blocks %.1f MiB", n, f1 - f0,
-		 pages, c.bytes / mib, in_use / mib);
-	CHECK(f1 - f0 < pages / 2);
-	/* The cap holds (within an entry, as before), and the mapped blocks
-	 * are the entries' and the table's, each counted as glibc sizes it:
-	 * no block kept aside, none lost. */
-	CHECK(c.bytes <= c.cap + (260 << 10) && c.spare_bytes == 0);
-	CHECK(in_use >= c.bytes &&
-	      in_use <= c.bytes + c.entries * 16 + c.nbuckets * sizeof(void *) + 4096);
-	cache_destroy(&c);
-	return TAP_PASS;
-fail:
-	return TAP_FAIL;
-}
-
 static const struct tap_test tests[] = {
-	/* First: a heap that earlier tests left with free space serves
-	 * values of any size from there, not from mappings. */
-	{ "replacements in a cache of mapped values reuse the evicted block: its pages are not faulted in again", replacements_reuse_mappings },
 	{ "after a shrink and a trim, replacements reuse evicted blocks: RSS stays", replacements_after_a_shrink },
 	{ "spare blocks are freed first by a hard shrink, counted, and kept again once the cache may grow or after a quarter second", shrink_frees_spares_first },
 };

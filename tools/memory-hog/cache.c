@@ -34,14 +34,6 @@
  * cache is granted growth again or a quarter second passed without one:
  * spares refilled during a squeeze were growth that nobody asked for,
  * taking back what each shrink had just freed.
- *
- * Reused mappings: in a cache whose values have mappings of their own (from
- * CACHE_MMAP_BYTES on), a replacement takes over the block of the first
- * entry it evicts, resized with realloc() (glibc: mremap(), which keeps the
- * pages both sizes share), instead of unmapping it and faulting a fresh
- * mapping in.  Memory-hog's blobs at 16000 operations a second faulted
- * 400 MiB/s in and out, most of two cores, beside whatever competitor the
- * demo's cgroup held; a shrink still unmaps what it frees.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -201,25 +193,17 @@ static void report_size(struct cache *c)
 /* Remove e from the table and the LRU list (lock held); keep: for the next
  * entry of its class if there is room among the spares (a replacement),
  * else freed.  Returns the bytes it held. */
-/* Remove e from the table and the LRU list (lock held), keeping its
- * block; returns the bytes it held. */
-static size_t unlink_entry(struct cache *c, struct entry *e)
+static size_t drop(struct cache *c, struct entry *e, bool keep)
 {
 	struct entry **pp = bucket(c, e->key);
+	size_t charge = e->charge, k = charge / CACHE_SPARE_STEP;
 
 	while (*pp != e)
 		pp = &(*pp)->hash_next;
 	*pp = e->hash_next;
 	lru_unlink(c, e);
-	c->bytes -= e->charge;
+	c->bytes -= charge;
 	c->entries--;
-	return e->charge;
-}
-
-static size_t drop(struct cache *c, struct entry *e, bool keep)
-{
-	size_t charge = unlink_entry(c, e), k = charge / CACHE_SPARE_STEP;
-
 	if (keep && c->classed && !c->spare_on_ns && charge % CACHE_SPARE_STEP == 0 &&
 	    k < CACHE_SPARE_CLASSES && c->nspare[k] < SPARE_MAX) {
 		e->lru_next = c->spare[k];
@@ -268,21 +252,12 @@ static size_t free_spares(struct cache *c)
 /* Make room for need bytes within the cache's own memory (lock held): what
  * replacements evicted beyond their needs (the credit) first, then the
  * least recently used entries, as many as it takes (one small victim for a
- * large entry would grow the cache unasked).  With reuse (not NULL) in a
- * cache whose blocks are mappings of their own, the first victim's block
- * is handed over there, still allocated, for the new entry (see DESIGN).
- * False if even an empty cache falls short; the credit then holds what was
- * evicted. */
-static bool make_room(struct cache *c, size_t need, struct entry **reuse)
+ * large entry would grow the cache unasked).  False if even an empty cache
+ * falls short; the credit then holds what was evicted. */
+static bool make_room(struct cache *c, size_t need)
 {
-	while (c->credit < need && c->lru_tail) {
-		if (reuse && !*reuse && !c->classed) {
-			*reuse = c->lru_tail;
-			c->credit += unlink_entry(c, *reuse);
-		} else {
-			c->credit += drop(c, c->lru_tail, true);
-		}
-	}
+	while (c->credit < need && c->lru_tail)
+		c->credit += drop(c, c->lru_tail, true);
 	if (c->credit < need)
 		return false;
 	c->credit -= need;
@@ -304,7 +279,7 @@ bool cache_get(struct cache *c, uint64_t key)
 {
 	size_t size = c->min_value +
 		      (size_t)(mix(key ^ 0x5bd1e995) % (c->max_value - c->min_value + 1));
-	struct entry *e, *reuse = NULL;
+	struct entry *e;
 	bool replacing = false;
 	size_t estimate, request = request_of(c, size);
 
@@ -334,9 +309,8 @@ bool cache_get(struct cache *c, uint64_t key)
 		 * cache by its overshoot until nothing is left. */
 		if (c->spare_on_ns && now_ns() >= c->spare_on_ns)
 			c->spare_on_ns = 0; /* no hard shrink lately */
-		if (!make_room(c, estimate, &reuse)) {
+		if (!make_room(c, estimate)) {
 			pthread_mutex_unlock(&c->lock);
-			free(reuse);
 			return false;
 		}
 		c->replaced++;
@@ -347,15 +321,9 @@ bool cache_get(struct cache *c, uint64_t key)
 	e = take_spare(c, estimate);
 	pthread_mutex_unlock(&c->lock);
 
-	/* Allocate and fill outside the lock: the shrinker may need it.  A
-	 * victim's block is resized: realloc() keeps it if it failed. */
-	if (!e && reuse) {
-		e = realloc(reuse, request);
-		if (!e)
-			free(reuse);
-	} else if (!e) {
+	/* Allocate and fill outside the lock: the shrinker may need it. */
+	if (!e)
 		e = malloc(request);
-	}
 	if (!e)
 		return false;
 	e->key = key;
@@ -367,7 +335,7 @@ bool cache_get(struct cache *c, uint64_t key)
 	/* An entry that came out larger than its estimate takes the
 	 * difference from the cache's own memory too. */
 	if (e->charge > estimate && (replacing || c->cap) &&
-	    !make_room(c, e->charge - estimate, NULL))
+	    !make_room(c, e->charge - estimate))
 		c->credit = 0;
 	e->hash_next = *bucket(c, key);
 	*bucket(c, key) = e;

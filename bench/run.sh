@@ -228,13 +228,14 @@ speed() {
 summarize() {
 	local tag=$1 limit=$2 base=$3 beside=${4:-0}
 	awk -v limit="$limit" -v base="$base" -v beside="$beside" -v oom="$(awk -v t="$tag" '$1 == t { print $2 }' "$OUT/oom.tsv")" \
-	    -v hits="$(awk -v t="$tag" '$1 == t { print ($3 == "" ? "-" : $3) }' "$OUT/oom.tsv")" '
+	    -v hits="$(awk -v t="$tag" '$1 == t { print ($3 == "" ? "-" : $3) }' "$OUT/oom.tsv")" \
+	    -v cpu="$(take_cpu "$OUT/$tag.comp.jsonl")" '
 		function num(key) {
 			if (match($0, "\"" key "\":[-0-9.eE]+")) return substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3) + 0
 			return 0
 		}
 		FILENAME == ARGV[1] && /"allocating"/ { if (!in_take) { nt++; take_at[nt] = num("mono") } in_take = 1 }
-		FILENAME == ARGV[1] && /"allocated"/ { took[nt] += num("took_ms"); held = num("held"); cpu += num("user_ms") + num("sys_ms") }
+		FILENAME == ARGV[1] && /"allocated"/ { took[nt] += num("took_ms"); held = num("held") }
 		FILENAME == ARGV[1] && /"released"/ { in_take = 0 }
 		FILENAME == ARGV[1] { ev[++ne] = num("mono"); evheld[ne] = num("held") }
 		FILENAME == ARGV[2] && /"start"/ { t0 = num("mono") }
@@ -267,7 +268,7 @@ summarize() {
 				(lf > 0 ? sprintf("%.0f", 100 * rb / lf) : "-"), shr,
 				(nre ? sprintf("%.1f", re50) : "-"), (nre ? sprintf("%.1f", re99) : "-"),
 				(nt && beside > 0 ? sprintf("%.0f", 100 * (stall / nt + base - beside) / beside) : "-"),
-				(hits == "" ? "-" : hits), (nt && cpu > 0 ? sprintf("%.0f", cpu / nt) : "-")
+				(hits == "" ? "-" : hits), (nt && cpu + 0 > 0 ? cpu : "-")
 		}' "$OUT/$tag.comp.jsonl" "$OUT/$tag.jsonl"
 }
 

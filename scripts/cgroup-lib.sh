@@ -187,10 +187,14 @@ limit_hits() {
 # it), in ms, the mean over the takes in its JSON lines, "-" for none: a take
 # that lasts longer on the same CPU time waited (for the CPU, or in the
 # kernel's reclaim), one whose CPU time grew did the same page faults slower.
+# A take paced in steps (the bench's ramp) reports each step: a take runs
+# from its first "allocating" to its "released".
 take_cpu() {
-	awk '/"allocated"/ && match($0, /"user_ms":[0-9.]+/) { u = substr($0, RSTART + 10, RLENGTH - 10);
-	     match($0, /"sys_ms":[0-9.]+/); s += u + substr($0, RSTART + 9, RLENGTH - 9); n++ }
-	     END { if (n) printf "%.0f\n", s / n; else print "-" }' "$1" 2>/dev/null
+	awk '/"allocating"/ { if (!in_take) n++; in_take = 1 }
+	     /"allocated"/ && match($0, /"user_ms":[0-9.]+/) { u = substr($0, RSTART + 10, RLENGTH - 10);
+	     match($0, /"sys_ms":[0-9.]+/); s += u + substr($0, RSTART + 9, RLENGTH - 9); seen = 1 }
+	     /"released"/ { in_take = 0 }
+	     END { if (n && seen) printf "%.0f\n", s / n; else print "-" }' "$1" 2>/dev/null
 }
 
 # Run "$@" inside $cg, stdout to $1 (in the background; $! is its pid).

@@ -159,7 +159,8 @@ fi
 awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -v dir="$OUT" \
 	-v where="${where:-no cgroup: a self-imposed budget (SHRINKER_LIMIT), which cannot see other processes}" \
 	-v alone="${competitor:+no}" -v alone_ms="${alone_ms:-0}" -v beside_ms="${beside_ms:-0}" \
-	-v hits="$hits" -v alone_cpu="$(take_cpu "$OUT/alone.jsonl")" -v beside_cpu="$(take_cpu "$OUT/beside.jsonl")" '
+	-v hits="$hits" -v alone_cpu="$(take_cpu "$OUT/alone.jsonl")" -v beside_cpu="$(take_cpu "$OUT/beside.jsonl")" \
+	-v comp_cpu="$(take_cpu "$OUT/competitor.jsonl")" '
 	function num(key,   m) {
 		if (match($0, "\"" key "\":[-0-9.eE]+")) return substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3) + 0
 		return 0
@@ -167,7 +168,7 @@ awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -
 	FILENAME ~ /competitor/ {
 		ev = $0; m = num("mono")
 		if (ev ~ /"allocating"/ && !comp_start) comp_start = m
-		if (ev ~ /"allocated"/) { comp_took = num("took_ms"); comp_held = num("held"); comp_done = m; comp_cpu = num("user_ms") + num("sys_ms") }
+		if (ev ~ /"allocated"/) { comp_took = num("took_ms"); comp_held = num("held"); comp_done = m }
 		if (ev ~ /"released"/) comp_end = m
 		print m, num("held") > (dir "/competitor.tsv")
 		next
@@ -206,7 +207,7 @@ awk -v limit="$limit" -v oom="${oom:-n/a (no cgroup)}" -v status="$hog_status" -
 				printf "  competitor alone       %.0f ms for the same take in a fresh cgroup: %.2fx\n", alone_ms, comp_took / alone_ms
 			if (beside_ms > 0)
 				printf "  competitor beside      %.0f ms, memory-hog'"'"'s same load running outside its cgroup: %.2fx\n", beside_ms, comp_took / beside_ms
-			if (comp_cpu > 0 && alone_cpu + 0 > 0 && beside_cpu + 0 > 0)
+			if (comp_cpu + 0 > 0 && alone_cpu + 0 > 0 && beside_cpu + 0 > 0)
 				printf "  competitor CPU         %.0f ms here, %.0f alone, %.0f beside: its own page faults (user + system)\n", comp_cpu, alone_cpu, beside_cpu
 			if (hits != "")
 				printf "  limit hits             %s: allocations that found the cgroup at its limit (and waited in its reclaim)\n", hits

@@ -3,10 +3,10 @@
  * DESIGN: the caches memory-hog fills.  Each is a chained hash table with an
  * LRU list, protected by its own mutex, which the shrinker callback takes
  * like any other user of the cache (OSv's rule: every cache a shrinker frees
- * from has its own lock).  Memory is counted as the allocator really hands it
- * out: malloc_usable_size() of each block plus the 8-byte chunk header glibc
- * puts in front of it, so the bytes a shrink reports are the bytes that went
- * back to malloc, not a guess.  Before a cache grows it asks
+ * from has its own lock).  Memory is counted as it is really handed out: a
+ * slab's block (below), or malloc_usable_size() of a block plus the 8-byte
+ * chunk header glibc puts in front of it, so the bytes a shrink reports are
+ * the bytes that went back, not a guess.  Before a cache grows it asks
  * shrinker_may_grow(); when the answer is no it replaces its least recently
  * used entries instead, as many as make room for the new one, as a full
  * cache does.  An entry is one block, its header and value together: a
@@ -14,26 +14,25 @@
  * resident after a shrink freed everything else on them.  The OSv mode
  * cannot ask, and relies on its shrinker alone.
  *
- * Spare blocks: in a cache whose values live in malloc's heap (below
- * CACHE_MMAP_BYTES), blocks come in size classes CACHE_SPARE_STEP apart,
- * and the block of an entry that a replacement evicts is kept, up to
- * SPARE_MAX a class, for the next entry of its class.  Freed to malloc, it
- * joined the free chunks around it, which the library's last trim had
- * given back to the kernel, and the next entry was carved from those,
- * faulting fresh pages in, while the evicted ones left holes in pages that
- * stay resident: after a squeeze, memory-hog's records heap grew 6 MiB a
- * half second over its entries, crossed the watermark and was shrunk by
- * 5 MiB, again and again: the saw-tooth of issue #15.  (With two threads
- * each allocates from an arena of its own and frees the other's entries
- * into the other's.)  A kept block is reused as it is, resident, by
- * whichever thread needs one, and nothing is carved.  The price: a block
- * rounds up to its class, 128 bytes on average, and the spares, about
- * 0.6 MiB for the records, sit unused; they count in the size the
- * shrinker reports, and a hard shrink frees them first.  After a hard
- * shrink the replacements free what they evict, as before, until the
- * cache is granted growth again or a quarter second passed without one:
- * spares refilled during a squeeze were growth that nobody asked for,
- * taking back what each shrink had just freed.
+ * Slabs: in a cache whose entries are small (memory-hog's records,
+ * 256-4096 bytes), blocks come in size classes CACHE_CLASS_STEP apart, from
+ * slabs of their own (slab.c), not from malloc's heap.  In the heap, a
+ * shrink freed blocks all over it and the pages that kept one live entry
+ * stayed resident: 9-14 MiB above the cache while `make demo`'s competitor
+ * held its memory, which the caches could not use.  A slab's entries are
+ * moved out when its class has a slab's worth of blocks free, and the slab
+ * is unmapped: a shrink compacts every class, so what it reports freed is
+ * what the process gave back, and a replacement compacts its victim's
+ * class once two slabs' worth are free (the gap keeps a class at the
+ * boundary from mapping and unmapping a slab with every entry).  The
+ * cache's memory is its entries plus the free blocks of its slabs, at most
+ * about 2 x 16 a class between shrinks: that is the size its shrinker
+ * reports, and what a shrink frees first.  This replaces keeping evicted
+ * blocks for reuse (the saw-tooth of issue #15: each of memory-hog's two
+ * workers allocated from a malloc arena of its own and freed the other's
+ * entries into the other's, so after each trim new entries faulted fresh
+ * pages in while the evicted ones left holes), which stopped the creep but
+ * not the holes.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -48,6 +47,7 @@
 struct entry {
 	struct entry *lru_prev, *lru_next;
 	struct entry *hash_next;
+	struct slab *slab;     /* its slab in a classed cache, else NULL */
 	uint64_t key;
 	size_t charge;         /* bytes counted for this entry */
 	size_t value_size;
@@ -78,20 +78,9 @@ static size_t cost_of(size_t n)
 	return n < 32 ? 32 : n;
 }
 
-/* Spare blocks kept a class (see DESIGN): a class's count goes up with
- * its evicted entries and down with its new ones, a random walk that this
- * bounds; malloc sees only the walks that leave 0 .. SPARE_MAX, a few in a
- * hundred replacements. */
-#define SPARE_MAX 32u
-/* After a hard shrink no spare is kept for this long, unless the cache is
- * granted growth first: a squeeze's requests come tens of milliseconds
- * apart, and spares kept between them would take back what each freed; a
- * cache that sits at its watermark (never granted growth) must get them
- * back, or its heap creeps into the next shrink.  Soft shrinks leave the
- * spares alone: when each freed them and turned them off, the heap crept
- * by more than the band while the pool was rebuilt, into the next soft
- * shrink, and the saw-tooth went on (1 demo run in 5). */
-#define SPARE_QUIET_NS 250000000ull
+/* A replacement compacts its victim's class from this many free blocks
+ * (see DESIGN), a shrink from one slab's worth. */
+#define REPLACE_COMPACT ((size_t)2 * SLAB_SLOTS)
 
 static uint64_t now_ns(void)
 {
@@ -101,20 +90,13 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* A chunk of n bytes rounded up to a whole number of classes. */
-static size_t class_round(size_t n)
-{
-	return (n + CACHE_SPARE_STEP - 1) / CACHE_SPARE_STEP * CACHE_SPARE_STEP;
-}
-
-/* What to ask malloc for an entry with a value of size bytes: in a classed
- * cache, a request whose chunk is a whole number of classes (cost_of() of
- * it is that number). */
-static size_t request_of(const struct cache *c, size_t size)
+/* What an entry with a value of size bytes takes: a block of its class
+ * in a classed cache, else a malloc() chunk as cost_of() counts it. */
+static size_t entry_cost(const struct cache *c, size_t size)
 {
 	size_t n = sizeof(struct entry) + size;
 
-	return c->classed ? class_round(n + CHUNK_HEADER) - CHUNK_HEADER : n;
+	return c->classed ? slab_block_size(&c->slabs, n) : cost_of(n);
 }
 
 static uint64_t mix(uint64_t x)
@@ -143,10 +125,12 @@ bool cache_init(struct cache *c, const char *name, size_t min_value,
 	c->max_value = max_value;
 	c->keys = keys;
 	c->ask_before_growing = ask_before_growing;
-	/* Size classes where every block is in the heap and has a class. */
-	most = class_round(sizeof(struct entry) + max_value + CHUNK_HEADER);
+	/* Slabs where every entry is small enough for a class. */
+	most = sizeof(struct entry) + max_value;
 	c->classed = most < CACHE_MMAP_BYTES &&
-		     most / CACHE_SPARE_STEP < CACHE_SPARE_CLASSES;
+		     most <= (size_t)CACHE_CLASSES * CACHE_CLASS_STEP;
+	if (c->classed && !slab_pool_init(&c->slabs, CACHE_CLASS_STEP, CACHE_CLASSES))
+		return false;
 	c->nbuckets = 1u << 16;
 	c->buckets = calloc(c->nbuckets, sizeof(struct entry *));
 	pthread_mutex_init(&c->lock, NULL);
@@ -182,21 +166,57 @@ static struct entry **bucket(struct cache *c, uint64_t key)
 	return &c->buckets[mix(key) & (c->nbuckets - 1)];
 }
 
-/* What the cache holds, spare blocks included: the size its shrinker
- * reports (lock held). */
+/* What the cache holds: its entries and its slabs' free blocks (lock
+ * held).  The size its shrinker reports. */
+static size_t held(const struct cache *c)
+{
+	return c->bytes + (c->classed ? c->slabs.free_bytes : 0);
+}
+
 static void report_size(struct cache *c)
 {
 	if (c->shrinker)
-		shrinker_set_size(c->shrinker, c->bytes + c->spare_bytes);
+		shrinker_set_size(c->shrinker, held(c));
 }
 
-/* Remove e from the table and the LRU list (lock held); keep: for the next
- * entry of its class if there is room among the spares (a replacement),
- * else freed.  Returns the bytes it held. */
-static size_t drop(struct cache *c, struct entry *e, bool keep)
+/* A compaction moved entry from to to, in slab s (lock held): point the
+ * table and the LRU list at its new place. */
+static void entry_moved(void *ctx, void *from, void *to, struct slab *s)
+{
+	struct cache *c = ctx;
+	struct entry *e = to, **pp = bucket(c, e->key);
+
+	e->slab = s;
+	while (*pp != from)
+		pp = &(*pp)->hash_next;
+	*pp = e;
+	if (e->lru_prev)
+		e->lru_prev->lru_next = e;
+	else
+		c->lru_head = e;
+	if (e->lru_next)
+		e->lru_next->lru_prev = e;
+	else
+		c->lru_tail = e;
+}
+
+/* Compact every class from trigger free blocks on (lock held). */
+static void compact_all(struct cache *c, size_t trigger)
+{
+	unsigned k;
+
+	for (k = 0; c->classed && k < c->slabs.nclasses; k++)
+		slab_compact(&c->slabs, k, trigger, entry_moved, c);
+}
+
+/* Remove e from the table and the LRU list and free its block (lock held);
+ * a block of a slab makes its class compact from trigger free blocks on
+ * (0: not now).  Returns the bytes it held. */
+static size_t drop(struct cache *c, struct entry *e, size_t trigger)
 {
 	struct entry **pp = bucket(c, e->key);
-	size_t charge = e->charge, k = charge / CACHE_SPARE_STEP;
+	size_t charge = e->charge;
+	struct slab *s = e->slab;
 
 	while (*pp != e)
 		pp = &(*pp)->hash_next;
@@ -204,49 +224,16 @@ static size_t drop(struct cache *c, struct entry *e, bool keep)
 	lru_unlink(c, e);
 	c->bytes -= charge;
 	c->entries--;
-	if (keep && c->classed && !c->spare_on_ns && charge % CACHE_SPARE_STEP == 0 &&
-	    k < CACHE_SPARE_CLASSES && c->nspare[k] < SPARE_MAX) {
-		e->lru_next = c->spare[k];
-		c->spare[k] = e;
-		c->nspare[k]++;
-		c->spare_bytes += charge;
+	if (s) {
+		unsigned k = s->cls;
+
+		slab_free(&c->slabs, s, e);
+		if (trigger)
+			slab_compact(&c->slabs, k, trigger, entry_moved, c);
 	} else {
 		free(e);
 	}
 	return charge;
-}
-
-/* A spare block for a chunk of charge bytes, or NULL (lock held). */
-static struct entry *take_spare(struct cache *c, size_t charge)
-{
-	size_t k = charge / CACHE_SPARE_STEP;
-	struct entry *e;
-
-	if (!c->classed || k >= CACHE_SPARE_CLASSES || !c->spare[k])
-		return NULL;
-	e = c->spare[k];
-	c->spare[k] = e->lru_next;
-	c->nspare[k]--;
-	c->spare_bytes -= charge;
-	return e;
-}
-
-/* Free every spare block (lock held); returns the bytes they held. */
-static size_t free_spares(struct cache *c)
-{
-	size_t freed = c->spare_bytes, k;
-
-	for (k = 0; k < CACHE_SPARE_CLASSES; k++) {
-		while (c->spare[k]) {
-			struct entry *e = c->spare[k];
-
-			c->spare[k] = e->lru_next;
-			free(e);
-		}
-		c->nspare[k] = 0;
-	}
-	c->spare_bytes = 0;
-	return freed;
 }
 
 /* Make room for need bytes within the cache's own memory (lock held): what
@@ -257,7 +244,7 @@ static size_t free_spares(struct cache *c)
 static bool make_room(struct cache *c, size_t need)
 {
 	while (c->credit < need && c->lru_tail)
-		c->credit += drop(c, c->lru_tail, true);
+		c->credit += drop(c, c->lru_tail, REPLACE_COMPACT);
 	if (c->credit < need)
 		return false;
 	c->credit -= need;
@@ -279,9 +266,10 @@ bool cache_get(struct cache *c, uint64_t key)
 {
 	size_t size = c->min_value +
 		      (size_t)(mix(key ^ 0x5bd1e995) % (c->max_value - c->min_value + 1));
-	struct entry *e;
+	struct entry *e = NULL;
+	struct slab *s = NULL;
 	bool replacing = false;
-	size_t estimate, request = request_of(c, size);
+	size_t estimate = entry_cost(c, size);
 
 	pthread_mutex_lock(&c->lock);
 	for (e = *bucket(c, key); e; e = e->hash_next)
@@ -299,37 +287,36 @@ bool cache_get(struct cache *c, uint64_t key)
 		return true;
 	}
 	c->misses++;
-	estimate = cost_of(request);
-	if ((c->cap && c->bytes + c->spare_bytes + estimate > c->cap) ||
+	if ((c->cap && held(c) + estimate > c->cap) ||
 	    (c->ask_before_growing && !shrinker_may_grow(estimate))) {
 		/* No room: the new entry replaces least recently used ones,
 		 * and an empty cache does without.  What earlier replacements
 		 * evicted beyond what they needed is this cache's own memory
 		 * still: used first, or every replacement would shrink the
 		 * cache by its overshoot until nothing is left. */
-		if (c->spare_on_ns && now_ns() >= c->spare_on_ns)
-			c->spare_on_ns = 0; /* no hard shrink lately */
 		if (!make_room(c, estimate)) {
 			pthread_mutex_unlock(&c->lock);
 			return false;
 		}
 		c->replaced++;
 		replacing = true;
-	} else {
-		c->spare_on_ns = 0; /* the pressure is over */
 	}
-	e = take_spare(c, estimate);
+	/* A slab's block is taken under the lock and pending until the entry
+	 * is in the table: a compaction neither moves nor unmaps it. */
+	if (c->classed)
+		e = slab_alloc(&c->slabs, sizeof(struct entry) + size, &s);
 	pthread_mutex_unlock(&c->lock);
 
 	/* Allocate and fill outside the lock: the shrinker may need it. */
-	if (!e)
-		e = malloc(request);
+	if (!c->classed)
+		e = malloc(sizeof(struct entry) + size);
 	if (!e)
 		return false;
 	e->key = key;
 	e->value_size = size;
+	e->slab = s;
 	fill(e->value, size, key);
-	e->charge = charge_of(e);
+	e->charge = s ? estimate : charge_of(e);
 
 	pthread_mutex_lock(&c->lock);
 	/* An entry that came out larger than its estimate takes the
@@ -340,6 +327,8 @@ bool cache_get(struct cache *c, uint64_t key)
 	e->hash_next = *bucket(c, key);
 	*bucket(c, key) = e;
 	lru_push_head(c, e);
+	if (s)
+		slab_publish(s);
 	c->bytes += e->charge;
 	c->entries++;
 	if (c->bytes > c->peak_bytes)
@@ -351,35 +340,75 @@ bool cache_get(struct cache *c, uint64_t key)
 
 size_t cache_shrink(struct cache *c, size_t target, bool hard)
 {
-	size_t freed = 0, before;
+	size_t before, freed;
 
 	pthread_mutex_lock(&c->lock);
 	if (!c->first_shrink_ns)
 		c->first_shrink_ns = now_ns();
-	before = c->bytes + c->spare_bytes;
+	before = held(c);
 	c->credit = 0; /* what was evicted and not reused is given back now */
-	/* A hard call frees the spare blocks first: they hold no entry.
-	 * Until the cache may grow again, or SPARE_QUIET_NS passed without
-	 * one, replacements then free what they evict: spares kept anew
-	 * would take back, unasked, what this call says it freed.  A soft
-	 * call leaves them: freed at every soft shrink, they were taken back
-	 * after each, and the heap crept into the next (see SPARE_QUIET_NS). */
-	if (hard) {
-		freed = free_spares(c);
-		c->spare_on_ns = now_ns() + SPARE_QUIET_NS;
+	/* Free blocks go first, a slab at a time; then the least recently
+	 * used entries, a round of them for what is still missing, the
+	 * classes compacted after each round (compacting after each entry
+	 * would move entries that the same round evicts next).  What is
+	 * returned is what the cache's memory fell by: less than a slab a
+	 * class may stay free, counted as the cache's. */
+	compact_all(c, SLAB_SLOTS);
+	while (before - held(c) < target && c->lru_tail) {
+		size_t want = target - (before - held(c)), dropped = 0;
+
+		/* drop() unlinks the tail before freeing it; the analyzer
+		 * does not follow that invariant of the list. */
+		while (dropped < want && c->lru_tail)
+			dropped += drop(c, c->lru_tail, 0); /* NOLINT(clang-analyzer-unix.Malloc) */
+		compact_all(c, SLAB_SLOTS);
 	}
-	/* drop() unlinks the tail before freeing it; the analyzer does not
-	 * follow that invariant of the list. */
-	while (freed < target && c->lru_tail)
-		freed += drop(c, c->lru_tail, false); /* NOLINT(clang-analyzer-unix.Malloc) */
+	freed = before - held(c);
 	c->shrink_calls++;
 	c->shrink_hard_calls += hard;
 	c->shrink_asked += target;
 	c->shrink_freed += freed;
-	c->shrink_dropped += before - (c->bytes + c->spare_bytes);
+	c->shrink_dropped += freed;
 	report_size(c);
 	pthread_mutex_unlock(&c->lock);
 	return freed;
+}
+
+/* fill()'s pattern, where fill() wrote it. */
+static bool filled(const struct entry *e)
+{
+	size_t i, n = e->value_size;
+
+	for (i = 0; i < n; i += 4096)
+		if (e->value[i] != (unsigned char)(e->key + i))
+			return false;
+	return !n || e->value[n - 1] == (unsigned char)e->key;
+}
+
+bool cache_consistent(struct cache *c)
+{
+	struct entry *e, *prev = NULL;
+	size_t n = 0, in_table = 0, bytes = 0, i;
+	bool ok = true;
+
+	pthread_mutex_lock(&c->lock);
+	for (e = c->lru_head; e && ok; prev = e, e = e->lru_next) {
+		struct entry *t;
+
+		for (t = *bucket(c, e->key); t && t != e; t = t->hash_next)
+			;
+		ok = e->lru_prev == prev && t == e && filled(e) &&
+		     (e->slab != NULL) == c->classed;
+		bytes += e->charge;
+		n++;
+	}
+	ok = ok && c->lru_tail == prev;
+	for (i = 0; ok && i < c->nbuckets; i++)
+		for (e = c->buckets[i]; e; e = e->hash_next)
+			in_table++;
+	ok = ok && n == c->entries && in_table == n && bytes == c->bytes;
+	pthread_mutex_unlock(&c->lock);
+	return ok;
 }
 
 void cache_stats(struct cache *c, struct cache_stats *st)
@@ -403,14 +432,17 @@ void cache_destroy(struct cache *c)
 	struct entry *e, *next;
 	size_t i;
 
-	/* Free by bucket: every entry is in exactly one chain. */
+	/* Free by bucket: every entry is in exactly one chain; a slab's go
+	 * with their slabs. */
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < c->nbuckets; i++)
 		for (e = c->buckets[i]; e; e = next) {
 			next = e->hash_next;
-			free(e);
+			if (!e->slab)
+				free(e);
 		}
-	free_spares(c);
+	if (c->classed)
+		slab_pool_destroy(&c->slabs);
 	c->lru_head = c->lru_tail = NULL;
 	c->bytes = 0;
 	c->entries = 0;

@@ -12,13 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "slab.h"
+
 struct shrinker;
 struct entry;
 
-/* Size classes of a heap cache's blocks (cache.c): CACHE_SPARE_STEP bytes
- * apart, up to CACHE_SPARE_CLASSES steps. */
-#define CACHE_SPARE_STEP 256u
-#define CACHE_SPARE_CLASSES 32u
+/* Size classes of a cache of small entries (cache.c, slab.c): blocks
+ * CACHE_CLASS_STEP bytes apart, up to CACHE_CLASSES steps. */
+#define CACHE_CLASS_STEP 256u
+#define CACHE_CLASSES 32u
 
 struct cache {
 	const char *name;
@@ -35,16 +37,11 @@ struct cache {
 	size_t bytes;                 /* memory the entries hold, malloc overhead included */
 	size_t credit;                /* evicted by replacements beyond what
 					 they needed, not yet reused */
-	/* Heap caches only (values below CACHE_MMAP_BYTES): blocks in size
-	 * classes, and the blocks replacements evicted kept for the next
-	 * entry of their class (cache.c, "spare blocks"). */
+	/* Caches of small entries only (the largest below CACHE_MMAP_BYTES
+	 * and CACHE_CLASSES classes): their blocks, in slabs (cache.c,
+	 * "Slabs"). */
 	bool classed;
-	struct entry *spare[CACHE_SPARE_CLASSES];
-	unsigned nspare[CACHE_SPARE_CLASSES];
-	size_t spare_bytes;
-	uint64_t spare_on_ns;         /* after a hard shrink, CLOCK_MONOTONIC
-					 from which spares are kept again;
-					 0: kept now */
+	struct slab_pool slabs;
 	size_t entries;
 	size_t peak_bytes;
 	uint64_t hits, misses, replaced;
@@ -82,9 +79,18 @@ void cache_destroy(struct cache *c);
  * key).  Returns true on a hit. */
 bool cache_get(struct cache *c, uint64_t key);
 
-/* Free least recently used entries until target bytes are freed or the
- * cache is empty; returns the bytes freed.  The shrinker callback. */
+/* Give back at least target bytes of what the cache holds (its entries and
+ * its slabs' free blocks): free blocks first, then least recently used
+ * entries, until it has or the cache is empty; returns the bytes by which
+ * what it holds fell, which went back to the kernel (to malloc, for
+ * entries that are not in slabs).  The shrinker
+ * callback. */
 size_t cache_shrink(struct cache *c, size_t target, bool hard);
+
+/* Whether the table, the LRU list, the counters and every value are as
+ * cache_get() left them, after whatever moved entries (the tests' check;
+ * takes the lock and walks everything). */
+bool cache_consistent(struct cache *c);
 
 /* A consistent copy of the counters; also restarts first_shrink_ns. */
 struct cache_stats {

@@ -83,8 +83,7 @@ bool cache_get(struct cache *c, uint64_t key);
  * its slabs' free blocks): free blocks first, then least recently used
  * entries, until it has or the cache is empty; returns the bytes by which
  * what it holds fell, which went back to the kernel (to malloc, for
- * entries that are not in slabs).  The shrinker
- * callback. */
+ * entries that are not in slabs).  The shrinker callback. */
 size_t cache_shrink(struct cache *c, size_t target, bool hard);
 
 /* Whether the table, the LRU list, the counters and every value are as

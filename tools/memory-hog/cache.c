@@ -269,7 +269,7 @@ bool cache_get(struct cache *c, uint64_t key)
 	struct entry *e = NULL;
 	struct slab *s = NULL;
 	bool replacing = false;
-	size_t estimate = entry_cost(c, size);
+	size_t estimate;
 
 	pthread_mutex_lock(&c->lock);
 	for (e = *bucket(c, key); e; e = e->hash_next)
@@ -287,6 +287,7 @@ bool cache_get(struct cache *c, uint64_t key)
 		return true;
 	}
 	c->misses++;
+	estimate = entry_cost(c, size);
 	if ((c->cap && held(c) + estimate > c->cap) ||
 	    (c->ask_before_growing && !shrinker_may_grow(estimate))) {
 		/* No room: the new entry replaces least recently used ones,

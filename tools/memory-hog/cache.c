@@ -68,10 +68,10 @@ static size_t charge_of(void *p)
  * that would let every replacement grow the cache unasked. */
 static size_t cost_of(size_t n)
 {
-	static size_t page;
+	/* Read each time (glibc keeps it in a variable): a page size set
+	 * lazily in a static was a data race between caches' workers. */
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
-	if (!page)
-		page = (size_t)sysconf(_SC_PAGESIZE);
 	if (n >= CACHE_MMAP_BYTES)
 		return (n + CHUNK_HEADER + page - 1) / page * page;
 	n = (n + CHUNK_HEADER + 15) & ~(size_t)15;

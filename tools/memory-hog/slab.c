@@ -217,18 +217,18 @@ static struct slab *sparsest(struct slab_pool *p, unsigned cls)
 	return NULL;
 }
 
-size_t slab_compact(struct slab_pool *p, unsigned cls, size_t trigger,
-		    slab_moved_fn *moved, void *ctx)
+void slab_compact(struct slab_pool *p, unsigned cls, size_t trigger,
+		  slab_moved_fn *moved, void *ctx)
 {
 	struct slab_class *k;
-	size_t before = p->mapped_bytes, size;
+	size_t size;
 
 	if (cls >= p->nclasses)
-		return 0;
+		return;
 	k = &p->classes[cls];
 	size = block_bytes(p, cls);
 	if (k->free_blocks < trigger)
-		return 0;
+		return;
 	/* With SLAB_SLOTS blocks free in the class, the free blocks outside
 	 * any one slab are at least the blocks it holds: there is room. */
 	while (k->free_blocks >= SLAB_SLOTS) {
@@ -243,9 +243,9 @@ size_t slab_compact(struct slab_pool *p, unsigned cls, size_t trigger,
 			struct slab *dst = fullest(p, cls, src);
 			unsigned char *to;
 
-			used &= used - 1;
 			if (!dst)
-				return before - p->mapped_bytes; /* not reached */
+				return; /* not reached */
+			used &= used - 1;
 			to = take(p, dst);
 			memcpy(to, src->base + i * size, size);
 			moved(ctx, src->base + i * size, to, dst);
@@ -253,5 +253,4 @@ size_t slab_compact(struct slab_pool *p, unsigned cls, size_t trigger,
 		}
 		unmap_slab(p, src);
 	}
-	return before - p->mapped_bytes;
 }

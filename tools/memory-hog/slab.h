@@ -66,11 +66,11 @@ void slab_publish(struct slab *s);
 /* Give a published block back; a slab left empty is unmapped. */
 void slab_free(struct slab_pool *p, struct slab *s, void *block);
 
-/* In class cls, while at least `trigger` blocks are free, empty the
- * sparsest slab into the fullest ones (moved() fixes the references) and
- * unmap it, until fewer than SLAB_SLOTS blocks are free or no slab can be
- * emptied.  trigger below SLAB_SLOTS counts as SLAB_SLOTS.  Returns the
- * bytes unmapped. */
-size_t slab_compact(struct slab_pool *p, unsigned cls, size_t trigger,
-		    slab_moved_fn *moved, void *ctx);
+/* In class cls, from `trigger` free blocks on, empty the sparsest slab
+ * into the fullest ones (moved() fixes the references) and unmap it, until
+ * fewer than SLAB_SLOTS blocks are free or no slab can be emptied; trigger
+ * below SLAB_SLOTS counts as SLAB_SLOTS.  What it unmapped shows in
+ * mapped_bytes and free_bytes. */
+void slab_compact(struct slab_pool *p, unsigned cls, size_t trigger,
+		  slab_moved_fn *moved, void *ctx);
 #endif

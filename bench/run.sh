@@ -14,13 +14,16 @@
 # strategies in fill at 1 GiB).
 # BENCH_ONLY="squeeze:256:libshrinker threads:256:libshrinker:nothr ..."
 # runs those alone (BENCH_RUNS rounds) and prints their tables, writing
-# nothing to the repository: for trying a change.
+# nothing to the repository: for trying a change.  BENCH_OUT=DIR puts the
+# results there instead of build/bench (it is emptied first), so that
+# runs for trying a change neither clobber the full run's results nor
+# each other's: keep the logs of a run that was OOM-killed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build/default-cc}
 BENCH=$B/cachebench
 COMP=$B/competitor
-OUT=build/bench
+OUT=${BENCH_OUT:-build/bench}
 MiB=1048576
 # shellcheck source=scripts/cgroup-lib.sh
 . scripts/cgroup-lib.sh

@@ -126,9 +126,9 @@ $(B)/tests/test-nomalloc: tests/test-nomalloc.c tests/tap.h tests/helpers.h $(TE
 	$(CC) $(CPPFLAGS) -Itests $(TEST_CFLAGS) $(if $(SANITIZE),-DSANITIZED) -o $@ $< \
 		$(TEST_HELPERS) -L$(B) -lshrinker -Wl,-rpath,$(CURDIR)/$(B) $(LDFLAGS)
 # memory-hog's cache on its own.
-$(B)/tests/test-cache: tests/test-cache.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(B)/hog/cache.o $(B)/hog/slab.o $(STATIC)
+$(B)/tests/test-cache: tests/test-cache.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/release.o $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests -Itools/memory-hog $(TEST_CFLAGS) -o $@ $< $(B)/hog/cache.o $(B)/hog/slab.o \
+	$(CC) $(CPPFLAGS) -Itests -Itools/memory-hog $(TEST_CFLAGS) -o $@ $< $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/release.o \
 		$(TEST_HELPERS) $(STATIC) $(LDFLAGS) -lm
 $(B)/tests/test-%: tests/test-%.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(STATIC)
 	@mkdir -p $(@D)
@@ -172,8 +172,8 @@ $(HOG): $(HOG_OBJ) $(DEP_LIB)
 
 # The benchmarks' cache program: memory-hog's caches and workers, another
 # strategy around them.
-$(CACHEBENCH): bench/cachebench.c $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/workers.o $(STATIC)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/workers.o $(STATIC) $(LDFLAGS)
+$(CACHEBENCH): bench/cachebench.c $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/release.o $(B)/hog/workers.o $(STATIC)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/release.o $(B)/hog/workers.o $(STATIC) $(LDFLAGS)
 
 # What the malloc brake costs: linked to the shared library, so that the
 # brake can be preloaded.

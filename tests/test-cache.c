@@ -5,7 +5,9 @@
  * them out of sparse ones, so that what a shrink reports freed is what the
  * process gives back, replacements at a steady size keep its memory flat
  * (the saw-tooth of issue #15), and no entry is lost or damaged by a move,
- * with other threads looking up and inserting meanwhile.
+ * with other threads looking up and inserting meanwhile; a shrink of
+ * values in mappings of their own gives them back in batches
+ * (tools/memory-hog/release.c) as fully as one at a time.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -266,10 +268,69 @@ fail:
 	return TAP_FAIL;
 }
 
+/* A cache of values in mappings of their own (memory-hog's blobs, 64-256
+ * KiB), filled and replaced by two threads, shrunk by two thirds: what the
+ * shrink reports freed leaves RSS at once, in batches of RELEASE_BATCH
+ * mappings (more than one here) and one munmap() at a time alike, and with
+ * the values from malloc() (memory-hog --osv). */
+static int shrinks_release_mappings(void)
+{
+	struct cache c;
+	double mib = (double)MiB;
+	int pass;
+
+	if (!no_other_allocator())
+		return tap_skip_why("RSS with glibc's allocator only");
+	cache_tune_allocator();
+	for (pass = 0; pass < 3; pass++) {
+		bool batched = pass == 0, kernel_took;
+		double rss0, rss1;
+		size_t target, freed, n;
+
+		release_batched(batched);
+		CHECK(cache_init(&c, "blobs", 64 << 10, 256 << 10, 1u << 16, false));
+		CHECK(!c.classed);
+		c.map_large = pass < 2;
+		CHECK(two_threads(&c, 128 * MiB, 0));
+		c.cap = c.bytes;
+		CHECK(two_threads(&c, 0, 500));
+		c.cap = 0;
+		n = c.entries;
+		rss0 = (double)rss_bytes();
+		target = c.bytes / 3 * 2;
+		freed = cache_shrink(&c, target, pass == 1);
+		rss1 = (double)rss_bytes();
+		/* Whether the kernel took the batch: it refuses before 6.13. */
+		kernel_took = release_batched(true);
+		tap_diag("%s: %zu of %zu entries, asked %.1f MiB, freed %.1f MiB, RSS "
+			 "%.1f -> %.1f MiB (%.1f %% of what was freed)%s",
+			 batched ? "in batches" : c.map_large ?
+			 "one munmap() at a time" : "from malloc()",
+			 n - c.entries, n, target / mib, freed / mib, rss0 / mib,
+			 rss1 / mib, (rss0 - rss1) / (double)freed * 100,
+			 batched && !kernel_took ? "; this kernel refused "
+			 "process_madvise(), munmap() did it" : "");
+		CHECK(rss0 > 0 && rss1 > 0);
+		CHECK(freed >= target);
+		CHECK(n - c.entries > RELEASE_BATCH);
+		CHECK(rss0 - rss1 >= 0.98 * (double)freed);
+		CHECK(rss0 - rss1 <= 1.02 * (double)freed + 1.0 * mib);
+		CHECK(c.release.n == 0);
+		/* What is left is still there, value and all. */
+		CHECK(cache_consistent(&c));
+		cache_destroy(&c);
+	}
+	return TAP_PASS;
+fail:
+	release_batched(true);
+	return TAP_FAIL;
+}
+
 static const struct tap_test tests[] = {
 	{ "a records cache squeezed in steps leaves no holes, and a shrink gives back what it reports freed at once", shrinks_give_memory_back },
 	{ "after a shrink, replacements at a fixed size keep the cache and RSS flat", replacements_keep_memory_flat },
 	{ "entries moved out of sparse slabs keep key, value and LRU place, beside inserting threads", moves_keep_entries },
+	{ "a shrink of values in mappings of their own gives back what it reports, in batches or one by one", shrinks_release_mappings },
 };
 
 TAP_MAIN(tests)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "release.h"
 #include "slab.h"
 
 struct shrinker;
@@ -29,6 +30,11 @@ struct cache {
 	bool ask_before_growing;      /* use shrinker_may_grow() */
 	size_t cap;                   /* a fixed size, for the benchmarks'
 					 baselines; 0 (memory-hog): none */
+	bool map_large;               /* entries of CACHE_MMAP_BYTES and more
+					 in mappings the cache makes (true
+					 from cache_init()); false: from
+					 malloc(), where a malloc brake sees
+					 them (memory-hog --osv) */
 
 	pthread_mutex_t lock;         /* everything below */
 	struct entry **buckets;
@@ -51,6 +57,8 @@ struct cache {
 	uint64_t first_shrink_ns;     /* CLOCK_MONOTONIC of the first shrink
 					 since cache_stats() took it, or 0 */
 	struct shrinker *shrinker;
+	/* What a shrink unmaps, given back at its end in one batch. */
+	struct release_batch release;
 };
 
 /* Allocator settings for caches that many threads fill and other threads
@@ -59,13 +67,15 @@ struct cache {
  * eight threads most freed memory sat in arenas the allocating threads did
  * not use, so the heap grew while the cache did not (and a 64 MiB cgroup was
  * outgrown).  Two arenas keep what one thread frees usable by the others.
- * Values of CACHE_MMAP_BYTES and more get a mapping of their own
- * (M_MMAP_THRESHOLD, fixed): freeing one gives it back to the kernel at
- * once.  In the heap (glibc's default raises the threshold to the largest
- * block freed, so 64-256 KiB values ended up there) replacing values of
- * random sizes left 31 MiB free but resident next to a 197 MiB cache
- * (mallinfo2(), cachebench's samples), which crept over the watermark and
- * was shrunk away about once a second: the saw-tooth.
+ * Values of CACHE_MMAP_BYTES and more get a mapping of their own (the
+ * cache maps them itself, release.h; M_MMAP_THRESHOLD, fixed, does the
+ * same for the program's other large blocks): freeing one gives it back
+ * to the kernel at once.  In the heap (glibc's default raises the
+ * threshold to the largest block freed, so 64-256 KiB values ended up
+ * there) replacing values of random sizes left 31 MiB free but resident
+ * next to a 197 MiB cache (mallinfo2(), cachebench's samples), which crept
+ * over the watermark and was shrunk away about once a second: the
+ * saw-tooth.
  * Call once, before any thread starts. */
 #define CACHE_MMAP_BYTES (64u << 10)
 void cache_tune_allocator(void);

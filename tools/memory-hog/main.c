@@ -134,6 +134,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "memory-hog: out of memory\n");
 		return 1;
 	}
+	/* An OSv program allocates with malloc(), and only the malloc brake
+	 * sees its growth: no mappings of the caches' own. */
+	caches[0].map_large = caches[1].map_large = o.mode != HOG_OSV;
 	r = register_shrinkers(&o);
 	if (r < 0) {
 		fprintf(stderr, "memory-hog: cannot register shrinkers: %s\n",

@@ -68,7 +68,8 @@ bool slab_pool_init(struct slab_pool *p, size_t step, unsigned nclasses)
 	return p->classes != NULL;
 }
 
-static void unmap_slab(struct slab_pool *p, struct slab *s)
+/* Unmap s, through rb when given (release.c). */
+static void unmap_slab(struct slab_pool *p, struct slab *s, struct release_batch *rb)
 {
 	struct slab_class *k = &p->classes[s->cls];
 	size_t bytes = SLAB_SLOTS * block_bytes(p, s->cls);
@@ -77,7 +78,10 @@ static void unmap_slab(struct slab_pool *p, struct slab *s)
 	k->free_blocks -= s->nfree;
 	p->free_bytes -= s->nfree * block_bytes(p, s->cls);
 	p->mapped_bytes -= bytes;
-	munmap(s->base, bytes);
+	if (rb)
+		release_add(rb, s->base, bytes);
+	else
+		munmap(s->base, bytes);
 	free(s);
 }
 
@@ -88,7 +92,7 @@ void slab_pool_destroy(struct slab_pool *p)
 	for (cls = 0; p->classes && cls < p->nclasses; cls++)
 		for (f = 0; f <= SLAB_SLOTS; f++)
 			while (p->classes[cls].by_free[f])
-				unmap_slab(p, p->classes[cls].by_free[f]);
+				unmap_slab(p, p->classes[cls].by_free[f], NULL);
 	free(p->classes);
 	p->classes = NULL;
 }
@@ -193,12 +197,13 @@ static void release(struct slab_pool *p, struct slab *s, unsigned i)
 	p->free_bytes += block_bytes(p, s->cls);
 }
 
-void slab_free(struct slab_pool *p, struct slab *s, void *block)
+void slab_free(struct slab_pool *p, struct slab *s, void *block,
+	       struct release_batch *rb)
 {
 	release(p, s, (unsigned)(((unsigned char *)block - s->base) /
 				 block_bytes(p, s->cls)));
 	if (s->nfree == SLAB_SLOTS)
-		unmap_slab(p, s);
+		unmap_slab(p, s, rb);
 }
 
 /* The sparsest slab of class cls that holds a block and none pending. */
@@ -218,7 +223,7 @@ static struct slab *sparsest(struct slab_pool *p, unsigned cls)
 }
 
 void slab_compact(struct slab_pool *p, unsigned cls, size_t trigger,
-		  slab_moved_fn *moved, void *ctx)
+		  slab_moved_fn *moved, void *ctx, struct release_batch *rb)
 {
 	struct slab_class *k;
 	size_t size;
@@ -251,6 +256,6 @@ void slab_compact(struct slab_pool *p, unsigned cls, size_t trigger,
 			moved(ctx, src->base + i * size, to, dst);
 			release(p, src, i);
 		}
-		unmap_slab(p, src);
+		unmap_slab(p, src, rb);
 	}
 }

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "release.h"
+
 #define SLAB_SLOTS 16u
 
 struct slab {
@@ -63,14 +65,16 @@ size_t slab_block_size(const struct slab_pool *p, size_t n);
 void *slab_alloc(struct slab_pool *p, size_t n, struct slab **owner);
 /* The block is in use and may be moved by a compaction from now on. */
 void slab_publish(struct slab *s);
-/* Give a published block back; a slab left empty is unmapped. */
-void slab_free(struct slab_pool *p, struct slab *s, void *block);
+/* Give a published block back; a slab left empty is unmapped, through rb
+ * when given (release.h: the caller flushes it). */
+void slab_free(struct slab_pool *p, struct slab *s, void *block,
+	       struct release_batch *rb);
 
 /* In class cls, from `trigger` free blocks on, empty the sparsest slab
  * into the fullest ones (moved() fixes the references) and unmap it, until
  * fewer than SLAB_SLOTS blocks are free or no slab can be emptied; trigger
- * below SLAB_SLOTS counts as SLAB_SLOTS.  What it unmapped shows in
- * mapped_bytes and free_bytes. */
+ * below SLAB_SLOTS counts as SLAB_SLOTS.  What it unmapped (through rb
+ * when given) shows in mapped_bytes and free_bytes. */
 void slab_compact(struct slab_pool *p, unsigned cls, size_t trigger,
-		  slab_moved_fn *moved, void *ctx);
+		  slab_moved_fn *moved, void *ctx, struct release_batch *rb);
 #endif

@@ -2,7 +2,8 @@
 /*
  * Blocks in mappings of their own, and batches that give many of them back
  * to the kernel at once (release.c, DESIGN).  Nothing here locks: a batch
- * belongs to one cache and is used under that cache's lock.
+ * has one user at a time (a cache's shrink, under the cache's lock, or the
+ * thread whose replacement evicted the blocks, on its stack).
  */
 #ifndef HOG_RELEASE_H
 #define HOG_RELEASE_H

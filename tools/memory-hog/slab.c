@@ -18,7 +18,8 @@
  * only entries that are getting older, and replacements at a steady size
  * reuse free blocks rather than fault fresh pages in.  Copying is cheap
  * next to the page faults it saves: emptying a slab moves at most fifteen
- * entries.  A slab is unmapped the moment it is empty.
+ * entries.  A slab is unmapped the moment it is empty, or queued in the
+ * caller's batch to be unmapped with the others (release.c).
  *
  * A block handed out is pending until the owner publishes it (it fills it
  * without its lock); a slab with a pending block is never a compaction's
@@ -69,7 +70,8 @@ bool slab_pool_init(struct slab_pool *p, size_t step, unsigned nclasses)
 }
 
 /* Unmap s, through rb when given (release.c). */
-static void unmap_slab(struct slab_pool *p, struct slab *s, struct release_batch *rb)
+static void unmap_slab(struct slab_pool *p, struct slab *s,
+		       struct release_batch *rb)
 {
 	struct slab_class *k = &p->classes[s->cls];
 	size_t bytes = SLAB_SLOTS * block_bytes(p, s->cls);

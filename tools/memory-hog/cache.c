@@ -127,7 +127,7 @@ static struct entry *entry_new(const struct cache *c, size_t n)
 }
 
 /* Free an entry's block, out of the table already: a mapping into rb, to
- * go back with the others, when rb is given. */
+ * go back with the others, when rb is given (else unmapped at once). */
 static void entry_free(const struct cache *c, struct entry *e,
 		       struct release_batch *rb)
 {
@@ -135,10 +135,8 @@ static void entry_free(const struct cache *c, struct entry *e,
 
 	if (!maps(c, n))
 		free(e);
-	else if (rb)
-		release_add(rb, e, mapped_size(n));
 	else
-		mapped_free(e, n);
+		release_add(rb, e, mapped_size(n));
 }
 
 static uint64_t mix(uint64_t x)

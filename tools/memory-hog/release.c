@@ -43,13 +43,12 @@ void *mapped_alloc(size_t n)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-void mapped_free(void *p, size_t n)
-{
-	munmap(p, mapped_size(n));
-}
-
 void release_add(struct release_batch *b, void *p, size_t len)
 {
+	if (!b) {
+		munmap(p, len);
+		return;
+	}
 	if (b->n == RELEASE_BATCH)
 		release_flush(b);
 	b->v[b->n].iov_base = p;

@@ -26,12 +26,10 @@ size_t mapped_size(size_t n);
 /* A mapping of mapped_size(n) bytes, zero-filled, or NULL (errno set). */
 void *mapped_alloc(size_t n);
 
-/* Unmap at once a block that mapped_alloc(n) gave. */
-void mapped_free(void *p, size_t n);
-
-/* Queue len bytes at p (whole pages, a mapping of their own or the whole
- * of one) to be unmapped by release_flush(); a full batch is flushed
- * first.  The caller does not touch them again. */
+/* Queue len bytes at p (whole pages: a mapping of mapped_alloc(), the
+ * whole of it) to be unmapped by release_flush(); a full batch is flushed
+ * first.  b NULL: unmapped at once.  The caller does not touch them
+ * again. */
 void release_add(struct release_batch *b, void *p, size_t len);
 
 /* Give back every block queued: their pages dropped in one system call

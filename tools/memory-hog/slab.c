@@ -29,7 +29,6 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "slab.h"
 
@@ -69,7 +68,7 @@ bool slab_pool_init(struct slab_pool *p, size_t step, unsigned nclasses)
 	return p->classes != NULL;
 }
 
-/* Unmap s, through rb when given (release.c). */
+/* Unmap s, through rb when given (release.h). */
 static void unmap_slab(struct slab_pool *p, struct slab *s,
 		       struct release_batch *rb)
 {
@@ -80,10 +79,7 @@ static void unmap_slab(struct slab_pool *p, struct slab *s,
 	k->free_blocks -= s->nfree;
 	p->free_bytes -= s->nfree * block_bytes(p, s->cls);
 	p->mapped_bytes -= bytes;
-	if (rb)
-		release_add(rb, s->base, bytes);
-	else
-		munmap(s->base, bytes);
+	release_add(rb, s->base, bytes);
 	free(s);
 }
 
@@ -115,9 +111,8 @@ static struct slab *map_slab(struct slab_pool *p, unsigned cls)
 
 	if (!s)
 		return NULL;
-	s->base = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (s->base == MAP_FAILED) {
+	s->base = mapped_alloc(bytes);
+	if (!s->base) {
 		free(s);
 		return NULL;
 	}

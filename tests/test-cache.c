@@ -15,6 +15,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "helpers.h"
@@ -326,11 +328,60 @@ fail:
 	return TAP_FAIL;
 }
 
+/* A cache of values in mappings of their own, at a fixed size, replaced
+ * by two threads: most new values go into a victim's mapping, so a
+ * replacement faults few pages in, and the cache and its memory stay at
+ * its size. */
+static int replacements_reuse_mappings(void)
+{
+	struct cache c;
+	struct cache_stats st0, st1;
+	struct rusage ru0, ru1;
+	double rss0, rss1, mib = (double)MiB, share, faults;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (!no_other_allocator())
+		return tap_skip_why("RSS with glibc's allocator only");
+	cache_tune_allocator();
+	CHECK(cache_init(&c, "blobs", 64 << 10, 256 << 10, 1u << 16, false));
+	CHECK(two_threads(&c, 64 * MiB, 0));
+	c.cap = c.bytes;
+	CHECK(two_threads(&c, 0, 500));
+	cache_stats(&c, &st0);
+	rss0 = (double)rss_bytes();
+	getrusage(RUSAGE_SELF, &ru0);
+	CHECK(two_threads(&c, 0, 5000));
+	getrusage(RUSAGE_SELF, &ru1);
+	rss1 = (double)rss_bytes();
+	cache_stats(&c, &st1);
+	share = (double)(st1.reused - st0.reused) / (double)(st1.misses - st0.misses);
+	faults = (double)(ru1.ru_minflt - ru0.ru_minflt) / (double)(st1.misses - st0.misses);
+	tap_diag("%.0f %% of %llu misses at %.1f MiB went into a victim's mapping; "
+		 "%.1f page faults a miss (a new mapping: %zu on average); cache "
+		 "%.1f MiB, RSS %.1f -> %.1f MiB",
+		 share * 100, (unsigned long long)(st1.misses - st0.misses),
+		 c.cap / mib, faults, (160u << 10) / page, c.bytes / mib,
+		 rss0 / mib, rss1 / mib);
+	CHECK(rss0 > 0 && rss1 > 0);
+	CHECK(share >= 0.5);
+	CHECK(faults < 0.5 * (double)((160u << 10) / page));
+	/* Each thread may grow it by the value it fills meanwhile. */
+	CHECK(c.bytes <= c.cap + 2 * (260u << 10));
+	CHECK(c.bytes >= c.cap - 2 * (260u << 10));
+	CHECK(rss1 - rss0 < 1.5 * mib);
+	CHECK(cache_consistent(&c));
+	cache_destroy(&c);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
 static const struct tap_test tests[] = {
 	{ "a records cache squeezed in steps leaves no holes, and a shrink gives back what it reports freed at once", shrinks_give_memory_back },
 	{ "after a shrink, replacements at a fixed size keep the cache and RSS flat", replacements_keep_memory_flat },
 	{ "entries moved out of sparse slabs keep key, value and LRU place, beside inserting threads", moves_keep_entries },
 	{ "a shrink of values in mappings of their own gives back what it reports, in batches or one by one", shrinks_release_mappings },
+	{ "replacements put most new values in a victim's mapping, and the cache and RSS stay at its size", replacements_reuse_mappings },
 };
 
 TAP_MAIN(tests)

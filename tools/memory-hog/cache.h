@@ -51,6 +51,7 @@ struct cache {
 	size_t entries;
 	size_t peak_bytes;
 	uint64_t hits, misses, replaced;
+	uint64_t reused;              /* new values put in a victim's mapping */
 	uint64_t shrink_calls, shrink_hard_calls;
 	uint64_t shrink_asked, shrink_freed; /* as returned to the library */
 	uint64_t shrink_dropped;      /* drop in bytes caused by shrinks */
@@ -93,7 +94,8 @@ bool cache_get(struct cache *c, uint64_t key);
  * its slabs' free blocks): free blocks first, then least recently used
  * entries, until it has or the cache is empty; returns the bytes by which
  * what it holds fell, which went back to the kernel (to malloc, for
- * entries that are not in slabs).  The shrinker callback. */
+ * entries that are neither in slabs nor mapped by the cache).  The
+ * shrinker callback. */
 size_t cache_shrink(struct cache *c, size_t target, bool hard);
 
 /* Whether the table, the LRU list, the counters and every value are as
@@ -104,7 +106,7 @@ bool cache_consistent(struct cache *c);
 /* A consistent copy of the counters; also restarts first_shrink_ns. */
 struct cache_stats {
 	size_t bytes, entries, peak_bytes;
-	uint64_t hits, misses, replaced, shrink_calls, shrink_hard_calls;
+	uint64_t hits, misses, replaced, reused, shrink_calls, shrink_hard_calls;
 	uint64_t shrink_asked, shrink_freed, shrink_dropped;
 	uint64_t first_shrink_ns; /* since the previous cache_stats(), or 0 */
 };

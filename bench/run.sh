@@ -98,9 +98,15 @@ baseline_takes() {
 	echo "${args#*|}" | sed 's/--after [0-9]*//; s/--hold [0-9]*/--hold 0/; s/--pause [0-9]*/--pause 0/'
 }
 
-# The mean time of the takes in a competitor's JSON lines, in ms.
+# The mean time of the takes in a competitor's JSON lines, in ms.  A take
+# paced in steps (the ramp) runs from its first "allocating" to its
+# "released", its steps' times summed, as summarize() and take_cpu() count
+# it (this took the mean of a step, and the ramp's stall, a whole take's
+# time over one step's, read 50-100 times its time alone).
 mean_took() {
-	awk '/"allocated"/ { match($0, /"took_ms":[0-9.]+/); s += substr($0, RSTART + 10, RLENGTH - 10); n++ }
+	awk '/"allocating"/ { if (!in_take) n++; in_take = 1 }
+	     /"allocated"/ { match($0, /"took_ms":[0-9.]+/); s += substr($0, RSTART + 10, RLENGTH - 10) }
+	     /"released"/ { in_take = 0 }
 	     END { printf "%.1f\n", n ? s / n : 0 }' "$1"
 }
 

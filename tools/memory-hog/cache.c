@@ -118,7 +118,8 @@ static uint64_t now_ns(void)
 }
 
 /* Whether an entry of n bytes, header included, is a mapping the cache
- * makes (entry_new()). */
+ * makes (mapped_alloc()) rather than a malloc() chunk; never in a classed
+ * cache, whose entries are all below CACHE_MMAP_BYTES. */
 static bool maps(const struct cache *c, size_t n)
 {
 	return c->map_large && n >= CACHE_MMAP_BYTES;
@@ -133,14 +134,6 @@ static size_t entry_cost(const struct cache *c, size_t size)
 
 	return c->classed ? slab_block_size(&c->slabs, n) :
 	       maps(c, n) ? mapped_size(n) : cost_of(n);
-}
-
-/* A block for an entry of n bytes, header included, outside any slab: a
- * mapping of its own where maps() says so, so that a shrink can give many
- * back at once (release.c), else a malloc() chunk. */
-static struct entry *entry_new(const struct cache *c, size_t n)
-{
-	return maps(c, n) ? mapped_alloc(n) : malloc(n);
 }
 
 /* Free an entry's block, out of the table already: a mapping (its charge
@@ -358,8 +351,7 @@ bool cache_get(struct cache *c, uint64_t key)
 	struct entry *e = NULL;
 	struct slab *s = NULL;
 	struct release_batch victims; /* only n is read before it is written */
-	bool replacing = false, mapped = !c->classed &&
-		maps(c, sizeof(struct entry) + size);
+	bool replacing = false, mapped = maps(c, sizeof(struct entry) + size);
 	struct entry *reuse = NULL;
 	size_t estimate;
 
@@ -410,11 +402,15 @@ bool cache_get(struct cache *c, uint64_t key)
 	/* The victims go before the new entry comes. */
 	release_flush(&victims);
 
-	/* Allocate and fill outside the lock: the shrinker may need it. */
+	/* Allocate and fill outside the lock: the shrinker may need it.  A
+	 * value of its own mapping can be given back in a batch with others
+	 * (release.c). */
 	if (reuse)
 		e = reuse;
+	else if (mapped)
+		e = mapped_alloc(sizeof(struct entry) + size);
 	else if (!c->classed)
-		e = entry_new(c, sizeof(struct entry) + size);
+		e = malloc(sizeof(struct entry) + size);
 	if (!e)
 		return false;
 	e->key = key;

@@ -97,7 +97,7 @@ extern "C" {
 #endif
 
 #define SHRINKER_VERSION_MAJOR 0
-#define SHRINKER_VERSION_MINOR 1
+#define SHRINKER_VERSION_MINOR 2
 #define SHRINKER_VERSION_PATCH 0
 /* The version as one number, for #if: (major << 16) | (minor << 8) | patch. */
 #define SHRINKER_VERSION_HEX                                                   \
@@ -135,6 +135,23 @@ struct shrinker;
  * show; counters saturate at UINT64_MAX.  Callbacks that say they freed
  * while neither RSS nor headroom moved are asked again later and later
  * (10 ms doubling to 5 s), not in a loop.
+ *
+ * Bytes and pages: targets are resident memory, returns are bytes.  The
+ * kernel counts pages, and a page goes back to the system only when all of
+ * it is free: a cache of malloc()ed entries evicted in LRU order leaves
+ * holes all over the heap, and gives back a fraction of what it frees (a
+ * RocksDB block cache: 8 % at once, 35-52 % after malloc_trim()).  So the
+ * library measures RSS before each request's first callback and after its
+ * last one and malloc_trim(), learns per shrinker what share of the bytes
+ * it reports comes back (shrinker_stats.returned_permille; the process's
+ * figure, shrinker_global_stats.returned_permille, for one not measured
+ * yet), and asks a cache that gives back a third of its bytes for three
+ * times its share of the target (never more than the size it reported),
+ * counting what it returns at a third.  A request that frees less than
+ * 256 KiB, or after which RSS fell by less than a twentieth of what the
+ * callbacks reported, teaches nothing: a cache whose memory is outside the
+ * resident set (page cache it drops, shared memory) keeps the figure it
+ * has (1000, or the process's until it is measured).
  *
  * Where it runs:
  *  - A normal shrinker runs on the library's reclaimer thread, a thread with
@@ -549,7 +566,14 @@ struct shrinker_stats {
 	/* Fairness between caches (shrinker_may_grow_cache()): */
 	uint64_t taken;       /* bytes freed by other caches for this one */
 	uint64_t given;       /* bytes this one freed for other caches */
-	uint64_t reserved[6]; /* zero; room for fields to come */
+	/* Resident memory (since 0.2): of the bytes this shrinker reports
+	 * freed, the thousandths that come back to the system as RSS, learned
+	 * from the requests it freed in (the process's figure until one was
+	 * measured); and its part of the RSS those requests gave back,
+	 * malloc_trim() included.  See "Bytes and pages" above. */
+	uint64_t returned_permille;
+	uint64_t rss_returned;
+	uint64_t reserved[4]; /* zero; room for fields to come */
 };
 
 /* Copy s's statistics into *ret.  Errors: -EINVAL (s or ret NULL). */
@@ -594,7 +618,12 @@ struct shrinker_global_stats {
 	 * included, at the last measurement (1: alone; see "Processes that
 	 * share a cgroup"). */
 	uint64_t peers;
-	uint64_t reserved[15];  /* zero; room for fields to come */
+	/* Resident memory (since 0.2): the process's figure over every
+	 * measured request and dispatch, in thousandths of the bytes reported
+	 * freed (1000 until one was measured), and the RSS they gave back. */
+	uint64_t returned_permille;
+	uint64_t rss_returned;
+	uint64_t reserved[13];  /* zero; room for fields to come */
 };
 
 /* Copy the library-wide statistics into *ret.  Errors: -EINVAL. */

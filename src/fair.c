@@ -217,7 +217,7 @@ void shrinker__rebalance_locked(void)
 		/* s may be gone after this (its statistics are kept by the
 		 * call itself); only next is safe to use. */
 		L->rebalancing = true;
-		got = shrinker__call_locked(s, share, false, &next);
+		got = shrinker__call_locked(s, share, false, &next, NULL);
 		L->rebalancing = false;
 		shrinker__sat_add(&freed, got);
 	}

@@ -78,6 +78,13 @@ struct shrinker {
 	 * when; and what it took and gave in all. */
 	uint64_t want, credit, credit_ns, taken, given;
 	_Atomic uint64_t fair_look_ns; /* last look after a refusal */
+	/* Of the bytes it reports freed, the thousandths that come back as
+	 * RSS (returned.c); whether a call was measured yet; the RSS its
+	 * measured calls gave back. */
+	unsigned returned_permille;
+	bool returned_seen;
+	uint64_t rss_returned;
+	uint64_t req_freed;        /* freed in the request or dispatch measured now */
 };
 
 /* Who a descriptor of ours is (fstat's st_dev, st_ino, file type), so that
@@ -213,11 +220,12 @@ void shrinker__lock(void);
 void shrinker__unlock(void);
 /* Call s with the lock held; drops it during the callback, takes it back.
  * s->busy must be false on entry.  Returns the bytes freed and writes the
- * node that followed s when the call ended into *next.  If s was unregistered
- * from inside its callback it is freed here: the caller must not touch s
- * after this returns. */
+ * node that followed s when the call ended into *next and, if credit is not
+ * NULL, the resident bytes the freed bytes stand for (returned.c).  If s
+ * was unregistered from inside its callback it is freed here: the caller
+ * must not touch s after this returns. */
 uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
-			       struct shrinker **next);
+			       struct shrinker **next, uint64_t *credit);
 /* Unlink s from the registry (lock held); the caller frees it. */
 void shrinker__list_del_locked(struct shrinker *s);
 /* After shrinkers freed (no lock held): malloc_trim(), then RSS read again
@@ -229,6 +237,22 @@ uint64_t shrinker__trim_and_record(uint64_t rss_before);
 bool shrinker__any_pending_locked(void);
 /* Make sure the dispatch eventfd is readable (lock held). */
 void shrinker__dispatch_signal_locked(void);
+
+/* returned.c: bytes reported freed against resident memory given back
+ * (lock held).  A request (deferred false: the reclaimer's, of the native
+ * shrinkers) or a dispatch (true: of the deferred ones) begins, then
+ * settles with what RSS fell by from before its first callback to after
+ * its trim; the drop is shared among the shrinkers that freed
+ * (req_freed, added by shrinker__call_locked()). */
+void shrinker__returned_begin_locked(bool deferred);
+void shrinker__returned_settle_locked(bool deferred, uint64_t rss_drop);
+/* s's figure in thousandths (the process's until s was measured). */
+unsigned shrinker__returned_permille_locked(const struct shrinker *s);
+unsigned shrinker__returned_process_locked(void);
+/* The bytes to ask s for so that resident bytes come back (at most what it
+ * holds), and the resident bytes that freed reported bytes stand for. */
+uint64_t shrinker__returned_ask_locked(const struct shrinker *s, uint64_t resident);
+uint64_t shrinker__returned_credit_locked(const struct shrinker *s, uint64_t freed);
 
 /* fair.c */
 /* Serve what caches below their fair share asked for (lock held, reclaimer
@@ -243,10 +267,10 @@ int shrinker__reclaimer_start_locked(void);
 /* Wake the reclaimer thread (any context, no lock needed). */
 void shrinker__reclaimer_wake(void);
 bool shrinker__on_reclaimer_thread_locked(void);
-/* Serve a request: split target among the active shrinkers, round after
- * round, escalating from soft to hard when soft rounds fall short and
- * still_needed() says the pressure persists.  Lock held on entry and exit.
- * Returns the bytes freed. */
+/* Serve a request: split target (resident bytes) among the active
+ * shrinkers, round after round, escalating from soft to hard when soft
+ * rounds fall short and still_needed() says the pressure persists.  Lock
+ * held on entry and exit.  Returns the bytes the callbacks reported freed. */
 uint64_t shrinker__serve_locked(uint64_t target, bool hard,
 				uint64_t (*still_needed)(uint64_t remaining));
 /* The split of one round (lock held): writes s->share for every shrinker

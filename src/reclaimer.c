@@ -179,7 +179,7 @@ static bool call_one_locked(struct shrinker *s, uint64_t *remaining, bool hard,
 			    uint64_t *freed_round, struct shrinker **next)
 {
 	struct shrinker__lib *L = &shrinker__lib;
-	uint64_t share = s->share, freed;
+	uint64_t share = s->share, ask, freed, credit;
 
 	/* No call starts while fork() is prepared (it waits for the running
 	 * one) or once exit() has begun. */
@@ -191,27 +191,31 @@ static bool call_one_locked(struct shrinker *s, uint64_t *remaining, bool hard,
 	if (!share || !takes_part(s))
 		return true;
 	s->share = 0;
+	/* The share is resident memory; the cache is asked for the bytes
+	 * that give it back, as far as it has learned (returned.c). */
+	ask = shrinker__returned_ask_locked(s, share);
 	if (s->flags & SHRINKER_DEFERRED) {
 		/* Handed over, not freed: the program frees it in
 		 * shrinker_dispatch(), where it is counted, trimmed and its
 		 * RSS recorded.  The request does not ask anyone else for it
 		 * meanwhile. */
-		shrinker__sat_add(&s->pending, share);
+		shrinker__sat_add(&s->pending, ask);
 		s->pending_hard |= hard;
 		s->spent = true;
-		shrinker__sat_add(&L->handed, share);
+		shrinker__sat_add(&L->handed, ask);
 		*remaining -= share < *remaining ? share : *remaining;
 		shrinker__dispatch_signal_locked();
 		return true;
 	}
 	if (s->busy)
 		return true;
-	/* s may be gone after this; only next is safe to use. */
-	freed = shrinker__call_locked(s, share, hard, next);
+	/* s may be gone after this; only next is safe to use.  What it says
+	 * it freed counts for what comes back of it. */
+	freed = shrinker__call_locked(s, ask, hard, next, &credit);
 	shrinker__sat_add(freed_round, freed);
 	if (freed)
 		shrinker__brake_kick();
-	*remaining -= freed < *remaining ? freed : *remaining;
+	*remaining -= credit < *remaining ? credit : *remaining;
 	return true;
 }
 
@@ -347,6 +351,7 @@ static uint64_t serve_and_trim_locked(uint64_t target, bool hard,
 	uint64_t before, freed;
 
 	*released = 0;
+	shrinker__returned_begin_locked(false);
 	shrinker__unlock();
 	before = shrinker__rss_bytes();
 	shrinker__lock();
@@ -356,6 +361,8 @@ static uint64_t serve_and_trim_locked(uint64_t target, bool hard,
 	shrinker__unlock();
 	*released = shrinker__trim_and_record(before);
 	shrinker__lock();
+	/* What came back of what the callbacks said (returned.c). */
+	shrinker__returned_settle_locked(false, *released);
 	return freed;
 }
 

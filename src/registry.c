@@ -224,13 +224,11 @@ SHRINKER_EXPORT const char *shrinker_name(const struct shrinker *s)
 }
 
 uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
-			       struct shrinker **next)
+			       struct shrinker **next, uint64_t *credit)
 {
 	struct shrinker__lib *L = &shrinker__lib;
-	uint64_t now = shrinker__now_ns();
+	uint64_t now = shrinker__now_ns(), cap;
 	size_t freed;
-
-	uint64_t cap;
 
 	SHRINKER__ASSERT_LIB_HELD();
 	s->busy = true;
@@ -266,15 +264,19 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 		freed = s->osv_fn((size_t)target, hard);
 	else
 		freed = s->fn((size_t)target, hard, s->userdata);
-	shrinker__brake_exempt(-1);
-
-	shrinker__lock();
 	if (freed > cap) {
 		shrinker__debug("%s: returned %zu, more than it held (%llu): "
 				"counted as %llu", s->name, freed,
 				(unsigned long long)cap, (unsigned long long)cap);
 		freed = (size_t)(cap > SIZE_MAX ? SIZE_MAX : cap);
 	}
+	shrinker__brake_exempt(-1);
+
+	shrinker__lock();
+	/* Measured with the request or dispatch it belongs to (returned.c). */
+	shrinker__sat_add(&s->req_freed, freed);
+	if (credit)
+		*credit = shrinker__returned_credit_locked(s, freed);
 	shrinker__sat_add(&s->bytes_freed, freed);
 	if (L->rebalancing && shrinker__on_reclaimer_thread_locked())
 		shrinker__sat_add(&s->given, freed);
@@ -381,6 +383,7 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 	if (shrinker__any_pending_locked()) {
 		/* RSS before the callbacks, so that what they give back to
 		 * the system is recorded as for the reclaimer's requests. */
+		shrinker__returned_begin_locked(true);
 		shrinker__unlock();
 		before = shrinker__rss_bytes();
 		shrinker__lock();
@@ -406,7 +409,7 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 		s->pending = 0;
 		s->pending_hard = false;
 		shrinker__sat_add(&freed, shrinker__call_locked(s, target, hard,
-								&next));
+								&next, NULL));
 		calls++;
 	}
 	if (left_over)
@@ -417,7 +420,11 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 		 * reclaimer could not trim for them: nothing was freed when
 		 * it handed the work over), and threads the brake holds look
 		 * again. */
-		shrinker__trim_and_record(before);
+		uint64_t drop = shrinker__trim_and_record(before);
+
+		shrinker__lock();
+		shrinker__returned_settle_locked(true, drop);
+		shrinker__unlock();
 		shrinker__brake_kick();
 	}
 	return calls;
@@ -444,6 +451,8 @@ SHRINKER_EXPORT int shrinker_get_stats(const struct shrinker *s,
 		.pending = s->pending,
 		.taken = s->taken,
 		.given = s->given,
+		.returned_permille = shrinker__returned_permille_locked(s),
+		.rss_returned = s->rss_returned,
 	};
 	shrinker__unlock();
 	*ret = st;
@@ -465,6 +474,7 @@ SHRINKER_EXPORT int shrinker_get_global_stats(struct shrinker_global_stats *ret)
 	ret->reaction_done_p50_ns = shrinker__hist_pct(&L->reaction_done, 50);
 	ret->reaction_done_p99_ns = shrinker__hist_pct(&L->reaction_done, 99);
 	ret->reaction_done_max_ns = L->reaction_done.max;
+	ret->returned_permille = shrinker__returned_process_locked();
 	shrinker__monitor_add_stats(ret);
 	shrinker__unlock();
 	return 0;

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: what share of the bytes a shrinker reports freed really comes back
+ * to the system.  The callbacks speak bytes and the kernel counts pages: a
+ * cache of malloc()ed entries evicted in LRU order leaves holes all over the
+ * heap, and a page goes back only when all of it is free (RocksDB's block
+ * cache gave back 8 % of what it freed, 52 % after malloc_trim()).  A
+ * request that trusted the bytes would leave the headroom short and the
+ * process to the OOM killer.
+ *
+ * So each request of the reclaimer, and each shrinker_dispatch(), is
+ * measured: RSS before its first callback, and after its last one and
+ * malloc_trim() (reclaimer.c, registry.c).  The drop is shared among the
+ * shrinkers that freed, in proportion to the bytes each reported (a
+ * trim per callback would tell them apart, but malloc_trim() of a large
+ * fragmented heap takes 80-250 ms, more than the callbacks).  The drop over
+ * the bytes is the return, in thousandths; each shrinker keeps a running
+ * figure (the first observation replaces the assumed 1000, later ones move
+ * it by a quarter of the difference), and the process keeps one over all
+ * shrinkers, which stands in for a shrinker not measured yet.  The reclaimer then works in resident bytes: a share of a
+ * target is asked for divided by the return (at most the whole cache), and
+ * what a callback says it freed counts toward the target multiplied by it.
+ * Other threads that allocate while a callback runs make a return look
+ * smaller, never larger: the error is on the side of asking for more.  A
+ * call whose RSS fell by less than FLOOR of what it reported teaches
+ * nothing: its memory is not in our resident set (page cache it dropped,
+ * shared memory), it is not freed yet, or a burst of allocation hid it; a
+ * cache whose frees never show in RSS keeps its figure of 1000.
+ *
+ * Everything here is under the library lock (shrinker__lib.lock).
+ */
+#include "internal.h"
+
+/* Calls that free less than this are not measured: a page's worth of noise
+ * would decide the figure. */
+#define MIN_SEEN (256u << 10)
+#define FULL 1000u
+#define FLOOR 50u
+
+/* The process's figure, over every measured call. */
+static unsigned process_permille = FULL;
+static bool process_seen;
+
+static unsigned blend(unsigned old, bool seen, unsigned now)
+{
+	if (!seen)
+		return now;
+	/* A quarter of the way, rounded toward the new figure. */
+	return now >= old ? old + (now - old + 3) / 4 : old - (old - now + 3) / 4;
+}
+
+static void observe_locked(struct shrinker *s, uint64_t freed, uint64_t rss_drop)
+{
+	unsigned now;
+
+	SHRINKER__ASSERT_LIB_HELD();
+	shrinker__sat_add(&s->rss_returned, rss_drop);
+	shrinker__sat_add(&shrinker__lib.stats.rss_returned, rss_drop);
+	/* Too little to tell; or RSS did not fall by a twentieth of it, which
+	 * says that this memory is not in our resident set (page cache
+	 * dropped, shared memory, another process's), is not freed yet, or
+	 * that other threads grew meanwhile: no figure either way. */
+	if (freed < MIN_SEEN || rss_drop < freed / (FULL / FLOOR))
+		return;
+	now = rss_drop >= freed ? FULL : (unsigned)(rss_drop * FULL / freed);
+	s->returned_permille = blend(s->returned_permille, s->returned_seen, now);
+	s->returned_seen = true;
+	process_permille = blend(process_permille, process_seen, now);
+	process_seen = true;
+	shrinker__debug("%s: freed %llu KiB, its part of the RSS given back "
+			"%llu KiB (%u permille); its return is now %u, the process's %u permille",
+			s->name, (unsigned long long)freed >> 10,
+			(unsigned long long)rss_drop >> 10, now,
+			s->returned_permille, process_permille);
+}
+
+static bool measured_here(const struct shrinker *s, bool deferred)
+{
+	return !(s->flags & SHRINKER_DEFERRED) == !deferred;
+}
+
+void shrinker__returned_begin_locked(bool deferred)
+{
+	struct shrinker *s;
+
+	SHRINKER__ASSERT_LIB_HELD();
+	for (s = shrinker__lib.head; s; s = s->next)
+		if (measured_here(s, deferred))
+			s->req_freed = 0;
+}
+
+void shrinker__returned_settle_locked(bool deferred, uint64_t rss_drop)
+{
+	unsigned __int128 total = 0;
+	struct shrinker *s;
+
+	SHRINKER__ASSERT_LIB_HELD();
+	for (s = shrinker__lib.head; s; s = s->next)
+		if (measured_here(s, deferred))
+			total += s->req_freed;
+	if (!total)
+		return;
+	for (s = shrinker__lib.head; s; s = s->next) {
+		if (!measured_here(s, deferred) || !s->req_freed)
+			continue;
+		observe_locked(s, s->req_freed,
+			       (uint64_t)((unsigned __int128)rss_drop * s->req_freed / total));
+		s->req_freed = 0;
+	}
+}
+
+unsigned shrinker__returned_permille_locked(const struct shrinker *s)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	if (s && s->returned_seen)
+		return s->returned_permille;
+	return process_permille;
+}
+
+unsigned shrinker__returned_process_locked(void)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	return process_permille;
+}
+
+uint64_t shrinker__returned_ask_locked(const struct shrinker *s, uint64_t resident)
+{
+	unsigned p = shrinker__returned_permille_locked(s);
+	unsigned __int128 ask = ((unsigned __int128)resident * FULL + p - 1) / p;
+	uint64_t size;
+
+	/* Never more than the whole cache, when it says what it holds. */
+	if (atomic_load_explicit(&s->size_known, memory_order_relaxed)) {
+		size = atomic_load_explicit(&s->size, memory_order_relaxed);
+		if (ask > size)
+			ask = size > resident ? size : resident;
+	}
+	return ask > UINT64_MAX ? UINT64_MAX : (uint64_t)ask;
+}
+
+uint64_t shrinker__returned_credit_locked(const struct shrinker *s, uint64_t freed)
+{
+	unsigned p = shrinker__returned_permille_locked(s);
+
+	return (uint64_t)((unsigned __int128)freed * p / FULL);
+}

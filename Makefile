@@ -142,6 +142,21 @@ $(B)/tests/prog-%: tests/prog-%.c $(DEP_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(call LINK_SHARED,/..) $(LDFLAGS)
 
+# The malloc-based LRU cache example, for its end-to-end test and the
+# benchmark of a cache whose frees come back as pages only in part.
+LRU_EXAMPLE := $(B)/examples/lru
+$(B)/examples/lru: examples/lru.c $(DEP_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(call LINK_SHARED,/..) $(LDFLAGS)
+
+# The RocksDB example, for its end-to-end test, where librocksdb-dev is
+# installed (it has no pkg-config file).
+HAVE_ROCKSDB := $(shell test -f /usr/include/rocksdb/c.h && echo yes)
+ROCKSDB_EXAMPLE := $(if $(HAVE_ROCKSDB),$(B)/examples/rocksdb)
+$(B)/examples/rocksdb: examples/rocksdb.c $(DEP_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(call LINK_SHARED,/..) -lrocksdb $(LDFLAGS)
+
 # The SQLite example, for its end-to-end test, where libsqlite3-dev is
 # installed (found through pkg-config, as examples/Makefile finds it).
 HAVE_SQLITE := $(shell pkg-config --exists sqlite3 && echo yes)
@@ -185,7 +200,7 @@ $(COMPETITOR): tools/competitor/main.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 
 PROVE ?= prove
-check: all $(TESTS) $(PROGS) $(OSV_TESTS) $(FUZZ_REPLAY) $(SQLITE_EXAMPLE)
+check: all $(TESTS) $(PROGS) $(OSV_TESTS) $(FUZZ_REPLAY) $(SQLITE_EXAMPLE) $(LRU_EXAMPLE) $(ROCKSDB_EXAMPLE)
 	TOP_SRCDIR=$(CURDIR) BUILD=$(B) SANITIZE=$(SANITIZE) $(PROVE) -f --exec '' $(TESTS) \
 		$(wildcard tests/*.sh) tests/vm/run.sh
 

@@ -7,7 +7,7 @@ set -u
 cd "${TOP_SRCDIR:-.}"
 B=${BUILD:-build/default-cc}
 CC=${CC:-cc}
-N=12
+N=14
 echo "1..$N"
 if [ -n "${SANITIZE:-}" ]; then
 	for i in $(seq 1 $N); do echo "ok $i # SKIP sanitizer builds are not installed"; done
@@ -85,6 +85,21 @@ if pkg-config --exists sqlite3; then
 		 LD_LIBRARY_PATH="$lib" "$t/examples/sqlite" "$t/x.db" --seconds 1 | grep -q "mode=shrinker"'
 else
 	skip "libsqlite3-dev not installed"
+fi
+# The malloc-based LRU cache, one second under a budget: the library learns
+# what its frees give back (returned_permille in its last line).
+check "example lru builds from the installed tree and runs" \
+	'[ -x "$t/examples/lru" ] &&
+	 LD_LIBRARY_PATH="$lib" SHRINKER_LIMIT=64M "$t/examples/lru" --seconds 1 | grep -q "returned_permille=[0-9]* mode=shrinker"'
+# RocksDB: a small database, one second of lookups with the library sizing
+# the block cache.
+if [ -f /usr/include/rocksdb/c.h ]; then
+	check "example rocksdb builds from the installed tree and runs" \
+		'[ -x "$t/examples/rocksdb" ] &&
+		 LD_LIBRARY_PATH="$lib" "$t/examples/rocksdb" --create "$t/rdb" --rows 20000 > /dev/null &&
+		 LD_LIBRARY_PATH="$lib" "$t/examples/rocksdb" "$t/rdb" --rows 20000 --seconds 1 | grep -q "mode=shrinker"'
+else
+	skip "librocksdb-dev not installed"
 fi
 
 # The program is installed and finds the installed library.

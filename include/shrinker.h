@@ -323,8 +323,9 @@ int shrinker_dispatch(void);
  * the growth's part in steps of a 128th of the limit, the floor exact.  It
  * rises at once with growth, holds
  * 300 ms, then falls half the way per 100 ms.  The floor applies where the
- * kernel warns before the limit (cgroup v1 usage thresholds armed, or a
- * cgroup v2 memory.high, where it throttles instead of killing), and with
+ * kernel warns before the limit (cgroup v1 usage thresholds armed with the
+ * usage below them, or a cgroup v2 memory.high, where it throttles instead
+ * of killing), and with
  * cgroup v2 memory.max alone while the program's own growth reads the
  * cgroup's usage (the growth clock, see shrinker_account()) and for a
  * second after: the library then looks every 10 ms as well, so another
@@ -359,7 +360,10 @@ int shrinker_dispatch(void);
  *    reads the cgroup's usage once (a pread(), about a microsecond) and wakes
  *    the reclaimer below the soft watermark.  No growth, no cost;
  *  - kernel events: cgroup v1 usage thresholds at both watermarks (the
- *    reclaimer sleeps with no timer while usage is below them), v1 pressure
+ *    reclaimer sleeps with no timer while usage is below them; where page
+ *    cache keeps the usage above them, as a database read from disk does,
+ *    they say nothing more, and the library polls and measures in full as
+ *    on cgroup v2, since the usage no longer moves when others grow), v1 pressure
  *    levels, cgroup v2 memory.events (high, max, oom), PSI triggers, limit
  *    files written (inotify);
  *  - a poll, where no kernel event covers the soft watermark (cgroup v2

@@ -151,7 +151,7 @@ static uint64_t level_limit(const char *dir, int version, const char **file)
 
 /* Usage and reclaimable page cache of one cgroup directory. */
 static int level_usage(const char *dir, int version, uint64_t *usage,
-		       uint64_t *inactive_file)
+		       uint64_t *inactive_file, uint64_t *active_file)
 {
 	size_t len;
 	int r;
@@ -164,15 +164,20 @@ static int level_usage(const char *dir, int version, uint64_t *usage,
 	if (r < 0)
 		return r;
 	*inactive_file = 0;
+	*active_file = 0;
 	r = shrinker__read_file(dir, "memory.stat", big, sizeof(big), &len);
 	if (r < 0) {
 		shrinker__debug("cannot read %s/memory.stat: %s", dir, strerror(-r));
 		return 0;
 	}
+	/* v1 gives the hierarchy's figures as total_*, v2 only those. */
 	if (version == 1 &&
-	    shrinker__parse_keyed(big, len, "total_inactive_file", inactive_file) == 0)
+	    shrinker__parse_keyed(big, len, "total_inactive_file", inactive_file) == 0) {
+		shrinker__parse_keyed(big, len, "total_active_file", active_file);
 		return 0;
+	}
 	shrinker__parse_keyed(big, len, "inactive_file", inactive_file);
+	shrinker__parse_keyed(big, len, "active_file", active_file);
 	return 0;
 }
 
@@ -181,7 +186,7 @@ static int level_usage(const char *dir, int version, uint64_t *usage,
 static void consider_level(struct shrinker__cg_measure *m, uint64_t *best_head,
 			   uint64_t limit, const char *file, const char *dir,
 			   const char *usage_dir, uint64_t usage, uint64_t inactive,
-			   const struct shrinker__cgroup *cg)
+			   uint64_t active, const struct shrinker__cgroup *cg)
 {
 	const char *rel = dir + strlen(cg->mount);
 	uint64_t ws, head;
@@ -196,6 +201,7 @@ static void consider_level(struct shrinker__cg_measure *m, uint64_t *best_head,
 	m->limit = limit;
 	m->usage = usage;
 	m->inactive_file = inactive;
+	m->active_file = active;
 	snprintf(m->limit_name, sizeof(m->limit_name), "%s of %s", file,
 		 *rel ? rel : "/");
 	/* Where the usage was read: probed and watched from now on. */
@@ -231,29 +237,30 @@ static int measure_levels(const struct shrinker__cgroup *cg,
 			  struct shrinker__cg_measure *m)
 {
 	char dir[SHRINKER__PATH_MAX];
-	uint64_t own_usage = 0, own_inactive = 0, best = UINT64_MAX, v;
+	uint64_t own_usage = 0, own_inactive = 0, own_active = 0, best = UINT64_MAX, v;
 	size_t len;
 	int r;
 
-	r = level_usage(cg->dir, cg->version, &own_usage, &own_inactive);
+	r = level_usage(cg->dir, cg->version, &own_usage, &own_inactive, &own_active);
 	if (r < 0)
 		return r;
 	memcpy(dir, cg->dir, sizeof(dir)); /* the same size */
 	do {
 		const char *file = NULL, *usage_dir = dir;
-		uint64_t limit = level_limit(dir, cg->version, &file), u = 0, in = 0;
+		uint64_t limit = level_limit(dir, cg->version, &file), u = 0, in = 0, ac = 0;
 
 		if (limit == UINT64_MAX)
 			continue;
 		if (strcmp(dir, cg->dir) == 0 ||
-		    level_usage(dir, cg->version, &u, &in) < 0) {
+		    level_usage(dir, cg->version, &u, &in, &ac) < 0) {
 			/* Ours, or an ancestor whose usage cannot be read
 			 * (then ours is all we know). */
 			u = own_usage;
 			in = own_inactive;
+			ac = own_active;
 			usage_dir = cg->dir;
 		}
-		consider_level(m, &best, limit, file, dir, usage_dir, u, in, cg);
+		consider_level(m, &best, limit, file, dir, usage_dir, u, in, ac, cg);
 	} while (shrinker__cgroup_parent(dir, cg));
 	/* v1: a limit above what we can see (a container's view) still shows
 	 * in hierarchical_memory_limit; only our usage can be had for it. */
@@ -262,11 +269,12 @@ static int measure_levels(const struct shrinker__cgroup *cg,
 	    shrinker__parse_keyed(big, len, "hierarchical_memory_limit", &v) == 0 &&
 	    shrinker__limit_or_none(v) < m->limit)
 		consider_level(m, &best, v, "hierarchical_memory_limit", cg->dir,
-			       cg->dir, own_usage, own_inactive, cg);
+			       cg->dir, own_usage, own_inactive, own_active, cg);
 	if (m->limit == UINT64_MAX) {
 		/* No limit anywhere: our own figures. */
 		m->usage = own_usage;
 		m->inactive_file = own_inactive;
+		m->active_file = own_active;
 		snprintf(m->dir, sizeof(m->dir), "%s", cg->dir);
 	}
 	return 0;
@@ -286,6 +294,8 @@ int shrinker__cgroup_measure(const struct shrinker__cgroup *cg,
 	if (m.inactive_file > m.usage)
 		m.inactive_file = m.usage;
 	m.working_set = m.usage - m.inactive_file;
+	if (m.active_file > m.working_set)
+		m.active_file = m.working_set;
 	*ret = m;
 	return 0;
 }

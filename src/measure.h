@@ -50,6 +50,7 @@ struct shrinker__mon {
 	bool have_mem;
 	uint64_t cg_limit;        /* the cgroup's own limit, UINT64_MAX if none */
 	uint64_t cg_usage;        /* raw usage, page cache included */
+	uint64_t cg_active;       /* its active page cache (rate_base()) */
 	char cg_bind_dir[SHRINKER__PATH_MAX]; /* the cgroup whose limit binds
 						 (ours without one): its usage is
 						 probed, its thresholds armed, its
@@ -167,7 +168,23 @@ bool shrinker__watch_lapsed_locked(const struct shrinker__mon *m, uint64_t now);
  * rate, the figures shrinker_may_grow() reads, the growth clock's base.
  * -ENODATA if nothing is known. */
 int shrinker__measure_locked(struct shrinker__mon *m);
-/* The growth rate from the working set ws now (mon lock held): a maximum
+/* What the growth rates follow (mon lock held): the working set ws, less
+ * the cgroup's active page cache when its limit binds.  Where page cache
+ * fills the cgroup, another process that grows takes page cache first, the
+ * kernel moves active pages to the inactive list to make up for it, and the
+ * working set (usage less inactive file pages) does not move until the
+ * page cache is gone: then at once, at the limit.  Anonymous memory shows
+ * that growth from its first page; and the program's own file reads, which
+ * fill active page cache, are not taken for others' growth. */
+uint64_t shrinker__rate_base_locked(const struct shrinker__mon *m, uint64_t ws);
+/* Whether page cache fills the binding cgroup (mon lock held; ws, the
+ * working set measured): its usage within the ceiling's reach of the limit
+ * and more than the hard ceiling of it page cache (a database read from
+ * disk).  There the usage no longer moves when another process grows (the
+ * kernel gives it page cache), and cgroup v1's usage thresholds were
+ * crossed long ago: only memory.stat shows that growth. */
+bool shrinker__page_cache_full_locked(const struct shrinker__mon *m, uint64_t ws);
+/* The growth rate from ws now (the rate base above; mon lock held): a maximum
  * that halves every 100 ms, taken over at least 10 ms (false: too soon,
  * the sample was not used); and the same less the growth the library
  * granted, now and over the last second (rate_others, rate_slow). */

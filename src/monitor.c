@@ -392,7 +392,9 @@ static bool quiet_locked(struct shrinker__mon *m)
 
 	if (!m->have_mem || m->mem.headroom < m->mem.soft_watermark ||
 	    now - m->mem.measured_ns > QUIET_MAX_NS ||
-	    shrinker__watch_lapsed_locked(m, now) || !shrinker__growth_quiet(&moved))
+	    shrinker__watch_lapsed_locked(m, now) ||
+	    shrinker__page_cache_full_locked(m, m->mem.working_set) ||
+	    !shrinker__growth_quiet(&moved))
 		return false;
 	/* Little grew: the rate follows the reading, and the next look comes
 	 * later.  The sample ends at the working set the reading shows, not
@@ -403,6 +405,7 @@ static bool quiet_locked(struct shrinker__mon *m)
 	 * belong to it. */
 	ws = moved < 0 && (uint64_t)-moved > m->mem.working_set
 		     ? 0 : (uint64_t)((int64_t)m->mem.working_set + moved);
+	ws = shrinker__rate_base_locked(m, ws);
 	if (shrinker__rate_update_locked(m, ws, now)) {
 		m->last_ws = ws;
 		m->last_ns = now;

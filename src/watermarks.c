@@ -81,13 +81,17 @@ uint64_t shrinker__reaction_need_ns(unsigned times)
 }
 
 /* Whether the kernel says something before the limit kills (mon lock
- * held): cgroup v1 usage thresholds armed on the binding cgroup, or a
- * cgroup v2 memory.high as the binding limit. */
+ * held): cgroup v1 usage thresholds armed on the binding cgroup, unless
+ * page cache fills it (they watch the usage, page cache included, and were
+ * crossed long ago: nothing fires when another process eats that page
+ * cache and then the caches' room), or a cgroup v2 memory.high as the
+ * binding limit. */
 static bool early_warning_locked(const struct shrinker__mon *m,
 				 const struct shrinker_memory *mem)
 {
 	if (m->cg.version == 1)
-		return shrinker__cgv1_armed_locked(m);
+		return shrinker__cgv1_armed_locked(m) &&
+		       !shrinker__page_cache_full_locked(m, mem->working_set);
 	return m->cg_binding && strstr(mem->limit_source, "memory.high") != NULL;
 }
 

@@ -78,7 +78,7 @@ RPATH = $(if $(NO_RPATH),,-Wl,-rpath,'$(1)')
 LINK_SHARED = $(if $(STATIC_LINK),$(STATIC),-L$(B) -lshrinker $(call RPATH,$$ORIGIN$(1):$$ORIGIN/../lib))
 DEP_LIB := $(if $(STATIC_LINK),$(STATIC),$(SHARED))
 
-.PHONY: all lib check install uninstall clean demo bench bench-race analyze check-valgrind abi-baseline bench-brake
+.PHONY: all lib check install uninstall clean demo bench bench-race bench-pages analyze check-valgrind abi-baseline bench-brake
 all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH) $(BRAKEBENCH)
 lib: $(STATIC) $(SHARED) $(BRAKE) $(B)/libshrinker.pc
 
@@ -207,6 +207,11 @@ check: all $(TESTS) $(PROGS) $(OSV_TESTS) $(FUZZ_REPLAY) $(SQLITE_EXAMPLE) $(LRU
 # The benchmarks: every scenario x strategy in child cgroups, BENCHMARKS.md.
 bench: all
 	B=$(B) bench/run.sh
+
+# Caches of malloc()ed entries under a squeeze (bench/pages.sh): the
+# examples they use, build/bench/pages.md.
+bench-pages: all $(LRU_EXAMPLE) $(ROCKSDB_EXAMPLE) $(SQLITE_EXAMPLE)
+	B=$(B) bench/pages.sh
 
 # The ABI baseline that tests/test-abi.sh holds the library to: update it
 # on purpose, in the commit that changes the ABI (abigail-tools).

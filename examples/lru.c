@@ -17,7 +17,7 @@
  * default) and inserts it.  --fixed-mib M caps the cache at M MiB and
  * registers no shrinker (the usual way).  The last line is
  *   "ops=N per_s=N hits=N cache=BYTES rss=BYTES calls=N freed=N
- *    returned_permille=N mode=shrinker|fixed"
+ *    returned_permille=N rss_returned=BYTES mode=shrinker|fixed"
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -250,11 +250,12 @@ int main(int argc, char **argv)
 	if (cache.s)
 		shrinker_get_stats(cache.s, &st);
 	printf("ops=%llu per_s=%.0f hits=%llu cache=%zu rss=%llu calls=%llu "
-	       "freed=%llu returned_permille=%llu mode=%s\n",
+	       "freed=%llu returned_permille=%llu rss_returned=%llu mode=%s\n",
 	       (unsigned long long)ops, (double)ops / (t1 - t0),
 	       (unsigned long long)hits, cache.bytes, (unsigned long long)rss(),
 	       (unsigned long long)calls, (unsigned long long)freed_total,
 	       (unsigned long long)st.returned_permille,
+	       (unsigned long long)st.rss_returned,
 	       fixed_bytes < 0 ? "shrinker" : "fixed");
 	shrinker_unregister(cache.s);
 	return 0;

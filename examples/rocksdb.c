@@ -20,7 +20,8 @@
  *   ./rocksdb DIR [--seconds S] [--cache-mib N | --shrinker]
  * --cache-mib N gives the block cache a fixed capacity of N MiB and registers
  * no shrinker (the usual way).  The last line is
- *   "lookups=N per_s=N cache=BYTES calls=N returned_permille=N mode=..."
+ *   "lookups=N per_s=N cache=BYTES calls=N freed=BYTES returned_permille=N
+ *    rss_returned=BYTES mode=shrinker|fixed"
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -229,11 +230,13 @@ int main(int argc, char **argv)
 	t1 = now_s();
 	if (shrinker)
 		shrinker_get_stats(shrinker, &st);
-	printf("lookups=%llu per_s=%.0f cache=%zu calls=%llu returned_permille=%llu "
-	       "mode=%s\n", (unsigned long long)lookups,
-	       (double)lookups / (t1 - t0), rocksdb_cache_get_usage(cache),
-	       (unsigned long long)calls, (unsigned long long)st.returned_permille,
-	       fixed_mib < 0 ? "shrinker" : "fixed");
+	printf("lookups=%llu per_s=%.0f cache=%zu calls=%llu freed=%llu "
+	       "returned_permille=%llu rss_returned=%llu mode=%s\n",
+	       (unsigned long long)lookups, (double)lookups / (t1 - t0),
+	       rocksdb_cache_get_usage(cache), (unsigned long long)calls,
+	       (unsigned long long)st.bytes_freed,
+	       (unsigned long long)st.returned_permille,
+	       (unsigned long long)st.rss_returned, fixed_mib < 0 ? "shrinker" : "fixed");
 	shrinker_unregister(shrinker);
 	rocksdb_close(db);
 	rocksdb_options_destroy(o);

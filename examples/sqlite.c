@@ -23,7 +23,10 @@
  * no shrinker (the usual way, which a user has to get right); --shrinker (the
  * default) lets the library size the caches; --late S starts the second
  * connection's lookups S seconds after the first's.  The last line is
- *   "lookups=N per_s=N conn0=BYTES conn1=BYTES calls=N mode=..."
+ *   "lookups=N per_s=N conn0=BYTES conn1=BYTES calls=N freed=BYTES
+ *    returned_permille=N rss_returned=BYTES mode=..."
+ * (freed: what the callbacks reported; returned_permille and rss_returned:
+ * what the library learned came back of it, shrinker_get_global_stats()).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -190,6 +193,7 @@ static int create(const char *path)
 int main(int argc, char **argv)
 {
 	const char *path = NULL, *make = NULL;
+	struct shrinker_global_stats g = { 0 };
 	unsigned long long total = 0;
 	double t0, t1, next;
 	int i;
@@ -277,11 +281,15 @@ int main(int argc, char **argv)
 		total += conns[i].lookups;
 	}
 	t1 = now_s();
-	printf("lookups=%llu per_s=%.0f conn0=%lld conn1=%lld calls=%u mode=%s\n",
+	shrinker_get_global_stats(&g);
+	printf("lookups=%llu per_s=%.0f conn0=%lld conn1=%lld calls=%u freed=%llu "
+	       "returned_permille=%llu rss_returned=%llu mode=%s\n",
 	       total, (double)total / (t1 - t0), cache_used(conns[0].db),
 	       cache_used(conns[1].db),
 	       atomic_load(&conns[0].calls) + atomic_load(&conns[1].calls),
-	       fixed_kib < 0 ? "shrinker" : "fixed");
+	       (unsigned long long)g.bytes_freed,
+	       (unsigned long long)(fixed_kib < 0 ? g.returned_permille : 0),
+	       (unsigned long long)g.rss_returned, fixed_kib < 0 ? "shrinker" : "fixed");
 	for (i = 0; i < CONNS; i++) {
 		shrinker_unregister(conns[i].s);
 		sqlite3_finalize(conns[i].get);

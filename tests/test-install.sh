@@ -90,7 +90,7 @@ fi
 # what its frees give back (returned_permille in its last line).
 check "example lru builds from the installed tree and runs" \
 	'[ -x "$t/examples/lru" ] &&
-	 LD_LIBRARY_PATH="$lib" SHRINKER_LIMIT=64M "$t/examples/lru" --seconds 1 | grep -q "returned_permille=[0-9]* mode=shrinker"'
+	 LD_LIBRARY_PATH="$lib" SHRINKER_LIMIT=64M "$t/examples/lru" --seconds 1 | grep -q "returned_permille=[0-9]* rss_returned=[0-9]* mode=shrinker"'
 # RocksDB: a small database, one second of lookups with the library sizing
 # the block cache.
 if [ -f /usr/include/rocksdb/c.h ]; then

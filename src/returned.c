@@ -111,10 +111,12 @@ void shrinker__returned_settle_locked(bool deferred, uint64_t rss_drop)
 
 unsigned shrinker__returned_permille_locked(const struct shrinker *s)
 {
+	unsigned p = s && s->returned_seen ? s->returned_permille : process_permille;
+
 	SHRINKER__ASSERT_LIB_HELD();
-	if (s && s->returned_seen)
-		return s->returned_permille;
-	return process_permille;
+	/* Never below what a request can teach (observe_locked()): the ask
+	 * divides by it. */
+	return p < FLOOR ? FLOOR : p;
 }
 
 unsigned shrinker__returned_process_locked(void)

@@ -199,11 +199,12 @@ int main(int argc, char **argv)
 	double t0, t1, next;
 	unsigned i;
 
-	for (i = 1; i < (unsigned)argc; i++) {
-		const char *a = argv[i], *v = i + 1 < (unsigned)argc ? argv[i + 1] : NULL;
+	/* Options come in pairs: a name and its value. */
+	if (argc % 2 != 1)
+		goto usage;
+	for (i = 1; i + 1 < (unsigned)argc; i += 2) {
+		const char *a = argv[i], *v = argv[i + 1];
 
-		if (!v)
-			goto usage;
 		if (!strcmp(a, "--threads"))
 			threads = (unsigned)atoi(v);
 		else if (!strcmp(a, "--seconds"))
@@ -218,7 +219,6 @@ int main(int argc, char **argv)
 			fixed_bytes = atoll(v) << 20;
 		else
 			goto usage;
-		i++;
 	}
 	if (threads < 1 || threads > 64 || keys < 1 || min_kib < 1 || max_kib < min_kib)
 		goto usage;

@@ -123,29 +123,6 @@ static void decay_max(double *r, double inst, double dt, double half_life)
 		*r = inst;
 }
 
-uint64_t shrinker__rate_base_locked(const struct shrinker__mon *m, uint64_t ws)
-{
-	uint64_t active = m->cg_active;
-
-	SHRINKER__ASSERT_MON_HELD();
-	if (!m->cg_binding)
-		return ws;
-	return ws > active ? ws - active : 0;
-}
-
-bool shrinker__page_cache_full_locked(const struct shrinker__mon *m, uint64_t ws)
-{
-	uint64_t ceiling, ceiling_hard;
-
-	SHRINKER__ASSERT_MON_HELD();
-	if (!m->cg_binding || m->cg_limit == UINT64_MAX)
-		return false;
-	shrinker__watermarks(m->cg_limit, m->soft_permille, m->hard_permille,
-			     &ceiling, &ceiling_hard);
-	return m->cg_usage + ceiling >= m->cg_limit &&
-	       m->cg_usage > shrinker__rate_base_locked(m, ws) + ceiling_hard;
-}
-
 /* Growth rates (mon lock held; ws, the working set now): the growth in
  * progress, a maximum that halves every RATE_HALF_LIFE_S, so that a fill
  * long past does not count; and the growth the library did not grant

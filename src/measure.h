@@ -164,11 +164,7 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
  * probed the cgroup's usage, and it has stopped doing so (mon lock held):
  * the next look must measure, so that the watermark goes back up. */
 bool shrinker__watch_lapsed_locked(const struct shrinker__mon *m, uint64_t now);
-/* Measure and publish (mon lock held): limits, working set, watermarks,
- * rate, the figures shrinker_may_grow() reads, the growth clock's base.
- * -ENODATA if nothing is known. */
-int shrinker__measure_locked(struct shrinker__mon *m);
-/* What the growth rates follow (mon lock held): the working set ws, less
+/* watermarks.c: what the growth rates follow (mon lock held): the working set ws, less
  * the cgroup's active page cache when its limit binds.  Where page cache
  * fills the cgroup, another process that grows takes page cache first, the
  * kernel moves active pages to the inactive list to make up for it, and the
@@ -184,6 +180,10 @@ uint64_t shrinker__rate_base_locked(const struct shrinker__mon *m, uint64_t ws);
  * kernel gives it page cache), and cgroup v1's usage thresholds were
  * crossed long ago: only memory.stat shows that growth. */
 bool shrinker__page_cache_full_locked(const struct shrinker__mon *m, uint64_t ws);
+/* Measure and publish (mon lock held): limits, working set, watermarks,
+ * rate, the figures shrinker_may_grow() reads, the growth clock's base.
+ * -ENODATA if nothing is known. */
+int shrinker__measure_locked(struct shrinker__mon *m);
 /* The growth rate from ws now (the rate base above; mon lock held): a maximum
  * that halves every 100 ms, taken over at least 10 ms (false: too soon,
  * the sample was not used); and the same less the growth the library

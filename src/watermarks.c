@@ -80,6 +80,29 @@ uint64_t shrinker__reaction_need_ns(unsigned times)
 	return t < REACTION_MIN_NS ? REACTION_MIN_NS : t > REACTION_MAX_NS ? REACTION_MAX_NS : t;
 }
 
+uint64_t shrinker__rate_base_locked(const struct shrinker__mon *m, uint64_t ws)
+{
+	uint64_t active = m->cg_active;
+
+	SHRINKER__ASSERT_MON_HELD();
+	if (!m->cg_binding)
+		return ws;
+	return ws > active ? ws - active : 0;
+}
+
+bool shrinker__page_cache_full_locked(const struct shrinker__mon *m, uint64_t ws)
+{
+	uint64_t ceiling, ceiling_hard;
+
+	SHRINKER__ASSERT_MON_HELD();
+	if (!m->cg_binding || m->cg_limit == UINT64_MAX)
+		return false;
+	shrinker__watermarks(m->cg_limit, m->soft_permille, m->hard_permille,
+			     &ceiling, &ceiling_hard);
+	return m->cg_usage + ceiling >= m->cg_limit &&
+	       m->cg_usage > shrinker__rate_base_locked(m, ws) + ceiling_hard;
+}
+
 /* Whether the kernel says something before the limit kills (mon lock
  * held): cgroup v1 usage thresholds armed on the binding cgroup, unless
  * page cache fills it (they watch the usage, page cache included, and were

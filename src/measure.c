@@ -326,12 +326,11 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 			   bool probe_rss)
 {
 	uint64_t now = shrinker__now_ns();
+	uint64_t base = shrinker__rate_base_locked(m, mem->working_set);
 
 	mem->measured_ns = now;
-	if (!m->have_mem ||
-	    shrinker__rate_update_locked(m, shrinker__rate_base_locked(m, mem->working_set),
-					 now)) {
-		m->last_ws = shrinker__rate_base_locked(m, mem->working_set);
+	if (!m->have_mem || shrinker__rate_update_locked(m, base, now)) {
+		m->last_ws = base;
 		m->last_ns = now;
 	}
 	shrinker__watermarks_locked(m, mem, now);

@@ -164,14 +164,14 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
  * probed the cgroup's usage, and it has stopped doing so (mon lock held):
  * the next look must measure, so that the watermark goes back up. */
 bool shrinker__watch_lapsed_locked(const struct shrinker__mon *m, uint64_t now);
-/* watermarks.c: what the growth rates follow (mon lock held): the working set ws, less
- * the cgroup's active page cache when its limit binds.  Where page cache
- * fills the cgroup, another process that grows takes page cache first, the
- * kernel moves active pages to the inactive list to make up for it, and the
- * working set (usage less inactive file pages) does not move until the
- * page cache is gone: then at once, at the limit.  Anonymous memory shows
- * that growth from its first page; and the program's own file reads, which
- * fill active page cache, are not taken for others' growth. */
+/* watermarks.c: what the growth rates follow (mon lock held): the working
+ * set ws, less the cgroup's active page cache when its limit binds.  Where
+ * page cache fills the cgroup, another process that grows takes page cache
+ * first, the kernel moves active pages to the inactive list to make up for
+ * it, and the working set (usage less inactive file pages) does not move
+ * until the page cache is gone: then at once, at the limit.  Anonymous
+ * memory shows that growth from its first page; and the program's own file
+ * reads, which fill active page cache, are not taken for others' growth. */
 uint64_t shrinker__rate_base_locked(const struct shrinker__mon *m, uint64_t ws);
 /* Whether page cache fills the binding cgroup (mon lock held; ws, the
  * working set measured): its usage within the ceiling's reach of the limit

@@ -17,15 +17,16 @@
  * the bytes is the return, in thousandths; each shrinker keeps a running
  * figure (the first observation replaces the assumed 1000, later ones move
  * it by a quarter of the difference), and the process keeps one over all
- * shrinkers, which stands in for a shrinker not measured yet.  The reclaimer then works in resident bytes: a share of a
- * target is asked for divided by the return (at most the whole cache), and
- * what a callback says it freed counts toward the target multiplied by it.
+ * shrinkers, which stands in for a shrinker not measured yet.  The
+ * reclaimer then works in resident bytes: a share of a target is asked for
+ * divided by the return (at most the whole cache), and what a callback says
+ * it freed counts toward the target multiplied by it.
  * Other threads that allocate while a callback runs make a return look
  * smaller, never larger: the error is on the side of asking for more.  A
  * call whose RSS fell by less than FLOOR of what it reported teaches
  * nothing: its memory is not in our resident set (page cache it dropped,
  * shared memory), it is not freed yet, or a burst of allocation hid it; a
- * cache whose frees never show in RSS keeps its figure of 1000.
+ * cache whose frees never show in RSS keeps the figure it has.
  *
  * Everything here is under the library lock (shrinker__lib.lock).
  */

@@ -245,6 +245,33 @@ pid_t cg1_competitor(const struct cg1 *cg, unsigned delay_ms, uint64_t bytes,
 	_exit(0);
 }
 
+int cg1_run(const char *name, uint64_t limit, char *const argv[], uint64_t take,
+	    unsigned delay_ms, unsigned hold_ms, char *out, size_t out_size,
+	    struct cg1_run *r, char *why, size_t why_size)
+{
+	struct cg1 cg;
+	pid_t pid, comp = -1;
+	int fd;
+
+	if (cg1_make(&cg, name, limit, why, why_size) < 0)
+		return -1;
+	pid = cg1_spawn(&cg, argv, &fd);
+	if (pid < 0) {
+		cg1_remove(&cg);
+		return -2;
+	}
+	if (take)
+		comp = cg1_competitor(&cg, delay_ms, take, hold_ms);
+	read_all_fd(fd, out, out_size);
+	r->status = wait_exit(pid);
+	if (comp > 0)
+		wait_exit(comp);
+	r->oom_kills = cg1_read(&cg, "memory.oom_control", "oom_kill");
+	r->max_usage = cg1_read(&cg, "memory.max_usage_in_bytes", NULL);
+	cg1_remove(&cg);
+	return 0;
+}
+
 int wait_exit(pid_t pid)
 {
 	int status;

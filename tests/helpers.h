@@ -43,6 +43,20 @@ pid_t cg1_spawn(const struct cg1 *cg, char *const argv[], int *out_fd);
  * touches them as fast as it can, holds them hold_ms, and exits 0. */
 pid_t cg1_competitor(const struct cg1 *cg, unsigned delay_ms, uint64_t bytes,
 		     unsigned hold_ms);
+/* What cg1_run() saw: the program's exit status (128 + signal when
+ * killed) and the cgroup's OOM kill counter and highest usage. */
+struct cg1_run {
+	int status;
+	uint64_t oom_kills, max_usage;
+};
+/* Run argv in a fresh child cgroup name of limit bytes, its stdout into
+ * out (NUL-terminated), while a competitor (cg1_competitor()) takes take
+ * bytes after delay_ms and holds them hold_ms (take 0: none); then remove
+ * the cgroup.  0 and *r; -1 with the reason in why where no child cgroup
+ * can be made here (a skip); -2 if the program could not be started. */
+int cg1_run(const char *name, uint64_t limit, char *const argv[], uint64_t take,
+	    unsigned delay_ms, unsigned hold_ms, char *out, size_t out_size,
+	    struct cg1_run *r, char *why, size_t why_size);
 /* Wait for pid: its exit status, or 128 + signal. */
 int wait_exit(pid_t pid);
 /* Read all of fd into buf (NUL-terminated), closing fd. */

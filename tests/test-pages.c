@@ -37,26 +37,17 @@ static int run(const char *name, const char *fixed_mib, struct result *r)
 {
 	char *argv[] = { exe, "--threads", "4", "--seconds", "10",
 			 fixed_mib ? "--fixed-mib" : NULL, (char *)fixed_mib, NULL };
+	struct cg1_run cr;
 	const char *last;
-	struct cg1 cg;
-	pid_t pid, comp;
-	int fd;
+	int k;
 
 	memset(r, 0, sizeof(*r));
-	if (cg1_make(&cg, name, LIMIT, skip_why, sizeof(skip_why)) < 0)
-		return TAP_SKIP;
-	pid = cg1_spawn(&cg, argv, &fd);
-	if (pid < 0) {
-		cg1_remove(&cg);
-		return TAP_FAIL;
-	}
-	comp = cg1_competitor(&cg, 5000, TAKE, 3000);
-	read_all_fd(fd, out, sizeof(out));
-	r->status = wait_exit(pid);
-	if (comp > 0)
-		wait_exit(comp);
-	r->oom_kills = cg1_read(&cg, "memory.oom_control", "oom_kill");
-	cg1_remove(&cg);
+	k = cg1_run(name, LIMIT, argv, TAKE, 5000, 3000, out, sizeof(out), &cr,
+		    skip_why, sizeof(skip_why));
+	if (k < 0)
+		return k == -1 ? TAP_SKIP : TAP_FAIL;
+	r->status = cr.status;
+	r->oom_kills = cr.oom_kills;
 	last = strstr(out, "ops=");
 	if (last && (last = strstr(last, "per_s=")))
 		sscanf(last, "per_s=%lf", &r->per_s);

@@ -46,27 +46,21 @@ static void drop_db_cache(void)
 static int run(const char *name, char *const extra[], struct result *r)
 {
 	char *argv[16] = { exe, db };
+	struct cg1_run cr;
 	const char *last;
-	struct cg1 cg;
-	int fd, i;
-	pid_t pid;
+	int i, k;
 
 	memset(r, 0, sizeof(*r));
 	for (i = 0; extra[i] && i < 12; i++)
 		argv[2 + i] = extra[i];
 	drop_db_cache();
-	if (cg1_make(&cg, name, LIMIT, skip_why, sizeof(skip_why)) < 0)
-		return TAP_SKIP;
-	pid = cg1_spawn(&cg, argv, &fd);
-	if (pid < 0) {
-		cg1_remove(&cg);
-		return TAP_FAIL;
-	}
-	read_all_fd(fd, out, sizeof(out));
-	r->status = wait_exit(pid);
-	r->oom_kills = cg1_read(&cg, "memory.oom_control", "oom_kill");
-	r->max_usage = cg1_read(&cg, "memory.max_usage_in_bytes", NULL);
-	cg1_remove(&cg);
+	k = cg1_run(name, LIMIT, argv, 0, 0, 0, out, sizeof(out), &cr, skip_why,
+		    sizeof(skip_why));
+	if (k < 0)
+		return k == -1 ? TAP_SKIP : TAP_FAIL;
+	r->status = cr.status;
+	r->oom_kills = cr.oom_kills;
+	r->max_usage = cr.max_usage;
 	last = strstr(out, "lookups=");
 	if (last)
 		sscanf(last, "lookups=%llu per_s=%lf conn0=%llu conn1=%llu calls=%llu",

@@ -408,7 +408,8 @@ int shrinker__parse_size(const char *s, uint64_t *bytes, unsigned *percent_x100)
 	if (whole > UINT64_MAX / mult)
 		return -ERANGE;
 	whole *= mult;
-	frac = frac * mult / frac_div;
+	/* Nine digits of fraction times a T's 2^40 need 70 bits. */
+	frac = (uint64_t)((unsigned __int128)frac * mult / frac_div);
 	if (whole > UINT64_MAX - frac)
 		return -ERANGE;
 	whole += frac;

@@ -203,11 +203,13 @@ static int run_mode(const char *mode)
 	char *args[] = { "--json", "--duration", "6s", "--rate", "6000",
 			 (char *)mode, NULL };
 	double peak = 0, ws_max = 0, freed = -1, dropped = -1, cache_freed = -1;
+	double rss_released = -1;
 	uint64_t oom, max_usage;
 	char why[200], *line, *save = NULL;
 	unsigned lines = 0, samples = 0;
 	struct cg1 cg;
-	int st;
+	pid_t comp;
+	int st, comp_st;
 
 	if (!*mode)
 		args[5] = NULL;
@@ -217,7 +219,12 @@ static int run_mode(const char *mode)
 		return tap_skip_why("needs root to make a child memory cgroup");
 	if (cg1_make(&cg, "hog", LIMIT, why, sizeof(why)) < 0)
 		return tap_skip_why("%s", why);
+	/* Something else takes a quarter of the limit while the caches are
+	 * full, so that every mode's shrinkers run and their figures mean
+	 * something. */
+	comp = cg1_competitor(&cg, 3000, LIMIT / 4, 1500);
 	st = run(args, &cg);
+	comp_st = comp > 0 ? wait_exit(comp) : -1;
 	oom = cg1_read(&cg, "memory.oom_control", "oom_kill");
 	max_usage = cg1_read(&cg, "memory.max_usage_in_bytes", NULL);
 	cg1_remove(&cg);
@@ -241,28 +248,37 @@ static int run_mode(const char *mode)
 			freed = field(line, "freed");
 			cache_freed = field(line, "cache_freed");
 			dropped = field(line, "dropped");
+			rss_released = field(line, "rss_released");
 		}
 	}
 	tap_diag("%s: exit %d, oom_kill %llu, %u lines, peak cache %.1f MiB "
 		 "(%.0f %%), working set max %.1f MiB vs cgroup max usage %.1f MiB; "
-		 "freed %.1f MiB, caches dropped %.1f MiB", *mode ? mode : "native",
-		 st, (unsigned long long)oom, lines, peak / MiB, 100 * peak / LIMIT,
-		 ws_max / MiB, max_usage / (double)MiB, freed / MiB, dropped / MiB);
+		 "freed %.1f MiB, entries evicted %.1f MiB, RSS released %.1f MiB",
+		 *mode ? mode : "native", st, (unsigned long long)oom, lines,
+		 peak / MiB, 100 * peak / LIMIT, ws_max / MiB,
+		 max_usage / (double)MiB, freed / MiB, dropped / MiB,
+		 rss_released / MiB);
 	CHECK(st == 0);
+	CHECK(comp_st == 0);
 	CHECK(oom == 0);
 	CHECK(samples >= 50);
 	CHECK(peak >= 0.8 * LIMIT);
 	/* The figures agree with the kernel's own counter. */
 	CHECK(ws_max >= 0.9 * (double)max_usage && ws_max <= 1.1 * (double)max_usage);
-	/* What the library counted is what the caches returned, and what the
-	 * caches returned is exactly what their accounting dropped.  An OSv
+	/* What the library counted is what the caches returned.  An OSv
 	 * shrinker cannot say how much it holds, so what one call counts is
 	 * capped at its target: whole entries freed past it are not counted. */
+	CHECK(freed > 0);
 	if (strcmp(mode, "--osv") == 0)
-		CHECK(freed >= 0 && freed <= cache_freed && freed >= 0.9 * cache_freed);
+		CHECK(freed <= cache_freed && freed >= 0.9 * cache_freed);
 	else
-		CHECK(freed >= 0 && freed == cache_freed);
-	CHECK(cache_freed == dropped);
+		CHECK(freed == cache_freed);
+	/* And it went back to the system: the kernel's RSS of the process
+	 * fell by at least half of it over the library's trims (memory-hog
+	 * unmaps what it frees; a cache that kept its freed pages would give
+	 * back next to nothing; workers that allocate during a trim make the
+	 * fall look smaller, never larger). */
+	CHECK(rss_released >= 0.5 * freed);
 	return TAP_PASS;
 fail:
 	return TAP_FAIL;

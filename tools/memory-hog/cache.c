@@ -463,6 +463,7 @@ size_t cache_shrink(struct cache *c, size_t target, bool hard)
 		 * does not follow that invariant of the list. */
 		while (dropped < want && c->lru_tail)
 			dropped += drop(c, c->lru_tail, 0, &c->release); /* NOLINT(clang-analyzer-unix.Malloc) */
+		c->shrink_dropped += dropped;
 		compact_all(c, SLAB_SLOTS, &c->release);
 	}
 	/* What the shrink evicted goes back in one batch (release.c). */
@@ -472,7 +473,6 @@ size_t cache_shrink(struct cache *c, size_t target, bool hard)
 	c->shrink_hard_calls += hard;
 	c->shrink_asked += target;
 	c->shrink_freed += freed;
-	c->shrink_dropped += freed;
 	report_size(c);
 	pthread_mutex_unlock(&c->lock);
 	return freed;

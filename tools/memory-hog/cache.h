@@ -54,7 +54,7 @@ struct cache {
 	uint64_t reused;              /* new values put in a victim's mapping */
 	uint64_t shrink_calls, shrink_hard_calls;
 	uint64_t shrink_asked, shrink_freed; /* as returned to the library */
-	uint64_t shrink_dropped;      /* drop in bytes caused by shrinks */
+	uint64_t shrink_dropped;      /* charges of the entries shrinks evicted */
 	uint64_t first_shrink_ns;     /* CLOCK_MONOTONIC of the first shrink
 					 since cache_stats() took it, or 0 */
 	struct shrinker *shrinker;

@@ -247,8 +247,9 @@ void hog_show_summary(enum hog_output out, const struct hog_summary *sum,
 		cache_freed += last->cs[i].shrink_freed;
 	}
 	/* "freed" is what the library counted from the callbacks' return
-	 * values; "cache_freed" what the caches returned; "dropped" how much
-	 * the caches' own accounting went down in those calls. */
+	 * values; "cache_freed" what the caches returned (their memory's
+	 * fall); "dropped" the charges of the entries those calls evicted;
+	 * "rss_released" what the process's RSS fell by over the trims. */
 	if (out == HOG_JSON)
 		printf("{\"type\":\"summary\",\"t\":%.3f,\"mode\":\"%s\",\"limit\":%.0f,"
 		       "\"peak_cache\":%llu,\"mean_cache\":%.0f,\"first_shrink_t\":%.3f,"

@@ -6,6 +6,13 @@
  * print a diagnostic and jump to the function's `fail:` label, and cleans up
  * after that label.  A binary that cannot run at all here calls
  * tap_skip_all(), which prints "1..0 # SKIP reason" and exits 0.
+ *
+ * A skip for want of something a machine may be required to have (a child
+ * memory cgroup: kind "CGROUP"; a shared file in /dev/shm: "SHM"; a
+ * program or example the build makes where its packages are installed:
+ * "BUILD") goes through tap_skip_required() or tap_skip_all_required(): where REQUIRE_<kind>=1 or REQUIRE_ALL=1 is
+ * set (.ci/run sets REQUIRE_ALL), it is a failure with the same reason, so
+ * that a regression that makes a test skip cannot pass for one.
  */
 #ifndef TAP_H
 #define TAP_H
@@ -47,6 +54,36 @@ static inline int tap_skip_why(const char *fmt, ...)
 	vsnprintf(tap__why, sizeof(tap__why), fmt, ap);
 	va_end(ap);
 	return TAP_SKIP;
+}
+
+/* Whether the environment requires what kind names (REQUIRE_<kind>=1 or
+ * REQUIRE_ALL=1). */
+static inline bool tap_required(const char *kind)
+{
+	char name[64];
+	const char *v = getenv("REQUIRE_ALL");
+
+	if (v && strcmp(v, "1") == 0)
+		return true;
+	snprintf(name, sizeof(name), "REQUIRE_%s", kind);
+	v = getenv(name);
+	return v && strcmp(v, "1") == 0;
+}
+
+static inline int tap_skip_required(const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static inline int tap_skip_required(const char *kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tap__why, sizeof(tap__why), fmt, ap);
+	va_end(ap);
+	if (!tap_required(kind))
+		return TAP_SKIP;
+	printf("# required here (REQUIRE_%s=1 or REQUIRE_ALL=1), and it cannot "
+	       "run: %s\n", kind, tap__why);
+	return TAP_FAIL;
 }
 
 static inline void tap_skip_all(const char *why)
@@ -121,5 +158,16 @@ static inline int tap_run(const struct tap_test *t, size_t n)
 	{                                                                      \
 		return tap_run(table, sizeof(table) / sizeof(table[0]));       \
 	}
+
+/* tap_skip_all(), or where kind is required, one failed test and exit 1. */
+static inline void tap_skip_all_required(const char *kind, const char *why)
+{
+	if (!tap_required(kind))
+		tap_skip_all(why);
+	printf("1..1\nnot ok 1 - required here (REQUIRE_%s=1 or REQUIRE_ALL=1), "
+	       "and it cannot run: %s\n", kind, why);
+	fflush(stdout);
+	exit(1);
+}
 
 #endif /* TAP_H */

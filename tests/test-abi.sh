@@ -13,9 +13,11 @@ if [ -n "${SANITIZE:-}" ]; then
 	exit 0
 fi
 if ! command -v abidiff >/dev/null; then
-	echo "ok 1 # SKIP abidiff not installed (apt-get install abigail-tools)"
-	echo "ok 2 # SKIP abidiff not installed (apt-get install abigail-tools)"
-	exit 0
+	. scripts/require.sh
+	skip_or_fail 1 BUILD "abidiff not installed (apt-get install abigail-tools)"
+	skip_or_fail 2 BUILD "abidiff not installed (apt-get install abigail-tools)"
+	! required BUILD
+	exit
 fi
 lib=$(ls "$B"/libshrinker.so.*.*.* 2>/dev/null | head -n 1)
 out=$(abidiff --headers-dir2 include --drop-private-types abi/libshrinker.abi "$lib" 2>&1)

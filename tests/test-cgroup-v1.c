@@ -128,7 +128,7 @@ static int grow_mode(const char *mode)
 	snprintf(total, sizeof(total), "%llu", 3 * LIMIT);
 	rr = run_grower(&r, mode, LIMIT, args, 0, 0, 0, 0, 0);
 	if (rr == TAP_SKIP)
-		return tap_skip_why("%s", skip_why);
+		return tap_skip_required("CGROUP", "%s", skip_why);
 	CHECK(rr == TAP_PASS);
 	CHECK(r.oom_kills == 0);
 	/* Exit 0 means it inserted its 3x the limit: that is its loop's
@@ -174,7 +174,7 @@ static int test_competitor(void)
 	 * limit at once and holds it for 1 s. */
 	rr = run_grower(&r, "competitor", LIMIT, args, 1000, LIMIT / 2, 1000, 0, 0);
 	if (rr == TAP_SKIP)
-		return tap_skip_why("%s", skip_why);
+		return tap_skip_required("CGROUP", "%s", skip_why);
 	CHECK(rr == TAP_PASS);
 	CHECK(r.oom_kills == 0);
 	CHECK(r.status == 0);
@@ -207,7 +207,7 @@ static int test_limit_lowered(void)
 	 * less headroom than any soft watermark (4 MiB at least). */
 	rr = run_grower(&r, "lowered", LIMIT, args, 0, 0, 0, 1 * MiB, 1000);
 	if (rr == TAP_SKIP)
-		return tap_skip_why("%s", skip_why);
+		return tap_skip_required("CGROUP", "%s", skip_why);
 	CHECK(rr == TAP_PASS);
 	CHECK(r.oom_kills == 0 && r.status == 0);
 	for (i = 0; i < r.n; i++) {
@@ -240,7 +240,7 @@ static int test_idle(void)
 	snprintf(total, sizeof(total), "%llu", 2 * LIMIT * 7 / 10);
 	rr = run_grower(&r, "idle", 2 * LIMIT, args, 0, 0, 0, 0, 0);
 	if (rr == TAP_SKIP)
-		return tap_skip_why("%s", skip_why);
+		return tap_skip_required("CGROUP", "%s", skip_why);
 	CHECK(rr == TAP_PASS);
 	CHECK(r.status == 0);
 	tap_diag("reclaimer wake-ups over 5 s idle: %ld", r.idle_wakeups);
@@ -269,7 +269,7 @@ static int test_sibling(void)
 		return TAP_FAIL;
 	if (cg1_make(&parent, "parent", 192 * MiB, skip_why, sizeof(skip_why)) < 0) {
 		free(r);
-		return tap_skip_why("%s", skip_why);
+		return tap_skip_required("CGROUP", "%s", skip_why);
 	}
 	CHECK(cg1_make_in(&mine, &parent, "mine", 0) == 0);
 	CHECK(cg1_make_in(&sib, &parent, "sibling", 0) == 0);
@@ -368,7 +368,7 @@ static int test_two_processes(void)
 	 * needs, not twice that; and the one that started late gets an equal
 	 * share. */
 	if (cg1_make(&cg, "two", LIMIT_2, skip_why, sizeof(skip_why)) < 0)
-		return tap_skip_why("%s", skip_why);
+		return tap_skip_required("CGROUP", "%s", skip_why);
 	snprintf(path, sizeof(path), "%s/tests/prog-grower", build_dir());
 	snprintf(total, sizeof(total), "%llu", 512 * MiB);
 	t0 = now_ms();
@@ -554,7 +554,7 @@ static int test_two_see_one_deficit(void)
 	if (r == TAP_PASS)
 		r = lower_under(2, &two);
 	if (r == TAP_SKIP)
-		return tap_skip_why("%s", skip_why);
+		return tap_skip_required("CGROUP", "%s", skip_why);
 	CHECK(r == TAP_PASS);
 	tap_diag("the caches gave up for the same deficit: %.1f MiB with one process, "
 		 "%.1f MiB with two (%.2fx)", one / (double)MiB, two / (double)MiB,
@@ -590,9 +590,9 @@ static int test_glib_deferred(void)
 	 * cache outgrew the limit: OOM-killed at 4 s). */
 	snprintf(path, sizeof(path), "%s/tests/prog-glib", build_dir());
 	if (access(path, X_OK) != 0)
-		return tap_skip_why("tests/prog-glib not built (libglib2.0-dev)");
+		return tap_skip_required("BUILD", "tests/prog-glib not built (libglib2.0-dev)");
 	if (cg1_make(&cg, "glib", LIMIT_2, skip_why, sizeof(skip_why)) < 0)
-		return tap_skip_why("%s", skip_why);
+		return tap_skip_required("CGROUP", "%s", skip_why);
 	pid = cg1_spawn(&cg, argv, &fd);
 	CHECK(pid > 0);
 	read_all_fd(fd, out, sizeof(out));
@@ -630,7 +630,7 @@ static int test_peers_file_safety(void)
 	 * symbolic link to a file of ours: it must be neither followed nor
 	 * written through. */
 	if (cg1_make(&cg, "peerfile", LIMIT, skip_why, sizeof(skip_why)) < 0)
-		return tap_skip_why("%s", skip_why);
+		return tap_skip_required("CGROUP", "%s", skip_why);
 	CHECK(stat(cg.path, &st) == 0);
 	snprintf(shm, sizeof(shm), "/dev/shm/libshrinker-%u-%llx-%llx",
 		 (unsigned)geteuid(), (unsigned long long)st.st_dev,
@@ -688,7 +688,7 @@ static int test_container(void)
 	}
 	if (cg1_make(&cg, "container", LIMIT, skip_why, sizeof(skip_why)) < 0) {
 		free(r);
-		return tap_skip_why("%s", skip_why);
+		return tap_skip_required("CGROUP", "%s", skip_why);
 	}
 	snprintf(mnt, sizeof(mnt), "%s/tests/cgmnt.%d", build_dir(), (int)getpid());
 	snprintf(script, sizeof(script),
@@ -783,7 +783,7 @@ static int test_medium(void)
 
 		if (cg1_make(&cg, "medium", 64 * MiB, skip_why, sizeof(skip_why)) < 0) {
 			unsetenv("SHRINKER_SOURCES");
-			return tap_skip_why("%s", skip_why);
+			return tap_skip_required("CGROUP", "%s", skip_why);
 		}
 		efd = medium_eventfd(&cg);
 		pid = cg1_spawn(&cg, argv, &fd);
@@ -848,6 +848,6 @@ int main(void)
 	if (san && *san)
 		tap_skip_all("memory figures are meaningless under a sanitizer");
 	if (geteuid() != 0)
-		tap_skip_all("needs root to make a child memory cgroup");
+		tap_skip_all_required("CGROUP", "needs root to make a child memory cgroup");
 	return tap_run(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -9,8 +9,14 @@ N=5
 echo "1..$N"
 skip_all() { for i in $(seq 1 $N); do echo "ok $i # SKIP $1"; done; exit 0; }
 [ -n "${SANITIZE:-}" ] && skip_all "sanitizer builds are not packaged"
+. scripts/require.sh
 for tool in dpkg-buildpackage dh lintian pkg-config; do
-	command -v $tool >/dev/null || skip_all "$tool not installed (apt-get install dpkg-dev debhelper lintian pkg-config)"
+	command -v $tool >/dev/null && continue
+	for i in $(seq 1 $N); do
+		skip_or_fail "$i" BUILD "$tool not installed (apt-get install dpkg-dev debhelper lintian pkg-config)"
+	done
+	! required BUILD
+	exit
 done
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }

@@ -292,12 +292,12 @@ static int test_moved(void)
 	if (getenv("SANITIZE") && *getenv("SANITIZE"))
 		return tap_skip_why("memory figures are meaningless under a sanitizer");
 	if (geteuid() != 0)
-		return tap_skip_why("needs root to make child memory cgroups");
+		return tap_skip_required("CGROUP", "needs root to make child memory cgroups");
 	if (cg1_make(&from, "from", 96 * MiB, why, sizeof(why)) < 0)
-		return tap_skip_why("%s", why);
+		return tap_skip_required("CGROUP", "%s", why);
 	if (cg1_make(&to, "to", 256 * MiB, why, sizeof(why)) < 0) {
 		cg1_remove(&from);
-		return tap_skip_why("%s", why);
+		return tap_skip_required("CGROUP", "%s", why);
 	}
 	snprintf(path, sizeof(path), "%s/tests/prog-grower", build_dir());
 	argv[0] = path;

@@ -18,7 +18,8 @@ trap 'rm -rf "$t"' EXIT
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); echo "not ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
+. scripts/require.sh
+skip() { n=$((n + 1)); skip_or_fail "$n" BUILD "$1"; }
 check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
 
 if ! make -s B="$B" install DESTDIR="$t/root" PREFIX=/usr > "$t/install.log" 2>&1; then

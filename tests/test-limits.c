@@ -495,7 +495,7 @@ static int test_peer_watermark(void)
 	CHECK(pid > 0);
 	shrinker__peers_update(dir, 50 * MiB, 6 * MiB, &p);
 	if (p.n == 1) {
-		r = tap_skip_why("no shared file in /dev/shm here");
+		r = tap_skip_required("SHM", "no shared file in /dev/shm here");
 		goto fail;
 	}
 	CHECK(p.n == 2 && p.self == 50 * MiB && p.total == 150 * MiB);
@@ -551,7 +551,7 @@ static int test_peer_sweep(void)
 	}
 	CHECK(pid > 0 && waitpid(pid, &wst, 0) == pid);
 	if (access(shm, F_OK) != 0) {
-		r = tap_skip_why("no shared file in /dev/shm here");
+		r = tap_skip_required("SHM", "no shared file in /dev/shm here");
 		goto fail;
 	}
 	/* Fresh: kept. */
@@ -601,7 +601,7 @@ static int test_peer_reattach(void)
 		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
 	shrinker__peers_update(dir, 50 * MiB, 0, &p);
 	if (access(shm, F_OK) != 0) {
-		r = tap_skip_why("no shared file in /dev/shm here");
+		r = tap_skip_required("SHM", "no shared file in /dev/shm here");
 		goto fail;
 	}
 	CHECK(unlink(shm) == 0);
@@ -646,6 +646,6 @@ int main(void)
 	snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures",
 		 top && *top ? top : ".");
 	if (access(fixtures, R_OK) != 0)
-		tap_skip_all("fixtures not found (run from the source tree)");
+		tap_skip_all_required("BUILD", "fixtures not found (run from the source tree)");
 	return tap_run(tests, sizeof(tests) / sizeof(tests[0]));
 }

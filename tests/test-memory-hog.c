@@ -216,9 +216,9 @@ static int run_mode(const char *mode)
 	if (getenv("SANITIZE") && *getenv("SANITIZE"))
 		return tap_skip_why("memory figures are meaningless under a sanitizer");
 	if (geteuid() != 0)
-		return tap_skip_why("needs root to make a child memory cgroup");
+		return tap_skip_required("CGROUP", "needs root to make a child memory cgroup");
 	if (cg1_make(&cg, "hog", LIMIT, why, sizeof(why)) < 0)
-		return tap_skip_why("%s", why);
+		return tap_skip_required("CGROUP", "%s", why);
 	/* Something else takes a quarter of the limit while the caches are
 	 * full, so that every mode's shrinkers run and their figures mean
 	 * something. */
@@ -311,6 +311,6 @@ int main(void)
 {
 	snprintf(hog, sizeof(hog), "%s/memory-hog", build_dir());
 	if (access(hog, X_OK) != 0)
-		tap_skip_all("memory-hog is not built");
+		tap_skip_all_required("BUILD", "memory-hog is not built");
 	return tap_run(tests, sizeof(tests) / sizeof(tests[0]));
 }

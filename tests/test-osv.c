@@ -28,7 +28,7 @@ static int run(const char *which)
 
 	snprintf(path, sizeof(path), "%s/tests/%s", build_dir(), which);
 	if (access(path, X_OK) != 0)
-		return tap_skip_why("%s not built", path);
+		return tap_skip_required("BUILD", "%s not built", path);
 	if (pipe(fd) < 0)
 		return TAP_FAIL;
 	fflush(stdout);

@@ -68,10 +68,10 @@ static int test_squeeze(void)
 
 	r = run("pages-library", NULL, &lib);
 	if (r != TAP_PASS)
-		return r == TAP_SKIP ? tap_skip_why("%s", skip_why) : r;
+		return r == TAP_SKIP ? tap_skip_required("CGROUP", "%s", skip_why) : r;
 	r = run("pages-fixed200", "200", &generous);
 	if (r != TAP_PASS)
-		return r == TAP_SKIP ? tap_skip_why("%s", skip_why) : r;
+		return r == TAP_SKIP ? tap_skip_required("CGROUP", "%s", skip_why) : r;
 	/* The squeeze is one: a cache that keeps 200 MiB is killed. */
 	CHECK(generous.oom_kills > 0);
 	/* The library's: alive, and it was asked to give memory back. */
@@ -94,9 +94,9 @@ int main(void)
 	if (san && *san)
 		tap_skip_all("memory figures are meaningless under a sanitizer");
 	if (geteuid() != 0)
-		tap_skip_all("needs root to make a child memory cgroup");
+		tap_skip_all_required("CGROUP", "needs root to make a child memory cgroup");
 	snprintf(exe, sizeof(exe), "%s/examples/lru", build_dir());
 	if (access(exe, X_OK) != 0)
-		tap_skip_all("examples/lru not built");
+		tap_skip_all_required("BUILD", "examples/lru not built");
 	return tap_run(tests, sizeof(tests) / sizeof(tests[0]));
 }

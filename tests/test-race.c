@@ -67,7 +67,7 @@ static int twice(const char *name, unsigned mib, char **argv)
 	for (i = 0; i < 2; i++) {
 		r = run(name, mib, argv, &kills);
 		if (r == TAP_SKIP)
-			return tap_skip_why("%s", skip_why);
+			return tap_skip_required("CGROUP", "%s", skip_why);
 		CHECK(r == TAP_PASS);
 		CHECK(kills == 0);
 	}
@@ -135,7 +135,7 @@ static int test_idle(void)
 	snprintf(after, sizeof(after), "%llu", 3 * 128 * MiB);
 	r = run("idle", 128, argv, &kills);
 	if (r == TAP_SKIP)
-		return tap_skip_why("%s", skip_why);
+		return tap_skip_required("CGROUP", "%s", skip_why);
 	CHECK(r == TAP_PASS);
 	p = strstr(out, "idle_wakeups=");
 	CHECK(p && sscanf(p, "idle_wakeups=%llu measurements=%*u idle_cpu_us=%llu",
@@ -168,7 +168,7 @@ int main(void)
 	if (san && *san)
 		tap_skip_all("memory figures are meaningless under a sanitizer");
 	if (geteuid() != 0)
-		tap_skip_all("needs root to make a child memory cgroup");
+		tap_skip_all_required("CGROUP", "needs root to make a child memory cgroup");
 	snprintf(hog, sizeof(hog), "%s/memory-hog", build_dir());
 	snprintf(grower, sizeof(grower), "%s/tests/prog-grower", build_dir());
 	{
@@ -177,7 +177,7 @@ int main(void)
 		snprintf(rel, sizeof(rel), "%s/libshrinker-brake.so", build_dir());
 		abs = realpath(rel, NULL);
 		if (!abs)
-			tap_skip_all("libshrinker-brake.so not built");
+			tap_skip_all_required("BUILD", "libshrinker-brake.so not built");
 		snprintf(brake, sizeof(brake), "LD_PRELOAD=%s", abs);
 		free(abs);
 	}

@@ -82,13 +82,13 @@ static int test_sqlite(void)
 
 	r = run("sqlite-unbounded", unbounded, &a);
 	if (r != TAP_PASS)
-		return r == TAP_SKIP ? tap_skip_why("%s", skip_why) : r;
+		return r == TAP_SKIP ? tap_skip_required("CGROUP", "%s", skip_why) : r;
 	r = run("sqlite-shrinker", library, &b);
 	if (r != TAP_PASS)
-		return r == TAP_SKIP ? tap_skip_why("%s", skip_why) : r;
+		return r == TAP_SKIP ? tap_skip_required("CGROUP", "%s", skip_why) : r;
 	r = run("sqlite-fixed", fits, &c);
 	if (r != TAP_PASS)
-		return r == TAP_SKIP ? tap_skip_why("%s", skip_why) : r;
+		return r == TAP_SKIP ? tap_skip_required("CGROUP", "%s", skip_why) : r;
 	if (c.per_s > 0)
 		tap_diag("lookups/s with the library: %.2fx a fixed 80 MiB per "
 			 "connection", b.per_s / c.per_s);
@@ -116,15 +116,15 @@ int main(void)
 	if (san && *san)
 		tap_skip_all("memory figures are meaningless under a sanitizer");
 	if (geteuid() != 0)
-		tap_skip_all("needs root to make a child memory cgroup");
+		tap_skip_all_required("CGROUP", "needs root to make a child memory cgroup");
 	snprintf(exe, sizeof(exe), "%s/examples/sqlite", build_dir());
 	if (access(exe, X_OK) != 0)
-		tap_skip_all("examples/sqlite not built (apt-get install libsqlite3-dev)");
+		tap_skip_all_required("BUILD", "examples/sqlite not built (apt-get install libsqlite3-dev)");
 	snprintf(db, sizeof(db), "%s/tests/sqlite-%d.db", build_dir(), (int)getpid());
 	snprintf(cmd, sizeof(cmd), "'%s' --create '%s' --rows 3000000 > /dev/null", exe, db);
 	if (system(cmd) != 0) {
 		unlink(db);
-		tap_skip_all("could not create the database");
+		tap_skip_all_required("BUILD", "could not create the database");
 	}
 	rc = tap_run(tests, sizeof(tests) / sizeof(tests[0]));
 	unlink(db);

@@ -26,10 +26,20 @@ skip_all() {
 	echo "1..0 # SKIP $*"
 	exit 0
 }
+# A guest this machine should boot and cannot: a failure where the VM is
+# required (REQUIRE_VM=1 or REQUIRE_ALL=1, as .ci/run sets), else a skip.
+required() {
+	if [ "${REQUIRE_VM:-}" = 1 ] || [ "${REQUIRE_ALL:-}" = 1 ]; then
+		echo "1..1"
+		echo "not ok 1 - required here (REQUIRE_VM=1 or REQUIRE_ALL=1), and it cannot run: $*"
+		exit 1
+	fi
+	skip_all "$@"
+}
 
 [ -z "${SANITIZE:-}" ] || skip_all "the guest runs static binaries without sanitizers"
-command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
-command -v dpkg-deb >/dev/null || skip_all "dpkg-deb not found"
+command -v qemu-system-x86_64 >/dev/null || required "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+command -v dpkg-deb >/dev/null || required "dpkg-deb not found"
 
 cache=tests/vm/cache
 mkdir -p "$cache"
@@ -51,11 +61,11 @@ fetch() {
 kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }')
 kdeb=$(fetch "${kpkg:-linux-image-*-cloud-amd64}_*.deb" "${kpkg:-linux-image-cloud-amd64}")
 bdeb=$(fetch "busybox-static_*.deb" busybox-static)
-[ -n "$kdeb" ] && [ -n "$bdeb" ] || skip_all "cannot download the kernel or busybox-static (no apt access?)"
+[ -n "$kdeb" ] && [ -n "$bdeb" ] || required "cannot download the kernel or busybox-static (no apt access?)"
 
 if [ ! -s "$cache/vmlinuz" ] || [ "$kdeb" -nt "$cache/vmlinuz" ]; then
 	dpkg-deb -x "$kdeb" "$work/k" && cp "$work"/k/boot/vmlinuz-* "$cache/vmlinuz" ||
-		skip_all "no vmlinuz in $kdeb"
+		required "no vmlinuz in $kdeb"
 fi
 # The backports kernel: apt with its own sources list and state in the cache.
 bpo="$cache/bpo"
@@ -78,7 +88,7 @@ if [ -n "$ndeb" ] && { [ ! -s "$cache/vmlinuz-bpo" ] || [ "$ndeb" -nt "$cache/vm
 fi
 if [ ! -x "$cache/busybox" ] || [ "$bdeb" -nt "$cache/busybox" ]; then
 	dpkg-deb -x "$bdeb" "$work/b" && cp "$work/b/bin/busybox" "$cache/busybox" ||
-		skip_all "no busybox in $bdeb"
+		required "no busybox in $bdeb"
 fi
 
 # The guest's programs, linked against the shared library (so that the brake
@@ -175,6 +185,10 @@ if [ -s "$cache/vmlinuz-bpo" ]; then
 	boot "$cache/vmlinuz-bpo" guest-unprivileged $BOOT1 $PLAN 1 clearcpuid=cx16
 else
 	for i in $(seq $((BOOT1 + 1)) $PLAN); do
-		echo "ok $i # SKIP cannot download bookworm-backports' cloud kernel (the tests of kernels 6.5 and later)"
+		if [ "${REQUIRE_VM:-}" = 1 ] || [ "${REQUIRE_ALL:-}" = 1 ]; then
+			echo "not ok $i - required here: cannot download bookworm-backports' cloud kernel (the tests of kernels 6.5 and later)"
+		else
+			echo "ok $i # SKIP cannot download bookworm-backports' cloud kernel (the tests of kernels 6.5 and later)"
+		fi
 	done
 fi

@@ -194,6 +194,11 @@ extern _Thread_local unsigned shrinker__lib_held, shrinker__mon_held;
 #endif
 
 /* util.c */
+/* CLOCK_MONOTONIC, plus what the unit tests moved the library's clock
+ * ahead by (shrinker__clock_ahead_ns, only ever raised; 0 in programs),
+ * so that a test of what happens over time advances time instead of
+ * sleeping and hoping the machine keeps up. */
+extern _Atomic uint64_t shrinker__clock_ahead_ns;
 uint64_t shrinker__now_ns(void);
 
 /* *a += b, stopping at UINT64_MAX: counters saturate, never wrap. */

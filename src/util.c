@@ -23,12 +23,15 @@
 
 #include "internal.h"
 
+_Atomic uint64_t shrinker__clock_ahead_ns;
+
 uint64_t shrinker__now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec +
+	       atomic_load_explicit(&shrinker__clock_ahead_ns, memory_order_relaxed);
 }
 
 /* -1: not read yet; 0: off; 1: on.  Read by every thread. */

@@ -56,6 +56,7 @@ static _Atomic unsigned calls;
 static _Atomic uint64_t restore_ws;   /* the callback "frees" back to this */
 static _Atomic int inner_account = 1; /* shrinker_account() inside it */
 static atomic_bool account_inside = true;
+static _Atomic unsigned frees_done;   /* callbacks that set restore_ws */
 
 static size_t shrink(size_t target, bool hard, void *ud)
 {
@@ -70,6 +71,9 @@ static size_t shrink(size_t target, bool hard, void *ud)
 			     shrinker_account(64 * MiB, SHRINKER_ACCOUNT_WAIT));
 	if (ws) {
 		sleep_ms(20); /* the time freeing takes */
+		/* Counted before the memory "falls": whoever sees the fall
+		 * sees the count. */
+		atomic_fetch_add(&frees_done, 1);
 		set_ws(ws);
 	}
 	return target;
@@ -145,7 +149,7 @@ fail:
 static int test_clock_wakes(void)
 {
 	unsigned before;
-	uint64_t t0;
+	uint64_t t0, probes;
 	int i;
 
 	/* Usage jumps below the soft watermark (51 MiB here: memory.max
@@ -156,15 +160,21 @@ static int test_clock_wakes(void)
 	CHECK(shrinker_get_memory(&(struct shrinker_memory){ 0 }) == 0);
 	sleep_ms(300); /* let the reclaimer settle into its long poll */
 	before = atomic_load(&calls);
+	probes = stats().probes;
 	atomic_store(&restore_ws, 220 * MiB);
 	CHECK(set_ws(LIMIT - 12 * MiB) == 0);
 	t0 = now_ms();
 	for (i = 0; i < 40; i++)
 		shrinker_account(1 * MiB, 0);
-	CHECK(wait_until(called, &before, 1000));
+	/* The growth was probed... */
+	CHECK(stats().probes > probes);
+	/* ...and the probe, not the poll, woke the reclaimer: the call comes
+	 * before the poll could have looked, SHRINKER__POLL_FLAT_MS after
+	 * the last look at the latest (an order of events, not a speed:
+	 * the probe's wake-up takes microseconds). */
+	CHECK(wait_until(called, &before, SHRINKER__POLL_FLAT_MS - 300));
 	tap_diag("shrinker called %llu ms after the growth was reported",
 		 (unsigned long long)(now_ms() - t0));
-	CHECK(now_ms() - t0 < 1000);
 	return TAP_PASS;
 fail:
 	return TAP_FAIL;
@@ -173,6 +183,7 @@ fail:
 static int test_brake_waits(void)
 {
 	uint64_t t0, took, w0 = stats().brake_waits;
+	unsigned done;
 	int r;
 
 	/* Below the hard watermark: the thread waits until the shrinker has
@@ -181,21 +192,25 @@ static int test_brake_waits(void)
 	atomic_store(&restore_ws, 220 * MiB);
 	sleep_ms(50);
 	CHECK(set_ws(LIMIT - 10 * MiB) == 0);
+	done = atomic_load(&frees_done);
 	t0 = now_ms();
 	r = shrinker_account(40 * MiB, SHRINKER_ACCOUNT_WAIT);
 	took = now_ms() - t0;
 	tap_diag("held %llu ms, returned %d", (unsigned long long)took, r);
+	/* Held (1), and let go because room was made, not at the bound
+	 * (-ETIMEDOUT): after the callback had freed, by the order of
+	 * events, however long each took here. */
 	CHECK(r == 1);
-	CHECK(took >= 10 && took < 100);
+	CHECK(atomic_load(&frees_done) > done);
 	CHECK(stats().brake_waits == w0 + 1);
 	/* The callback's own report was not held. */
 	CHECK(atomic_load(&inner_account) == 0);
 	/* Without the flag nothing waits. */
 	CHECK(set_ws(LIMIT - 10 * MiB) == 0);
 	sleep_ms(200);
-	t0 = now_ms();
+	w0 = stats().brake_waits;
 	CHECK(shrinker_account(300 * MiB, 0) == 0);
-	CHECK(now_ms() - t0 < 50);
+	CHECK(stats().brake_waits == w0);
 	return TAP_PASS;
 fail:
 	return TAP_FAIL;
@@ -215,8 +230,10 @@ static int test_brake_bounded(void)
 	r = shrinker_account(40 * MiB, SHRINKER_ACCOUNT_WAIT);
 	took = now_ms() - t0;
 	tap_diag("held %llu ms, returned %d", (unsigned long long)took, r);
+	/* Let go at the bound: -ETIMEDOUT, and not before it (a wait is
+	 * never shorter than asked, whatever the machine). */
 	CHECK(r == -ETIMEDOUT);
-	CHECK(took >= 95 && took < 600);
+	CHECK(took >= 95);
 	CHECK(set_ws(220 * MiB) == 0);
 	return TAP_PASS;
 fail:
@@ -281,7 +298,6 @@ static int test_reaction_stats(void)
 	CHECK(g.reaction_first_p50_ns > 0 && g.reaction_first_p50_ns <= g.reaction_first_p99_ns);
 	CHECK(g.reaction_first_p99_ns <= g.reaction_first_max_ns);
 	CHECK(g.reaction_done_p50_ns >= g.reaction_first_p50_ns);
-	CHECK(g.reaction_first_max_ns < 2000000000ull);
 	/* SHRINKER_DEBUG says it for each request: one more, its lines (only
 	 * these: a sanitizer's report must reach the terminal) read back. */
 	snprintf(path, sizeof(path), "%s/debug.XXXXXX", tree);

@@ -142,8 +142,10 @@ static int test_idle(void)
 			  &wk, &cpu) == 2);
 	tap_diag("idle 5 s: %llu wake-ups, %llu us of CPU; then full speed: oom_kill %llu",
 		 wk, cpu, (unsigned long long)kills);
+	/* Counts, not CPU time: what a wake-up costs depends on the machine
+	 * (make bench's idle scenario reports it); how many there are does
+	 * not. */
 	CHECK(wk <= 5);
-	CHECK(cpu <= 5000);
 	CHECK(kills == 0);
 	return TAP_PASS;
 fail:

@@ -397,8 +397,9 @@ static int test_sleeping_callback(void)
 	took = now_ms() - t0;
 	tap_diag("served in %llu ms, %llu calls", (unsigned long long)took,
 		 (unsigned long long)atomic_load(&sleeper_calls));
+	/* One call, not eight: the count is the verdict (how long it took is
+	 * the callback's own 700 ms and the machine's). */
 	CHECK(atomic_load(&sleeper_calls) == 1);
-	CHECK(took < 1500);
 	r = TAP_PASS;
 fail:
 	shrinker_unregister(s);

@@ -421,7 +421,10 @@ static int test_exit_bounded(void)
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		for (run = 0; run < (i ? 4u : 1u); run++) {
 			st = run_exit_mode(modes[i], out, sizeof(out), &ms);
-			if (st != 0 || ms > 3000) {
+			/* A hang is what this guards: run_exit_mode() kills
+			 * the program after 5 s and the status says so; how
+			 * long a clean exit takes is the machine's. */
+			if (st != 0) {
 				tap_diag("%s, run %u: status %d after %llu ms", modes[i],
 					 run, st, (unsigned long long)ms);
 				goto fail;
@@ -451,8 +454,11 @@ static int test_closed_fds(void)
 	sscanf(out, "cpu=%lld", &cpu);
 	tap_diag("status %d after %llu ms; the library's thread used %lld us in "
 		 "the second after the close", st, (unsigned long long)ms, cpu);
+	/* It exited (a hang is killed at 5 s: status 137), and its thread
+	 * did not spin: under 5 % of one CPU in the second after the close
+	 * (spinning takes all of it, whatever the machine; it took 5.99 s
+	 * of CPU in 6 s). */
 	CHECK(st == 0);
-	CHECK(ms < 3500);
 	CHECK(cpu >= 0 && cpu < 50000);
 	return TAP_PASS;
 fail:

@@ -98,6 +98,13 @@ static int test_sqlite(void)
 	CHECK(b.status == 0 && b.oom_kills == 0);
 	CHECK(b.lookups > 0 && b.conn0 > 16 * MiB && b.conn1 > 16 * MiB);
 	CHECK(b.conn0 * 2 <= b.conn1 * 3 && b.conn1 * 2 <= b.conn0 * 3);
+	/* The late connection took its share through callbacks, and the
+	 * exchanges backed off: SQLite's cache_size lags what the cache
+	 * holds, so the first cache frees less than asked, and without the
+	 * back-off (10 ms doubling to 2 s: about 13 exchanges per cache in
+	 * 8 s, plus what pressure asks) there were 1,800 callbacks in 12 s.
+	 * 12-29 here on 2026-12-06. */
+	CHECK(b.calls > 0 && b.calls <= 100);
 	return TAP_PASS;
 fail:
 	return TAP_FAIL;

@@ -8,8 +8,13 @@
  * all the time.  The cache's working set never comes near the limit.
  *
  * Prints "calls=<n> unneeded=<n> freed=<bytes> events=<n> soft_events=<n>
- * hard_events=<n>", where unneeded counts the calls made while the
- * headroom, measured in the callback, was over twice the soft watermark.
+ * hard_events=<n> judged=<n>", where unneeded counts the calls made while
+ * the cgroup's anonymous memory, by the kernel (cgroup v1 memory.stat's
+ * total_rss, read in the callback), left more than a quarter of its limit
+ * free: page cache the kernel reclaims at will, and two and a half times
+ * the largest soft watermark, so that no deficit was near.  judged counts
+ * the calls for which the kernel's figures could be read (all of them, or
+ * the verdict is void).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -26,21 +31,69 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char *cache;
 static size_t cache_bytes;
-static unsigned calls, unneeded;
+static unsigned calls, unneeded, judged;
 static struct shrinker *me;
+static char cgdir[512]; /* our cgroup v1 memory directory */
+
+/* A number from a file of our cgroup: the whole file, or the value after
+ * "key " at a line's start; 0 if it cannot be read. */
+static unsigned long long cg_value(const char *file, const char *key)
+{
+	char path[600], buf[8192], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", cgdir, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (!key)
+		return strtoull(buf, NULL, 10);
+	for (p = buf; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, strlen(key)) && p[strlen(key)] == ' ')
+			return strtoull(p + strlen(key) + 1, NULL, 10);
+	return 0;
+}
+
+static void find_cgroup(void)
+{
+	char line[600];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *c = strstr(line, ":memory:");
+
+		if (c) {
+			c[strcspn(c, "\n")] = '\0';
+			snprintf(cgdir, sizeof(cgdir), "/sys/fs/cgroup/memory%s",
+				 c + strlen(":memory:"));
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+}
 
 static size_t shrink(size_t target, bool hard, void *ud)
 {
+	unsigned long long limit = cg_value("memory.limit_in_bytes", NULL);
+	unsigned long long anon = cg_value("memory.stat", "total_rss");
 	size_t freed;
-
-	struct shrinker_memory mem;
 
 	(void)hard;
 	(void)ud;
-	/* Asked although the cache's cgroup had room to spare: twice the
-	 * soft watermark of headroom, measured now, is far from a deficit. */
-	if (shrinker_get_memory(&mem) == 0 && mem.headroom > 2 * mem.soft_watermark)
-		__atomic_add_fetch(&unneeded, 1, __ATOMIC_RELAXED);
+	/* Asked although the cgroup had room to spare, by the kernel's own
+	 * figures, not the library's. */
+	if (limit && anon) {
+		__atomic_add_fetch(&judged, 1, __ATOMIC_RELAXED);
+		if (limit > anon && limit - anon > limit / 4)
+			__atomic_add_fetch(&unneeded, 1, __ATOMIC_RELAXED);
+	}
 	pthread_mutex_lock(&lock);
 	calls++;
 	freed = target < cache_bytes ? target : cache_bytes;
@@ -94,6 +147,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: prog-fileio --file PATH [--bytes N] [--cache N]\n");
 		return 2;
 	}
+	find_cgroup();
 	cache = malloc(want);
 	if (!cache)
 		return 1;
@@ -112,10 +166,10 @@ int main(int argc, char **argv)
 	shrinker_get_global_stats(&g);
 	pthread_mutex_lock(&lock);
 	printf("calls=%u unneeded=%u freed=%llu events=%llu soft_events=%llu "
-	       "hard_events=%llu\n", calls, unneeded,
+	       "hard_events=%llu judged=%u\n", calls, unneeded,
 	       (unsigned long long)(want - cache_bytes),
 	       (unsigned long long)g.events, (unsigned long long)g.soft_events,
-	       (unsigned long long)g.hard_events);
+	       (unsigned long long)g.hard_events, judged);
 	pthread_mutex_unlock(&lock);
 	fflush(stdout);
 	return 0;

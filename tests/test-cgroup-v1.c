@@ -757,7 +757,8 @@ static int test_medium(void)
 	char *argv[] = { path, "--file", file, "--bytes", bytes, "--cache", "8388608",
 			 NULL };
 	uint64_t mediums = 0, failcnt = 0;
-	unsigned attempt, calls = 0, unneeded = 0;
+	unsigned attempt, calls = 0, unneeded = 0, j;
+	const char *p;
 	struct statfs sfs;
 	struct cg1 cg;
 
@@ -800,7 +801,9 @@ static int test_medium(void)
 		failcnt += cg1_read(&cg, "memory.failcnt", NULL);
 		cg1_remove(&cg);
 		unlink(file);
-		if (st != 0 || sscanf(out, "calls=%u unneeded=%u", &c, &u) != 2) {
+		p = strstr(out, "judged=");
+		if (st != 0 || sscanf(out, "calls=%u unneeded=%u", &c, &u) != 2 ||
+		    !p || sscanf(p, "judged=%u", &j) != 1 || j != c) {
 			tap_diag("prog-fileio: exit %d, output: %s", st, out);
 			unsetenv("SHRINKER_SOURCES");
 			return TAP_FAIL;

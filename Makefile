@@ -78,7 +78,7 @@ RPATH = $(if $(NO_RPATH),,-Wl,-rpath,'$(1)')
 LINK_SHARED = $(if $(STATIC_LINK),$(STATIC),-L$(B) -lshrinker $(call RPATH,$$ORIGIN$(1):$$ORIGIN/../lib))
 DEP_LIB := $(if $(STATIC_LINK),$(STATIC),$(SHARED))
 
-.PHONY: all lib check install uninstall clean demo bench bench-race bench-pages analyze check-valgrind abi-baseline bench-brake
+.PHONY: all lib check check-build check-breaks install uninstall clean demo bench bench-race bench-pages analyze check-valgrind abi-baseline bench-brake
 all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH) $(BRAKEBENCH)
 lib: $(STATIC) $(SHARED) $(BRAKE) $(B)/libshrinker.pc
 
@@ -200,9 +200,16 @@ $(COMPETITOR): tools/competitor/main.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 
 PROVE ?= prove
-check: all $(TESTS) $(PROGS) $(OSV_TESTS) $(FUZZ_REPLAY) $(SQLITE_EXAMPLE) $(LRU_EXAMPLE) $(ROCKSDB_EXAMPLE)
+# Everything the tests run.
+check-build: all $(TESTS) $(PROGS) $(OSV_TESTS) $(FUZZ_REPLAY) $(SQLITE_EXAMPLE) $(LRU_EXAMPLE) $(ROCKSDB_EXAMPLE)
+check: check-build
 	TOP_SRCDIR=$(CURDIR) BUILD=$(B) SANITIZE=$(SANITIZE) $(PROVE) -f --exec '' $(TESTS) \
 		$(wildcard tests/*.sh) tests/vm/run.sh
+
+# Each row of docs/RELIABILITY.md broken on purpose in a scratch copy: its
+# test must fail there and pass here (tests/break/run.sh; not part of check).
+check-breaks:
+	$(PROVE) -f --exec '' tests/break/run.sh
 
 # The benchmarks: every scenario x strategy in child cgroups, BENCHMARKS.md.
 bench: all

@@ -99,7 +99,7 @@ static int test_sources_env(void)
 	int r = TAP_FAIL;
 
 	/* Before the first registration: the sources open with it. */
-	setenv("SHRINKER_SOURCES", "-psi-system, -limit-changes,no-such-source", 1);
+	setenv("SHRINKER_SOURCES", "-psi-system,no-such-source, -limit-changes", 1);
 	shrinker__monitor_forget();
 	CHECK(set_ws(220 * MiB) == 0);
 	CHECK(shrinker_register(&sh, "growth", shrink, NULL, 0) == 0);

@@ -30,6 +30,7 @@ static char *blocks[BLOCKS];
 static unsigned order[BLOCKS], next_out, n_out;
 static struct shrinker *s;
 static _Atomic uint64_t asked;
+static _Atomic uint64_t first_ask; /* the first call's target, once reset */
 
 static size_t evict(size_t target, bool hard, void *ud)
 {
@@ -38,6 +39,8 @@ static size_t evict(size_t target, bool hard, void *ud)
 	(void)hard;
 	(void)ud;
 	asked += target;
+	if (!first_ask)
+		first_ask = target;
 	while (freed < target && next_out < n_out) {
 		unsigned i = order[next_out++];
 
@@ -149,10 +152,13 @@ static int test_learns_the_return(void)
 	/* Asked for more than the target: the target over the return, capped
 	 * at what the cache holds. */
 	a0 = asked;
+	first_ask = 0;
 	CHECK(shrinker_request_reclaim(2 * MiB, SHRINKER_WAIT, &freed) == 0);
-	tap_diag("asked %llu KiB for a 2048 KiB target",
-		 (unsigned long long)(asked - a0) >> 10);
-	CHECK(asked - a0 >= 2 * MiB * 1000 / st.returned_permille - 64 * 1024);
+	tap_diag("asked %llu KiB for a 2048 KiB target, %llu KiB in the first call",
+		 (unsigned long long)(asked - a0) >> 10,
+		 (unsigned long long)first_ask >> 10);
+	/* In the first call, not by rounds that follow a short one. */
+	CHECK(first_ask >= 2 * MiB * 1000 / st.returned_permille - 64 * 1024);
 	r = TAP_PASS;
 fail:
 	shrinker_unregister(s);

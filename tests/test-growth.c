@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,6 +342,56 @@ fail:
 	return TAP_FAIL;
 }
 
+/* The caches' own refill, granted by shrinker_may_grow(), is not growth
+ * by others: it does not raise the others' rate that sizes the watermark;
+ * the same growth ungranted does. */
+/* The others' growth rate, under the monitor's lock (the reclaimer thread
+ * updates it); reset to 0 first when reset. */
+static double others_rate(bool reset)
+{
+	double r;
+
+	pthread_mutex_lock(&shrinker__mon.lock);
+	if (reset)
+		shrinker__mon.rate_others = 0;
+	r = shrinker__mon.rate_others;
+	pthread_mutex_unlock(&shrinker__mon.lock);
+	return r;
+}
+
+static int test_refill_is_not_growth(void)
+{
+	double granted_rate, other_rate;
+
+	atomic_store(&restore_ws, 0);
+	CHECK(set_ws(220 * MiB) == 0);
+	sleep_ms(1100); /* the rates of the tests before decay */
+	CHECK(shrinker_get_memory(&(struct shrinker_memory){ 0 }) == 0);
+	others_rate(true);
+	sleep_ms(30);
+	/* 64 MiB asked for and granted, then resident. */
+	CHECK(shrinker_may_grow(64 * MiB));
+	CHECK(set_ws(284 * MiB) == 0);
+	sleep_ms(30);
+	CHECK(shrinker_get_memory(&(struct shrinker_memory){ 0 }) == 0);
+	granted_rate = others_rate(false);
+	/* 64 MiB more that nobody asked for. */
+	sleep_ms(30);
+	CHECK(set_ws(348 * MiB) == 0);
+	sleep_ms(30);
+	CHECK(shrinker_get_memory(&(struct shrinker_memory){ 0 }) == 0);
+	other_rate = others_rate(false);
+	tap_diag("others' growth: %.1f MiB/s after a granted refill, %.1f MiB/s "
+		 "after the same growth ungranted", granted_rate / MiB, other_rate / MiB);
+	CHECK(granted_rate < 1.0 * MiB);
+	CHECK(other_rate > 100.0 * MiB);
+	CHECK(set_ws(220 * MiB) == 0);
+	return TAP_PASS;
+fail:
+	set_ws(220 * MiB);
+	return TAP_FAIL;
+}
+
 static const struct tap_test tests[] = {
 	{ "SHRINKER_SOURCES turns sources off by name", test_sources_env },
 	{ "growth is measured once per step", test_clock_steps },
@@ -349,6 +400,7 @@ static const struct tap_test tests[] = {
 	{ "the brake's wait is bounded", test_brake_bounded },
 	{ "shrinkers that free nothing real are not called in a storm", test_no_storm },
 	{ "the library times its own reactions (histogram, percentiles, SHRINKER_DEBUG)", test_reaction_stats },
+	{ "the caches' granted refill is not others' growth; ungranted growth is", test_refill_is_not_growth },
 };
 
 static int setup(void)

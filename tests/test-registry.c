@@ -274,8 +274,10 @@ static size_t free_blocks(size_t target, bool hard, void *ud)
 
 	(void)hard;
 	(void)ud;
+	/* Every sixteenth block stays: the freed runs between them are not
+	 * the heap's top, so only malloc_trim() gives their pages back. */
 	for (i = 0; i < SMALL_BLOCKS && freed < target; i++)
-		if (blocks[i]) {
+		if (blocks[i] && i % 16 != 15) {
 			free(blocks[i]);
 			blocks[i] = NULL;
 			freed += SMALL_SIZE;
@@ -288,8 +290,7 @@ static int test_trim_returns_memory(void)
 	struct shrinker_global_stats g0, g1;
 	struct shrinker *s = NULL;
 	const char *san = getenv("SANITIZE");
-	uint64_t total = (uint64_t)SMALL_BLOCKS * SMALL_SIZE;
-	void *pin = NULL;
+	uint64_t total = (uint64_t)SMALL_BLOCKS / 16 * 15 * SMALL_SIZE;
 	unsigned i;
 	int r = TAP_FAIL;
 
@@ -298,11 +299,6 @@ static int test_trim_returns_memory(void)
 		CHECK(blocks[i]);
 		memset(blocks[i], 0x5a, SMALL_SIZE);
 	}
-	/* A block above them keeps the heap's top in use: free() alone
-	 * cannot give their pages back, only malloc_trim() can. */
-	pin = malloc(SMALL_SIZE);
-	CHECK(pin);
-	memset(pin, 0x5a, SMALL_SIZE);
 	CHECK(shrinker_get_global_stats(&g0) == 0);
 	CHECK(shrinker_register(&s, "blocks", free_blocks, NULL, 0) == 0);
 	CHECK(shrinker_request_reclaim(total, SHRINKER_WAIT, NULL) == 0);
@@ -322,13 +318,14 @@ static int test_trim_returns_memory(void)
 		r = tap_skip_why("valgrind replaces malloc, so malloc_trim() has nothing to trim");
 		goto fail;
 	}
-	CHECK(g1.last_rss_before - g1.last_rss_after >= total * 8 / 10);
+	/* 13 of each run's 15 blocks' pages are whole pages: 86 %. */
+	CHECK(g1.last_rss_before > g1.last_rss_after &&
+	      g1.last_rss_before - g1.last_rss_after >= total * 7 / 10);
 	r = TAP_PASS;
 fail:
 	shrinker_unregister(s);
 	for (i = 0; i < SMALL_BLOCKS; i++)
 		free(blocks[i]), blocks[i] = NULL;
-	free(pin);
 	return r;
 }
 

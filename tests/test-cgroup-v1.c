@@ -643,12 +643,27 @@ static int grow_briefly(const struct cg1 *cg)
 	return wait_exit(pid);
 }
 
+/* prog-grower ran in cg and exited 0, and the empty file at path is
+ * still empty. */
+static bool grown_and_untouched(const struct cg1 *cg, const char *path,
+				const char *what)
+{
+	int rc = grow_briefly(cg);
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return false;
+	tap_diag("%s: exit %d; the file holds %lld bytes", what, rc,
+		 (long long)st.st_size);
+	return rc == 0 && st.st_size == 0;
+}
+
 static int test_peers_file_safety(void)
 {
 	char shm[128], victim[600];
-	struct stat st, vs;
+	struct stat st;
 	struct cg1 cg;
-	int fd, rc, rc2 = -1, r = TAP_FAIL;
+	int fd, r = TAP_FAIL;
 
 	/* Where the peers' shared file of the cgroup goes, somebody put a
 	 * symbolic link to a file of ours, empty and private, which every
@@ -668,23 +683,13 @@ static int test_peers_file_safety(void)
 	close(fd);
 	unlink(shm);
 	CHECK(symlink(victim, shm) == 0);
-	rc = grow_briefly(&cg);
-	CHECK(stat(victim, &vs) == 0);
-	tap_diag("a link: exit %d; the file behind it holds %lld bytes", rc,
-		 (long long)vs.st_size);
-	CHECK(rc == 0);
-	CHECK(vs.st_size == 0);
+	CHECK(grown_and_untouched(&cg, victim, "a link"));
 	/* Another user's file, empty, mode 0600. */
 	unlink(shm);
 	fd = open(shm, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	CHECK(fd >= 0 && fchown(fd, 65534, 65534) == 0);
 	close(fd);
-	rc2 = grow_briefly(&cg);
-	CHECK(stat(shm, &vs) == 0);
-	tap_diag("another user's file: exit %d; it holds %lld bytes", rc2,
-		 (long long)vs.st_size);
-	CHECK(rc2 == 0);
-	CHECK(vs.st_size == 0);
+	CHECK(grown_and_untouched(&cg, shm, "another user's file"));
 	r = TAP_PASS;
 fail:
 	unlink(shm);

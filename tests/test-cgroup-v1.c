@@ -660,7 +660,7 @@ static bool grown_and_untouched(const struct cg1 *cg, const char *path,
 
 static int test_peers_file_safety(void)
 {
-	char shm[128], victim[600];
+	char shm[128], victim[1200], cwd[512];
 	struct stat st;
 	struct cg1 cg;
 	int fd, r = TAP_FAIL;
@@ -676,8 +676,10 @@ static int test_peers_file_safety(void)
 	snprintf(shm, sizeof(shm), "/dev/shm/libshrinker-%u-%llx-%llx",
 		 (unsigned)geteuid(), (unsigned long long)st.st_dev,
 		 (unsigned long long)st.st_ino);
-	snprintf(victim, sizeof(victim), "%s/tests/peers-victim.%d", build_dir(),
-		 (int)getpid());
+	/* An absolute target: a relative one would dangle from /dev/shm. */
+	snprintf(victim, sizeof(victim), "%s/%s/tests/peers-victim.%d",
+		 build_dir()[0] == '/' ? "" : getcwd(cwd, sizeof(cwd)) ? cwd : ".",
+		 build_dir(), (int)getpid());
 	fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	CHECK(fd >= 0);
 	close(fd);

@@ -100,13 +100,13 @@ static int test_sources_env(void)
 	int r = TAP_FAIL;
 
 	/* Before the first registration: the sources open with it. */
-	setenv("SHRINKER_SOURCES", "-psi-system,no-such-source, -limit-changes", 1);
+	setenv("SHRINKER_SOURCES", "-psi-system,no-such-source, -psi-cgroup", 1);
 	shrinker__monitor_forget();
 	CHECK(set_ws(220 * MiB) == 0);
 	CHECK(shrinker_register(&sh, "growth", shrink, NULL, 0) == 0);
 	for (i = 0; shrinker_get_source(i, &info) == 0; i++) {
 		bool named = !strcmp(info.name, "psi-system") ||
-			     !strcmp(info.name, "limit-changes");
+			     !strcmp(info.name, "psi-cgroup");
 
 		if (strstr(info.detail, "turned off by SHRINKER_SOURCES")) {
 			CHECK(named && !info.active);
@@ -392,6 +392,44 @@ fail:
 	return TAP_FAIL;
 }
 
+/* A limit lowered by writing the limit file, with nothing else to make
+ * the library look (no growth reported, the reclaimer in its long poll):
+ * the watch on the file (inotify) wakes it, and the shrinker is called
+ * before the poll would have looked. */
+static int test_limit_file_wakes(void)
+{
+	char path[PATH_MAX * 2];
+	unsigned before;
+	uint64_t t0;
+	int fd, r = TAP_FAIL;
+
+	atomic_store(&restore_ws, 0);
+	atomic_store(&account_inside, false);
+	CHECK(set_ws(220 * MiB) == 0);
+	CHECK(shrinker_get_memory(&(struct shrinker_memory){ 0 }) == 0);
+	sleep_ms(300); /* let the reclaimer settle into its long poll */
+	before = atomic_load(&calls);
+	/* /a/b's memory.max from 512 to 240 MiB: 20 MiB of headroom, under
+	 * the soft watermark.  Written in place, as the kernel's file. */
+	snprintf(path, sizeof(path), "%s/sys/fs/cgroup/a/b/memory.max", tree);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && pwrite(fd, "251658240\n", 10, 0) == 10);
+	close(fd);
+	t0 = now_ms();
+	CHECK(wait_until(called, &before, SHRINKER__POLL_FLAT_MS - 300));
+	tap_diag("shrinker called %llu ms after the limit file was written",
+		 (unsigned long long)(now_ms() - t0));
+	r = TAP_PASS;
+fail:
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, "536870912\n", 10) != 10)
+			tap_diag("could not restore memory.max");
+		close(fd);
+	}
+	return r;
+}
+
 static const struct tap_test tests[] = {
 	{ "SHRINKER_SOURCES turns sources off by name", test_sources_env },
 	{ "growth is measured once per step", test_clock_steps },
@@ -401,6 +439,7 @@ static const struct tap_test tests[] = {
 	{ "shrinkers that free nothing real are not called in a storm", test_no_storm },
 	{ "the library times its own reactions (histogram, percentiles, SHRINKER_DEBUG)", test_reaction_stats },
 	{ "the caches' granted refill is not others' growth; ungranted growth is", test_refill_is_not_growth },
+	{ "a limit file rewritten wakes the reclaimer (inotify), nothing else making it look", test_limit_file_wakes },
 };
 
 static int setup(void)

@@ -197,7 +197,7 @@ static int test_files_change_and_vanish(void)
 {
 	const char *cur = "sys/fs/cgroup/a/b/c/memory.current";
 	struct shrinker_memory mem;
-	char path[PATH_MAX];
+	char path[PATH_MAX], path2[PATH_MAX];
 	int r = TAP_FAIL;
 
 	CHECK(copy_tree("v2-nested") == 0);
@@ -222,6 +222,17 @@ static int test_files_change_and_vanish(void)
 	sleep_ms(1100);
 	CHECK(shrinker_get_memory(&mem) == 0 && mem.working_set == 20 * MiB);
 	CHECK(strstr(mem.limit_source, "cgroup v2"));
+	/* Replaced by another file (a rename over it): the library reads the
+	 * one it keeps open, not the path afresh, since opening a file near
+	 * the limit charges kernel memory to our own cgroup; it opens the
+	 * path again when it looks for its cgroup again. */
+	CHECK(write_at("memory.current.new", "419430400\n") == 0);
+	snprintf(path, sizeof(path), "%s/memory.current.new", tree);
+	snprintf(path2, sizeof(path2), "%s/%s", tree, cur);
+	CHECK(rename(path, path2) == 0);
+	CHECK(shrinker_get_memory(&mem) == 0 && mem.working_set == 20 * MiB);
+	shrinker__files_forget();
+	CHECK(shrinker_get_memory(&mem) == 0 && mem.working_set == 320 * MiB);
 	/* No cgroup file system (a fresh look: a real cgroup that goes away
 	 * makes its open files fail with ENODEV, which a deleted fixture file
 	 * does not): the system's figures. */

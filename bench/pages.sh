@@ -6,7 +6,8 @@
 # gives it back; the program stops at 12 s.  Rounds are interleaved: every
 # configuration once, then again.  The kernel's OOM kill counter and the
 # program's exit status are the verdict; lookups per second are the
-# survivors' medians with their spread.  Writes build/bench/pages.md.
+# survivors' medians with their spread.  Writes build/bench/pages.md and,
+# for a full run, its section of BENCHMARKS.md.
 #
 #  - lru: examples/lru.c, a hash table and an LRU list of malloc()ed
 #    entries of 1-8 KiB, four threads: sized by the library with glibc's
@@ -25,7 +26,9 @@
 # of the bytes reported freed, by the library's statistics.
 #
 # PAGES_ROUNDS (default 5) rounds; PAGES_ONLY=lru, rocksdb or sqlite for one;
-# PAGES_CONFIGS="rocksdb:libshrinker lru:fixed64 ..." for just those.
+# PAGES_CONFIGS="rocksdb:libshrinker lru:fixed64 ..." for just those;
+# PAGES_REPORT=1 writes the table again from the last run's results
+# ($OUT/pages-runs.txt), running nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build/default-cc}
@@ -36,6 +39,8 @@ ONLY=${PAGES_ONLY:-}
 JEMALLOC=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -n 1 || true)
 # shellcheck source=scripts/cgroup-lib.sh
 . scripts/cgroup-lib.sh
+# shellcheck source=bench/section.sh
+. bench/section.sh
 mkdir -p "$OUT"
 make_cgroup pages-probe-$$ $((256 * MiB)) || { echo "pages: $note" >&2; exit 1; }
 where=$placement
@@ -112,19 +117,29 @@ run_one() {
 	echo "$1 $2 ${k:-0} $st $(tail -n 1 "$out")" >> "$OUT/pages-runs.txt"
 }
 
-: > "$OUT/pages-runs.txt"
-for r in $(seq "$ROUNDS"); do
-	for c in "${configs[@]}"; do
-		run_one "$c" "$r"
+: "${PAGES_REPORT:=}"
+if [ -z "$PAGES_REPORT" ]; then
+	: > "$OUT/pages-runs.txt"
+	date -u +%Y-%m-%d > "$OUT/pages-date"
+	for r in $(seq "$ROUNDS"); do
+		for c in "${configs[@]}"; do
+			run_one "$c" "$r"
+		done
 	done
-done
+fi
 
+day=$(cat "$OUT/pages-date" 2>/dev/null || date -u +%Y-%m-%d)
 # The table: per configuration, killed runs, and over the runs that lived
 # the median (min-max) of lookups/s, the return learned and RSS given back
 # over bytes reported freed.
 {
+	echo "<!-- pages:begin -->"
+	echo
+	echo "## Caches of malloc()ed entries: frees that come back as pages in part"
+	echo
+	echo "Written by \`make bench-pages\` (bench/pages.sh) on $day: $(nproc) cores, Linux $(uname -r)."
 	echo "Caches of malloc()ed entries in $where, 256 MiB, a competitor taking 96 MiB"
-	echo "at full speed 6 s in (bench/pages.sh, $(date -u +%Y-%m-%d), $ROUNDS interleaved rounds):"
+	echo "at full speed 6 s in ($ROUNDS interleaved rounds):"
 	echo
 	echo "| program | strategy | OOM-killed runs | lookups/s | return learned (permille) | RSS given back / bytes freed |"
 	echo "|---|---|---|---|---|---|"
@@ -153,5 +168,15 @@ done
 				fmt(per, ok, 1000, " k"), fmt(ret, nr, 1, ""), fmt(given, ng, 1, " %")
 		}' "$OUT/pages-runs.txt"
 	done
+	echo
+	echo "*return learned*: the share of the bytes the callbacks reported freed that left the process's"
+	echo "RSS, as the library learned it (\`shrinker_stats.returned_permille\`); *RSS given back*: RSS"
+	echo "before minus after each request over the bytes reported freed, from the library's statistics."
+	echo
+	echo "<!-- pages:end -->"
 } > "$OUT/pages.md"
 cat "$OUT/pages.md"
+# A full run goes into BENCHMARKS.md, in place of the last one.
+if [ -z "$ONLY${PAGES_CONFIGS:-}" ]; then
+	section_replace pages "$OUT/pages.md"
+fi

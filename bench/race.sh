@@ -21,6 +21,8 @@ BRAKE=$PWD/$B/libshrinker-brake.so
 V1OFF=-cgroup-v1-threshold,-cgroup-v1-pressure-medium,-cgroup-v1-pressure-critical
 # shellcheck source=scripts/cgroup-lib.sh
 . scripts/cgroup-lib.sh
+# shellcheck source=bench/section.sh
+. bench/section.sh
 mkdir -p "$OUT"
 # Which cgroup version this machine gives us (for the report).
 make_cgroup race-probe-$$ $((64 * MiB)) || { echo "race: $note" >&2; exit 1; }
@@ -105,11 +107,4 @@ table_row() {
 } | tee "$OUT/race.md"
 
 # Into BENCHMARKS.md, in place of the last one (make bench keeps it).
-if [ -f BENCHMARKS.md ] && grep -q '^<!-- race:begin -->$' BENCHMARKS.md; then
-	awk -v new="$OUT/race.md" '
-		/^<!-- race:begin -->$/ { while ((getline l < new) > 0) print l; skip = 1; next }
-		/^<!-- race:end -->$/ { skip = 0; next }
-		!skip { print }' BENCHMARKS.md > BENCHMARKS.md.new && mv BENCHMARKS.md.new BENCHMARKS.md
-else
-	{ echo; cat "$OUT/race.md"; } >> BENCHMARKS.md
-fi
+section_replace race "$OUT/race.md"

@@ -27,6 +27,8 @@ OUT=${BENCH_OUT:-build/bench}
 MiB=1048576
 # shellcheck source=scripts/cgroup-lib.sh
 . scripts/cgroup-lib.sh
+# shellcheck source=bench/section.sh
+. bench/section.sh
 mkdir -p "$OUT"
 [ -n "${BENCH_REPORT:-}" ] || rm -f "$OUT"/*.jsonl "$OUT"/*.tsv "$OUT"/placement "$OUT"/commit "$OUT"/date
 # The report this run replaces, for bench/compare.pl (a full run only; a
@@ -452,12 +454,13 @@ fi
 		echo "<!-- compare:end -->"
 		echo
 	fi
-	# The race table (make bench-race) is kept from the last run of it.
-	if [ -f BENCHMARKS.md ]; then
-		sed -n '/^<!-- race:begin -->$/,/^<!-- race:end -->$/p' BENCHMARKS.md
-	fi
-	echo
-	cat bench/analysis.md
+	# The tables of make bench-race and make bench-pages are kept from
+	# their last runs.
+	for section in race pages; do
+		kept=$(section_keep "$section")
+		[ -z "$kept" ] || printf '%s\n\n' "$kept"
+	done
+	echo "How to read these tables, and what was learned from them run by run: bench/analysis.md."
 } > BENCHMARKS.md.new
 mv BENCHMARKS.md.new BENCHMARKS.md
 

@@ -19,7 +19,9 @@ if ! command -v abidiff >/dev/null; then
 	! required BUILD
 	exit
 fi
-lib=$(ls "$B"/libshrinker.so.*.*.* 2>/dev/null | head -n 1)
+# This version's library (an older build may sit beside it).
+v() { sed -n "s/^#define SHRINKER_VERSION_$1 //p" include/shrinker.h; }
+lib=$B/libshrinker.so.$(v MAJOR).$(v MINOR).$(v PATCH)
 out=$(abidiff --headers-dir2 include --drop-private-types abi/libshrinker.abi "$lib" 2>&1)
 rc=$?
 if [ "$rc" = 0 ]; then

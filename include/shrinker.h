@@ -97,7 +97,7 @@ extern "C" {
 #endif
 
 #define SHRINKER_VERSION_MAJOR 0
-#define SHRINKER_VERSION_MINOR 2
+#define SHRINKER_VERSION_MINOR 3
 #define SHRINKER_VERSION_PATCH 0
 /* The version as one number, for #if: (major << 16) | (minor << 8) | patch. */
 #define SHRINKER_VERSION_HEX                                                   \
@@ -152,6 +152,19 @@ struct shrinker;
  * callbacks reported, teaches nothing: a cache whose memory is outside the
  * resident set (page cache it drops, shared memory) keeps the figure it
  * has (1000, or the process's until it is measured).
+ *
+ * Time matters as much: the same measurement gives how fast the process
+ * gives memory back, from a request's first callback to the end of its
+ * trim (shrinker_global_stats.giveback_per_s).  The soft watermark's floor
+ * (2.5 % of the limit where the kernel warns before it) is for caches that
+ * give back at least 1 GiB/s, as fast as a competitor can fault pages in;
+ * a process that gives back at a quarter of that gets four times the
+ * floor, past the ceiling (10 % by default) if need be, up to a quarter of
+ * the limit.  Until a request has timed it the watermark stays at the
+ * ceiling: when the caches first fill up to
+ * it, the library asks them for a small part (a soft request of a 128th
+ * of the limit, 1 MiB at least, at most every 10 s until one teaches) to
+ * time it.
  *
  * Where it runs:
  *  - A normal shrinker runs on the library's reclaimer thread, a thread with
@@ -451,7 +464,8 @@ int shrinker_set_limit(uint64_t bytes);
 /*
  * Fix the watermarks, in thousandths of the effective limit: 0 < hard < soft
  * <= 500; they no longer follow the growth rate.  0, 0 goes back to the
- * default (sized by the reaction, 2.5 % to 10 %, hard half of soft).
+ * default (sized by the reaction, 2.5 % to 10 %, up to 25 % for caches
+ * that give memory back slowly; hard half of soft: "Bytes and pages").
  * Any thread.  Errors: -EINVAL.
  */
 int shrinker_set_watermarks(unsigned soft_permille, unsigned hard_permille);
@@ -627,7 +641,12 @@ struct shrinker_global_stats {
 	 * freed (1000 until one was measured), and the RSS they gave back. */
 	uint64_t returned_permille;
 	uint64_t rss_returned;
-	uint64_t reserved[13];  /* zero; room for fields to come */
+	/* How fast the process gives memory back (since 0.3): RSS given back
+	 * per second of a request or dispatch, from its first callback to the
+	 * end of its trim, a running figure (a slower request moves it half
+	 * the way, a faster one a quarter); 0 until one was measured. */
+	uint64_t giveback_per_s;
+	uint64_t reserved[12];  /* zero; room for fields to come */
 };
 
 /* Copy the library-wide statistics into *ret.  Errors: -EINVAL. */

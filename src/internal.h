@@ -258,6 +258,11 @@ unsigned shrinker__returned_process_locked(void);
  * holds), and the resident bytes that freed reported bytes stand for. */
 uint64_t shrinker__returned_ask_locked(const struct shrinker *s, uint64_t resident);
 uint64_t shrinker__returned_credit_locked(const struct shrinker *s, uint64_t freed);
+/* How fast the process gives memory back, bytes per second of a request
+ * or dispatch from its first callback to its trim (0: not measured yet).
+ * Any thread, no lock. */
+uint64_t shrinker__giveback_rate(void);
+extern _Atomic uint64_t shrinker__giveback;
 
 /* fair.c */
 /* Serve what caches below their fair share asked for (lock held, reclaimer

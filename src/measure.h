@@ -70,6 +70,9 @@ struct shrinker__mon {
 				     program's probes watch the usage
 				     (watermarks.c): the library looks every
 				     POLL_MIN_MS as well */
+	bool soft_unproven;       /* it is at the ceiling only because the
+				     caches' give-back is not timed yet */
+	uint64_t calibrate_ns;    /* when monitor.c last asked to time it */
 	unsigned flat_ms;         /* poll interval while nothing grows */
 	uint64_t last_ws, last_ns;
 	uint64_t last_find_ns;    /* when the cgroup was last looked for */

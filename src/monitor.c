@@ -49,6 +49,11 @@
  * every hard shrink kept the caches at 57-69 % of what they could use. */
 #define NO_REFILL_SOFT_NS 100000000ull
 #define NO_REFILL_HARD_NS 300000000ull
+/* A request that times the caches' give-back (calibrate_locked()) is a
+ * 128th of the limit, 1 MiB at least, and asked at most this often until
+ * one has timed it. */
+#define CALIBRATE_EVERY_NS 10000000000ull
+#define CALIBRATE_MIN (1ull << 20)
 
 
 _Thread_local unsigned shrinker__mon_held;
@@ -134,6 +139,29 @@ static uint64_t our_part_locked(const struct shrinker__mon *m, uint64_t target,
 	if (hard && hw > head && part < hw - head)
 		part = hw - head < target ? hw - head : target;
 	return part;
+}
+
+/* Whether to time the caches' give-back now (mon lock held): the soft
+ * watermark stays at its ceiling until a request has timed it
+ * (watermarks.c), and nothing else asks while the caches stop at it.  When
+ * they have filled up to it, a small soft request times it, so that the
+ * room between the ceiling and the floor is not lost to a cache that gives
+ * back fast; at most every CALIBRATE_EVERY_NS, until one teaches. */
+static bool calibrate_locked(struct shrinker__mon *m, uint64_t *target)
+{
+	const struct shrinker_memory *mem = &m->mem;
+	uint64_t now = shrinker__now_ns(), size = mem->limit / 128;
+
+	if (!m->soft_unproven ||
+	    mem->headroom > mem->soft_watermark + shrinker__band(mem->soft_watermark) ||
+	    (m->calibrate_ns && now - m->calibrate_ns < CALIBRATE_EVERY_NS))
+		return false;
+	m->calibrate_ns = now;
+	*target = size < CALIBRATE_MIN ? CALIBRATE_MIN : size;
+	shrinker__debug("the caches filled up to the soft watermark: asking for %llu KiB "
+			"to time how fast they give memory back",
+			(unsigned long long)*target >> 10);
+	return true;
 }
 
 /* Whether cgroup v1's thresholds sit elsewhere than the watermarks now. */
@@ -535,6 +563,10 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 	if (need)
 		*target = our_part_locked(m, *target, *hard);
 	need = need && *target && !waits_locked(m, *target, *hard);
+	if (!need && calibrate_locked(m, target)) {
+		*hard = false;
+		need = true;
+	}
 	if (need) {
 		atomic_fetch_add(*hard ? &m->hard_events : &m->soft_events, 1);
 		log_request_locked(m, *target, *hard);

@@ -475,6 +475,7 @@ SHRINKER_EXPORT int shrinker_get_global_stats(struct shrinker_global_stats *ret)
 	ret->reaction_done_p99_ns = shrinker__hist_pct(&L->reaction_done, 99);
 	ret->reaction_done_max_ns = L->reaction_done.max;
 	ret->returned_permille = shrinker__returned_process_locked();
+	ret->giveback_per_s = shrinker__giveback_rate();
 	shrinker__monitor_add_stats(ret);
 	shrinker__unlock();
 	return 0;

@@ -28,7 +28,16 @@
  * shared memory), it is not freed yet, or a burst of allocation hid it; a
  * cache whose frees never show in RSS keeps the figure it has.
  *
- * Everything here is under the library lock (shrinker__lib.lock).
+ * The same measurement times the give-back: the resident bytes that came
+ * back over the time from before the first callback to after the trim, per
+ * process (the trim is one for all).  A cache that takes 100 ms to empty
+ * (RocksDB's) needs more room at rest than one that gives back within a
+ * millisecond (memory-hog's): watermarks.c sizes the soft watermark's
+ * floor by it.  A slower observation moves the figure half the way, a
+ * faster one a quarter, and at most doubles it: safety first.
+ *
+ * Everything here is under the library lock (shrinker__lib.lock), except
+ * the give-back rate's published copy, which any thread reads.
  */
 #include "internal.h"
 
@@ -41,6 +50,9 @@
 /* The process's figure, over every measured call. */
 static unsigned process_permille = FULL;
 static bool process_seen;
+
+/* When the measured request or dispatch began ([deferred]). */
+static uint64_t began_ns[2];
 
 static unsigned blend(unsigned old, bool seen, unsigned now)
 {
@@ -85,9 +97,40 @@ void shrinker__returned_begin_locked(bool deferred)
 	struct shrinker *s;
 
 	SHRINKER__ASSERT_LIB_HELD();
+	began_ns[deferred] = shrinker__now_ns();
 	for (s = shrinker__lib.head; s; s = s->next)
 		if (measured_here(s, deferred))
 			s->req_freed = 0;
+}
+
+/* The give-back rate from one request: rss_drop bytes came back in took
+ * ns of it, of total reported freed (lock held). */
+static void observe_rate_locked(uint64_t total, uint64_t rss_drop, uint64_t took)
+{
+	uint64_t old = atomic_load_explicit(&shrinker__giveback, memory_order_relaxed);
+	uint64_t now, rate;
+
+	SHRINKER__ASSERT_LIB_HELD();
+	/* What observe_locked() learns nothing from teaches no speed either. */
+	if (total < MIN_SEEN || rss_drop < total / (FULL / FLOOR))
+		return;
+	if (!took)
+		took = 1;
+	now = (uint64_t)((unsigned __int128)rss_drop * 1000000000u / took);
+	if (!now)
+		now = 1;
+	if (!old)
+		rate = now;
+	else if (now < old)
+		rate = old - (old - now) / 2;
+	else
+		/* A large request looks fast (emptying a heap gives it all
+		 * back in one trim) where a part of it was slow. */
+		rate = old + (now - old) / 4 > old * 2 ? old * 2 : old + (now - old) / 4;
+	atomic_store_explicit(&shrinker__giveback, rate, memory_order_relaxed);
+	shrinker__debug("%llu KiB came back in %.1f ms (%.0f MiB/s): the process gives "
+			"memory back at %.0f MiB/s", (unsigned long long)rss_drop >> 10,
+			took / 1e6, now / 1048576.0, rate / 1048576.0);
 }
 
 void shrinker__returned_settle_locked(bool deferred, uint64_t rss_drop)
@@ -101,6 +144,8 @@ void shrinker__returned_settle_locked(bool deferred, uint64_t rss_drop)
 			total += s->req_freed;
 	if (!total)
 		return;
+	observe_rate_locked(total > UINT64_MAX ? UINT64_MAX : (uint64_t)total, rss_drop,
+			    shrinker__now_ns() - began_ns[deferred]);
 	for (s = shrinker__lib.head; s; s = s->next) {
 		if (!measured_here(s, deferred) || !s->req_freed)
 			continue;
@@ -146,4 +191,13 @@ uint64_t shrinker__returned_credit_locked(const struct shrinker *s, uint64_t fre
 	unsigned p = shrinker__returned_permille_locked(s);
 
 	return (uint64_t)((unsigned __int128)freed * p / FULL);
+}
+
+/* The give-back rate in bytes per second, 0 until measured: written here
+ * only (tests set it), read by any thread. */
+_Atomic uint64_t shrinker__giveback;
+
+uint64_t shrinker__giveback_rate(void)
+{
+	return atomic_load_explicit(&shrinker__giveback, memory_order_relaxed);
 }

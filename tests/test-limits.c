@@ -269,10 +269,35 @@ static int test_watermarks_adapt(void)
 	size_t i;
 
 	use_tree("v2-high");
-	/* Nothing grew: the floor, 2.5 % of 384 MiB, exactly (the steps are
-	 * for the growth's part). */
+	/* The caches' give-back not timed yet: the ceiling, 10 % of the
+	 * limit, however little grew. */
+	atomic_store(&shrinker__giveback, 0);
 	CHECK(measure_at(0, 0, &mem) == 0);
 	CHECK(mem.limit == 384 * MiB);
+	CHECK_NEAR(mem.soft_watermark, 38.4 * MiB, 0.01 * MiB);
+	/* Timed at 256 MiB/s, a quarter of the reference 1 GiB/s: four
+	 * times the floor, 38.4 MiB, the ceiling; at 512 MiB/s, twice:
+	 * 19.2 MiB, once the watermark has come down to it. */
+	atomic_store(&shrinker__giveback, 256 * MiB);
+	CHECK(measure_at(0, 0, &mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 38.4 * MiB, 0.01 * MiB);
+	atomic_store(&shrinker__giveback, 512 * MiB);
+	use_tree("v2-high");
+	CHECK(measure_at(0, 0, &mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 19.2 * MiB, 0.01 * MiB);
+	/* At 64 MiB/s, sixteen times the floor would be 153.6 MiB: a quarter
+	 * of the limit at most, 96 MiB, past the ceiling; the hard watermark
+	 * half of it. */
+	atomic_store(&shrinker__giveback, 64 * MiB);
+	use_tree("v2-high");
+	CHECK(measure_at(0, 0, &mem) == 0);
+	CHECK_NEAR(mem.soft_watermark, 96 * MiB, 0.01 * MiB);
+	CHECK_NEAR(mem.hard_watermark, 48 * MiB, 0.01 * MiB);
+	/* As fast as the reference: nothing grew, the floor, 2.5 % of
+	 * 384 MiB, exactly (the steps are for the growth's part). */
+	atomic_store(&shrinker__giveback, 1024 * MiB);
+	use_tree("v2-high");
+	CHECK(measure_at(0, 0, &mem) == 0);
 	CHECK_NEAR(mem.soft_watermark, 9.6 * MiB, 0.01 * MiB);
 	CHECK_NEAR(mem.hard_watermark, 4.8 * MiB, 0.01 * MiB);
 	/* 1 GiB/s for 25 ms (the least reaction): 25.6 MiB, in 3 MiB steps. */
@@ -340,6 +365,7 @@ static int test_watermark_api(void)
 	CHECK_NEAR(mem.soft_watermark, 102.4 * MiB, 0.01 * MiB);
 	/* 0, 0: the default again, sized by the reaction. */
 	CHECK(shrinker_set_watermarks(0, 0) == 0);
+	atomic_store(&shrinker__giveback, 1024 * MiB);
 	use_tree("v2-high");
 	CHECK(measure_at(0, 0, &mem) == 0);
 	CHECK_NEAR(mem.soft_watermark, 9.6 * MiB, 0.01 * MiB);

@@ -11,6 +11,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -208,9 +209,99 @@ fail:
 	return r;
 }
 
+/* A cache of 1 MiB mappings that waits delay_ms before it frees: how fast
+ * the process gives memory back is timed from the first callback to the
+ * trim, so a wait in the callback must show. */
+#define MAPS 64
+static void *maps[MAPS];
+static unsigned maps_n, delay_ms;
+
+static size_t unmap(size_t target, bool hard, void *ud)
+{
+	size_t freed = 0;
+
+	(void)hard;
+	(void)ud;
+	if (delay_ms)
+		sleep_ms(delay_ms);
+	while (freed < target && maps_n) {
+		munmap(maps[--maps_n], MiB);
+		freed += MiB;
+	}
+	shrinker_set_size(s, (size_t)maps_n * MiB);
+	return freed;
+}
+
+static int map_some(unsigned n)
+{
+	while (maps_n < n) {
+		void *p = mmap(NULL, MiB, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			return -1;
+		memset(p, 1, MiB);
+		maps[maps_n++] = p;
+	}
+	shrinker_set_size(s, (size_t)maps_n * MiB);
+	return 0;
+}
+
+/* One 16 MiB request, waiting wait_ms in the callback; the process's
+ * give-back figure after it. */
+static int timed(unsigned wait_ms, uint64_t *rate)
+{
+	struct shrinker_global_stats g;
+	size_t freed = 0;
+
+	delay_ms = wait_ms;
+	if (map_some(32) < 0 ||
+	    shrinker_request_reclaim(16 * MiB, SHRINKER_WAIT, &freed) < 0 ||
+	    shrinker_get_global_stats(&g) < 0)
+		return -1;
+	tap_diag("freed %zu KiB with a %u ms wait: the process gives back at %.0f MiB/s",
+		 freed >> 10, wait_ms, g.giveback_per_s / (double)MiB);
+	*rate = g.giveback_per_s;
+	return freed == 16 * MiB ? 0 : -1;
+}
+
+static int test_giveback_timed(void)
+{
+	struct shrinker_global_stats g;
+	uint64_t slow, fast, slow_again;
+	int r = TAP_FAIL;
+
+	CHECK(shrinker_register(&s, "maps", unmap, NULL, 0) == 0);
+	/* Nothing that came back was timed yet (the test before taught
+	 * nothing). */
+	CHECK(shrinker_get_global_stats(&g) == 0);
+	CHECK(g.giveback_per_s == 0);
+	/* 16 MiB after a 100 ms wait: at most 160 MiB/s (200 allows for
+	 * other memory of this process that the trim gives back too). */
+	CHECK(timed(100, &slow) == 0);
+	CHECK(slow > 0 && slow <= 200 * MiB);
+	/* At once: faster, by a quarter of the way, never more than twice
+	 * the figure before. */
+	CHECK(timed(0, &fast) == 0);
+	CHECK(fast > slow && fast <= 2 * slow);
+	/* Slow again: half the way down. */
+	CHECK(timed(100, &slow_again) == 0);
+	CHECK(slow_again < fast);
+	r = TAP_PASS;
+fail:
+	delay_ms = 0;
+	while (maps_n)
+		munmap(maps[--maps_n], MiB);
+	shrinker_unregister(s);
+	s = NULL;
+	return r;
+}
+
 static const struct tap_test tests[] = {
 	/* First: until something is learned, the process's figure is 1000. */
 	{ "frees outside the resident set teach nothing", test_outside_rss_is_not_learned },
+	{ "how fast memory comes back is timed, slower figures counting more",
+	  test_giveback_timed },
 	{ "frees that leave pages in use: the return is learned and asked for",
 	  test_learns_the_return },
 };

@@ -101,8 +101,12 @@ static size_t shrink(size_t target, bool hard, void *userdata)
 	if (shrinker_get_capacity(c->s, &cap) < 0 || before <= 0)
 		return 0;
 	/* cache_size and CACHE_USED differ by SQLite's per-page overhead
-	 * (a few %): scale the knob by the ratio the cache has now. */
+	 * (about 6 % with 4 KiB pages): scale the knob by the ratio the cache
+	 * has now, from what it holds when it is not full (lowering a knob
+	 * that is above what the cache holds frees nothing). */
 	pthread_mutex_lock(&c->knob);
+	if (c->cap_kib > before / 1024 * 16 / 17)
+		c->cap_kib = before / 1024 * 16 / 17;
 	c->cap_kib = (long long)((double)c->cap_kib * (double)cap / (double)before);
 	set_cache_kib(c->db, c->cap_kib);
 	pthread_mutex_unlock(&c->knob);

@@ -628,7 +628,7 @@ struct shrinker_global_stats {
 	 * from the moment its thread woke for the pressure (a source fired, a
 	 * poll or a growth-clock probe found the deficit) to the first
 	 * callback, and to the end of the request.  Percentiles from a fixed
-	 * histogram (about 19 % resolution); 0 before the first request. */
+	 * histogram (buckets up to 25 % wide); 0 before the first request. */
 	uint64_t reactions;     /* requests measured */
 	uint64_t reaction_first_p50_ns, reaction_first_p99_ns, reaction_first_max_ns;
 	uint64_t reaction_done_p50_ns, reaction_done_p99_ns, reaction_done_max_ns;

@@ -58,6 +58,7 @@ static uint64_t fair_share_locked(unsigned *n)
 	struct shrinker *s;
 	unsigned k = 0;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	for (s = shrinker__lib.head; s; s = s->next) {
 		if (!counts(s))
 			continue;
@@ -70,6 +71,7 @@ static uint64_t fair_share_locked(unsigned *n)
 
 static void drop_credit_locked(struct shrinker *s)
 {
+	SHRINKER__ASSERT_LIB_HELD();
 	atomic_fetch_sub_explicit(&shrinker__lib.reserved, s->credit,
 				  memory_order_relaxed);
 	s->credit = 0;
@@ -86,6 +88,7 @@ void shrinker__fair_forget_locked(struct shrinker *s)
 /* Use bytes of s's credit if it has that much (lock held). */
 static bool use_credit_locked(struct shrinker *s, uint64_t bytes, uint64_t now)
 {
+	SHRINKER__ASSERT_LIB_HELD();
 	if (s->credit && now - s->credit_ns > CREDIT_TTL_NS)
 		drop_credit_locked(s);
 	if (!s->credit || s->credit < bytes)
@@ -160,6 +163,7 @@ static void credit_takers_locked(uint64_t freed, uint64_t now)
 	uint64_t want_total = L->want_total;
 	struct shrinker *s;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	for (s = L->head; s && want_total; s = s->next) {
 		uint64_t give;
 

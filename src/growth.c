@@ -57,6 +57,31 @@ static _Atomic unsigned brake_waiters;
  * allocate. */
 static __thread int exempt __attribute__((tls_model("initial-exec")));
 
+/* The holders of shrinker__mon.probe_lock, counted in probe_take() and
+ * probe_give() only (initial-exec, as above). */
+static __thread unsigned probe_held __attribute__((tls_model("initial-exec")));
+#ifdef NDEBUG
+#define SHRINKER__ASSERT_PROBE_HELD() ((void)0)
+#else
+#define SHRINKER__ASSERT_PROBE_HELD() assert(probe_held > 0)
+#endif
+
+/* Take m->probe_lock (wait false: only if it is free); whether taken. */
+static bool probe_take(struct shrinker__mon *m, bool wait)
+{
+	if ((wait ? pthread_mutex_lock(&m->probe_lock)
+		  : pthread_mutex_trylock(&m->probe_lock)) != 0)
+		return false;
+	probe_held++;
+	return true;
+}
+
+static void probe_give(struct shrinker__mon *m)
+{
+	probe_held--;
+	pthread_mutex_unlock(&m->probe_lock);
+}
+
 void shrinker__brake_exempt(int delta)
 {
 	exempt += delta;
@@ -78,7 +103,7 @@ static void set_step(struct shrinker__mon *m, uint64_t head)
 
 /* One reading: cgroup usage or RSS, bytes; -1 if it cannot be had; *cg
  * (if not NULL) says whether it was the cgroup's usage.  probe_lock held. */
-static int64_t probe_read(struct shrinker__mon *m, bool *cg)
+static int64_t probe_read_locked(struct shrinker__mon *m, bool *cg)
 {
 	char buf[32];
 	ssize_t n;
@@ -86,6 +111,7 @@ static int64_t probe_read(struct shrinker__mon *m, bool *cg)
 	int saved = errno;
 	ssize_t i;
 
+	SHRINKER__ASSERT_PROBE_HELD();
 	if (cg)
 		*cg = false;
 	if (atomic_load_explicit(&m->gc_use_rss, memory_order_relaxed) ||
@@ -143,6 +169,7 @@ static uint64_t recent_locked(struct shrinker__mon *m, int64_t grown, uint64_t n
 	int64_t churn = atomic_load_explicit(&m->gc_churn, memory_order_relaxed);
 	double r = m->gc_recent, halvings;
 
+	SHRINKER__ASSERT_PROBE_HELD();
 	/* Refused growth is looked at (it advances the clock) but was not
 	 * allocated: it is not memory on its way into the reading. */
 	fresh -= churn - m->gc_churn_probed;
@@ -167,11 +194,10 @@ static uint64_t probe(struct shrinker__mon *m, bool wait)
 	uint64_t est, now = 0;
 	bool cg;
 
-	if (wait ? pthread_mutex_lock(&m->probe_lock) != 0
-		 : pthread_mutex_trylock(&m->probe_lock) != 0)
+	if (!probe_take(m, wait))
 		return estimate(m);
 	grown = atomic_load_explicit(&m->gc_grown, memory_order_relaxed);
-	cur = probe_read(m, &cg);
+	cur = probe_read_locked(m, &cg);
 	if (cur >= 0)
 		now = shrinker__now_ns();
 	if (cg)
@@ -198,7 +224,7 @@ static uint64_t probe(struct shrinker__mon *m, bool wait)
 	atomic_store_explicit(&m->gc_grown_probed, grown, memory_order_relaxed);
 	atomic_fetch_add_explicit(&m->gc_probes, 1, memory_order_relaxed);
 	set_step(m, est);
-	pthread_mutex_unlock(&m->probe_lock);
+	probe_give(m);
 
 	if (est < atomic_load_explicit(&m->mg_soft, memory_order_relaxed) &&
 	    !atomic_exchange(&m->poked, true))
@@ -211,10 +237,10 @@ bool shrinker__growth_quiet(int64_t *moved_out)
 	struct shrinker__mon *m = &shrinker__mon;
 	int64_t cur, base, moved;
 
-	pthread_mutex_lock(&m->probe_lock);
-	cur = probe_read(m, NULL);
+	probe_take(m, true);
+	cur = probe_read_locked(m, NULL);
 	base = atomic_load_explicit(&m->gc_base, memory_order_relaxed);
-	pthread_mutex_unlock(&m->probe_lock);
+	probe_give(m);
 	if (cur < 0 || base < 0)
 		return false;
 	moved = cur - base;
@@ -229,7 +255,7 @@ void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
 				      bool use_rss)
 {
 	SHRINKER__ASSERT_MON_HELD();
-	pthread_mutex_lock(&m->probe_lock);
+	probe_take(m, true);
 	atomic_store(&m->gc_base, base);
 	atomic_store(&m->gc_measured, m->mem.headroom);
 	atomic_store(&m->gc_use_rss, use_rss);
@@ -238,7 +264,7 @@ void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
 	atomic_store(&m->gc_grown_probed, atomic_load(&m->gc_grown));
 	atomic_store(&m->gc_grown_measured, atomic_load(&m->gc_grown));
 	set_step(m, m->mem.headroom);
-	pthread_mutex_unlock(&m->probe_lock);
+	probe_give(m);
 	shrinker__brake_kick();
 }
 
@@ -254,12 +280,12 @@ void shrinker__growth_reopen_locked(struct shrinker__mon *m)
 			   m->cg.version == 2 ? "memory.current"
 					      : "memory.usage_in_bytes") == 0)
 		fd = open(path, O_RDONLY | O_CLOEXEC);
-	pthread_mutex_lock(&m->probe_lock);
+	probe_take(m, true);
 	if (m->gc_probe_fd >= 0 && shrinker__fdid_same(m->gc_probe_fd, &m->gc_probe_id))
 		close(m->gc_probe_fd);
 	m->gc_probe_fd = fd;
 	shrinker__fdid_take(fd, &m->gc_probe_id);
-	pthread_mutex_unlock(&m->probe_lock);
+	probe_give(m);
 	errno = saved;
 }
 
@@ -311,10 +337,7 @@ static void wait_kick(uint64_t deadline_ns)
 
 	if (until > deadline_ns)
 		until = deadline_ns;
-	clock_gettime(CLOCK_REALTIME, &ts); /* the condvar's clock */
-	ts.tv_nsec += (long)(until - now);
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
+	shrinker__deadline_in(&ts, until - now);
 	pthread_mutex_lock(&brake_lock);
 	gen = brake_gen;
 	while (gen == brake_gen)

@@ -2,8 +2,9 @@
 /*
  * DESIGN: a small fixed histogram of durations, for the library's own
  * reaction times (shrinker_global_stats).  Values are nanoseconds; the
- * buckets are powers of two split in four, so any value is kept within
- * about 19 % (HDR histograms do the same with more sub-buckets), in 256
+ * buckets are powers of two split in four, each up to 25 % wider than its
+ * lower bound, so a percentile is within a quarter of the truth (HDR
+ * histograms do the same with more sub-buckets), in 256
  * counters and no allocation: it is written on the reclaimer thread under
  * the library lock, between a wake-up and a callback.
  */

@@ -9,6 +9,17 @@
  *                          allocation-free, except registration itself.
  *  2. shrinker__mon.lock   (measure.h) the last measurement and watermarks
  *                          that shrinker_get_memory() and friends read.
+ *  3. shrinker__mon.probe_lock  (measure.h, growth.c) the growth clock's
+ *                          probe: its file, base and recent growth.  Taken
+ *                          inside malloc (the brake): nothing under it
+ *                          allocates or takes another lock.
+ *  4. brake_lock           (growth.c) the brake's condition variable; held
+ *                          for the wait and the kick only, never while
+ *                          taking another lock.
+ *  Each lock counts its holders per thread in its wrappers only
+ *  (shrinker__lock(), mon_lock(), probe_take() and their kin), and every
+ *  function named *_locked asserts the lock it needs (SHRINKER__ASSERT_
+ *  LIB_HELD(), _MON_HELD(), _PROBE_HELD()); tests/test-locked.sh checks both.
  *  Atomics need no lock: shrinker->size, shrinker->size_known, and the
  *  figures shrinker_may_grow() reads.
  *
@@ -100,12 +111,13 @@ struct shrinker__fdid {
 void shrinker__fdid_take(int fd, struct shrinker__fdid *id);
 bool shrinker__fdid_same(int fd, const struct shrinker__fdid *id);
 
-/* measure.c: the slowest recent reaction (from a wake-up to the request's
+/* watermarks.c: the slowest recent reaction (from a wake-up to the request's
  * end), halving every second since it was seen; now, CLOCK_MONOTONIC ns.
  * Any thread, no lock. */
 uint64_t shrinker__reaction_recent_ns(uint64_t now);
 
-/* histogram.c: durations in ns, kept within about 19 %. */
+/* histogram.c: durations in ns, kept within a quarter (buckets up to 25 %
+ * wide). */
 #define SHRINKER__HIST_BUCKETS 256
 struct shrinker__hist {
 	uint32_t count[SHRINKER__HIST_BUCKETS];
@@ -215,6 +227,9 @@ void shrinker__eventfd_drain(int fd);
 /* Resident set size of this process in bytes, from /proc/self/statm, read
  * into a stack buffer (no allocation); 0 if it cannot be read. */
 uint64_t shrinker__rss_bytes(void);
+/* An absolute CLOCK_REALTIME deadline ns from now: the clock of the
+ * condition variables and of pthread_mutex_timedlock(). */
+void shrinker__deadline_in(struct timespec *ts, uint64_t ns);
 /* Drop the kept-open /proc/self/statm (after fork(): it is the parent's). */
 void shrinker__rss_forget(void);
 /* Return freed heap memory to the system (malloc_trim(0) on glibc). */
@@ -223,6 +238,12 @@ bool shrinker__trim(void);
 /* registry.c */
 void shrinker__lock(void);
 void shrinker__unlock(void);
+/* Take the lock by *until (NULL: only if it is free at once); whether it
+ * was taken.  Unlock with shrinker__unlock(). */
+bool shrinker__lock_until(const struct timespec *until);
+/* In the child of a fork, where the lock the parent's prepare handler took
+ * was made anew (unlocked): this thread holds it no more. */
+void shrinker__lock_forget(void);
 /* Call s with the lock held; drops it during the callback, takes it back.
  * s->busy must be false on entry.  Returns the bytes freed and writes the
  * node that followed s when the call ended into *next and, if credit is not

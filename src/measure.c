@@ -47,6 +47,7 @@ static void read_env_locked(struct shrinker__mon *m)
 	unsigned x100;
 	int r;
 
+	SHRINKER__ASSERT_MON_HELD();
 	if (m->env_read)
 		return;
 	m->env_read = true;
@@ -98,6 +99,7 @@ static bool cgroup_changed_locked(struct shrinker__mon *m)
 	size_t len;
 	bool changed;
 
+	SHRINKER__ASSERT_MON_HELD();
 	if (shrinker__join(dir, sizeof(dir), shrinker__root(), "/proc/self") < 0 ||
 	    shrinker__read_file(dir, "cgroup", buf, sizeof(buf), &len) < 0)
 		return false;
@@ -139,6 +141,7 @@ bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t
 	uint64_t freed = freed_total - m->last_freed_total;
 	double dt, inst, others, grown;
 
+	SHRINKER__ASSERT_MON_HELD();
 	/* Over at least RATE_MIN_NS: two measurements a millisecond apart
 	 * (an event right after a request) would make a few MiB of noise a
 	 * rate of GiB/s, and the next request free for it. */
@@ -183,6 +186,7 @@ static bool follow_cgroup_locked(struct shrinker__mon *m,
 	uint64_t now;
 	int was;
 
+	SHRINKER__ASSERT_MON_HELD();
 	if (m->opened && cgroup_changed_locked(m)) {
 		/* Moved to another cgroup: follow, and re-open the sources
 		 * (on the reclaimer thread, in shrinker__monitor_check()). */
@@ -221,6 +225,7 @@ static void cgroup_limit_locked(struct shrinker__mon *m,
 {
 	char what[112];
 
+	SHRINKER__ASSERT_MON_HELD();
 	m->cg_usage = cgm->usage;
 	m->cg_active = cgm->active_file;
 	m->cg_limit = cgm->limit;
@@ -250,6 +255,7 @@ static void system_limit_locked(struct shrinker__mon *m,
 	uint64_t avail = 0;
 	size_t len;
 
+	SHRINKER__ASSERT_MON_HELD();
 	*total = 0;
 	if (shrinker__join(dir, sizeof(dir), shrinker__root(), "/proc") < 0 ||
 	    shrinker__read_file(dir, "meminfo", meminfo, sizeof(meminfo), &len) < 0 ||
@@ -274,6 +280,7 @@ static bool budget_limit_locked(struct shrinker__mon *m, uint64_t total,
 {
 	uint64_t budget = m->budget;
 
+	SHRINKER__ASSERT_MON_HELD();
 	if (!budget && m->budget_x100) {
 		uint64_t base = m->cg_limit != UINT64_MAX ? m->cg_limit : total;
 
@@ -304,6 +311,7 @@ static void peers_watermark_locked(struct shrinker__mon *m, struct shrinker_memo
 {
 	uint64_t ceiling, ceiling_hard;
 
+	SHRINKER__ASSERT_MON_HELD();
 	if (m->watermarks_fixed) {
 		m->soft_own = 0;
 		return;
@@ -328,6 +336,7 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 	uint64_t now = shrinker__now_ns();
 	uint64_t base = shrinker__rate_base_locked(m, mem->working_set);
 
+	SHRINKER__ASSERT_MON_HELD();
 	mem->measured_ns = now;
 	if (!m->have_mem || shrinker__rate_update_locked(m, base, now)) {
 		m->last_ws = base;

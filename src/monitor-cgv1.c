@@ -174,6 +174,7 @@ bool shrinker__cgv1_armed_locked(const struct shrinker__mon *m)
 {
 	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
 
+	SHRINKER__ASSERT_MON_HELD();
 	return m->cg_binding && m->cg.version == 1 && thr->active &&
 	       thr->armed_limit == m->cg_limit;
 }

@@ -56,6 +56,8 @@
 #define CALIBRATE_MIN (1ull << 20)
 
 
+/* The holders of shrinker__mon.lock, counted in the wrappers below only
+ * (SHRINKER__ASSERT_MON_HELD() reads the count). */
 _Thread_local unsigned shrinker__mon_held;
 
 static void mon_lock(void)
@@ -70,6 +72,22 @@ static void mon_unlock(void)
 	shrinker__brake_exempt(-1);
 	shrinker__mon_held--;
 	pthread_mutex_unlock(&shrinker__mon.lock);
+}
+
+static bool mon_trylock(void)
+{
+	if (pthread_mutex_trylock(&shrinker__mon.lock) != 0)
+		return false;
+	shrinker__mon_held++;
+	shrinker__brake_exempt(1);
+	return true;
+}
+
+/* In the child of a fork: the lock prepare took was made anew. */
+static void mon_forget(void)
+{
+	shrinker__brake_exempt(-1);
+	shrinker__mon_held--;
 }
 
 static bool src_off(const struct shrinker__mon *m, enum shrinker__src_id id)
@@ -123,6 +141,7 @@ static uint64_t ahead_locked(const struct shrinker__mon *m)
 {
 	double b = m->rate_others * (double)shrinker__reaction_need_ns(1) / 1e9;
 
+	SHRINKER__ASSERT_MON_HELD();
 	return b > 0 ? (uint64_t)b : 0;
 }
 
@@ -136,6 +155,7 @@ static uint64_t our_part_locked(const struct shrinker__mon *m, uint64_t target,
 	uint64_t part = shrinker__peers_part(&m->peers, target);
 	uint64_t hw = m->mem.hard_watermark, head = m->mem.headroom;
 
+	SHRINKER__ASSERT_MON_HELD();
 	if (hard && hw > head && part < hw - head)
 		part = hw - head < target ? hw - head : target;
 	return part;
@@ -152,6 +172,7 @@ static bool calibrate_locked(struct shrinker__mon *m, uint64_t *target)
 	const struct shrinker_memory *mem = &m->mem;
 	uint64_t now = shrinker__now_ns(), size = mem->limit / 128;
 
+	SHRINKER__ASSERT_MON_HELD();
 	if (!m->soft_unproven ||
 	    mem->headroom > mem->soft_watermark + shrinker__band(mem->soft_watermark) ||
 	    (m->calibrate_ns && now - m->calibrate_ns < CALIBRATE_EVERY_NS))
@@ -169,6 +190,7 @@ static bool thresholds_stale_locked(const struct shrinker__mon *m)
 {
 	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
 
+	SHRINKER__ASSERT_MON_HELD();
 	return m->cg.version == 1 && thr->active && m->cg_binding &&
 	       m->cg_limit != UINT64_MAX && m->mem.soft_watermark < m->cg_limit &&
 	       thr->armed_soft != m->cg_limit - m->mem.soft_watermark;
@@ -178,6 +200,7 @@ static void rearm_locked(struct shrinker__mon *m)
 {
 	struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
 
+	SHRINKER__ASSERT_MON_HELD();
 	if (m->cg.version == 1 && thr->active)
 		shrinker__cgv1_rearm(m, thr);
 }
@@ -186,6 +209,7 @@ static void describe_poll_locked(struct shrinker__mon *m)
 {
 	struct shrinker__source *p = &m->src[SHRINKER__SRC_POLL];
 
+	SHRINKER__ASSERT_MON_HELD();
 	p->active = true;
 	snprintf(p->detail, sizeof(p->detail),
 		 "half the distance to the soft watermark at the growth rate, "
@@ -201,6 +225,7 @@ static void open_sources_locked(struct shrinker__mon *m)
 	static const char off_why[] = "turned off by SHRINKER_SOURCES";
 	unsigned i;
 
+	SHRINKER__ASSERT_MON_HELD();
 	shrinker__sources_reset(m->src, "not used here");
 	if (!src_off(m, SHRINKER__SRC_LIMITS))
 		shrinker__limits_open(m, &m->src[SHRINKER__SRC_LIMITS]);
@@ -216,9 +241,12 @@ static void open_sources_locked(struct shrinker__mon *m)
 	} else {
 		const char *why = m->cg.version ? "cgroup v2 here"
 						: "no memory cgroup";
-		snprintf(m->src[SHRINKER__SRC_CGV1_THRESHOLD].detail, 160, "%s", why);
-		snprintf(m->src[SHRINKER__SRC_CGV1_MEDIUM].detail, 160, "%s", why);
-		snprintf(m->src[SHRINKER__SRC_CGV1_CRITICAL].detail, 160, "%s", why);
+		snprintf(m->src[SHRINKER__SRC_CGV1_THRESHOLD].detail,
+			 sizeof(m->src[0].detail), "%s", why);
+		snprintf(m->src[SHRINKER__SRC_CGV1_MEDIUM].detail,
+			 sizeof(m->src[0].detail), "%s", why);
+		snprintf(m->src[SHRINKER__SRC_CGV1_CRITICAL].detail,
+			 sizeof(m->src[0].detail), "%s", why);
 	}
 	if (m->cg.version == 2) {
 		shrinker__cgv2_open(m, src_off(m, SHRINKER__SRC_CGV2_EVENTS) ? NULL
@@ -228,8 +256,10 @@ static void open_sources_locked(struct shrinker__mon *m)
 	} else {
 		const char *why = m->cg.version ? "cgroup v1 here"
 						: "no memory cgroup";
-		snprintf(m->src[SHRINKER__SRC_CGV2_EVENTS].detail, 160, "%s", why);
-		snprintf(m->src[SHRINKER__SRC_CGV2_PSI].detail, 160, "%s", why);
+		snprintf(m->src[SHRINKER__SRC_CGV2_EVENTS].detail,
+			 sizeof(m->src[0].detail), "%s", why);
+		snprintf(m->src[SHRINKER__SRC_CGV2_PSI].detail,
+			 sizeof(m->src[0].detail), "%s", why);
 	}
 	if (!src_off(m, SHRINKER__SRC_PSI_SYSTEM))
 		shrinker__psi_system_open(m, &m->src[SHRINKER__SRC_PSI_SYSTEM]);
@@ -249,6 +279,7 @@ static void close_sources_locked(struct shrinker__mon *m, const char *why)
 {
 	unsigned i;
 
+	SHRINKER__ASSERT_MON_HELD();
 	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
 		shrinker__source_close(&m->src[i], why);
 }
@@ -317,6 +348,7 @@ unsigned shrinker__monitor_fill(struct pollfd *fds, unsigned max)
  * (page cache included) is below the armed level. */
 static bool covered_locked(const struct shrinker__mon *m)
 {
+	SHRINKER__ASSERT_MON_HELD();
 	return shrinker__cgv1_armed_locked(m) &&
 	       m->cg_usage < m->src[SHRINKER__SRC_CGV1_THRESHOLD].armed_soft;
 }
@@ -392,6 +424,7 @@ static void lost_sources_locked(struct shrinker__mon *m)
 {
 	unsigned i;
 
+	SHRINKER__ASSERT_MON_HELD();
 	for (i = 0; i < SHRINKER__SRC_COUNT; i++) {
 		struct shrinker__source *s = &m->src[i];
 
@@ -418,6 +451,7 @@ static bool quiet_locked(struct shrinker__mon *m)
 	uint64_t now = shrinker__now_ns(), ws;
 	int64_t moved;
 
+	SHRINKER__ASSERT_MON_HELD();
 	if (!m->have_mem || m->mem.headroom < m->mem.soft_watermark ||
 	    now - m->mem.measured_ns > QUIET_MAX_NS ||
 	    shrinker__watch_lapsed_locked(m, now) ||
@@ -451,6 +485,7 @@ static enum shrinker__signal read_fired_locked(struct shrinker__mon *m,
 	enum shrinker__signal sig = SHRINKER__SIG_MEASURE, got;
 	unsigned i;
 
+	SHRINKER__ASSERT_MON_HELD();
 	*fired = false;
 	for (i = 0; i < n; i++) {
 		struct shrinker__source *s = &m->src[m->poll_src[i]];
@@ -486,6 +521,7 @@ static bool waits_locked(struct shrinker__mon *m, uint64_t target, bool hard)
 {
 	uint64_t now = shrinker__now_ns();
 
+	SHRINKER__ASSERT_MON_HELD();
 	if (hard && now < m->hard_not_before_ns) {
 		shrinker__debug("hard shrink of %llu KiB waits %llu ms more: the "
 				"last ones did not help", (unsigned long long)target >> 10,
@@ -505,6 +541,7 @@ static bool waits_locked(struct shrinker__mon *m, uint64_t target, bool hard)
 static void log_request_locked(const struct shrinker__mon *m, uint64_t target,
 			       bool hard)
 {
+	SHRINKER__ASSERT_MON_HELD();
 	shrinker__debug("%s shrink of %llu KiB: headroom %llu KiB, soft watermark "
 			"%llu KiB, working set %llu KiB, cgroup usage %llu KiB, "
 			"limit %llu KiB (%s)", hard ? "hard" : "soft",
@@ -659,9 +696,8 @@ void shrinker__monitor_release(void)
 {
 	struct shrinker__mon *m = &shrinker__mon;
 
-	if (pthread_mutex_trylock(&m->lock) != 0)
+	if (!mon_trylock())
 		return;
-	shrinker__mon_held++;
 	close_sources_locked(m, "unloaded");
 	m->opened = false;
 	shrinker__files_forget();
@@ -669,8 +705,7 @@ void shrinker__monitor_release(void)
 	shrinker__peers_release();
 	memset(&m->cg, 0, sizeof(m->cg));
 	shrinker__growth_reopen_locked(m); /* no cgroup: closes the probe's file */
-	shrinker__mon_held--;
-	pthread_mutex_unlock(&m->lock);
+	mon_unlock();
 }
 
 void shrinker__monitor_atfork_prepare(void)
@@ -691,7 +726,7 @@ void shrinker__monitor_atfork_child(void)
 	/* Made anew, not unlocked: prepare's mon_lock() is undone here. */
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->probe_lock, NULL);
-	shrinker__mon_held--;
+	mon_forget();
 	shrinker__files_forget();
 	shrinker__rss_forget();
 	shrinker__peers_forget();

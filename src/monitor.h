@@ -41,6 +41,7 @@ uint64_t shrinker__monitor_still_needed(uint64_t remaining);
 void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 			    uint64_t released, int64_t grown_at_start,
 			    bool handed_over);
+/* growth.c: the growth clock's count of all the growth reported so far. */
 int64_t shrinker__growth_count(void);
 /* Give back every descriptor and buffer of the monitor (the library is
  * unloaded; its thread has stopped). */

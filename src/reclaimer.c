@@ -56,6 +56,7 @@ bool shrinker__on_reclaimer_thread_locked(void)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	return L->running && pthread_equal(L->thread, pthread_self());
 }
 
@@ -80,6 +81,7 @@ static void new_wake_fd_locked(void)
 	struct shrinker__lib *L = &shrinker__lib;
 	int saved = errno, fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
+	SHRINKER__ASSERT_LIB_HELD();
 	shrinker__fdid_take(fd, &L->wake_id);
 	atomic_store(&L->wake_fd, fd);
 	errno = saved;
@@ -171,6 +173,7 @@ unsigned shrinker__split_locked(uint64_t target)
  * stops evicting after a time limit, for the same reason). */
 static bool past_deadline_locked(void)
 {
+	SHRINKER__ASSERT_LIB_HELD();
 	return shrinker__now_ns() >= shrinker__lib.request_deadline_ns;
 }
 
@@ -181,6 +184,7 @@ static bool call_one_locked(struct shrinker *s, uint64_t *remaining, bool hard,
 	struct shrinker__lib *L = &shrinker__lib;
 	uint64_t share = s->share, ask, freed, credit;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	/* No call starts while fork() is prepared (it waits for the running
 	 * one) or once exit() has begun. */
 	while (L->forking && !atomic_load(&L->exiting))
@@ -235,6 +239,7 @@ static uint64_t round_locked(uint64_t *remaining, bool hard)
 	uint64_t freed_round = 0, first = L->count ? L->rotor % L->count : 0, idx;
 	unsigned pass;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	for (pass = 0; pass < 2; pass++) {
 		for (s = L->head, idx = 0; s && !L->stopping &&
 					   !past_deadline_locked();
@@ -253,6 +258,7 @@ static void reset_spent_locked(void)
 {
 	struct shrinker *s;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	for (s = shrinker__lib.head; s; s = s->next)
 		s->spent = false;
 }
@@ -266,6 +272,7 @@ static void take_merged_locked(uint64_t *remaining)
 	struct shrinker__lib *L = &shrinker__lib;
 	uint64_t add = L->merged < L->merge_left ? L->merged : L->merge_left;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	L->merged = 0;
 	L->merge_left -= add;
 	shrinker__sat_add(remaining, add);
@@ -350,6 +357,7 @@ static uint64_t serve_and_trim_locked(uint64_t target, bool hard,
 {
 	uint64_t before, freed;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	*released = 0;
 	shrinker__returned_begin_locked(false);
 	shrinker__unlock();
@@ -374,6 +382,7 @@ static void serve_requests_locked(void)
 	uint64_t first = L->served_seq + 1, last = L->req_seq, released;
 	unsigned i;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	L->req_soft = L->req_hard = 0;
 	if (hard)
 		shrinker__sat_add(&freed, serve_and_trim_locked(hard, true, NULL,
@@ -400,6 +409,7 @@ static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 	bool backlog = shrinker__any_pending_locked(), handed_over;
 	uint64_t freed, released;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	L->reaction_t0 = woke_ns;
 	L->reaction_first_seen = false;
 	freed = serve_and_trim_locked(target, hard,
@@ -510,6 +520,7 @@ static int spawn_locked(void)
 	sigset_t all, old;
 	int r;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = pthread_create(&L->thread, NULL, reclaimer_main, NULL);
@@ -521,16 +532,6 @@ static int spawn_locked(void)
 	pthread_setname_np(L->thread, "shrinker");
 	L->running = true;
 	return 0;
-}
-
-/* An absolute CLOCK_REALTIME deadline ms from now (the condvars' and
- * pthread_mutex_timedlock()'s clock). */
-static void deadline_in(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	ts->tv_sec += ms / 1000 + ts->tv_nsec / 1000000000L;
-	ts->tv_nsec %= 1000000000L;
 }
 
 /*
@@ -554,11 +555,10 @@ static void stop_thread(void)
 
 	/* One bound for exit() as a whole: after a first attempt (the atexit
 	 * handler) the destructor does not wait again. */
-	deadline_in(&until, atomic_exchange(&L->exiting, true) ? 0 : EXIT_WAIT_MS);
-	if (pthread_mutex_timedlock(&L->lock, &until) != 0)
+	shrinker__deadline_in(&until, atomic_exchange(&L->exiting, true) ? 0
+			      : EXIT_WAIT_MS * 1000000ull);
+	if (!shrinker__lock_until(&until))
 		return;
-	shrinker__lib_held++;
-	shrinker__brake_exempt(1);
 	if (!L->running || L->stopping) {
 		shrinker__unlock();
 		return;
@@ -597,9 +597,8 @@ __attribute__((destructor)) static void at_unload(void)
 	int fd;
 
 	stop_thread();
-	if (pthread_mutex_trylock(&L->lock) != 0)
+	if (!shrinker__lock_until(NULL))
 		return;
-	shrinker__lib_held++;
 	if (!L->running) {
 		fd = atomic_exchange(&L->wake_fd, -1);
 		if (fd >= 0 && shrinker__fdid_same(fd, &L->wake_id))
@@ -610,8 +609,7 @@ __attribute__((destructor)) static void at_unload(void)
 		L->dispatch_fd = -1;
 		shrinker__monitor_release();
 	}
-	shrinker__lib_held--;
-	pthread_mutex_unlock(&L->lock);
+	shrinker__unlock();
 }
 
 /* A callback running on another thread than this one (lock held). */
@@ -619,6 +617,7 @@ static bool busy_elsewhere_locked(void)
 {
 	struct shrinker *s;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	for (s = shrinker__lib.head; s; s = s->next)
 		if (s->busy && !pthread_equal(s->caller, pthread_self()))
 			return true;
@@ -639,7 +638,7 @@ static void atfork_prepare(void)
 
 	shrinker__lock();
 	L->forking = true;
-	deadline_in(&until, FORK_WAIT_MS);
+	shrinker__deadline_in(&until, FORK_WAIT_MS * 1000000ull);
 	while (busy_elsewhere_locked())
 		if (pthread_cond_timedwait(&L->changed, &L->lock, &until) != 0)
 			break;
@@ -688,8 +687,6 @@ static void atfork_child(void)
 	pthread_mutex_init(&L->lock, NULL);
 	pthread_cond_init(&L->changed, NULL);
 	L->forking = false;
-	/* The two locks prepare took are re-made, not unlocked. */
-	shrinker__brake_exempt(-2);
 	shrinker__monitor_atfork_child();
 
 	/* Calls running on other threads of the parent are not running here. */
@@ -726,7 +723,7 @@ static void atfork_child(void)
 					"after fork");
 	}
 	/* Prepare's shrinker__lock() is undone: the lock was made anew. */
-	shrinker__lib_held--;
+	shrinker__lock_forget();
 	errno = saved;
 }
 
@@ -764,10 +761,7 @@ int shrinker__reclaimer_start_locked(void)
 	 * cgroup v1 thresholds takes tens of milliseconds (the kernel waits
 	 * for an RCU grace period per threshold).  Bounded, in case a file
 	 * under /sys hangs. */
-	clock_gettime(CLOCK_REALTIME, &until); /* the condvar's clock */
-	until.tv_nsec += READY_WAIT_MS * 1000000L;
-	until.tv_sec += until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
+	shrinker__deadline_in(&until, READY_WAIT_MS * 1000000ull);
 	while (!L->ready && L->running)
 		if (pthread_cond_timedwait(&L->changed, &L->lock, &until) != 0)
 			break;

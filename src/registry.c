@@ -27,6 +27,8 @@ struct shrinker__lib shrinker__lib = {
 	.dispatch_fd = -1,
 };
 
+/* The holders of the library lock, counted here only: in these wrappers
+ * (SHRINKER__ASSERT_LIB_HELD() reads the count). */
 _Thread_local unsigned shrinker__lib_held;
 
 void shrinker__lock(void)
@@ -43,6 +45,22 @@ void shrinker__unlock(void)
 	pthread_mutex_unlock(&shrinker__lib.lock);
 }
 
+bool shrinker__lock_until(const struct timespec *until)
+{
+	if ((until ? pthread_mutex_timedlock(&shrinker__lib.lock, until)
+		   : pthread_mutex_trylock(&shrinker__lib.lock)) != 0)
+		return false;
+	shrinker__lib_held++;
+	shrinker__brake_exempt(1);
+	return true;
+}
+
+void shrinker__lock_forget(void)
+{
+	shrinker__brake_exempt(-1);
+	shrinker__lib_held--;
+}
+
 SHRINKER_EXPORT unsigned shrinker_version(void)
 {
 	return SHRINKER_VERSION_HEX;
@@ -52,6 +70,7 @@ static void list_add_tail_locked(struct shrinker *s)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	s->prev = L->tail;
 	s->next = NULL;
 	if (L->tail)
@@ -302,6 +321,7 @@ static int dispatch_fd_locked(void)
 	int saved = errno;
 	int fd;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	if (L->dispatch_fd >= 0) {
 		if (shrinker__fdid_same(L->dispatch_fd, &L->dispatch_id))
 			return L->dispatch_fd;

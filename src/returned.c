@@ -177,6 +177,7 @@ uint64_t shrinker__returned_ask_locked(const struct shrinker *s, uint64_t reside
 	unsigned __int128 ask = ((unsigned __int128)resident * FULL + p - 1) / p;
 	uint64_t size;
 
+	SHRINKER__ASSERT_LIB_HELD();
 	/* Never more than the whole cache, when it says what it holds. */
 	if (atomic_load_explicit(&s->size_known, memory_order_relaxed)) {
 		size = atomic_load_explicit(&s->size, memory_order_relaxed);
@@ -190,6 +191,7 @@ uint64_t shrinker__returned_credit_locked(const struct shrinker *s, uint64_t fre
 {
 	unsigned p = shrinker__returned_permille_locked(s);
 
+	SHRINKER__ASSERT_LIB_HELD();
 	return (uint64_t)((unsigned __int128)freed * p / FULL);
 }
 

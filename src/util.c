@@ -169,10 +169,23 @@ static bool statm_like(int fd)
 
 void shrinker__rss_forget(void)
 {
-	int fd = atomic_exchange(&statm_fd, -1);
+	int fd = atomic_exchange(&statm_fd, -1), saved = errno;
 
 	if (fd >= 0 && statm_like(fd))
 		close(fd);
+	errno = saved;
+}
+
+void shrinker__deadline_in(struct timespec *ts, uint64_t ns)
+{
+	int saved = errno;
+
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += (time_t)(ns / 1000000000u);
+	ts->tv_nsec += (long)(ns % 1000000000u);
+	ts->tv_sec += ts->tv_nsec / 1000000000L;
+	ts->tv_nsec %= 1000000000L;
+	errno = saved;
 }
 
 uint64_t shrinker__rss_bytes(void)

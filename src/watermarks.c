@@ -131,6 +131,7 @@ bool shrinker__page_cache_full_locked(const struct shrinker__mon *m, uint64_t ws
 static bool early_warning_locked(const struct shrinker__mon *m,
 				 const struct shrinker_memory *mem)
 {
+	SHRINKER__ASSERT_MON_HELD();
 	if (m->cg.version == 1)
 		return shrinker__cgv1_armed_locked(m) &&
 		       !shrinker__page_cache_full_locked(m, mem->working_set);
@@ -143,12 +144,14 @@ static bool watched_locked(const struct shrinker__mon *m, uint64_t now)
 {
 	uint64_t at = atomic_load_explicit(&m->gc_cg_probe_ns, memory_order_relaxed);
 
+	SHRINKER__ASSERT_MON_HELD();
 	return m->cg_binding && !(m->sources_off & (1u << SHRINKER__SRC_POLL)) &&
 	       at && now - at < WATCHED_NS;
 }
 
 bool shrinker__watch_lapsed_locked(const struct shrinker__mon *m, uint64_t now)
 {
+	SHRINKER__ASSERT_MON_HELD();
 	return m->soft_watched && !watched_locked(m, now);
 }
 
@@ -165,6 +168,7 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 	bool watched = false, unproven = false;
 	double need;
 
+	SHRINKER__ASSERT_MON_HELD();
 	shrinker__watermarks(limit, m->soft_permille, m->hard_permille,
 			     &mem->soft_watermark, &mem->hard_watermark);
 	if (m->watermarks_fixed)

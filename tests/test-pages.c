@@ -86,33 +86,43 @@ static int squeeze(const char *name, char *const argv[], struct result *r)
 	return TAP_PASS;
 }
 
-static int run(const char *name, const char *fixed_mib, struct result *r)
-{
-	char *argv[] = { exe, "--threads", "4", "--seconds", "10",
-			 fixed_mib ? "--fixed-mib" : NULL, (char *)fixed_mib, NULL };
-
-	return squeeze(name, argv, r);
-}
-
-static int test_squeeze(void)
+/* The verdict of a squeeze: the library's run lives and gave memory back,
+ * and the generous fixed size dies in the same squeeze, which shows the
+ * squeeze is one.  Each run after drop_db_cache() (nothing without a
+ * database). */
+static int lives_where_generous_dies(char *const lib_argv[], char *const fixed_argv[],
+				     const char *tag)
 {
 	struct result lib, generous;
+	char name[64];
 	int r;
 
-	r = run("pages-library", NULL, &lib);
+	snprintf(name, sizeof(name), "pages-%s-library", tag);
+	drop_db_cache();
+	r = squeeze(name, lib_argv, &lib);
 	if (r != TAP_PASS)
 		return r == TAP_SKIP ? tap_skip_required("CGROUP", "%s", skip_why) : r;
-	r = run("pages-fixed200", "200", &generous);
+	snprintf(name, sizeof(name), "pages-%s-fixed", tag);
+	drop_db_cache();
+	r = squeeze(name, fixed_argv, &generous);
 	if (r != TAP_PASS)
 		return r == TAP_SKIP ? tap_skip_required("CGROUP", "%s", skip_why) : r;
-	/* The squeeze is one: a cache that keeps 200 MiB is killed. */
 	CHECK(generous.oom_kills > 0);
-	/* The library's: alive, and it was asked to give memory back. */
 	CHECK(lib.status == 0 && lib.oom_kills == 0);
 	CHECK(lib.freed > 0 && lib.permille > 0 && lib.permille <= 1000);
 	return TAP_PASS;
 fail:
 	return TAP_FAIL;
+}
+
+/* examples/lru.c, four threads; a fixed 200 MiB dies. */
+static int test_squeeze(void)
+{
+	char *lib_argv[] = { exe, "--threads", "4", "--seconds", "10", NULL };
+	char *fixed_argv[] = { exe, "--threads", "4", "--seconds", "10",
+			       "--fixed-mib", "200", NULL };
+
+	return lives_where_generous_dies(lib_argv, fixed_argv, "lru");
 }
 
 /* RocksDB's block cache: its frees come back only with a trim of a
@@ -123,8 +133,6 @@ static int test_rocksdb(void)
 	char *lib_argv[] = { rocksdb, db, "--seconds", "10", NULL };
 	char *fixed_argv[] = { rocksdb, db, "--seconds", "10", "--cache-mib", "160", NULL };
 	char cmd[1400], current[700];
-	struct result lib, generous;
-	int r;
 
 	if (access(rocksdb, X_OK) != 0)
 		return tap_skip_required("BUILD", "examples/rocksdb not built "
@@ -136,18 +144,7 @@ static int test_rocksdb(void)
 			 ">/dev/null", db, rocksdb, db);
 		CHECK(system(cmd) == 0);
 	}
-	drop_db_cache();
-	r = squeeze("pages-rocksdb", lib_argv, &lib);
-	if (r != TAP_PASS)
-		return r == TAP_SKIP ? tap_skip_required("CGROUP", "%s", skip_why) : r;
-	drop_db_cache();
-	r = squeeze("pages-rocksdb-fixed160", fixed_argv, &generous);
-	if (r != TAP_PASS)
-		return r == TAP_SKIP ? tap_skip_required("CGROUP", "%s", skip_why) : r;
-	CHECK(generous.oom_kills > 0);
-	CHECK(lib.status == 0 && lib.oom_kills == 0);
-	CHECK(lib.freed > 0 && lib.permille > 0 && lib.permille <= 1000);
-	return TAP_PASS;
+	return lives_where_generous_dies(lib_argv, fixed_argv, "rocksdb");
 fail:
 	return TAP_FAIL;
 }

@@ -62,6 +62,17 @@ static unsigned blend(unsigned old, bool seen, unsigned now)
 	return now >= old ? old + (now - old + 3) / 4 : old - (old - now + 3) / 4;
 }
 
+/* Whether freeing freed bytes, after which RSS fell by rss_drop, teaches
+ * anything: not when it is too little to tell, nor when RSS did not fall by
+ * a twentieth of it, which says that this memory is not in our resident set
+ * (page cache dropped, shared memory, another process's), is not freed
+ * yet, or that other threads grew meanwhile: no figure either way, neither
+ * of the return nor of its speed. */
+static bool teaches(uint64_t freed, uint64_t rss_drop)
+{
+	return freed >= MIN_SEEN && rss_drop >= freed / (FULL / FLOOR);
+}
+
 static void observe_locked(struct shrinker *s, uint64_t freed, uint64_t rss_drop)
 {
 	unsigned now;
@@ -69,11 +80,7 @@ static void observe_locked(struct shrinker *s, uint64_t freed, uint64_t rss_drop
 	SHRINKER__ASSERT_LIB_HELD();
 	shrinker__sat_add(&s->rss_returned, rss_drop);
 	shrinker__sat_add(&shrinker__lib.stats.rss_returned, rss_drop);
-	/* Too little to tell; or RSS did not fall by a twentieth of it, which
-	 * says that this memory is not in our resident set (page cache
-	 * dropped, shared memory, another process's), is not freed yet, or
-	 * that other threads grew meanwhile: no figure either way. */
-	if (freed < MIN_SEEN || rss_drop < freed / (FULL / FLOOR))
+	if (!teaches(freed, rss_drop))
 		return;
 	now = rss_drop >= freed ? FULL : (unsigned)(rss_drop * FULL / freed);
 	s->returned_permille = blend(s->returned_permille, s->returned_seen, now);
@@ -108,11 +115,10 @@ void shrinker__returned_begin_locked(bool deferred)
 static void observe_rate_locked(uint64_t total, uint64_t rss_drop, uint64_t took)
 {
 	uint64_t old = atomic_load_explicit(&shrinker__giveback, memory_order_relaxed);
-	uint64_t now, rate;
+	uint64_t now, rate, step;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	/* What observe_locked() learns nothing from teaches no speed either. */
-	if (total < MIN_SEEN || rss_drop < total / (FULL / FLOOR))
+	if (!teaches(total, rss_drop))
 		return;
 	if (!took)
 		took = 1;
@@ -123,10 +129,13 @@ static void observe_rate_locked(uint64_t total, uint64_t rss_drop, uint64_t took
 		rate = now;
 	else if (now < old)
 		rate = old - (old - now) / 2;
-	else
-		/* A large request looks fast (emptying a heap gives it all
-		 * back in one trim) where a part of it was slow. */
-		rate = old + (now - old) / 4 > old * 2 ? old * 2 : old + (now - old) / 4;
+	else {
+		/* A quarter of the way, at most doubling: a large request
+		 * looks fast (emptying a heap gives it all back in one trim)
+		 * where a part of it was slow. */
+		step = (now - old) / 4;
+		rate = old + (step > old ? old : step);
+	}
 	atomic_store_explicit(&shrinker__giveback, rate, memory_order_relaxed);
 	shrinker__debug("%llu KiB came back in %.1f ms (%.0f MiB/s): the process gives "
 			"memory back at %.0f MiB/s", (unsigned long long)rss_drop >> 10,

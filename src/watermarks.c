@@ -16,8 +16,8 @@
  * gets a floor as much higher (past the ceiling, up to a quarter of the
  * limit), and one not timed yet the ceiling, until the first request times
  * it (monitor.c asks for a small one when the caches first fill up to the
- * watermark).  The hard watermark keeps its
- * configured ratio to the soft one.
+ * watermark).  The hard watermark keeps its configured ratio to the soft
+ * one.
  * shrinker_set_watermarks() fixes both to shares of the limit (the one
  * formula, shrinker__watermarks(), also sizes cgroup v1's thresholds for a
  * limit that does not bind).
@@ -138,6 +138,15 @@ static bool early_warning_locked(const struct shrinker__mon *m,
 	return m->cg_binding && strstr(mem->limit_source, "memory.high") != NULL;
 }
 
+/* Record a state of the soft watermark in *was, and log it when it
+ * changes: yes when it holds, no when it no longer does. */
+static void note_state(bool *was, bool now, const char *yes, const char *no)
+{
+	if (now != *was)
+		shrinker__debug("%s", now ? yes : no);
+	*was = now;
+}
+
 /* Whether the program's growth probed the binding cgroup's usage lately
  * and the library may poll (mon lock held): see WATCHED_NS. */
 static bool watched_locked(const struct shrinker__mon *m, uint64_t now)
@@ -211,12 +220,9 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 		if (floor > ceiling)
 			ceiling = floor;
 	}
-	if (unproven != m->soft_unproven)
-		shrinker__debug("%s", unproven ? "soft watermark at its ceiling until a request "
-				"times how fast the caches give memory back"
-				: "the caches' give-back is timed: the soft watermark may fall to "
-				"its floor");
-	m->soft_unproven = unproven;
+	note_state(&m->soft_unproven, unproven, "soft watermark at its ceiling until a "
+		   "request times how fast the caches give memory back",
+		   "the caches' give-back is timed: the soft watermark may fall to its floor");
 	t = shrinker__reaction_need_ns(2);
 	need = m->rate_slow * (double)t / 1e9;
 	soft = need > (double)ceiling ? ceiling : (uint64_t)need;
@@ -245,12 +251,10 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 	if (soft > ceiling)
 		soft = ceiling;
 	watched = watched && soft < ceiling;
-	if (watched != m->soft_watched)
-		shrinker__debug("%s", watched ? "soft watermark below its ceiling while the "
-				"program's growth probes the cgroup's usage: polling every 10 ms"
-				: "soft watermark at its ceiling, or the program's growth stopped "
-				"probing the usage: polling as usual");
-	m->soft_watched = watched;
+	note_state(&m->soft_watched, watched, "soft watermark below its ceiling while the "
+		   "program's growth probes the cgroup's usage: polling every 10 ms",
+		   "soft watermark at its ceiling, or the program's growth stopped "
+		   "probing the usage: polling as usual");
 	if (soft != m->soft_dyn) {
 		shrinker__debug("soft watermark %llu KiB: growth %.1f MiB/s in the last "
 				"seconds, reaction %llu ms, floor %llu KiB (give-back %.0f MiB/s)",

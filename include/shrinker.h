@@ -394,7 +394,9 @@ int shrinker_dispatch(void);
  * part of a deficit: the processes above an equal share of their resident
  * memory pay first, in proportion to their excess, the rest in proportion
  * to what each holds; on hard pressure each takes at least what brings the
- * headroom back to the hard watermark.  A process below an equal share may
+ * headroom back to the hard watermark.  What a peer's request under way
+ * frees, and what a peer gave back after our reading of the usage, are
+ * left out of the deficit we see.  A process below an equal share may
  * grow through the band the others keep free to a quarter of the soft
  * watermark below it (never below the hard one), and right after a shrink:
  * the deficit that makes is paid by those above an equal share first.

@@ -365,6 +365,7 @@ int shrinker__measure_locked(struct shrinker__mon *m)
 	bool set = false, cg_ok, budget_binds;
 
 	SHRINKER__ASSERT_MON_HELD();
+	m->read_ns = shrinker__now_ns();
 	read_env_locked(m);
 	atomic_fetch_add(&m->measurements, 1);
 	mem.cgroup_version = m->cg.version;

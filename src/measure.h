@@ -72,6 +72,7 @@ struct shrinker__mon {
 				     POLL_MIN_MS as well */
 	bool soft_unproven;       /* it is at the ceiling only because the
 				     caches' give-back is not timed yet */
+	uint64_t read_ns;         /* when the last measurement began reading */
 	uint64_t calibrate_ns;    /* when monitor.c last asked to time it */
 	unsigned flat_ms;         /* poll interval while nothing grows */
 	uint64_t last_ws, last_ns;

@@ -146,16 +146,28 @@ static uint64_t ahead_locked(const struct shrinker__mon *m)
 }
 
 /* Our part of a target when other libshrinker processes measure the same
- * limit (peers.c): in proportion to our resident share; on hard pressure
- * at least what brings the headroom back to the hard watermark, which
- * nobody else may be quick enough to free (mon lock held). */
+ * limit (peers.c): of what the others did not give back since our reading
+ * began, nor are freeing now, in proportion to our resident share; on hard
+ * pressure at least what brings the headroom back to the hard watermark
+ * (less what they gave back), which nobody else may be quick enough to
+ * free (mon lock held). */
 static uint64_t our_part_locked(const struct shrinker__mon *m, uint64_t target,
 				bool hard)
 {
-	uint64_t part = shrinker__peers_part(&m->peers, target);
+	uint64_t way, back, most = m->peers.total - m->peers.self, rest, part;
 	uint64_t hw = m->mem.hard_watermark, head = m->mem.headroom;
 
 	SHRINKER__ASSERT_MON_HELD();
+	shrinker__peers_others(m->read_ns, &way, &back);
+	/* What came back is in the others' resident sizes no more. */
+	if (back > most)
+		back = most;
+	rest = target > back ? target - back : 0;
+	head += back;
+	rest = rest > way ? rest - way : 0;
+	part = shrinker__peers_part(&m->peers, rest);
+	/* What is under way may be slow to come: not on hard pressure. */
+	target = target > back ? target - back : 0;
 	if (hard && hw > head && part < hw - head)
 		part = hw - head < target ? hw - head : target;
 	return part;
@@ -556,10 +568,17 @@ static void log_request_locked(const struct shrinker__mon *m, uint64_t target,
 			m->rate_slow / 1048576.0,
 			(double)shrinker__reaction_need_ns(1) / 1e6,
 			(unsigned long long)ahead_locked(m) >> 10);
-	if (m->peers.n > 1)
+	if (m->peers.n > 1) {
+		uint64_t way, back;
+
+		shrinker__peers_others(m->read_ns, &way, &back);
 		shrinker__debug("our part: %llu of %llu KiB resident in %u processes "
-				"of the cgroup", (unsigned long long)m->peers.self >> 10,
-				(unsigned long long)m->peers.total >> 10, m->peers.n);
+				"of the cgroup; theirs under way free %llu KiB, and gave back %llu KiB "
+				"since we measured",
+				(unsigned long long)m->peers.self >> 10,
+				(unsigned long long)m->peers.total >> 10, m->peers.n,
+				(unsigned long long)way >> 10, (unsigned long long)back >> 10);
+	}
 }
 
 bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
@@ -607,6 +626,7 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 	if (need) {
 		atomic_fetch_add(*hard ? &m->hard_events : &m->soft_events, 1);
 		log_request_locked(m, *target, *hard);
+		shrinker__peers_paying(*target);
 	}
 	mon_unlock();
 	return need;
@@ -629,6 +649,7 @@ uint64_t shrinker__monitor_still_needed(uint64_t remaining)
 		target = 0;
 	if (target)
 		target = our_part_locked(m, target, true);
+	shrinker__peers_paying(target);
 	mon_unlock();
 	return target;
 }
@@ -647,6 +668,7 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 		     now + (hard ? NO_REFILL_HARD_NS : NO_REFILL_SOFT_NS));
 	atomic_store(&m->gc_hopeless, hard && !freed);
 	mon_lock();
+	shrinker__peers_paid(released);
 	before = m->mem.headroom;
 	/* Whether it helped: memory really went back (RSS dropped) or
 	 * headroom grew.  Shrinkers that say they freed while neither

@@ -82,6 +82,16 @@ void shrinker__trimmed(void);
  * shared file cannot be used). */
 void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_own,
 			    struct shrinker__peers *out);
+/* Our request of bytes is under way, and it ended, having given back
+ * bytes: published for the others to leave out of the deficits they see
+ * (mon lock held). */
+void shrinker__peers_paying(uint64_t bytes);
+void shrinker__peers_paid(uint64_t bytes);
+/* What the others' requests under way free (*under_way, with those that
+ * ended while a measurement that began at measured_ns read), and what
+ * those that began after it gave back, which the usage it read still held
+ * (*back) (mon lock held). */
+void shrinker__peers_others(uint64_t measured_ns, uint64_t *under_way, uint64_t *back);
 /* Our part of target: in proportion to our share of the peers' memory. */
 uint64_t shrinker__peers_part(const struct shrinker__peers *p, uint64_t target);
 /* Whether we hold less than an equal share (room to grow is ours first). */

@@ -21,7 +21,16 @@
  * all use the largest that a peer published within the last second
  * (measure.c): with a watermark each, one process freed its parts of
  * deficits that the others did not see, in small requests every few
- * milliseconds, while another grew back into what it freed.
+ * milliseconds, while another grew back into what it freed.  And each
+ * publishes what it is freeing until its request ends: the usage shows a
+ * peer's part only once its memory is back, and a process that measured
+ * in between took its part of the same deficit again (two processes gave
+ * 16-23 MiB for a deficit that one alone paid with 9).  So is what it
+ * gave back, and when: a measurement that began before the request still
+ * holds all of it, one that began while it ran perhaps some (counted as
+ * under way).
+ * A request counts for half a second at most, so that a peer that stops
+ * in its callbacks is not waited for.
  * Processes that do not use the library are not peers: their part of a
  * deficit is ours to free.
  *
@@ -56,6 +65,7 @@
 #define STALE_NS 60000000000ull  /* a slot not written for this long is free */
 #define RECENT_NS 30000000000ull /* a peer counts if it wrote this recently */
 #define SOFT_RECENT_NS 1000000000ull /* its watermark, if it wrote this recently */
+#define PAYING_RECENT_NS 500000000ull /* what it pays, if it began this recently */
 #define SWEEP_MAX 32   /* other tables looked at when we create one */
 #define SWEEP_AGE_S 60 /* and removed only if older than this, seconds */
 
@@ -65,7 +75,11 @@ struct slot {
 	_Atomic uint64_t rss, written_ns;
 	_Atomic uint64_t soft;  /* its own soft watermark; 0 (older versions,
 				   which left it spare): not known */
-	uint64_t spare[4];
+	/* Its last request: what it frees (or, once paid_ns is set, gave
+	 * back), since when, and when it ended (0: under way).  0 (older
+	 * versions, which left them spare): none. */
+	_Atomic uint64_t paying, paying_ns, paid_ns;
+	uint64_t spare[1];
 };
 
 struct table {
@@ -337,6 +351,56 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_ow
 		if (size[i] > total / n)
 			shrinker__sat_add(&out->excess_total, size[i] - total / n);
 	out->excess_self = rss > total / n ? rss - total / n : 0;
+}
+
+void shrinker__peers_paying(uint64_t bytes)
+{
+	if (!P.t || P.slot < 0 || P.pid != getpid())
+		return;
+	atomic_store(&P.t->slot[P.slot].paid_ns, 0);
+	atomic_store(&P.t->slot[P.slot].paying_ns, shrinker__now_ns());
+	atomic_store(&P.t->slot[P.slot].paying, bytes);
+}
+
+void shrinker__peers_paid(uint64_t bytes)
+{
+	if (!P.t || P.slot < 0 || P.pid != getpid())
+		return;
+	atomic_store(&P.t->slot[P.slot].paying, bytes);
+	atomic_store(&P.t->slot[P.slot].paid_ns, shrinker__now_ns());
+}
+
+void shrinker__peers_others(uint64_t measured_ns, uint64_t *under_way, uint64_t *back)
+{
+	uint64_t now = shrinker__now_ns(), way = 0, got = 0;
+	int i;
+
+	if (P.t && P.slot >= 0 && P.pid == getpid())
+		for (i = 0; i < SLOTS; i++) {
+			struct slot *s = &P.t->slot[i];
+			uint64_t bytes = atomic_load(&s->paying);
+			uint64_t at = atomic_load(&s->paying_ns);
+			uint64_t paid = atomic_load(&s->paid_ns);
+			uint64_t rss = atomic_load(&s->rss);
+
+			if (i == P.slot || !bytes || atomic_load(&s->pid) <= 0 || at > now ||
+			    now - at > PAYING_RECENT_NS)
+				continue;
+			/* Read from a shared file: never more than the peer
+			 * holds (or, given back, held). */
+			/* Before it began, none of it showed in what we read;
+			 * while it ran, some may have. */
+			if (!paid)
+				shrinker__sat_add(&way, bytes < rss ? bytes : rss);
+			else if (paid > now || paid <= measured_ns)
+				continue;
+			else if (at > measured_ns)
+				shrinker__sat_add(&got, bytes);
+			else
+				shrinker__sat_add(&way, bytes);
+		}
+	*under_way = way;
+	*back = got;
 }
 
 void shrinker__peers_forget(void)

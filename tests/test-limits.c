@@ -463,9 +463,11 @@ fail:
 }
 
 /* A peer in a child process publishes its soft watermark (peer_soft) in
- * the shared file for the cgroup directory dir, then waits for a byte on
- * go before it leaves. */
-static pid_t spawn_peer(const char *dir, uint64_t peer_soft, int *go_w)
+ * the shared file for the cgroup directory dir, and a request of paying
+ * bytes (0: none) under way, or, if paid, ended, having given them back;
+ * then waits for a byte on go before it leaves. */
+static pid_t spawn_peer_paying(const char *dir, uint64_t peer_soft, uint64_t paying,
+			       bool paid, int *go_w)
 {
 	int ready[2], go[2];
 	pid_t pid;
@@ -484,6 +486,10 @@ static pid_t spawn_peer(const char *dir, uint64_t peer_soft, int *go_w)
 
 		shrinker__peers_forget();
 		shrinker__peers_update(dir, 100 * MiB, peer_soft, &q);
+		if (paying)
+			shrinker__peers_paying(paying);
+		if (paying && paid)
+			shrinker__peers_paid(paying);
 		(void)!write(ready[1], "r", 1);
 		(void)!read(go[0], &c, 1);
 		shrinker__peers_release();
@@ -499,6 +505,11 @@ static pid_t spawn_peer(const char *dir, uint64_t peer_soft, int *go_w)
 	close(ready[0]);
 	*go_w = go[1];
 	return pid;
+}
+
+static pid_t spawn_peer(const char *dir, uint64_t peer_soft, int *go_w)
+{
+	return spawn_peer_paying(dir, peer_soft, 0, false, go_w);
 }
 
 /* Let a peer from spawn_peer() leave (go: its pipe, -1 if none), and
@@ -551,6 +562,70 @@ static int test_peer_watermark(void)
 	CHECK(pid > 0);
 	shrinker__peers_update(dir, 50 * MiB, 6 * MiB, &p);
 	CHECK(p.n == 2 && p.soft_max == 0);
+	r = TAP_PASS;
+fail:
+	stop_peer(go, pid);
+	shrinker__peers_release();
+	rmdir(dir);
+	return r;
+}
+
+static int test_peer_paying(void)
+{
+	/* The usage shows a peer's part of a deficit only once its memory
+	 * is back: what its request under way frees, and what it gave back
+	 * after our measurement, are left out of the deficit we see.  Two
+	 * processes that measured one deficit gave 16-23 MiB where one alone
+	 * gave 9 when each took its part of what the other was freeing. */
+	char dir[] = "/tmp/test-limits-paying-XXXXXX";
+	struct shrinker__peers p;
+	uint64_t way = 1, back = 1, before;
+	int r = TAP_FAIL, go = -1;
+	pid_t pid = -1;
+
+	if (!mkdtemp(dir))
+		return tap_skip_why("mkdtemp: %s", strerror(errno));
+	/* Alone: nothing. */
+	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	shrinker__peers_others(shrinker__now_ns(), &way, &back);
+	CHECK(way == 0 && back == 0);
+	/* Under way: 20 MiB, however old our measurement. */
+	pid = spawn_peer_paying(dir, 0, 20 * MiB, false, &go);
+	CHECK(pid > 0);
+	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	if (p.n == 1) {
+		r = tap_skip_required("SHM", "no shared file in /dev/shm here");
+		goto fail;
+	}
+	shrinker__peers_others(0, &way, &back);
+	CHECK(way == 20 * MiB && back == 0);
+	/* Half a second later the peer is not waited for. */
+	sleep_ms(600);
+	shrinker__peers_others(0, &way, &back);
+	CHECK(way == 0 && back == 0);
+	stop_peer(go, pid);
+	go = -1;
+	pid = -1;
+	/* Given back after our measurement: counted; before it: the usage
+	 * we measured shows it already. */
+	before = shrinker__now_ns();
+	pid = spawn_peer_paying(dir, 0, 12 * MiB, true, &go);
+	CHECK(pid > 0);
+	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	shrinker__peers_others(before, &way, &back);
+	CHECK(way == 0 && back == 12 * MiB);
+	shrinker__peers_others(shrinker__now_ns(), &way, &back);
+	CHECK(way == 0 && back == 0);
+	stop_peer(go, pid);
+	go = -1;
+	pid = -1;
+	/* A figure from the shared file is clamped: a request under way
+	 * frees no more than the peer holds (100 MiB). */
+	pid = spawn_peer_paying(dir, 0, UINT64_MAX / 2, false, &go);
+	CHECK(pid > 0);
+	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	shrinker__peers_others(0, &way, &back);
+	CHECK(way == 100 * MiB && back == 0);
 	r = TAP_PASS;
 fail:
 	stop_peer(go, pid);
@@ -670,6 +745,8 @@ static const struct tap_test tests[] = {
 	{ "processes sharing a cgroup: each its part, adding up to the target", test_peer_parts },
 	{ "processes sharing a cgroup: a busy peer's soft watermark is read, a stale one not",
 	  test_peer_watermark },
+	{ "processes sharing a cgroup: what a peer is freeing is not paid twice",
+	  test_peer_paying },
 	{ "processes sharing a cgroup: a killed cgroup's table is removed once aged, not before",
 	  test_peer_sweep },
 	{ "processes sharing a cgroup: a table removed under us is left for the new one",

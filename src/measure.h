@@ -72,8 +72,11 @@ struct shrinker__mon {
 				     POLL_MIN_MS as well */
 	bool soft_unproven;       /* it is at the ceiling only because the
 				     caches' give-back is not timed yet */
+	bool soft_slow;           /* its floor is raised because they give
+				     back slowly */
 	uint64_t read_ns;         /* when the last measurement began reading */
 	uint64_t calibrate_ns;    /* when monitor.c last asked to time it */
+	uint64_t calibrate_every_ns; /* and how long it waits to ask again */
 	unsigned flat_ms;         /* poll interval while nothing grows */
 	uint64_t last_ws, last_ns;
 	uint64_t last_find_ns;    /* when the cgroup was last looked for */

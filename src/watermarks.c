@@ -174,7 +174,7 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 				  uint64_t now)
 {
 	uint64_t limit = mem->limit, soft, hard, floor, quantum, t, rate, ceiling;
-	bool watched = false, unproven = false;
+	bool watched = false, unproven = false, slow = false;
 	double need;
 
 	SHRINKER__ASSERT_MON_HELD();
@@ -215,14 +215,19 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 
 		if (f > most)
 			f = most;
-		if (f > floor)
+		if (f > floor) {
 			floor = (uint64_t)f;
+			slow = true;
+		}
 		if (floor > ceiling)
 			ceiling = floor;
 	}
 	note_state(&m->soft_unproven, unproven, "soft watermark at its ceiling until a "
 		   "request times how fast the caches give memory back",
 		   "the caches' give-back is timed: the soft watermark may fall to its floor");
+	note_state(&m->soft_slow, slow, "soft watermark raised for caches that give memory "
+		   "back slowly: their give-back is timed anew now and then",
+		   "soft watermark no longer raised for a slow give-back");
 	t = shrinker__reaction_need_ns(2);
 	need = m->rate_slow * (double)t / 1e9;
 	soft = need > (double)ceiling ? ceiling : (uint64_t)need;

@@ -346,6 +346,105 @@ fail:
 	return r;
 }
 
+/* Writes s over the file rel under root. */
+static int put(const char *root, const char *rel, const char *s)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	r = fputs(s, f) < 0 ? -1 : 0;
+	return fclose(f) == 0 ? r : -1;
+}
+
+/* Whether the monitor asks now, a soft request of exactly want bytes. */
+static bool asks_soft(uint64_t want)
+{
+	uint64_t target = 0;
+	bool hard = true;
+
+	return shrinker__monitor_check(NULL, 0, &target, &hard) && !hard && target == want;
+}
+
+static int test_calibration(void)
+{
+	/* 340 MiB of working set under memory.high at 384 MiB: 44 MiB of
+	 * headroom, within the band above the 38.4 MiB ceiling (9.6 MiB)
+	 * and a step (3 MiB), nothing to free: the caches have filled up to
+	 * the soft watermark. */
+	char tmp[] = "/tmp/test-limits-calibrate-XXXXXX", cmd[PATH_MAX * 2 + 32];
+	const char *cg = "sys/fs/cgroup/a/b/c";
+	struct shrinker_memory mem;
+	char file[128];
+	uint64_t target;
+	int r = TAP_FAIL;
+	bool hard;
+
+	if (!mkdtemp(tmp))
+		return tap_skip_why("mkdtemp: %s", strerror(errno));
+	snprintf(cmd, sizeof(cmd), "cp -r '%s/v2-high/.' '%s'", fixtures, tmp);
+	CHECK(system(cmd) == 0);
+	snprintf(file, sizeof(file), "%s/memory.current", cg);
+	CHECK(put(tmp, file, "356515840\n") == 0);
+	snprintf(file, sizeof(file), "%s/memory.stat", cg);
+	CHECK(put(tmp, file, "anon 356515840\nfile 0\nactive_anon 356515840\n"
+		  "inactive_anon 0\nactive_file 0\ninactive_file 0\n") == 0);
+	shrinker__set_root(tmp);
+	shrinker__monitor_forget();
+	shrinker__mon.rate_slow = 0;
+	atomic_store(&shrinker__giveback, 0);
+	/* Not timed yet: a soft request of a 128th of the limit, 3 MiB, to
+	 * time it; not again at once. */
+	CHECK(asks_soft(3 * MiB));
+	CHECK(!shrinker__monitor_check(NULL, 0, &target, &hard));
+	/* It did not teach (nothing came back): again after 10 s, then
+	 * after twice as long each time. */
+	advance_ms(9900);
+	CHECK(!shrinker__monitor_check(NULL, 0, &target, &hard));
+	advance_ms(200);
+	CHECK(asks_soft(3 * MiB));
+	advance_ms(19800);
+	CHECK(!shrinker__monitor_check(NULL, 0, &target, &hard));
+	advance_ms(300);
+	CHECK(asks_soft(3 * MiB));
+	advance_ms(39800);
+	CHECK(!shrinker__monitor_check(NULL, 0, &target, &hard));
+	advance_ms(300);
+	CHECK(asks_soft(3 * MiB));
+	/* Timed as fast as the reference (1 GiB/s): the floor; never
+	 * asked again. */
+	atomic_store(&shrinker__giveback, 1024 * MiB);
+	advance_ms(700000);
+	CHECK(!shrinker__monitor_check(NULL, 0, &target, &hard));
+	/* Timed slow (256 MiB/s: the floor raised to the ceiling): timed
+	 * anew, once the 80 s are over. */
+	atomic_store(&shrinker__giveback, 256 * MiB);
+	CHECK(shrinker_get_memory(&mem) == 0); /* as after the request that timed it */
+	CHECK_NEAR(mem.soft_watermark, 38.4 * MiB, 0.01 * MiB);
+	CHECK(asks_soft(3 * MiB));
+	advance_ms(60000);
+	CHECK(!shrinker__monitor_check(NULL, 0, &target, &hard));
+	/* Caches far below the watermark (220 MiB): none. */
+	atomic_store(&shrinker__giveback, 0);
+	CHECK(put(tmp, file, "anon 230686720\nfile 0\nactive_anon 230686720\n"
+		  "inactive_anon 0\nactive_file 0\ninactive_file 0\n") == 0);
+	snprintf(file, sizeof(file), "%s/memory.current", cg);
+	CHECK(put(tmp, file, "230686720\n") == 0);
+	advance_ms(700000);
+	CHECK(!shrinker__monitor_check(NULL, 0, &target, &hard));
+	r = TAP_PASS;
+fail:
+	atomic_store(&shrinker__giveback, 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	(void)!system(cmd);
+	use_tree("v2-high");
+	return r;
+}
+
 static int test_watermark_api(void)
 {
 	struct shrinker_memory mem;
@@ -740,6 +839,8 @@ static const struct tap_test tests[] = {
 	{ "garbage files: clear answer, safe fallback", test_garbage },
 	{ "watermarks sized by growth and reaction, floor and ceiling, falling slowly; "
 	  "memory.max alone: the floor only while the program's growth probes", test_watermarks_adapt },
+	{ "the caches' give-back is timed when they fill up to the soft watermark, "
+	  "with back-off, and anew while slow", test_calibration },
 	{ "watermarks by API: fixed, and back to the default", test_watermark_api },
 	{ "the decision", test_decide },
 	{ "processes sharing a cgroup: each its part, adding up to the target", test_peer_parts },

@@ -22,8 +22,10 @@
  * idle_cpu_us=<us>"); --after-idle BYTES then starts the threads again, at
  * full speed, until that many more bytes are inserted.
  *
- * Prints "t=<ms> cache=<bytes> freed=<bytes> mono=<CLOCK_MONOTONIC ms>"
- * every 20 ms (freed: by the shrinkers so far) and last lines
+ * Prints "t=<ms> cache=<bytes> freed=<bytes> mono=<CLOCK_MONOTONIC ms>
+ * soft=<bytes>" every 20 ms (freed: by the shrinkers so far; soft: with
+ * --print-soft 1, the soft watermark by shrinker_get_memory(), which
+ * measures; 0 otherwise) and last lines
  * "peak=<bytes> allocated=<bytes> calls=<n> freed=<bytes>" and
  * "brake_waits=<n> brake_ms=<ms> probes=<n> wakeups=<n>".
  */
@@ -63,6 +65,7 @@ static struct cache caches[MAX_CACHES];
 static unsigned ncaches = 1;
 static size_t block = 1 << 20, total, after_idle;
 static unsigned duration;
+static bool print_soft;
 static const char *mode = "native";
 static atomic_bool stop;
 static uint64_t start;
@@ -305,6 +308,8 @@ int main(int argc, char **argv)
 			after_idle = strtoull(argv[i + 1], NULL, 0);
 		else if (!strcmp(argv[i], "--threads"))
 			ncaches = (unsigned)strtoul(argv[i + 1], NULL, 0);
+		else if (!strcmp(argv[i], "--print-soft"))
+			print_soft = strcmp(argv[i + 1], "0") != 0;
 	}
 	if (ncaches < 1 || ncaches > MAX_CACHES || block < sizeof(struct block))
 		return 2;
@@ -328,12 +333,17 @@ int main(int argc, char **argv)
 		if (t >= next_sample) {
 			struct timespec mono;
 
+			struct shrinker_memory mem = { 0 };
+
 			clock_gettime(CLOCK_MONOTONIC, &mono);
-			printf("t=%llu cache=%zu freed=%zu mono=%llu\n",
+			if (print_soft && shrinker_get_memory(&mem) < 0)
+				mem.soft_watermark = 0;
+			printf("t=%llu cache=%zu freed=%zu mono=%llu soft=%llu\n",
 			       (unsigned long long)t, atomic_load(&sum_bytes),
 			       atomic_load(&freed_bytes),
 			       (unsigned long long)mono.tv_sec * 1000 +
-				       (unsigned long long)mono.tv_nsec / 1000000);
+				       (unsigned long long)mono.tv_nsec / 1000000,
+			       (unsigned long long)mem.soft_watermark);
 			next_sample = t + 20;
 		}
 		if (fd >= 0) {

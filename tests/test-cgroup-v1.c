@@ -314,7 +314,7 @@ fail:
 /* A prog-grower's samples: CLOCK_MONOTONIC ms, cache bytes, bytes freed. */
 struct samples {
 	unsigned n;
-	uint64_t mono[1024], cache[1024], freed[1024];
+	uint64_t mono[1024], cache[1024], freed[1024], soft[1024];
 };
 
 static void parse_samples(char *text, struct samples *sm)
@@ -324,11 +324,12 @@ static void parse_samples(char *text, struct samples *sm)
 	sm->n = 0;
 	for (line = strtok_r(text, "\n", &save); line && sm->n < 1024;
 	     line = strtok_r(NULL, "\n", &save)) {
-		unsigned long long t, c, f, mono;
+		unsigned long long t, c, f, mono, soft = 0;
 
-		if (sscanf(line, "t=%llu cache=%llu freed=%llu mono=%llu", &t, &c,
-			   &f, &mono) == 4) {
+		if (sscanf(line, "t=%llu cache=%llu freed=%llu mono=%llu soft=%llu", &t,
+			   &c, &f, &mono, &soft) >= 4) {
 			sm->mono[sm->n] = mono;
+			sm->soft[sm->n] = soft;
 			sm->cache[sm->n] = c;
 			sm->freed[sm->n++] = f;
 		}
@@ -455,13 +456,13 @@ fail:
  * into the band, and the one above pays for that too; that moves memory
  * between them and takes nothing more from the cgroup.)  TAP_PASS, or
  * TAP_SKIP/TAP_FAIL. */
-static int lower_under(unsigned nproc, uint64_t *dip)
+static int lower_under(unsigned nproc, uint64_t *dip, uint64_t *soft)
 {
 	static char outs[2][256 * 1024];
 	static struct samples sm[2];
 	char path[600], total[32], cmd[700];
 	char *argv[] = { path, "--mode", "native", "--total", total, "--duration",
-			 "4000", "--block", "65536", NULL };
+			 "4000", "--block", "65536", "--print-soft", "1", NULL };
 	uint64_t usage, limit, kills, t_lower, t, before = 0, low = UINT64_MAX;
 	char shm[128];
 	struct stat st_cg;
@@ -549,35 +550,58 @@ static int lower_under(unsigned nproc, uint64_t *dip)
 		}
 	}
 	*dip = before > low ? before - low : 0;
+	*soft = 0;
+	for (i = 0; i < nproc; i++) {
+		uint64_t w = sm[i].soft[sample_at(&sm[i], t_lower)];
+
+		if (w > *soft)
+			*soft = w;
+	}
 	return TAP_PASS;
 }
 
 static int test_two_see_one_deficit(void)
 {
-	uint64_t one = 0, two = 0;
+	uint64_t one = 0, two = 0, soft1 = 0, soft2 = 0;
+	double r1, r2[3], t;
 	int r;
+	unsigned i, j;
 
 	/* One process alone, then two, side by side: two processes that see
 	 * the same deficit at once must together give the cgroup about what
-	 * one alone gives (each its part), not twice that. */
-	r = lower_under(1, &one);
-	if (r == TAP_PASS)
-		r = lower_under(2, &two);
+	 * one alone gives (each its part), not twice that.  The deficit is
+	 * the soft watermark's (a shrink frees back to the top of the band
+	 * above it, a quarter of it, from 1 MiB of headroom), which the runs
+	 * may size differently (each times its own give-back): what is
+	 * compared is what they gave per byte of it, the two processes' in
+	 * the median of three runs. */
+	r = lower_under(1, &one, &soft1);
 	if (r == TAP_SKIP)
 		return tap_skip_required("CGROUP", "%s", skip_why);
 	CHECK(r == TAP_PASS);
-	tap_diag("the caches gave up for the same deficit: %.1f MiB with one process, "
-		 "%.1f MiB with two (%.2fx)", one / (double)MiB, two / (double)MiB,
-		 one ? (double)two / (double)one : 0.0);
-	CHECK(one >= 4 * MiB && two >= 4 * MiB);
-	/* Paying twice would be 2x; 1.1-1.35x is seen: each process counts
-	 * the other's regrowth into the band as growth it did not grant,
-	 * which raises its watermark a little.  (1.6-1.7x was seen, one run
-	 * in three, while a process below its share stopped at the soft
-	 * watermark: the two stayed at 163 and 85 MiB until the limit came
-	 * down, and the lowered limit's deficit was paid during the
-	 * transfer.) */
-	CHECK(two * 10 <= one * 16);
+	CHECK(one >= 4 * MiB && soft1 > 2 * MiB);
+	r1 = (double)one / (double)(soft1 + soft1 / 4 - MiB);
+	for (i = 0; i < 3; i++) {
+		CHECK(lower_under(2, &two, &soft2) == TAP_PASS);
+		CHECK(two >= 4 * MiB && soft2 > 2 * MiB);
+		r2[i] = (double)two / (double)(soft2 + soft2 / 4 - MiB);
+		tap_diag("the caches gave up for the same deficit: %.1f MiB with one process "
+			 "(soft watermark %.1f MiB), %.1f MiB with two (%.1f MiB): %.2fx per "
+			 "byte of it", one / (double)MiB, soft1 / (double)MiB,
+			 two / (double)MiB, soft2 / (double)MiB, r2[i] / r1);
+	}
+	for (i = 0; i < 3; i++)
+		for (j = i + 1; j < 3; j++)
+			if (r2[j] < r2[i]) {
+				t = r2[i];
+				r2[i] = r2[j];
+				r2[j] = t;
+			}
+	/* Paying twice would be 2x; 0.8-1.15x is seen, 1.36x once in 40
+	 * runs.  (1.0-1.35x, and 1.8-2.5x one run in five, when a process
+	 * that measured before a peer's memory came back took its part of
+	 * the same deficit again.) */
+	CHECK(r2[1] <= r1 * 1.3);
 	return TAP_PASS;
 fail:
 	return TAP_FAIL;

@@ -145,10 +145,6 @@ struct shrinker__lib {
 	bool forking;              /* fork() is being prepared: no call starts */
 	atomic_bool exiting;       /* exit() began: no call starts (no lock) */
 	pthread_t thread;
-	_Atomic int wake_fd;       /* eventfd: wakes the reclaimer, -1 if none;
-				      read without the lock by wakers */
-	struct shrinker__fdid wake_id;
-	atomic_bool wake_lost;     /* a waker found wake_fd not ours */
 	int dispatch_fd;           /* eventfd: deferred work pending, -1 if none */
 	struct shrinker__fdid dispatch_id;
 	bool dispatch_signalled;   /* dispatch_fd holds a count */
@@ -224,6 +220,9 @@ void shrinker__debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 void shrinker__debug_set(int level);
 int shrinker__eventfd_signal(int fd);
 void shrinker__eventfd_drain(int fd);
+/* Give fd's number a new, unshared eventfd (after fork()); fd if none can
+ * be made, or another number if fd's cannot be reused. */
+int shrinker__eventfd_renew(int fd);
 /* Resident set size of this process in bytes, from /proc/self/statm, read
  * into a stack buffer (no allocation); 0 if it cannot be read. */
 uint64_t shrinker__rss_bytes(void);
@@ -252,8 +251,12 @@ void shrinker__lock_forget(void);
  * must not touch s after this returns. */
 uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 			       struct shrinker **next, uint64_t *credit);
+/* Link s at the registry's tail (lock held; lifecycle.c). */
+void shrinker__list_add_tail_locked(struct shrinker *s);
 /* Unlink s from the registry (lock held); the caller frees it. */
 void shrinker__list_del_locked(struct shrinker *s);
+/* Whether this is the reclaimer thread (lock held). */
+bool shrinker__on_reclaimer_thread_locked(void);
 /* After shrinkers freed (no lock held): malloc_trim(), then RSS read again
  * and the trim, RSS before (rss_before) and after, and the difference
  * recorded in the statistics.  Returns the bytes RSS fell by. */
@@ -285,6 +288,23 @@ uint64_t shrinker__returned_credit_locked(const struct shrinker *s, uint64_t fre
 uint64_t shrinker__giveback_rate(void);
 extern _Atomic uint64_t shrinker__giveback;
 
+/* wake.c: the reclaimer's wake-up eventfd. */
+/* Wake the reclaimer thread (any context, no lock needed). */
+void shrinker__reclaimer_wake(void);
+/* The descriptor the reclaimer polls, -1 if none yet. */
+int shrinker__wake_fd(void);
+/* Whether fd is still our eventfd: looked at only when suspect or when a
+ * waker found it foreign since the last look; true otherwise. */
+bool shrinker__wake_ours(int fd, bool suspect);
+/* Drain fd if it is ours; false if it is not. */
+bool shrinker__wake_drain(int fd);
+/* A new eventfd (its descriptor, or -1), and closing it if it is ours:
+ * the reclaimer's start, stop and repair, lock held. */
+int shrinker__wake_renew(void);
+void shrinker__wake_close(void);
+/* In the child after fork(): an eventfd of its own under the same number. */
+void shrinker__wake_atfork_child(void);
+
 /* fair.c */
 /* Serve what caches below their fair share asked for (lock held, reclaimer
  * thread): the caches above it are asked, softly, for their excess. */
@@ -295,9 +315,6 @@ void shrinker__fair_forget_locked(struct shrinker *s);
 /* reclaimer.c */
 /* Start the reclaimer thread if it is not running (lock held). */
 int shrinker__reclaimer_start_locked(void);
-/* Wake the reclaimer thread (any context, no lock needed). */
-void shrinker__reclaimer_wake(void);
-bool shrinker__on_reclaimer_thread_locked(void);
 /* Serve a request: split target (resident bytes) among the active
  * shrinkers, round after round, escalating from soft to hard when soft
  * rounds fall short and still_needed() says the pressure persists.  Lock

@@ -170,15 +170,6 @@ void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr)
 		 strcmp(dir, m->cg.dir) ? " (an ancestor's)" : "");
 }
 
-bool shrinker__cgv1_armed_locked(const struct shrinker__mon *m)
-{
-	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
-
-	SHRINKER__ASSERT_MON_HELD();
-	return m->cg_binding && m->cg.version == 1 && thr->active &&
-	       thr->armed_limit == m->cg_limit;
-}
-
 void shrinker__cgv1_open(struct shrinker__mon *m, struct shrinker__source *thr,
 			 struct shrinker__source *medium,
 			 struct shrinker__source *critical)

@@ -24,13 +24,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -52,60 +50,20 @@
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-bool shrinker__on_reclaimer_thread_locked(void)
-{
-	struct shrinker__lib *L = &shrinker__lib;
-
-	SHRINKER__ASSERT_LIB_HELD();
-	return L->running && pthread_equal(L->thread, pthread_self());
-}
-
-void shrinker__reclaimer_wake(void)
-{
-	struct shrinker__lib *L = &shrinker__lib;
-	int fd = atomic_load(&L->wake_fd);
-
-	/* Never write to a descriptor that is no longer ours: the program may
-	 * have closed it and opened one of its own files under the number.
-	 * The thread looks at its descriptor when it next wakes. */
-	if (fd >= 0 && shrinker__fdid_same(fd, &L->wake_id))
-		shrinker__eventfd_signal(fd);
-	else
-		atomic_store(&L->wake_lost, true);
-}
-
-/* A new wake eventfd (lock held).  The old one is not closed: it is not
- * ours any more when this is needed. */
-static void new_wake_fd_locked(void)
-{
-	struct shrinker__lib *L = &shrinker__lib;
-	int saved = errno, fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-
-	SHRINKER__ASSERT_LIB_HELD();
-	shrinker__fdid_take(fd, &L->wake_id);
-	atomic_store(&L->wake_fd, fd);
-	errno = saved;
-}
-
 /* Before each poll: is the wake descriptor still ours?  A daemon that
  * closes every descriptor after starting (close_range(3, ~0)) leaves poll()
  * returning POLLNVAL at once, a spin, or a number reused for one of its own
- * files, which must be neither read nor written. */
+ * files, which must be neither read nor written (wake.c). */
 static void check_wake_fd(bool suspect)
 {
-	struct shrinker__lib *L = &shrinker__lib;
-	int fd = atomic_load(&L->wake_fd);
+	int fd = shrinker__wake_fd();
 
-	/* Only when something suggests it (a waker found it foreign, poll
-	 * flagged it): an fstat() per wake-up would double an idle one. */
-	if (!suspect && !atomic_exchange(&L->wake_lost, false))
-		return;
-	if (fd >= 0 && shrinker__fdid_same(fd, &L->wake_id))
+	if (shrinker__wake_ours(fd, suspect))
 		return;
 	shrinker__debug("the wake descriptor %d was closed under the library: "
 			"making a new one", fd);
 	shrinker__lock();
-	new_wake_fd_locked();
+	shrinker__wake_renew();
 	shrinker__unlock();
 }
 
@@ -475,7 +433,7 @@ static void *reclaimer_main(void *arg)
 		shrinker__unlock();
 		check_wake_fd(wake_suspect);
 		wake_suspect = false;
-		fds[0] = (struct pollfd){ .fd = atomic_load(&L->wake_fd), .events = POLLIN };
+		fds[0] = (struct pollfd){ .fd = shrinker__wake_fd(), .events = POLLIN };
 		n = shrinker__monitor_fill(fds + 1, MAX_FDS - 1);
 		timeout = shrinker__monitor_timeout_ms();
 		/* Never for ever: a wake descriptor closed while this thread
@@ -485,12 +443,8 @@ static void *reclaimer_main(void *arg)
 		if (poll(fds, n + 1, timeout) < 0 && errno != EINTR)
 			shrinker__debug("poll: %s", strerror(errno));
 		woke = shrinker__now_ns();
-		if (fds[0].revents & POLLIN) {
-			if (shrinker__fdid_same(fds[0].fd, &L->wake_id))
-				shrinker__eventfd_drain(fds[0].fd);
-			else
-				wake_suspect = true;
-		}
+		if ((fds[0].revents & POLLIN) && !shrinker__wake_drain(fds[0].fd))
+			wake_suspect = true;
 		if (fds[0].revents & (POLLNVAL | POLLERR | POLLHUP))
 			wake_suspect = true;
 		if (shrinker__monitor_check(fds + 1, n, &target, &hard)) {
@@ -594,15 +548,12 @@ static void stop_thread(void)
 __attribute__((destructor)) static void at_unload(void)
 {
 	struct shrinker__lib *L = &shrinker__lib;
-	int fd;
 
 	stop_thread();
 	if (!shrinker__lock_until(NULL))
 		return;
 	if (!L->running) {
-		fd = atomic_exchange(&L->wake_fd, -1);
-		if (fd >= 0 && shrinker__fdid_same(fd, &L->wake_id))
-			close(fd);
+		shrinker__wake_close();
 		if (L->dispatch_fd >= 0 &&
 		    shrinker__fdid_same(L->dispatch_fd, &L->dispatch_id))
 			close(L->dispatch_fd);
@@ -655,25 +606,6 @@ static void atfork_parent(void)
 	shrinker__unlock();
 }
 
-/* Give fd's number a new, unshared eventfd: the parent and the child must
- * not share one counter, and a program may hold the number (dispatch fd). */
-static int renew_eventfd(int fd)
-{
-	int n;
-
-	if (fd < 0)
-		return fd;
-	n = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (n < 0)
-		return fd;
-	if (dup3(n, fd, O_CLOEXEC) < 0) {
-		close(fd);
-		return n;
-	}
-	close(n);
-	return fd;
-}
-
 static void atfork_child(void)
 {
 	struct shrinker__lib *L = &shrinker__lib;
@@ -703,9 +635,8 @@ static void atfork_child(void)
 	/* Requests were the parent's. */
 	L->req_soft = L->req_hard = 0;
 	L->served_seq = L->req_seq;
-	atomic_store(&L->wake_fd, renew_eventfd(atomic_load(&L->wake_fd)));
-	shrinker__fdid_take(atomic_load(&L->wake_fd), &L->wake_id);
-	L->dispatch_fd = renew_eventfd(L->dispatch_fd);
+	shrinker__wake_atfork_child();
+	L->dispatch_fd = shrinker__eventfd_renew(L->dispatch_fd);
 	shrinker__fdid_take(L->dispatch_fd, &L->dispatch_id);
 	L->dispatch_signalled = false;
 	for (s = L->head; s; s = s->next)
@@ -747,11 +678,8 @@ int shrinker__reclaimer_start_locked(void)
 	if (L->running)
 		return 0;
 	pthread_once(&once, init_once);
-	if (atomic_load(&L->wake_fd) < 0) {
-		new_wake_fd_locked();
-		if (atomic_load(&L->wake_fd) < 0)
-			return -EAGAIN;
-	}
+	if (shrinker__wake_fd() < 0 && shrinker__wake_renew() < 0)
+		return -EAGAIN;
 	L->exited = false;
 	r = spawn_locked();
 	if (r < 0)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -137,6 +138,29 @@ void shrinker__eventfd_drain(int fd)
 		/* EAGAIN: nothing to drain; nothing else can happen here. */
 	}
 	errno = saved;
+}
+
+/* Give fd's number a new, unshared eventfd: the parent and the child must
+ * not share one counter, and a program may hold the number (dispatch fd). */
+int shrinker__eventfd_renew(int fd)
+{
+	int n, saved = errno;
+
+	if (fd < 0)
+		return fd;
+	n = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (n < 0) {
+		errno = saved;
+		return fd;
+	}
+	if (dup3(n, fd, O_CLOEXEC) < 0) {
+		close(fd);
+		errno = saved;
+		return n;
+	}
+	close(n);
+	errno = saved;
+	return fd;
 }
 
 /* Kept open (see files.c for why); any thread may pread() it.  Its

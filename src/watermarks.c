@@ -147,6 +147,17 @@ static void note_state(bool *was, bool now, const char *yes, const char *no)
 	*was = now;
 }
 
+/* Here rather than in monitor-cgv1.c, which arms them from the
+ * watermarks: the watermarks only read the thresholds' state. */
+bool shrinker__cgv1_armed_locked(const struct shrinker__mon *m)
+{
+	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
+
+	SHRINKER__ASSERT_MON_HELD();
+	return m->cg_binding && m->cg.version == 1 && thr->active &&
+	       thr->armed_limit == m->cg_limit;
+}
+
 /* Whether the program's growth probed the binding cgroup's usage lately
  * and the library may poll (mon lock held): see WATCHED_NS. */
 static bool watched_locked(const struct shrinker__mon *m, uint64_t now)

@@ -1,6 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private structures of libshrinker, the lock order and the invariants.
+ * Private structures of libshrinker, the layers, the lock order and the
+ * invariants.
+ *
+ * Layers, from the bottom (a file calls into its own layer and those below;
+ * farm-studio look src draws no circle of files, and 5 calls run up: the
+ * pressure sources' into monitor.c and measure.c):
+ *  1. base: util.c (clock, log, eventfds, RSS, trim), wake.c (the
+ *     reclaimer's wake-up), parse.c, histogram.c, files.c;
+ *  2. what the kernel and the peers say: cgroup.c, peers.c, source.c,
+ *     returned.c;
+ *  3. the model: watermarks.c, growth.c (growth clock, brake), measure.c;
+ *  4. the pressure sources, monitor-*.c, and monitor.c (their glue, the
+ *     decision, the room to grow);
+ *  5. the registry: registry.c (the list, the lock, one call, dispatch);
+ *  6. the engine: fair.c, reclaimer.c (rounds, the thread);
+ *  7. registration: lifecycle.c.
  *
  * Locks (take them in this order; never hold one while calling user code):
  *  1. shrinker__lib.lock   the registry, the request queue, the statistics,

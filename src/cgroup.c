@@ -20,10 +20,12 @@
 #include "internal.h"
 #include "parse.h"
 
-/* memory.stat of cgroup v1 is about 1.5 KiB, of v2 about 3 KiB;
- * mountinfo can be long on busy hosts. */
-static char big[65536];
-static char small[256];
+/* Read buffers, static so that a measurement allocates nothing: the
+ * callers hold the mon lock (measure.c, monitor.c), which guards them.
+ * mountinfo and memory.stat (about 1.5 KiB on cgroup v1, 3 KiB on v2) can
+ * be long on busy hosts; a limit or usage file is one number. */
+static char long_buf[65536];
+static char number_buf[256];
 
 static int set_none(struct shrinker__cgroup *cg, const char *why, int err)
 {
@@ -81,7 +83,7 @@ static int try_version(struct shrinker__cgroup *cg, const char *root,
 	/* The memory controller must really be there. */
 	r = shrinker__read_file(cg->dir, version == 2 ? "memory.current"
 						       : "memory.usage_in_bytes",
-				small, sizeof(small), &len);
+				number_buf, sizeof(number_buf), &len);
 	if (r == -ENOENT && version == 2 && strcmp(cg->dir, cg->mount) == 0)
 		r = 0; /* the host's root cgroup has no memory.current */
 	if (r < 0)
@@ -103,13 +105,13 @@ int shrinker__cgroup_find(const char *root, struct shrinker__cgroup *cg)
 	r = shrinker__read_file(dir, "cgroup", pc, sizeof(pc), &pc_len);
 	if (r < 0)
 		return set_none(cg, "cannot read /proc/self/cgroup", r);
-	r = shrinker__read_file(dir, "mountinfo", big, sizeof(big), &mi_len);
+	r = shrinker__read_file(dir, "mountinfo", long_buf, sizeof(long_buf), &mi_len);
 	if (r < 0)
 		return set_none(cg, "cannot read /proc/self/mountinfo", r);
-	r1 = try_version(cg, root, 1, pc, pc_len, big, mi_len);
+	r1 = try_version(cg, root, 1, pc, pc_len, long_buf, mi_len);
 	if (r1 == 0)
 		return 0;
-	r = try_version(cg, root, 2, pc, pc_len, big, mi_len);
+	r = try_version(cg, root, 2, pc, pc_len, long_buf, mi_len);
 	if (r == 0)
 		return 0;
 	if (r == -ENOENT && r1 == -ENOENT)
@@ -131,12 +133,12 @@ static uint64_t level_limit(const char *dir, int version, const char **file)
 	for (i = 0; i < n; i++) {
 		uint64_t v = UINT64_MAX;
 		size_t len = 0;
-		int r = shrinker__read_file(dir, files[i], small, sizeof(small), &len);
+		int r = shrinker__read_file(dir, files[i], number_buf, sizeof(number_buf), &len);
 
 		if (r == -ENOENT)
 			continue;
 		if (r == 0)
-			r = shrinker__parse_limit(small, len, &v);
+			r = shrinker__parse_limit(number_buf, len, &v);
 		if (r < 0) {
 			shrinker__debug("ignoring %s/%s: %s", dir, files[i], strerror(-r));
 			continue;
@@ -158,26 +160,26 @@ static int level_usage(const char *dir, int version, uint64_t *usage,
 
 	r = shrinker__read_file(dir, version == 2 ? "memory.current"
 						  : "memory.usage_in_bytes",
-				small, sizeof(small), &len);
+				number_buf, sizeof(number_buf), &len);
 	if (r == 0)
-		r = shrinker__parse_limit(small, len, usage);
+		r = shrinker__parse_limit(number_buf, len, usage);
 	if (r < 0)
 		return r;
 	*inactive_file = 0;
 	*active_file = 0;
-	r = shrinker__read_file(dir, "memory.stat", big, sizeof(big), &len);
+	r = shrinker__read_file(dir, "memory.stat", long_buf, sizeof(long_buf), &len);
 	if (r < 0) {
 		shrinker__debug("cannot read %s/memory.stat: %s", dir, strerror(-r));
 		return 0;
 	}
 	/* v1 gives the hierarchy's figures as total_*, v2 only those. */
 	if (version == 1 &&
-	    shrinker__parse_keyed(big, len, "total_inactive_file", inactive_file) == 0) {
-		shrinker__parse_keyed(big, len, "total_active_file", active_file);
+	    shrinker__parse_keyed(long_buf, len, "total_inactive_file", inactive_file) == 0) {
+		shrinker__parse_keyed(long_buf, len, "total_active_file", active_file);
 		return 0;
 	}
-	shrinker__parse_keyed(big, len, "inactive_file", inactive_file);
-	shrinker__parse_keyed(big, len, "active_file", active_file);
+	shrinker__parse_keyed(long_buf, len, "inactive_file", inactive_file);
+	shrinker__parse_keyed(long_buf, len, "active_file", active_file);
 	return 0;
 }
 
@@ -265,8 +267,8 @@ static int measure_levels(const struct shrinker__cgroup *cg,
 	/* v1: a limit above what we can see (a container's view) still shows
 	 * in hierarchical_memory_limit; only our usage can be had for it. */
 	if (cg->version == 1 &&
-	    shrinker__read_file(cg->dir, "memory.stat", big, sizeof(big), &len) == 0 &&
-	    shrinker__parse_keyed(big, len, "hierarchical_memory_limit", &v) == 0 &&
+	    shrinker__read_file(cg->dir, "memory.stat", long_buf, sizeof(long_buf), &len) == 0 &&
+	    shrinker__parse_keyed(long_buf, len, "hierarchical_memory_limit", &v) == 0 &&
 	    shrinker__limit_or_none(v) < m->limit)
 		consider_level(m, &best, v, "hierarchical_memory_limit", cg->dir,
 			       cg->dir, own_usage, own_inactive, own_active, cg);

@@ -39,13 +39,13 @@
 #define LOOK_EVERY_NS 1000000ull
 
 /* Whether s counts in the fair shares: active, alive, size known. */
-static bool counts(const struct shrinker *s)
+static bool in_fair_shares(const struct shrinker *s)
 {
 	return s->active && !s->dead &&
 	       atomic_load_explicit(&s->size_known, memory_order_relaxed);
 }
 
-static uint64_t size_of(const struct shrinker *s)
+static uint64_t cache_size(const struct shrinker *s)
 {
 	return atomic_load_explicit(&s->size, memory_order_relaxed);
 }
@@ -60,9 +60,9 @@ static uint64_t fair_share_locked(unsigned *n)
 
 	SHRINKER__ASSERT_LIB_HELD();
 	for (s = shrinker__lib.head; s; s = s->next) {
-		if (!counts(s))
+		if (!in_fair_shares(s))
 			continue;
-		sum += size_of(s);
+		sum += cache_size(s);
 		k++;
 	}
 	*n = k;
@@ -130,11 +130,11 @@ SHRINKER_EXPORT bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes)
 
 	shrinker__lock();
 	fair = fair_share_locked(&n);
-	size = size_of(s);
+	size = cache_size(s);
 	/* Below its fair share with another cache to take from: ask for half
 	 * the gap (all of a small one), once; a request already waiting is
 	 * not made again. */
-	if (counts(s) && n >= 2 && size < fair && fair - size >= bytes &&
+	if (in_fair_shares(s) && n >= 2 && size < fair && fair - size >= bytes &&
 	    now >= L->rebalance_not_before_ns) {
 		chunk = (fair - size) / 2;
 		if (chunk < MIN_CHUNK)
@@ -200,8 +200,8 @@ void shrinker__rebalance_locked(void)
 	shrinker__lock();
 	fair = fair_share_locked(&n);
 	for (s = L->head; s; s = s->next)
-		if (counts(s) && !(s->flags & SHRINKER_DEFERRED) && size_of(s) > fair)
-			excess += size_of(s) - fair;
+		if (in_fair_shares(s) && !(s->flags & SHRINKER_DEFERRED) && cache_size(s) > fair)
+			excess += cache_size(s) - fair;
 	asked = L->want_total < excess ? L->want_total : excess;
 	for (s = L->head; s && asked; s = next) {
 		uint64_t share, got;
@@ -209,13 +209,13 @@ void shrinker__rebalance_locked(void)
 		next = s->next;
 		/* Deferred caches free only when the program dispatches: not
 		 * in time for a cache that waits to grow. */
-		if (!counts(s) || (s->flags & SHRINKER_DEFERRED) || s->busy ||
-		    size_of(s) <= fair || atomic_load(&L->exiting) || L->forking)
+		if (!in_fair_shares(s) || (s->flags & SHRINKER_DEFERRED) || s->busy ||
+		    cache_size(s) <= fair || atomic_load(&L->exiting) || L->forking)
 			continue;
-		share = (uint64_t)(((unsigned __int128)asked * (size_of(s) - fair) +
+		share = (uint64_t)(((unsigned __int128)asked * (cache_size(s) - fair) +
 				    excess - 1) / excess);
-		if (share > size_of(s) - fair)
-			share = size_of(s) - fair;
+		if (share > cache_size(s) - fair)
+			share = cache_size(s) - fair;
 		if (!share)
 			continue;
 		/* s may be gone after this (its statistics are kept by the
@@ -271,7 +271,7 @@ SHRINKER_EXPORT int shrinker_get_capacity(const struct shrinker *s,
 		shrinker__unlock();
 		return -ENODATA;
 	}
-	size = size_of(s);
+	size = cache_size(s);
 	if (s->busy && pthread_equal(s->caller, pthread_self())) {
 		/* In its own callback: the size it should have after it. */
 		cap = size > s->call_target ? size - s->call_target : 0;

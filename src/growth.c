@@ -94,9 +94,9 @@ static int64_t clamp_step(int64_t v)
 
 static void set_step(struct shrinker__mon *m, uint64_t head)
 {
-	uint64_t hard = atomic_load_explicit(&m->gc_hard, memory_order_relaxed);
+	uint64_t hard = atomic_load_explicit(&m->clock_hard, memory_order_relaxed);
 
-	atomic_store_explicit(&m->gc_step,
+	atomic_store_explicit(&m->clock_step,
 			      (uint64_t)clamp_step(head > hard ? (int64_t)((head - hard) / 8) : 0),
 			      memory_order_relaxed);
 }
@@ -114,12 +114,12 @@ static int64_t probe_read_locked(struct shrinker__mon *m, bool *cg)
 	SHRINKER__ASSERT_PROBE_HELD();
 	if (cg)
 		*cg = false;
-	if (atomic_load_explicit(&m->gc_use_rss, memory_order_relaxed) ||
-	    m->gc_probe_fd < 0) {
+	if (atomic_load_explicit(&m->clock_use_rss, memory_order_relaxed) ||
+	    m->clock_probe_fd < 0) {
 		v = shrinker__rss_bytes();
 		return v ? (int64_t)v : -1;
 	}
-	n = pread(m->gc_probe_fd, buf, sizeof(buf) - 1, 0);
+	n = pread(m->clock_probe_fd, buf, sizeof(buf) - 1, 0);
 	errno = saved;
 	for (i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) {
 		if (v > (uint64_t)INT64_MAX / 10)
@@ -130,10 +130,10 @@ static int64_t probe_read_locked(struct shrinker__mon *m, bool *cg)
 	 * reading is not a number, and every 256th probe anyway (an fstat()
 	 * per probe would double an idle wake-up's cost). */
 	if (n <= 0 || i == 0 || (i < n && buf[i] != '\n') ||
-	    (++m->gc_probe_checks % 256 == 0 &&
-	     !shrinker__fdid_same(m->gc_probe_fd, &m->gc_probe_id))) {
-		if (!shrinker__fdid_same(m->gc_probe_fd, &m->gc_probe_id))
-			m->gc_probe_fd = -1; /* closed under us: never again */
+	    (++m->clock_probe_checks % 256 == 0 &&
+	     !shrinker__fdid_same(m->clock_probe_fd, &m->clock_probe_id))) {
+		if (!shrinker__fdid_same(m->clock_probe_fd, &m->clock_probe_id))
+			m->clock_probe_fd = -1; /* closed under us: never again */
 		return -1;
 	}
 	if (cg)
@@ -145,16 +145,16 @@ static int64_t probe_read_locked(struct shrinker__mon *m, bool *cg)
  * passed the step. */
 static bool probe_due(struct shrinker__mon *m, int64_t grown)
 {
-	return grown - atomic_load_explicit(&m->gc_grown_probed, memory_order_relaxed) >=
-	       (int64_t)atomic_load_explicit(&m->gc_step, memory_order_relaxed);
+	return grown - atomic_load_explicit(&m->clock_grown_probed, memory_order_relaxed) >=
+	       (int64_t)atomic_load_explicit(&m->clock_step, memory_order_relaxed);
 }
 
 /* The last estimate, less what was reported since it was made. */
 static uint64_t estimate(struct shrinker__mon *m)
 {
-	uint64_t head = atomic_load_explicit(&m->gc_headroom, memory_order_relaxed);
-	int64_t since = atomic_load_explicit(&m->gc_grown, memory_order_relaxed) -
-			atomic_load_explicit(&m->gc_grown_probed, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&m->clock_headroom, memory_order_relaxed);
+	int64_t since = atomic_load_explicit(&m->clock_grown, memory_order_relaxed) -
+			atomic_load_explicit(&m->clock_grown_probed, memory_order_relaxed);
 
 	if (since <= 0)
 		return head;
@@ -164,25 +164,25 @@ static uint64_t estimate(struct shrinker__mon *m)
 /* Growth reported recently, decayed to now (probe lock held). */
 static uint64_t recent_locked(struct shrinker__mon *m, int64_t grown, uint64_t now)
 {
-	int64_t fresh = grown - atomic_load_explicit(&m->gc_grown_probed,
+	int64_t fresh = grown - atomic_load_explicit(&m->clock_grown_probed,
 						     memory_order_relaxed);
-	int64_t churn = atomic_load_explicit(&m->gc_churn, memory_order_relaxed);
-	double r = m->gc_recent, halvings;
+	int64_t churn = atomic_load_explicit(&m->clock_churn, memory_order_relaxed);
+	double r = m->clock_recent, halvings;
 
 	SHRINKER__ASSERT_PROBE_HELD();
 	/* Refused growth is looked at (it advances the clock) but was not
 	 * allocated: it is not memory on its way into the reading. */
-	fresh -= churn - m->gc_churn_probed;
-	m->gc_churn_probed = churn;
-	if (now > m->gc_recent_ns) {
-		halvings = (double)(now - m->gc_recent_ns) / RECENT_HALF_LIFE_NS;
+	fresh -= churn - m->clock_churn_probed;
+	m->clock_churn_probed = churn;
+	if (now > m->clock_recent_ns) {
+		halvings = (double)(now - m->clock_recent_ns) / RECENT_HALF_LIFE_NS;
 		r = halvings > 60 ? 0 : r / (double)(1ull << (unsigned)halvings) *
 					 (1.0 - (halvings - (unsigned)halvings) / 2);
 	}
 	if (fresh > 0)
 		r += (double)fresh;
-	m->gc_recent = r;
-	m->gc_recent_ns = now;
+	m->clock_recent = r;
+	m->clock_recent_ns = now;
 	return (uint64_t)r;
 }
 
@@ -196,16 +196,16 @@ static uint64_t probe(struct shrinker__mon *m, bool wait)
 
 	if (!probe_take(m, wait))
 		return estimate(m);
-	grown = atomic_load_explicit(&m->gc_grown, memory_order_relaxed);
+	grown = atomic_load_explicit(&m->clock_grown, memory_order_relaxed);
 	cur = probe_read_locked(m, &cg);
 	if (cur >= 0)
 		now = shrinker__now_ns();
 	if (cg)
-		atomic_store_explicit(&m->gc_cg_probe_ns, now, memory_order_relaxed);
+		atomic_store_explicit(&m->clock_cg_probe_ns, now, memory_order_relaxed);
 	/* The two figures of one measurement: both are written under the
 	 * probe lock. */
-	head = (int64_t)atomic_load_explicit(&m->gc_measured, memory_order_relaxed);
-	base = atomic_load_explicit(&m->gc_base, memory_order_relaxed);
+	head = (int64_t)atomic_load_explicit(&m->clock_measured, memory_order_relaxed);
+	base = atomic_load_explicit(&m->clock_base, memory_order_relaxed);
 	if (cur >= 0 && base >= 0) {
 		/* The measurement's headroom, less what was used since, less
 		 * what was reported lately: memory allocated and not yet
@@ -216,17 +216,17 @@ static uint64_t probe(struct shrinker__mon *m, bool wait)
 		head -= (int64_t)recent_locked(m, grown, now);
 	} else {
 		/* No reading: trust what the program reported. */
-		head -= grown - atomic_load_explicit(&m->gc_grown_measured,
+		head -= grown - atomic_load_explicit(&m->clock_grown_measured,
 						     memory_order_relaxed);
 	}
 	est = head > 0 ? (uint64_t)head : 0;
-	atomic_store_explicit(&m->gc_headroom, est, memory_order_relaxed);
-	atomic_store_explicit(&m->gc_grown_probed, grown, memory_order_relaxed);
-	atomic_fetch_add_explicit(&m->gc_probes, 1, memory_order_relaxed);
+	atomic_store_explicit(&m->clock_headroom, est, memory_order_relaxed);
+	atomic_store_explicit(&m->clock_grown_probed, grown, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->clock_probes, 1, memory_order_relaxed);
 	set_step(m, est);
 	probe_give(m);
 
-	if (est < atomic_load_explicit(&m->mg_soft, memory_order_relaxed) &&
+	if (est < atomic_load_explicit(&m->room_soft, memory_order_relaxed) &&
 	    !atomic_exchange(&m->poked, true))
 		shrinker__reclaimer_wake();
 	return est;
@@ -239,13 +239,13 @@ bool shrinker__growth_quiet(int64_t *moved_out)
 
 	probe_take(m, true);
 	cur = probe_read_locked(m, NULL);
-	base = atomic_load_explicit(&m->gc_base, memory_order_relaxed);
+	base = atomic_load_explicit(&m->clock_base, memory_order_relaxed);
 	probe_give(m);
 	if (cur < 0 || base < 0)
 		return false;
 	moved = cur - base;
 	if ((moved < 0 ? -moved : moved) >=
-	    (int64_t)atomic_load_explicit(&m->gc_step, memory_order_relaxed))
+	    (int64_t)atomic_load_explicit(&m->clock_step, memory_order_relaxed))
 		return false;
 	*moved_out = moved;
 	return true;
@@ -256,13 +256,13 @@ void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
 {
 	SHRINKER__ASSERT_MON_HELD();
 	probe_take(m, true);
-	atomic_store(&m->gc_base, base);
-	atomic_store(&m->gc_measured, m->mem.headroom);
-	atomic_store(&m->gc_use_rss, use_rss);
-	atomic_store(&m->gc_headroom, m->mem.headroom);
-	atomic_store(&m->gc_hard, m->mem.hard_watermark);
-	atomic_store(&m->gc_grown_probed, atomic_load(&m->gc_grown));
-	atomic_store(&m->gc_grown_measured, atomic_load(&m->gc_grown));
+	atomic_store(&m->clock_base, base);
+	atomic_store(&m->clock_measured, m->mem.headroom);
+	atomic_store(&m->clock_use_rss, use_rss);
+	atomic_store(&m->clock_headroom, m->mem.headroom);
+	atomic_store(&m->clock_hard, m->mem.hard_watermark);
+	atomic_store(&m->clock_grown_probed, atomic_load(&m->clock_grown));
+	atomic_store(&m->clock_grown_measured, atomic_load(&m->clock_grown));
 	set_step(m, m->mem.headroom);
 	probe_give(m);
 	shrinker__brake_kick();
@@ -281,22 +281,22 @@ void shrinker__growth_reopen_locked(struct shrinker__mon *m)
 					      : "memory.usage_in_bytes") == 0)
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	probe_take(m, true);
-	if (m->gc_probe_fd >= 0 && shrinker__fdid_same(m->gc_probe_fd, &m->gc_probe_id))
-		close(m->gc_probe_fd);
-	m->gc_probe_fd = fd;
-	shrinker__fdid_take(fd, &m->gc_probe_id);
+	if (m->clock_probe_fd >= 0 && shrinker__fdid_same(m->clock_probe_fd, &m->clock_probe_id))
+		close(m->clock_probe_fd);
+	m->clock_probe_fd = fd;
+	shrinker__fdid_take(fd, &m->clock_probe_id);
 	probe_give(m);
 	errno = saved;
 }
 
 int64_t shrinker__growth_count(void)
 {
-	return atomic_load_explicit(&shrinker__mon.gc_grown, memory_order_relaxed);
+	return atomic_load_explicit(&shrinker__mon.clock_grown, memory_order_relaxed);
 }
 
 void shrinker__growth_churn(int64_t bytes)
 {
-	atomic_fetch_add_explicit(&shrinker__mon.gc_churn, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&shrinker__mon.clock_churn, bytes, memory_order_relaxed);
 	shrinker__growth_note(bytes);
 }
 
@@ -310,9 +310,9 @@ void shrinker__growth_note(int64_t delta)
 	 * and may not be where the growing thread allocates. */
 	if (delta <= 0)
 		return;
-	grown = atomic_fetch_add_explicit(&m->gc_grown, delta,
+	grown = atomic_fetch_add_explicit(&m->clock_grown, delta,
 					  memory_order_relaxed) + delta;
-	if (!atomic_load_explicit(&m->mg_valid, memory_order_acquire))
+	if (!atomic_load_explicit(&m->room_valid, memory_order_acquire))
 		return;
 	if (!probe_due(m, grown))
 		return;
@@ -352,10 +352,10 @@ static void wait_kick(uint64_t deadline_ns)
 static void poke_rate_limited(struct shrinker__mon *m)
 {
 	uint64_t now = shrinker__now_ns();
-	uint64_t last = atomic_load_explicit(&m->gc_poke_ns, memory_order_relaxed);
+	uint64_t last = atomic_load_explicit(&m->clock_poke_ns, memory_order_relaxed);
 
 	if (now - last < BRAKE_TICK_NS ||
-	    !atomic_compare_exchange_strong(&m->gc_poke_ns, &last, now))
+	    !atomic_compare_exchange_strong(&m->clock_poke_ns, &last, now))
 		return;
 	if (!atomic_exchange(&m->poked, true))
 		shrinker__reclaimer_wake();
@@ -364,20 +364,20 @@ static void poke_rate_limited(struct shrinker__mon *m)
 /* Hold the calling thread while headroom is below the hard watermark. */
 static int brake(struct shrinker__mon *m)
 {
-	uint64_t hard = atomic_load_explicit(&m->gc_hard, memory_order_relaxed);
+	uint64_t hard = atomic_load_explicit(&m->clock_hard, memory_order_relaxed);
 	uint64_t start, now, deadline;
 	int r = 0;
 
-	if (exempt || !atomic_load_explicit(&m->mg_valid, memory_order_acquire) ||
-	    !atomic_load_explicit(&m->gc_armed, memory_order_relaxed))
+	if (exempt || !atomic_load_explicit(&m->room_valid, memory_order_acquire) ||
+	    !atomic_load_explicit(&m->clock_armed, memory_order_relaxed))
 		return 0;
 	/* Probe unless the estimate is fresh and clear: a report whose probe
 	 * another thread's probe pre-empted must still be looked at. */
 	if (estimate(m) >= hard &&
-	    !probe_due(m, atomic_load_explicit(&m->gc_grown, memory_order_relaxed)))
+	    !probe_due(m, atomic_load_explicit(&m->clock_grown, memory_order_relaxed)))
 		return 0;
 	if (probe(m, true) >= hard ||
-	    atomic_load_explicit(&m->gc_hopeless, memory_order_relaxed))
+	    atomic_load_explicit(&m->clock_hard_freed_none, memory_order_relaxed))
 		return 0;
 	start = shrinker__now_ns();
 	deadline = start + BRAKE_MAX_NS;
@@ -388,7 +388,7 @@ static int brake(struct shrinker__mon *m)
 		if (probe(m, true) >= hard) {
 			shrinker__debug("brake: released after %llu us, est %llu KiB",
 				(unsigned long long)(shrinker__now_ns() - start) / 1000,
-				(unsigned long long)atomic_load(&m->gc_headroom) >> 10);
+				(unsigned long long)atomic_load(&m->clock_headroom) >> 10);
 			r = 1;
 			break;
 		}
@@ -397,17 +397,17 @@ static int brake(struct shrinker__mon *m)
 			shrinker__debug("brake: a thread waited %llu ms, headroom "
 					"still %llu KiB (hard watermark %llu KiB)",
 					(unsigned long long)(now - start) / 1000000,
-					(unsigned long long)atomic_load(&m->gc_headroom) >> 10,
+					(unsigned long long)atomic_load(&m->clock_headroom) >> 10,
 					(unsigned long long)hard >> 10);
 			r = -ETIMEDOUT;
 			break;
 		}
-		if (atomic_load_explicit(&m->gc_hopeless, memory_order_relaxed))
+		if (atomic_load_explicit(&m->clock_hard_freed_none, memory_order_relaxed))
 			break;
 	}
 	atomic_fetch_sub(&brake_waiters, 1);
-	atomic_fetch_add(&m->gc_brake_waits, 1);
-	atomic_fetch_add(&m->gc_brake_ns, shrinker__now_ns() - start);
+	atomic_fetch_add(&m->clock_brake_waits, 1);
+	atomic_fetch_add(&m->clock_brake_ns, shrinker__now_ns() - start);
 	return r;
 }
 

@@ -48,8 +48,8 @@
  *    thread that finds busy set skips the shrinker: no shrinker ever runs
  *    concurrently with itself.  While busy, the node cannot be freed, so the
  *    caller may drop the lock, call, retake the lock and step to node->next.
- *  - Only the reclaimer thread reads or writes share (under lock).  spent
- *    is reset by the reclaimer at each request and set by whoever makes a
+ *  - Only the reclaimer thread reads or writes share (under lock).
+ *    freed_none is reset by the reclaimer at each request and set by whoever makes a
  *    call that freed nothing (shrinker__call_locked(), on the reclaimer or
  *    in shrinker_dispatch()), under lock; only the reclaimer reads it.
  *  - shrinker__lib.reserved == the sum of every shrinker's credit, and
@@ -95,7 +95,7 @@ struct shrinker {
 	uint64_t pending;          /* deferred bytes not yet dispatched */
 	bool pending_hard;
 	uint64_t share;            /* this round's part of the target */
-	bool spent;                /* freed nothing in this request */
+	bool freed_none;                /* freed nothing in this request */
 	uint64_t call_target;      /* the target of the running call */
 	uint64_t calls, hard_calls, bytes_asked, bytes_freed, last_call_ns;
 	/* Fairness between caches (fair.c): what this cache asked to take
@@ -169,7 +169,7 @@ struct shrinker__lib {
 	/* The request being served (reclaimer thread): its time limit, and
 	 * what callbacks asked for meanwhile, merged into it. */
 	bool serving;
-	uint64_t rotor;            /* which shrinker a request's rounds start at */
+	uint64_t start_at;            /* which shrinker a request's rounds start at */
 	/* Reaction times of requests pressure caused: from the wake-up that
 	 * found it (reaction_t0) to the first callback and to the end. */
 	uint64_t reaction_t0;      /* 0: this request is not measured */
@@ -182,7 +182,7 @@ struct shrinker__lib {
 	_Atomic uint64_t reaction_recent_ns, reaction_recent_at;
 	uint64_t request_deadline_ns;
 	uint64_t merged, merge_left;
-	uint64_t handed;           /* handed to deferred shrinkers this request */
+	uint64_t handed_deferred;           /* handed to deferred shrinkers this request */
 	/* Fairness (fair.c): the sum of the shrinkers' want, and of their
 	 * credit (read without the lock by shrinker__room_left()). */
 	uint64_t want_total;

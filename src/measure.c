@@ -31,7 +31,7 @@
 struct shrinker__mon shrinker__mon = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.probe_lock = PTHREAD_MUTEX_INITIALIZER,
-	.gc_probe_fd = -1,
+	.clock_probe_fd = -1,
 	.flat_ms = SHRINKER__POLL_START_MS,
 	.soft_permille = SHRINKER__SOFT_PERMILLE,
 	.hard_permille = SHRINKER__HARD_PERMILLE,
@@ -76,7 +76,7 @@ static void read_env_locked(struct shrinker__mon *m)
 
 /* One candidate limit: it becomes the effective one if it leaves the least
  * headroom so far (*set: there is one so far).  Returns whether it did. */
-static bool consider(struct shrinker_memory *best, bool *set, uint64_t limit,
+static bool take_if_tighter(struct shrinker_memory *best, bool *set, uint64_t limit,
 		     uint64_t ws, const char *what)
 {
 	uint64_t head = limit > ws ? limit - ws : 0;
@@ -135,7 +135,7 @@ static void decay_max(double *r, double inst, double dt, double half_life)
  * raise the watermark and shrink what had just been refilled. */
 bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t now)
 {
-	uint64_t granted = atomic_load(&m->mg_granted_total);
+	uint64_t granted = atomic_load(&m->room_granted_total);
 	uint64_t mine = granted - m->last_granted_total;
 	uint64_t freed_total = atomic_load(&m->freed_total);
 	uint64_t freed = freed_total - m->last_freed_total;
@@ -242,7 +242,7 @@ static void cgroup_limit_locked(struct shrinker__mon *m,
 	if (cgm->limit != UINT64_MAX) {
 		snprintf(what, sizeof(what), "cgroup v%d %s", m->cg.version,
 			 cgm->limit_name);
-		m->cg_binding = consider(mem, set, cgm->limit, cgm->working_set, what);
+		m->cg_binding = take_if_tighter(mem, set, cgm->limit, cgm->working_set, what);
 	}
 }
 
@@ -267,7 +267,7 @@ static void system_limit_locked(struct shrinker__mon *m,
 	}
 	if (avail > *total)
 		avail = *total;
-	if (consider(mem, set, *total, *total - avail, "system MemAvailable"))
+	if (take_if_tighter(mem, set, *total, *total - avail, "system MemAvailable"))
 		m->cg_binding = false;
 }
 
@@ -288,7 +288,7 @@ static bool budget_limit_locked(struct shrinker__mon *m, uint64_t total,
 	}
 	mem->budget = budget;
 	*rss = budget || !cg_ok || m->cg_binding ? shrinker__rss_bytes() : 0;
-	if (!budget || !consider(mem, set, budget, *rss,
+	if (!budget || !take_if_tighter(mem, set, budget, *rss,
 				 "budget (SHRINKER_LIMIT or shrinker_set_limit) "
 				 "against RSS"))
 		return false;
@@ -348,18 +348,18 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 	m->have_mem = true;
 	/* Grants made while we measured may or may not be in the figures:
 	 * keep them counted, drop only those made before we started. */
-	atomic_store(&m->mg_headroom, mem->headroom);
-	atomic_store(&m->mg_soft, mem->soft_watermark);
-	atomic_store(&m->mg_hard, mem->hard_watermark);
-	atomic_fetch_sub(&m->mg_granted, granted_before);
+	atomic_store(&m->room_headroom, mem->headroom);
+	atomic_store(&m->room_soft, mem->soft_watermark);
+	atomic_store(&m->room_hard, mem->hard_watermark);
+	atomic_fetch_sub(&m->room_granted, granted_before);
 	shrinker__growth_measured_locked(m, probe_base, probe_rss);
-	atomic_store(&m->mg_valid, true);
+	atomic_store(&m->room_valid, true);
 }
 
 int shrinker__measure_locked(struct shrinker__mon *m)
 {
 	struct shrinker_memory mem = { .limit = UINT64_MAX };
-	uint64_t granted_before = atomic_load(&m->mg_granted);
+	uint64_t granted_before = atomic_load(&m->room_granted);
 	struct shrinker__cg_measure cgm;
 	uint64_t total, rss;
 	bool set = false, cg_ok, budget_binds;
@@ -382,7 +382,7 @@ int shrinker__measure_locked(struct shrinker__mon *m)
 	 * fixture trees (SHRINKER_ROOT). */
 	shrinker__peers_update(m->cg_binding && !shrinker__root()[0] ?
 			       m->cg_bind_dir : NULL, rss, m->soft_own, &m->peers);
-	atomic_store(&m->mg_below_share, shrinker__peers_below_share(&m->peers));
+	atomic_store(&m->room_below_share, shrinker__peers_below_share(&m->peers));
 	atomic_store(&m->peers_seen, m->peers.n);
 	/* The probe reads what the binding limit is measured against: our
 	 * RSS for the budget (the cgroup's usage holds other processes, which
@@ -409,9 +409,9 @@ void shrinker__measure_forget_locked(struct shrinker__mon *m)
 	m->flat_ms = SHRINKER__POLL_START_MS;
 	m->rate_slow = 0;
 	m->rate_others = 0;
-	m->soft_dyn = 0;
+	m->soft_sized = 0;
 	m->soft_watched = false;
-	atomic_store(&m->gc_cg_probe_ns, 0);
-	atomic_store(&m->mg_valid, false);
+	atomic_store(&m->clock_cg_probe_ns, 0);
+	atomic_store(&m->room_valid, false);
 	shrinker__growth_reopen_locked(m);
 }

@@ -60,9 +60,9 @@ struct shrinker__mon {
 	double rate;              /* working-set growth, bytes/s, decaying max */
 	double rate_others;       /* the same, less what the library granted */
 	double rate_slow;         /* that, halving every half second */
-	uint64_t last_granted_total; /* mg_granted_total at last_ns */
+	uint64_t last_granted_total; /* room_granted_total at last_ns */
 	uint64_t last_freed_total;   /* freed_total at last_ns */
-	uint64_t soft_dyn, soft_dyn_ns; /* the adaptive soft watermark, since */
+	uint64_t soft_sized, soft_sized_ns; /* the adaptive soft watermark, since */
 	uint64_t soft_own;        /* the soft watermark as we sized it, before
 				     a peer's larger one (peers.c) */
 	uint64_t soft_rose_ns;    /* when it last rose */
@@ -89,44 +89,44 @@ struct shrinker__mon {
 	int poll_src[SHRINKER__SRC_COUNT]; /* pollfd index -> source */
 
 	/* Read by shrinker_may_grow() without the lock. */
-	_Atomic uint64_t mg_headroom, mg_soft, mg_hard, mg_granted, mg_poke_ns;
-	_Atomic uint64_t mg_block_until_ns; /* no growth before this */
-	_Atomic uint64_t mg_granted_total;  /* every grant, cumulative */
+	_Atomic uint64_t room_headroom, room_soft, room_hard, room_granted, room_poke_ns;
+	_Atomic uint64_t room_block_until_ns; /* no growth before this */
+	_Atomic uint64_t room_granted_total;  /* every grant, cumulative */
 	_Atomic uint64_t freed_total;       /* every callback's freed, cumulative */
 	_Atomic unsigned calls_running;     /* callbacks in progress */
 	_Atomic uint64_t freed_ns, trimmed_ns; /* last freed, last malloc_trim() */
-	atomic_bool mg_valid, poked;
-	atomic_bool mg_below_share; /* under an equal share of the peers' memory */
+	atomic_bool room_valid, poked;
+	atomic_bool room_below_share; /* under an equal share of the peers' memory */
 	_Atomic unsigned peers_seen;  /* peers.n, for the statistics */
 
 	/* The growth clock and the brake (growth.c), read and written
 	 * without the monitor lock.  The probe lock serializes the fast
-	 * probe and protects gc_probe_fd from being closed under a reader
+	 * probe and protects clock_probe_fd from being closed under a reader
 	 * (lock order: shrinker__mon.lock, then probe_lock). */
 	pthread_mutex_t probe_lock;
-	int gc_probe_fd;               /* kept-open usage file, -1: use RSS */
-	struct shrinker__fdid gc_probe_id;
-	unsigned gc_probe_checks;      /* probes made, for the identity check */
-	double gc_recent;              /* recent growth, decayed (probe lock) */
-	uint64_t gc_recent_ns;         /* when gc_recent was last decayed */
-	_Atomic int64_t gc_churn;      /* refused growth, cumulative: in gc_grown */
-	int64_t gc_churn_probed;       /* gc_churn when gc_recent was updated */
-	_Atomic int64_t gc_grown;      /* growth reported, cumulative */
-	_Atomic int64_t gc_grown_probed; /* gc_grown at the last probe */
-	_Atomic int64_t gc_grown_measured; /* ... at the last measurement */
-	_Atomic int64_t gc_base;       /* probe reading of the measurement */
-	_Atomic uint64_t gc_measured;  /* headroom of the measurement */
-	_Atomic uint64_t gc_headroom;  /* by the last probe or measurement */
-	_Atomic uint64_t gc_hard;      /* the hard watermark, bytes */
-	_Atomic uint64_t gc_step;      /* growth between two probes */
-	_Atomic uint64_t gc_poke_ns;   /* when the brake last woke the reclaimer */
-	_Atomic uint64_t gc_probes;    /* probes made (statistics) */
-	_Atomic uint64_t gc_cg_probe_ns; /* the last probe of the binding
+	int clock_probe_fd;               /* kept-open usage file, -1: use RSS */
+	struct shrinker__fdid clock_probe_id;
+	unsigned clock_probe_checks;      /* probes made, for the identity check */
+	double clock_recent;              /* recent growth, decayed (probe lock) */
+	uint64_t clock_recent_ns;         /* when clock_recent was last decayed */
+	_Atomic int64_t clock_churn;      /* refused growth, cumulative: in clock_grown */
+	int64_t clock_churn_probed;       /* clock_churn when clock_recent was updated */
+	_Atomic int64_t clock_grown;      /* growth reported, cumulative */
+	_Atomic int64_t clock_grown_probed; /* clock_grown at the last probe */
+	_Atomic int64_t clock_grown_measured; /* ... at the last measurement */
+	_Atomic int64_t clock_base;       /* probe reading of the measurement */
+	_Atomic uint64_t clock_measured;  /* headroom of the measurement */
+	_Atomic uint64_t clock_headroom;  /* by the last probe or measurement */
+	_Atomic uint64_t clock_hard;      /* the hard watermark, bytes */
+	_Atomic uint64_t clock_step;      /* growth between two probes */
+	_Atomic uint64_t clock_poke_ns;   /* when the brake last woke the reclaimer */
+	_Atomic uint64_t clock_probes;    /* probes made (statistics) */
+	_Atomic uint64_t clock_cg_probe_ns; /* the last probe of the binding
 					    cgroup's usage file */
-	_Atomic uint64_t gc_brake_waits, gc_brake_ns; /* threads braked */
-	atomic_bool gc_use_rss;        /* probe reads RSS, not the cgroup */
-	atomic_bool gc_hopeless;       /* the last hard request freed nothing */
-	atomic_bool gc_armed;          /* the reclaimer's sources are open */
+	_Atomic uint64_t clock_brake_waits, clock_brake_ns; /* threads braked */
+	atomic_bool clock_use_rss;        /* probe reads RSS, not the cgroup */
+	atomic_bool clock_hard_freed_none;       /* the last hard request freed nothing */
+	atomic_bool clock_armed;          /* the reclaimer's sources are open */
 
 	/* Which sources SHRINKER_SOURCES turned off (bit per source id). */
 	unsigned sources_off;

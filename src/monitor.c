@@ -336,7 +336,7 @@ void shrinker__monitor_open(void)
 	open_sources_locked(m);
 	m->reopen = false;
 	m->opened = true;
-	atomic_store(&m->gc_armed, true);
+	atomic_store(&m->clock_armed, true);
 	/* Thresholds crossed before they were armed never fire: measure again
 	 * right away, now that they are. */
 	atomic_store(&m->poked, true);
@@ -348,7 +348,7 @@ void shrinker__monitor_close(void)
 	struct shrinker__mon *m = &shrinker__mon;
 
 	mon_lock();
-	atomic_store(&m->gc_armed, false);
+	atomic_store(&m->clock_armed, false);
 	close_sources_locked(m, "stopped");
 	m->opened = false;
 	mon_unlock();
@@ -690,9 +690,9 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 
 	/* Don't refill what was just given back before a measurement says
 	 * whether the pressure that asked for it goes on. */
-	atomic_store(&m->mg_block_until_ns,
+	atomic_store(&m->room_block_until_ns,
 		     now + (hard ? NO_REFILL_HARD_NS : NO_REFILL_SOFT_NS));
-	atomic_store(&m->gc_hopeless, hard && !freed);
+	atomic_store(&m->clock_hard_freed_none, hard && !freed);
 	mon_lock();
 	shrinker__peers_paid(released);
 	before = m->mem.headroom;
@@ -704,7 +704,7 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 	 * call them in a storm. */
 	/* Growth reported meanwhile means the shrinkers were outpaced, not
 	 * that they lied: that is no reason to wait. */
-	growing = atomic_load(&m->gc_grown) != grown_at_start;
+	growing = atomic_load(&m->clock_grown) != grown_at_start;
 	helped = shrinker__measure_locked(m) == 0 && freed &&
 		 (released > 0 || m->mem.headroom > before || growing ||
 		  handed_over);
@@ -797,9 +797,9 @@ void shrinker__monitor_add_stats(struct shrinker_global_stats *st)
 	st->hard_events = atomic_load(&m->hard_events);
 	st->held_off = atomic_load(&m->held_off);
 	st->measurements = atomic_load(&m->measurements);
-	st->probes = atomic_load(&m->gc_probes);
-	st->brake_waits = atomic_load(&m->gc_brake_waits);
-	st->brake_wait_ns = atomic_load(&m->gc_brake_ns);
+	st->probes = atomic_load(&m->clock_probes);
+	st->brake_waits = atomic_load(&m->clock_brake_waits);
+	st->brake_wait_ns = atomic_load(&m->clock_brake_ns);
 	st->peers = atomic_load(&m->peers_seen);
 }
 
@@ -879,16 +879,16 @@ uint64_t shrinker__room_left(void)
 
 	bool below;
 
-	if (!atomic_load_explicit(&m->mg_valid, memory_order_acquire))
+	if (!atomic_load_explicit(&m->room_valid, memory_order_acquire))
 		return UINT64_MAX;
 	/* A process below its share among the processes of its cgroup
 	 * (peers.c) grows into the band and right after a shrink: the room
 	 * the others' shrinks make is for it. */
-	below = atomic_load_explicit(&m->mg_below_share, memory_order_relaxed);
+	below = atomic_load_explicit(&m->room_below_share, memory_order_relaxed);
 	if (!below && shrinker__now_ns() <
-	    atomic_load_explicit(&m->mg_block_until_ns, memory_order_relaxed))
+	    atomic_load_explicit(&m->room_block_until_ns, memory_order_relaxed))
 		return 0;
-	head = atomic_load_explicit(&m->mg_headroom, memory_order_relaxed);
+	head = atomic_load_explicit(&m->room_headroom, memory_order_relaxed);
 	/* Growth stops at the top of the band above the soft watermark
 	 * (shrinker__band()), which a shrink restores, so that caches settle
 	 * inside it instead of growing into the next shrink.  A process below
@@ -900,17 +900,17 @@ uint64_t shrinker__room_left(void)
 	 * default the hard watermark is half the soft one).  Grants since
 	 * the last measurement, and what was freed for particular caches
 	 * (fair.c), are taken already. */
-	soft = atomic_load_explicit(&m->mg_soft, memory_order_relaxed);
+	soft = atomic_load_explicit(&m->room_soft, memory_order_relaxed);
 	if (!below) {
 		soft += shrinker__band(soft);
 	} else {
-		uint64_t hard = atomic_load_explicit(&m->mg_hard, memory_order_relaxed);
+		uint64_t hard = atomic_load_explicit(&m->room_hard, memory_order_relaxed);
 
 		soft -= shrinker__band(soft);
 		if (soft < hard)
 			soft = hard;
 	}
-	taken = atomic_load_explicit(&m->mg_granted, memory_order_relaxed);
+	taken = atomic_load_explicit(&m->room_granted, memory_order_relaxed);
 	shrinker__sat_add(&taken, atomic_load_explicit(&shrinker__lib.reserved,
 						       memory_order_relaxed));
 	shrinker__sat_add(&taken, soft);
@@ -944,7 +944,7 @@ void shrinker__trimmed(void)
 
 void shrinker__granted(uint64_t bytes)
 {
-	atomic_fetch_add_explicit(&shrinker__mon.mg_granted_total, bytes,
+	atomic_fetch_add_explicit(&shrinker__mon.room_granted_total, bytes,
 				  memory_order_relaxed);
 	shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
 }
@@ -953,11 +953,11 @@ static bool room_take(uint64_t bytes)
 {
 	struct shrinker__mon *m = &shrinker__mon;
 
-	if (!atomic_load_explicit(&m->mg_valid, memory_order_acquire))
+	if (!atomic_load_explicit(&m->room_valid, memory_order_acquire))
 		return true; /* nothing measured yet */
 	if (shrinker__room_left() < bytes)
 		return false;
-	atomic_fetch_add_explicit(&m->mg_granted, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->room_granted, bytes, memory_order_relaxed);
 	shrinker__granted(bytes);
 	return true;
 }
@@ -973,9 +973,9 @@ static void room_refused(uint64_t bytes)
 	 * at once per step. */
 	shrinker__growth_churn((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
 	/* No room by the last figures: ask for fresh ones, now and then. */
-	last = atomic_load_explicit(&m->mg_poke_ns, memory_order_relaxed);
+	last = atomic_load_explicit(&m->room_poke_ns, memory_order_relaxed);
 	if (now - last >= POKE_EVERY_NS &&
-	    atomic_compare_exchange_strong(&m->mg_poke_ns, &last, now)) {
+	    atomic_compare_exchange_strong(&m->room_poke_ns, &last, now)) {
 		atomic_store(&m->poked, true);
 		shrinker__reclaimer_wake();
 	}

@@ -90,16 +90,19 @@ struct table {
 
 #define MAGIC 0x6b6e7273u /* "srnk" */
 
+/* The table this process is attached to, and its slot in it (mon lock
+ * held: every function here runs under it, from measure.c or monitor.c,
+ * or after fork() in the only thread). */
 static struct {
-	struct table *t;
-	dev_t dev;
+	struct table *table;  /* mapped, NULL if none */
+	dev_t dev;            /* the cgroup directory it is for */
 	ino_t ino;
 	int slot;             /* ours, -1 if none */
 	pid_t pid;            /* who claimed it (fork() gives a new one) */
 	char path[96];        /* the file, to remove when the last one leaves */
 	dev_t file_dev;       /* and which file it was */
 	ino_t file_ino;
-} P = { .slot = -1 };
+} attached = { .slot = -1 };
 
 /* Whether no live process but us holds a slot. */
 static bool alone_in_table(void)
@@ -108,7 +111,7 @@ static bool alone_in_table(void)
 	bool alone = true;
 
 	for (i = 0; i < SLOTS && alone; i++) {
-		int32_t pid = atomic_load(&P.t->slot[i].pid);
+		int32_t pid = atomic_load(&attached.table->slot[i].pid);
 
 		if (pid > 0 && pid != (int32_t)getpid() &&
 		    !(kill(pid, 0) < 0 && errno == ESRCH))
@@ -120,23 +123,23 @@ static bool alone_in_table(void)
 
 static void detach(void)
 {
-	if (P.t) {
-		if (P.slot >= 0 && P.pid == getpid()) {
-			int32_t me = (int32_t)P.pid;
+	if (attached.table) {
+		if (attached.slot >= 0 && attached.pid == getpid()) {
+			int32_t me = (int32_t)attached.pid;
 
-			atomic_store(&P.t->slot[P.slot].rss, 0);
-			atomic_compare_exchange_strong(&P.t->slot[P.slot].pid, &me, 0);
+			atomic_store(&attached.table->slot[attached.slot].rss, 0);
+			atomic_compare_exchange_strong(&attached.table->slot[attached.slot].pid, &me, 0);
 			/* The last one out removes the file: one per cgroup
 			 * ever limited would pile up in /dev/shm.  (One that
 			 * attaches meanwhile keeps an unlinked table and acts
 			 * alone until its cgroup is looked at anew: safe.) */
 			if (alone_in_table())
-				unlink(P.path);
+				unlink(attached.path);
 		}
-		munmap(P.t, sizeof(*P.t));
+		munmap(attached.table, sizeof(*attached.table));
 	}
-	P.t = NULL;
-	P.slot = -1;
+	attached.table = NULL;
+	attached.slot = -1;
 }
 
 /* Whether no process of table t is alive: every slot free or its process
@@ -238,15 +241,15 @@ static void attach(const struct stat *cg)
 	close(fd);
 	if (map == MAP_FAILED)
 		goto out;
-	P.t = map;
-	memcpy(P.path, path, sizeof(P.path));
-	P.file_dev = st.st_dev;
-	P.file_ino = st.st_ino;
-	P.dev = cg->st_dev;
-	P.ino = cg->st_ino;
-	if (P.t->magic != MAGIC) {
-		P.t->version = 1;
-		P.t->magic = MAGIC;
+	attached.table = map;
+	memcpy(attached.path, path, sizeof(attached.path));
+	attached.file_dev = st.st_dev;
+	attached.file_ino = st.st_ino;
+	attached.dev = cg->st_dev;
+	attached.ino = cg->st_ino;
+	if (attached.table->magic != MAGIC) {
+		attached.table->version = 1;
+		attached.table->magic = MAGIC;
 	}
 	if (created)
 		sweep(strrchr(path, '/') + 1);
@@ -261,7 +264,7 @@ static void claim(uint64_t now)
 	int i;
 
 	for (i = 0; i < SLOTS; i++) {
-		struct slot *s = &P.t->slot[i];
+		struct slot *s = &attached.table->slot[i];
 		int32_t pid = atomic_load(&s->pid);
 		uint64_t w = atomic_load(&s->written_ns);
 		int saved = errno;
@@ -273,8 +276,8 @@ static void claim(uint64_t now)
 			continue;
 		if (atomic_compare_exchange_strong(&s->pid, &pid, me)) {
 			atomic_store(&s->written_ns, now);
-			P.slot = i;
-			P.pid = me;
+			attached.slot = i;
+			attached.pid = me;
 			return;
 		}
 	}
@@ -294,46 +297,46 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_ow
 		detach();
 		return;
 	}
-	if (P.t && (P.dev != cg.st_dev || P.ino != cg.st_ino || P.pid != getpid()))
+	if (attached.table && (attached.dev != cg.st_dev || attached.ino != cg.st_ino || attached.pid != getpid()))
 		detach();
 	/* Our table was unlinked as we attached to it (by the last process
 	 * to leave, or by a sweep that found its processes all gone): it is
 	 * nobody's file now, and later peers meet in a new one.  Drop it
 	 * without removing what the path names now. */
-	if (P.t && (stat(P.path, &shm) < 0 || shm.st_dev != P.file_dev ||
-		    shm.st_ino != P.file_ino)) {
+	if (attached.table && (stat(attached.path, &shm) < 0 || shm.st_dev != attached.file_dev ||
+		    shm.st_ino != attached.file_ino)) {
 		errno = saved;
-		shrinker__debug("peers: %s was removed under us; attaching anew", P.path);
-		munmap(P.t, sizeof(*P.t));
-		P.t = NULL;
-		P.slot = -1;
+		shrinker__debug("peers: %s was removed under us; attaching anew", attached.path);
+		munmap(attached.table, sizeof(*attached.table));
+		attached.table = NULL;
+		attached.slot = -1;
 	}
-	if (!P.t)
+	if (!attached.table)
 		attach(&cg);
-	if (!P.t)
+	if (!attached.table)
 		return;
-	if (P.slot < 0 || atomic_load(&P.t->slot[P.slot].pid) != (int32_t)getpid())
+	if (attached.slot < 0 || atomic_load(&attached.table->slot[attached.slot].pid) != (int32_t)getpid())
 		claim(now);
-	if (P.slot >= 0) {
-		atomic_store(&P.t->slot[P.slot].rss, rss);
-		atomic_store(&P.t->slot[P.slot].soft, soft_own);
-		atomic_store(&P.t->slot[P.slot].written_ns, now);
+	if (attached.slot >= 0) {
+		atomic_store(&attached.table->slot[attached.slot].rss, rss);
+		atomic_store(&attached.table->slot[attached.slot].soft, soft_own);
+		atomic_store(&attached.table->slot[attached.slot].written_ns, now);
 	}
 	for (i = 0; i < SLOTS; i++) {
-		struct slot *s = &P.t->slot[i];
+		struct slot *s = &attached.table->slot[i];
 		int32_t pid = atomic_load(&s->pid);
 		uint64_t w = atomic_load(&s->written_ns);
 
 		size[i] = 0;
 		if (pid <= 0 || (now > w && now - w > RECENT_NS))
 			continue;
-		if (i != P.slot && kill(pid, 0) < 0 && errno == ESRCH)
+		if (i != attached.slot && kill(pid, 0) < 0 && errno == ESRCH)
 			continue;
-		size[i] = i == P.slot ? rss : atomic_load(&s->rss);
+		size[i] = i == attached.slot ? rss : atomic_load(&s->rss);
 		shrinker__sat_add(&total, size[i]);
 		n++;
 		/* A busy peer's watermark: one that measured lately. */
-		if (i != P.slot && now >= w && now - w <= SOFT_RECENT_NS) {
+		if (i != attached.slot && now >= w && now - w <= SOFT_RECENT_NS) {
 			uint64_t soft = atomic_load(&s->soft);
 
 			if (soft > soft_max)
@@ -341,7 +344,7 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_ow
 		}
 	}
 	errno = saved;
-	if (P.slot < 0 || n < 2 || total < rss)
+	if (attached.slot < 0 || n < 2 || total < rss)
 		return;
 	out->n = n;
 	out->total = total;
@@ -355,19 +358,19 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_ow
 
 void shrinker__peers_paying(uint64_t bytes)
 {
-	if (!P.t || P.slot < 0 || P.pid != getpid())
+	if (!attached.table || attached.slot < 0 || attached.pid != getpid())
 		return;
-	atomic_store(&P.t->slot[P.slot].paid_ns, 0);
-	atomic_store(&P.t->slot[P.slot].paying_ns, shrinker__now_ns());
-	atomic_store(&P.t->slot[P.slot].paying, bytes);
+	atomic_store(&attached.table->slot[attached.slot].paid_ns, 0);
+	atomic_store(&attached.table->slot[attached.slot].paying_ns, shrinker__now_ns());
+	atomic_store(&attached.table->slot[attached.slot].paying, bytes);
 }
 
 void shrinker__peers_paid(uint64_t bytes)
 {
-	if (!P.t || P.slot < 0 || P.pid != getpid())
+	if (!attached.table || attached.slot < 0 || attached.pid != getpid())
 		return;
-	atomic_store(&P.t->slot[P.slot].paying, bytes);
-	atomic_store(&P.t->slot[P.slot].paid_ns, shrinker__now_ns());
+	atomic_store(&attached.table->slot[attached.slot].paying, bytes);
+	atomic_store(&attached.table->slot[attached.slot].paid_ns, shrinker__now_ns());
 }
 
 void shrinker__peers_others(uint64_t measured_ns, uint64_t *under_way, uint64_t *back)
@@ -375,15 +378,15 @@ void shrinker__peers_others(uint64_t measured_ns, uint64_t *under_way, uint64_t 
 	uint64_t now = shrinker__now_ns(), way = 0, got = 0;
 	int i;
 
-	if (P.t && P.slot >= 0 && P.pid == getpid())
+	if (attached.table && attached.slot >= 0 && attached.pid == getpid())
 		for (i = 0; i < SLOTS; i++) {
-			struct slot *s = &P.t->slot[i];
+			struct slot *s = &attached.table->slot[i];
 			uint64_t bytes = atomic_load(&s->paying);
 			uint64_t at = atomic_load(&s->paying_ns);
 			uint64_t paid = atomic_load(&s->paid_ns);
 			uint64_t rss = atomic_load(&s->rss);
 
-			if (i == P.slot || !bytes || atomic_load(&s->pid) <= 0 || at > now ||
+			if (i == attached.slot || !bytes || atomic_load(&s->pid) <= 0 || at > now ||
 			    now - at > PAYING_RECENT_NS)
 				continue;
 			/* Read from a shared file: never more than the peer
@@ -407,10 +410,10 @@ void shrinker__peers_forget(void)
 {
 	/* After fork(): the slot is the parent's; the mapping is ours to
 	 * drop (the parent keeps its own). */
-	if (P.t)
-		munmap(P.t, sizeof(*P.t));
-	P.t = NULL;
-	P.slot = -1;
+	if (attached.table)
+		munmap(attached.table, sizeof(*attached.table));
+	attached.table = NULL;
+	attached.slot = -1;
 }
 
 void shrinker__peers_release(void)

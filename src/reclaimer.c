@@ -69,7 +69,7 @@ static void check_wake_fd(bool suspect)
 
 static bool takes_part(const struct shrinker *s)
 {
-	if (!s->active || s->dead || s->spent)
+	if (!s->active || s->dead || s->freed_none)
 		return false;
 	/* A cache that says it holds nothing has nothing to give. */
 	if (atomic_load_explicit(&s->size_known, memory_order_relaxed) &&
@@ -163,8 +163,8 @@ static bool call_one_locked(struct shrinker *s, uint64_t *remaining, bool hard,
 		 * meanwhile. */
 		shrinker__sat_add(&s->pending, ask);
 		s->pending_hard |= hard;
-		s->spent = true;
-		shrinker__sat_add(&L->handed, ask);
+		s->freed_none = true;
+		shrinker__sat_add(&L->handed_deferred, ask);
 		*remaining -= share < *remaining ? share : *remaining;
 		shrinker__dispatch_signal_locked();
 		return true;
@@ -186,7 +186,7 @@ static bool call_one_locked(struct shrinker *s, uint64_t *remaining, bool hard,
  * more than its own: a round that stopped as soon as the target was met
  * would make the cache that frees generously (SQLite drops its whole page
  * cache) pay every time and spare the others.  The pass starts where the
- * rotor points, so that over requests each shrinker comes first in turn
+ * start_at points, so that over requests each shrinker comes first in turn
  * and the time limit, when it cuts a round short, spares nobody in
  * particular.  Deferred shrinkers get their share added to their pending
  * work; they are not asked twice. */
@@ -194,7 +194,7 @@ static uint64_t round_locked(uint64_t *remaining, bool hard)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 	struct shrinker *s, *next;
-	uint64_t freed_round = 0, first = L->count ? L->rotor % L->count : 0, idx;
+	uint64_t freed_round = 0, first = L->count ? L->start_at % L->count : 0, idx;
 	unsigned pass;
 
 	SHRINKER__ASSERT_LIB_HELD();
@@ -212,13 +212,13 @@ static uint64_t round_locked(uint64_t *remaining, bool hard)
 	return freed_round;
 }
 
-static void reset_spent_locked(void)
+static void reset_freed_none_locked(void)
 {
 	struct shrinker *s;
 
 	SHRINKER__ASSERT_LIB_HELD();
 	for (s = shrinker__lib.head; s; s = s->next)
-		s->spent = false;
+		s->freed_none = false;
 }
 
 /* Requests made from inside callbacks, on this thread, while a request is
@@ -253,11 +253,11 @@ uint64_t shrinker__serve_locked(uint64_t target, bool hard,
 	L->stats.last_request_ns = shrinker__now_ns();
 	L->request_deadline_ns = L->stats.last_request_ns + REQUEST_MAX_NS;
 	L->serving = true;
-	L->handed = 0;
+	L->handed_deferred = 0;
 	L->merged = 0;
 	L->merge_left = target;
-	L->rotor++;
-	reset_spent_locked();
+	L->start_at++;
+	reset_freed_none_locked();
 
 	while (remaining && !L->stopping && !past_deadline_locked()) {
 		uint64_t got = 0;
@@ -292,7 +292,7 @@ uint64_t shrinker__serve_locked(uint64_t target, bool hard,
 		escalated = true;
 		rounds = 0;
 		shrinker__sat_add(&L->stats.escalations, 1);
-		reset_spent_locked();
+		reset_freed_none_locked();
 	}
 	L->serving = false;
 	shrinker__debug("request of %llu KiB (%s): freed %llu KiB, handed %llu KiB "
@@ -300,7 +300,7 @@ uint64_t shrinker__serve_locked(uint64_t target, bool hard,
 			(unsigned long long)target >> 10,
 			escalated ? "soft, then hard" : hard ? "hard" : "soft",
 			(unsigned long long)freed >> 10,
-			(unsigned long long)L->handed >> 10, all_rounds,
+			(unsigned long long)L->handed_deferred >> 10, all_rounds,
 			(unsigned long long)(shrinker__now_ns() -
 					     L->stats.last_request_ns) / 1000000,
 			past_deadline_locked() ? ", stopped at the time limit" : "");
@@ -374,8 +374,8 @@ static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 				      shrinker__monitor_still_needed, &released);
 	/* What deferred shrinkers were handed counts for judging whether the
 	 * request helped: they free it when the program dispatches. */
-	shrinker__sat_add(&freed, L->handed);
-	handed_over = L->handed && !backlog;
+	shrinker__sat_add(&freed, L->handed_deferred);
+	handed_over = L->handed_deferred && !backlog;
 	if (L->reaction_first_seen) {
 		uint64_t now = shrinker__now_ns(), took = now - woke_ns;
 

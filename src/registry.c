@@ -188,7 +188,7 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 	if (L->rebalancing && shrinker__on_reclaimer_thread_locked())
 		shrinker__sat_add(&s->given, freed);
 	if (!freed)
-		s->spent = true; /* not asked again in this request */
+		s->freed_none = true; /* not asked again in this request */
 	shrinker__sat_add(&L->stats.bytes_freed, freed);
 	shrinker__freed(freed);
 	*next = s->next;

@@ -162,7 +162,7 @@ bool shrinker__cgv1_armed_locked(const struct shrinker__mon *m)
  * and the library may poll (mon lock held): see WATCHED_NS. */
 static bool watched_locked(const struct shrinker__mon *m, uint64_t now)
 {
-	uint64_t at = atomic_load_explicit(&m->gc_cg_probe_ns, memory_order_relaxed);
+	uint64_t at = atomic_load_explicit(&m->clock_cg_probe_ns, memory_order_relaxed);
 
 	SHRINKER__ASSERT_MON_HELD();
 	return m->cg_binding && !(m->sources_off & (1u << SHRINKER__SRC_POLL)) &&
@@ -249,19 +249,19 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 	soft = (soft + quantum - 1) / quantum * quantum;
 	if (soft < floor)
 		soft = floor;
-	if (soft < m->soft_dyn &&
-	    (now - m->soft_dyn_ns < SOFT_FALL_EVERY_NS ||
+	if (soft < m->soft_sized &&
+	    (now - m->soft_sized_ns < SOFT_FALL_EVERY_NS ||
 	     now - m->soft_rose_ns < SOFT_HOLD_NS))
-		soft = m->soft_dyn;
-	else if (soft < m->soft_dyn) {
+		soft = m->soft_sized;
+	else if (soft < m->soft_sized) {
 		/* Half the way down, a step at least. */
-		uint64_t step = (m->soft_dyn - soft) / 2;
+		uint64_t step = (m->soft_sized - soft) / 2;
 
 		step = (step + quantum - 1) / quantum * quantum;
-		if (m->soft_dyn - soft > step)
-			soft = m->soft_dyn - step;
+		if (m->soft_sized - soft > step)
+			soft = m->soft_sized - step;
 	}
-	if (soft > m->soft_dyn)
+	if (soft > m->soft_sized)
 		m->soft_rose_ns = now;
 	/* The ceiling, also for a limit lowered since. */
 	if (soft > ceiling)
@@ -271,14 +271,14 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 		   "program's growth probes the cgroup's usage: polling every 10 ms",
 		   "soft watermark at its ceiling, or the program's growth stopped "
 		   "probing the usage: polling as usual");
-	if (soft != m->soft_dyn) {
+	if (soft != m->soft_sized) {
 		shrinker__debug("soft watermark %llu KiB: growth %.1f MiB/s in the last "
 				"seconds, reaction %llu ms, floor %llu KiB (give-back %.0f MiB/s)",
 				(unsigned long long)soft >> 10, m->rate_slow / 1048576.0,
 				(unsigned long long)t / 1000000, (unsigned long long)floor >> 10,
 				rate / 1048576.0);
-		m->soft_dyn = soft;
-		m->soft_dyn_ns = now;
+		m->soft_sized = soft;
+		m->soft_sized_ns = now;
 	}
 	hard = (uint64_t)((unsigned __int128)soft * m->hard_permille / m->soft_permille);
 	if (hard < SHRINKER__MIN_HARD)

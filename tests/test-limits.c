@@ -625,6 +625,16 @@ static void stop_peer(int go, pid_t pid)
 		waitpid(pid, &st, 0);
 }
 
+/* The end of a test with a peer: it leaves, we detach, the directory
+ * that stood for the cgroup goes; returns r. */
+static int end_peers(int r, int go, pid_t pid, const char *dir)
+{
+	stop_peer(go, pid);
+	shrinker__peers_release();
+	rmdir(dir);
+	return r;
+}
+
 static int test_peer_watermark(void)
 {
 	/* Two processes of one cgroup (a directory of our own stands for
@@ -663,10 +673,7 @@ static int test_peer_watermark(void)
 	CHECK(p.n == 2 && p.soft_max == 0);
 	r = TAP_PASS;
 fail:
-	stop_peer(go, pid);
-	shrinker__peers_release();
-	rmdir(dir);
-	return r;
+	return end_peers(r, go, pid, dir);
 }
 
 static int test_peer_paying(void)
@@ -727,10 +734,7 @@ static int test_peer_paying(void)
 	CHECK(way == 100 * MiB && back == 0);
 	r = TAP_PASS;
 fail:
-	stop_peer(go, pid);
-	shrinker__peers_release();
-	rmdir(dir);
-	return r;
+	return end_peers(r, go, pid, dir);
 }
 
 static int test_peer_sweep(void)

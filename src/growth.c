@@ -53,11 +53,43 @@ static pthread_cond_t brake_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t brake_gen;
 static _Atomic unsigned brake_waiters;
 
+/* The growth clock's state, owned here.  Atomics are read and written
+ * without a lock, by any thread that reports growth; the probe's file and
+ * the decayed recent growth are serialized by probe_lock, which also keeps
+ * probe_fd from being closed under a reader (lock order: shrinker__mon.lock,
+ * then probe_lock). */
+static struct {
+	pthread_mutex_t probe_lock;
+	int probe_fd;         /* kept-open usage file, -1: use RSS */
+	struct shrinker__fdid probe_id;
+	unsigned probe_checks;      /* probes made, for the identity check */
+	double recent;              /* recent growth, decayed (probe lock) */
+	uint64_t recent_ns;         /* when recent was last decayed */
+	_Atomic int64_t churn;      /* refused growth, cumulative: in grown */
+	int64_t churn_probed;       /* churn when recent was updated */
+	_Atomic int64_t grown;      /* growth reported, cumulative */
+	_Atomic int64_t grown_probed; /* grown at the last probe */
+	_Atomic int64_t grown_measured; /* ... at the last measurement */
+	_Atomic int64_t base;       /* probe reading of the measurement */
+	_Atomic uint64_t measured;  /* headroom of the measurement */
+	_Atomic uint64_t headroom;  /* by the last probe or measurement */
+	_Atomic uint64_t hard;      /* the hard watermark, bytes */
+	_Atomic uint64_t step;      /* growth between two probes */
+	_Atomic uint64_t poke_ns;   /* when the brake last woke the reclaimer */
+	_Atomic uint64_t probes;    /* probes made (statistics) */
+	_Atomic uint64_t cg_probe_ns; /* the last probe of the binding
+					    cgroup's usage file */
+	_Atomic uint64_t brake_waits, brake_ns; /* threads braked */
+	atomic_bool use_rss;        /* probe reads RSS, not the cgroup */
+	atomic_bool hard_freed_none;       /* the last hard request freed nothing */
+	atomic_bool armed;          /* the reclaimer's sources are open */
+} growth_clock = { .probe_lock = PTHREAD_MUTEX_INITIALIZER, .probe_fd = -1 };
+
 /* Initial-exec: this runs inside malloc, where a dynamic TLS access could
  * allocate. */
 static __thread int exempt __attribute__((tls_model("initial-exec")));
 
-/* The holders of shrinker__mon.probe_lock, counted in probe_take() and
+/* The holders of growth_clock.probe_lock, counted in probe_take() and
  * probe_give() only (initial-exec, as above). */
 static __thread unsigned probe_held __attribute__((tls_model("initial-exec")));
 #ifdef NDEBUG
@@ -66,11 +98,11 @@ static __thread unsigned probe_held __attribute__((tls_model("initial-exec")));
 #define SHRINKER__ASSERT_PROBE_HELD() assert(probe_held > 0)
 #endif
 
-/* Take m->probe_lock (wait false: only if it is free); whether taken. */
+/* Take growth_clock.probe_lock (wait false: only if it is free); whether taken. */
 static bool probe_take(struct shrinker__mon *m, bool wait)
 {
-	if ((wait ? pthread_mutex_lock(&m->probe_lock)
-		  : pthread_mutex_trylock(&m->probe_lock)) != 0)
+	if ((wait ? pthread_mutex_lock(&growth_clock.probe_lock)
+		  : pthread_mutex_trylock(&growth_clock.probe_lock)) != 0)
 		return false;
 	probe_held++;
 	return true;
@@ -79,7 +111,7 @@ static bool probe_take(struct shrinker__mon *m, bool wait)
 static void probe_give(struct shrinker__mon *m)
 {
 	probe_held--;
-	pthread_mutex_unlock(&m->probe_lock);
+	pthread_mutex_unlock(&growth_clock.probe_lock);
 }
 
 void shrinker__brake_exempt(int delta)
@@ -94,9 +126,9 @@ static int64_t clamp_step(int64_t v)
 
 static void set_step(struct shrinker__mon *m, uint64_t head)
 {
-	uint64_t hard = atomic_load_explicit(&m->clock_hard, memory_order_relaxed);
+	uint64_t hard = atomic_load_explicit(&growth_clock.hard, memory_order_relaxed);
 
-	atomic_store_explicit(&m->clock_step,
+	atomic_store_explicit(&growth_clock.step,
 			      (uint64_t)clamp_step(head > hard ? (int64_t)((head - hard) / 8) : 0),
 			      memory_order_relaxed);
 }
@@ -114,12 +146,12 @@ static int64_t probe_read_locked(struct shrinker__mon *m, bool *cg)
 	SHRINKER__ASSERT_PROBE_HELD();
 	if (cg)
 		*cg = false;
-	if (atomic_load_explicit(&m->clock_use_rss, memory_order_relaxed) ||
-	    m->clock_probe_fd < 0) {
+	if (atomic_load_explicit(&growth_clock.use_rss, memory_order_relaxed) ||
+	    growth_clock.probe_fd < 0) {
 		v = shrinker__rss_bytes();
 		return v ? (int64_t)v : -1;
 	}
-	n = pread(m->clock_probe_fd, buf, sizeof(buf) - 1, 0);
+	n = pread(growth_clock.probe_fd, buf, sizeof(buf) - 1, 0);
 	errno = saved;
 	for (i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) {
 		if (v > (uint64_t)INT64_MAX / 10)
@@ -130,10 +162,10 @@ static int64_t probe_read_locked(struct shrinker__mon *m, bool *cg)
 	 * reading is not a number, and every 256th probe anyway (an fstat()
 	 * per probe would double an idle wake-up's cost). */
 	if (n <= 0 || i == 0 || (i < n && buf[i] != '\n') ||
-	    (++m->clock_probe_checks % 256 == 0 &&
-	     !shrinker__fdid_same(m->clock_probe_fd, &m->clock_probe_id))) {
-		if (!shrinker__fdid_same(m->clock_probe_fd, &m->clock_probe_id))
-			m->clock_probe_fd = -1; /* closed under us: never again */
+	    (++growth_clock.probe_checks % 256 == 0 &&
+	     !shrinker__fdid_same(growth_clock.probe_fd, &growth_clock.probe_id))) {
+		if (!shrinker__fdid_same(growth_clock.probe_fd, &growth_clock.probe_id))
+			growth_clock.probe_fd = -1; /* closed under us: never again */
 		return -1;
 	}
 	if (cg)
@@ -145,16 +177,16 @@ static int64_t probe_read_locked(struct shrinker__mon *m, bool *cg)
  * passed the step. */
 static bool probe_due(struct shrinker__mon *m, int64_t grown)
 {
-	return grown - atomic_load_explicit(&m->clock_grown_probed, memory_order_relaxed) >=
-	       (int64_t)atomic_load_explicit(&m->clock_step, memory_order_relaxed);
+	return grown - atomic_load_explicit(&growth_clock.grown_probed, memory_order_relaxed) >=
+	       (int64_t)atomic_load_explicit(&growth_clock.step, memory_order_relaxed);
 }
 
 /* The last estimate, less what was reported since it was made. */
 static uint64_t estimate(struct shrinker__mon *m)
 {
-	uint64_t head = atomic_load_explicit(&m->clock_headroom, memory_order_relaxed);
-	int64_t since = atomic_load_explicit(&m->clock_grown, memory_order_relaxed) -
-			atomic_load_explicit(&m->clock_grown_probed, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&growth_clock.headroom, memory_order_relaxed);
+	int64_t since = atomic_load_explicit(&growth_clock.grown, memory_order_relaxed) -
+			atomic_load_explicit(&growth_clock.grown_probed, memory_order_relaxed);
 
 	if (since <= 0)
 		return head;
@@ -164,25 +196,25 @@ static uint64_t estimate(struct shrinker__mon *m)
 /* Growth reported recently, decayed to now (probe lock held). */
 static uint64_t recent_locked(struct shrinker__mon *m, int64_t grown, uint64_t now)
 {
-	int64_t fresh = grown - atomic_load_explicit(&m->clock_grown_probed,
+	int64_t fresh = grown - atomic_load_explicit(&growth_clock.grown_probed,
 						     memory_order_relaxed);
-	int64_t churn = atomic_load_explicit(&m->clock_churn, memory_order_relaxed);
-	double r = m->clock_recent, halvings;
+	int64_t churn = atomic_load_explicit(&growth_clock.churn, memory_order_relaxed);
+	double r = growth_clock.recent, halvings;
 
 	SHRINKER__ASSERT_PROBE_HELD();
 	/* Refused growth is looked at (it advances the clock) but was not
 	 * allocated: it is not memory on its way into the reading. */
-	fresh -= churn - m->clock_churn_probed;
-	m->clock_churn_probed = churn;
-	if (now > m->clock_recent_ns) {
-		halvings = (double)(now - m->clock_recent_ns) / RECENT_HALF_LIFE_NS;
+	fresh -= churn - growth_clock.churn_probed;
+	growth_clock.churn_probed = churn;
+	if (now > growth_clock.recent_ns) {
+		halvings = (double)(now - growth_clock.recent_ns) / RECENT_HALF_LIFE_NS;
 		r = halvings > 60 ? 0 : r / (double)(1ull << (unsigned)halvings) *
 					 (1.0 - (halvings - (unsigned)halvings) / 2);
 	}
 	if (fresh > 0)
 		r += (double)fresh;
-	m->clock_recent = r;
-	m->clock_recent_ns = now;
+	growth_clock.recent = r;
+	growth_clock.recent_ns = now;
 	return (uint64_t)r;
 }
 
@@ -196,16 +228,16 @@ static uint64_t probe(struct shrinker__mon *m, bool wait)
 
 	if (!probe_take(m, wait))
 		return estimate(m);
-	grown = atomic_load_explicit(&m->clock_grown, memory_order_relaxed);
+	grown = atomic_load_explicit(&growth_clock.grown, memory_order_relaxed);
 	cur = probe_read_locked(m, &cg);
 	if (cur >= 0)
 		now = shrinker__now_ns();
 	if (cg)
-		atomic_store_explicit(&m->clock_cg_probe_ns, now, memory_order_relaxed);
+		atomic_store_explicit(&growth_clock.cg_probe_ns, now, memory_order_relaxed);
 	/* The two figures of one measurement: both are written under the
 	 * probe lock. */
-	head = (int64_t)atomic_load_explicit(&m->clock_measured, memory_order_relaxed);
-	base = atomic_load_explicit(&m->clock_base, memory_order_relaxed);
+	head = (int64_t)atomic_load_explicit(&growth_clock.measured, memory_order_relaxed);
+	base = atomic_load_explicit(&growth_clock.base, memory_order_relaxed);
 	if (cur >= 0 && base >= 0) {
 		/* The measurement's headroom, less what was used since, less
 		 * what was reported lately: memory allocated and not yet
@@ -216,13 +248,13 @@ static uint64_t probe(struct shrinker__mon *m, bool wait)
 		head -= (int64_t)recent_locked(m, grown, now);
 	} else {
 		/* No reading: trust what the program reported. */
-		head -= grown - atomic_load_explicit(&m->clock_grown_measured,
+		head -= grown - atomic_load_explicit(&growth_clock.grown_measured,
 						     memory_order_relaxed);
 	}
 	est = head > 0 ? (uint64_t)head : 0;
-	atomic_store_explicit(&m->clock_headroom, est, memory_order_relaxed);
-	atomic_store_explicit(&m->clock_grown_probed, grown, memory_order_relaxed);
-	atomic_fetch_add_explicit(&m->clock_probes, 1, memory_order_relaxed);
+	atomic_store_explicit(&growth_clock.headroom, est, memory_order_relaxed);
+	atomic_store_explicit(&growth_clock.grown_probed, grown, memory_order_relaxed);
+	atomic_fetch_add_explicit(&growth_clock.probes, 1, memory_order_relaxed);
 	set_step(m, est);
 	probe_give(m);
 
@@ -239,13 +271,13 @@ bool shrinker__growth_quiet(int64_t *moved_out)
 
 	probe_take(m, true);
 	cur = probe_read_locked(m, NULL);
-	base = atomic_load_explicit(&m->clock_base, memory_order_relaxed);
+	base = atomic_load_explicit(&growth_clock.base, memory_order_relaxed);
 	probe_give(m);
 	if (cur < 0 || base < 0)
 		return false;
 	moved = cur - base;
 	if ((moved < 0 ? -moved : moved) >=
-	    (int64_t)atomic_load_explicit(&m->clock_step, memory_order_relaxed))
+	    (int64_t)atomic_load_explicit(&growth_clock.step, memory_order_relaxed))
 		return false;
 	*moved_out = moved;
 	return true;
@@ -256,13 +288,13 @@ void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
 {
 	SHRINKER__ASSERT_MON_HELD();
 	probe_take(m, true);
-	atomic_store(&m->clock_base, base);
-	atomic_store(&m->clock_measured, m->mem.headroom);
-	atomic_store(&m->clock_use_rss, use_rss);
-	atomic_store(&m->clock_headroom, m->mem.headroom);
-	atomic_store(&m->clock_hard, m->mem.hard_watermark);
-	atomic_store(&m->clock_grown_probed, atomic_load(&m->clock_grown));
-	atomic_store(&m->clock_grown_measured, atomic_load(&m->clock_grown));
+	atomic_store(&growth_clock.base, base);
+	atomic_store(&growth_clock.measured, m->mem.headroom);
+	atomic_store(&growth_clock.use_rss, use_rss);
+	atomic_store(&growth_clock.headroom, m->mem.headroom);
+	atomic_store(&growth_clock.hard, m->mem.hard_watermark);
+	atomic_store(&growth_clock.grown_probed, atomic_load(&growth_clock.grown));
+	atomic_store(&growth_clock.grown_measured, atomic_load(&growth_clock.grown));
 	set_step(m, m->mem.headroom);
 	probe_give(m);
 	shrinker__brake_kick();
@@ -281,22 +313,56 @@ void shrinker__growth_reopen_locked(struct shrinker__mon *m)
 					      : "memory.usage_in_bytes") == 0)
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	probe_take(m, true);
-	if (m->clock_probe_fd >= 0 && shrinker__fdid_same(m->clock_probe_fd, &m->clock_probe_id))
-		close(m->clock_probe_fd);
-	m->clock_probe_fd = fd;
-	shrinker__fdid_take(fd, &m->clock_probe_id);
+	if (growth_clock.probe_fd >= 0 && shrinker__fdid_same(growth_clock.probe_fd, &growth_clock.probe_id))
+		close(growth_clock.probe_fd);
+	growth_clock.probe_fd = fd;
+	shrinker__fdid_take(fd, &growth_clock.probe_id);
 	probe_give(m);
 	errno = saved;
 }
 
 int64_t shrinker__growth_count(void)
 {
-	return atomic_load_explicit(&shrinker__mon.clock_grown, memory_order_relaxed);
+	return atomic_load_explicit(&growth_clock.grown, memory_order_relaxed);
+}
+
+void shrinker__growth_arm(bool armed)
+{
+	atomic_store(&growth_clock.armed, armed);
+}
+
+void shrinker__brake_futile(bool futile)
+{
+	atomic_store(&growth_clock.hard_freed_none, futile);
+}
+
+uint64_t shrinker__growth_cg_probed_ns(void)
+{
+	return atomic_load_explicit(&growth_clock.cg_probe_ns, memory_order_relaxed);
+}
+
+void shrinker__growth_unwatch(void)
+{
+	atomic_store(&growth_clock.cg_probe_ns, 0);
+}
+
+void shrinker__growth_stats(uint64_t *probes, uint64_t *brake_waits,
+			    uint64_t *brake_ns)
+{
+	*probes = atomic_load(&growth_clock.probes);
+	*brake_waits = atomic_load(&growth_clock.brake_waits);
+	*brake_ns = atomic_load(&growth_clock.brake_ns);
+}
+
+void shrinker__growth_atfork_child(void)
+{
+	/* Made anew: a thread of the parent may have held it. */
+	pthread_mutex_init(&growth_clock.probe_lock, NULL);
 }
 
 void shrinker__growth_churn(int64_t bytes)
 {
-	atomic_fetch_add_explicit(&shrinker__mon.clock_churn, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&growth_clock.churn, bytes, memory_order_relaxed);
 	shrinker__growth_note(bytes);
 }
 
@@ -310,7 +376,7 @@ void shrinker__growth_note(int64_t delta)
 	 * and may not be where the growing thread allocates. */
 	if (delta <= 0)
 		return;
-	grown = atomic_fetch_add_explicit(&m->clock_grown, delta,
+	grown = atomic_fetch_add_explicit(&growth_clock.grown, delta,
 					  memory_order_relaxed) + delta;
 	if (!atomic_load_explicit(&m->room_valid, memory_order_acquire))
 		return;
@@ -352,10 +418,10 @@ static void wait_kick(uint64_t deadline_ns)
 static void poke_rate_limited(struct shrinker__mon *m)
 {
 	uint64_t now = shrinker__now_ns();
-	uint64_t last = atomic_load_explicit(&m->clock_poke_ns, memory_order_relaxed);
+	uint64_t last = atomic_load_explicit(&growth_clock.poke_ns, memory_order_relaxed);
 
 	if (now - last < BRAKE_TICK_NS ||
-	    !atomic_compare_exchange_strong(&m->clock_poke_ns, &last, now))
+	    !atomic_compare_exchange_strong(&growth_clock.poke_ns, &last, now))
 		return;
 	if (!atomic_exchange(&m->poked, true))
 		shrinker__reclaimer_wake();
@@ -364,20 +430,20 @@ static void poke_rate_limited(struct shrinker__mon *m)
 /* Hold the calling thread while headroom is below the hard watermark. */
 static int brake(struct shrinker__mon *m)
 {
-	uint64_t hard = atomic_load_explicit(&m->clock_hard, memory_order_relaxed);
+	uint64_t hard = atomic_load_explicit(&growth_clock.hard, memory_order_relaxed);
 	uint64_t start, now, deadline;
 	int r = 0;
 
 	if (exempt || !atomic_load_explicit(&m->room_valid, memory_order_acquire) ||
-	    !atomic_load_explicit(&m->clock_armed, memory_order_relaxed))
+	    !atomic_load_explicit(&growth_clock.armed, memory_order_relaxed))
 		return 0;
 	/* Probe unless the estimate is fresh and clear: a report whose probe
 	 * another thread's probe pre-empted must still be looked at. */
 	if (estimate(m) >= hard &&
-	    !probe_due(m, atomic_load_explicit(&m->clock_grown, memory_order_relaxed)))
+	    !probe_due(m, atomic_load_explicit(&growth_clock.grown, memory_order_relaxed)))
 		return 0;
 	if (probe(m, true) >= hard ||
-	    atomic_load_explicit(&m->clock_hard_freed_none, memory_order_relaxed))
+	    atomic_load_explicit(&growth_clock.hard_freed_none, memory_order_relaxed))
 		return 0;
 	start = shrinker__now_ns();
 	deadline = start + BRAKE_MAX_NS;
@@ -388,7 +454,7 @@ static int brake(struct shrinker__mon *m)
 		if (probe(m, true) >= hard) {
 			shrinker__debug("brake: released after %llu us, est %llu KiB",
 				(unsigned long long)(shrinker__now_ns() - start) / 1000,
-				(unsigned long long)atomic_load(&m->clock_headroom) >> 10);
+				(unsigned long long)atomic_load(&growth_clock.headroom) >> 10);
 			r = 1;
 			break;
 		}
@@ -397,17 +463,17 @@ static int brake(struct shrinker__mon *m)
 			shrinker__debug("brake: a thread waited %llu ms, headroom "
 					"still %llu KiB (hard watermark %llu KiB)",
 					(unsigned long long)(now - start) / 1000000,
-					(unsigned long long)atomic_load(&m->clock_headroom) >> 10,
+					(unsigned long long)atomic_load(&growth_clock.headroom) >> 10,
 					(unsigned long long)hard >> 10);
 			r = -ETIMEDOUT;
 			break;
 		}
-		if (atomic_load_explicit(&m->clock_hard_freed_none, memory_order_relaxed))
+		if (atomic_load_explicit(&growth_clock.hard_freed_none, memory_order_relaxed))
 			break;
 	}
 	atomic_fetch_sub(&brake_waiters, 1);
-	atomic_fetch_add(&m->clock_brake_waits, 1);
-	atomic_fetch_add(&m->clock_brake_ns, shrinker__now_ns() - start);
+	atomic_fetch_add(&growth_clock.brake_waits, 1);
+	atomic_fetch_add(&growth_clock.brake_ns, shrinker__now_ns() - start);
 	return r;
 }
 

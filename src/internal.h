@@ -24,7 +24,7 @@
  *                          allocation-free, except registration itself.
  *  2. shrinker__mon.lock   (measure.h) the last measurement and watermarks
  *                          that shrinker_get_memory() and friends read.
- *  3. shrinker__mon.probe_lock  (measure.h, growth.c) the growth clock's
+ *  3. growth_clock.probe_lock  (growth.c) the growth clock's
  *                          probe: its file, base and recent growth.  Taken
  *                          inside malloc (the brake): nothing under it
  *                          allocates or takes another lock.

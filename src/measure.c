@@ -30,8 +30,6 @@
 
 struct shrinker__mon shrinker__mon = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.probe_lock = PTHREAD_MUTEX_INITIALIZER,
-	.clock_probe_fd = -1,
 	.flat_ms = SHRINKER__POLL_START_MS,
 	.soft_permille = SHRINKER__SOFT_PERMILLE,
 	.hard_permille = SHRINKER__HARD_PERMILLE,
@@ -411,7 +409,7 @@ void shrinker__measure_forget_locked(struct shrinker__mon *m)
 	m->rate_others = 0;
 	m->soft_sized = 0;
 	m->soft_watched = false;
-	atomic_store(&m->clock_cg_probe_ns, 0);
+	shrinker__growth_unwatch();
 	atomic_store(&m->room_valid, false);
 	shrinker__growth_reopen_locked(m);
 }

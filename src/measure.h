@@ -99,34 +99,6 @@ struct shrinker__mon {
 	atomic_bool room_below_share; /* under an equal share of the peers' memory */
 	_Atomic unsigned peers_seen;  /* peers.n, for the statistics */
 
-	/* The growth clock and the brake (growth.c), read and written
-	 * without the monitor lock.  The probe lock serializes the fast
-	 * probe and protects clock_probe_fd from being closed under a reader
-	 * (lock order: shrinker__mon.lock, then probe_lock). */
-	pthread_mutex_t probe_lock;
-	int clock_probe_fd;               /* kept-open usage file, -1: use RSS */
-	struct shrinker__fdid clock_probe_id;
-	unsigned clock_probe_checks;      /* probes made, for the identity check */
-	double clock_recent;              /* recent growth, decayed (probe lock) */
-	uint64_t clock_recent_ns;         /* when clock_recent was last decayed */
-	_Atomic int64_t clock_churn;      /* refused growth, cumulative: in clock_grown */
-	int64_t clock_churn_probed;       /* clock_churn when clock_recent was updated */
-	_Atomic int64_t clock_grown;      /* growth reported, cumulative */
-	_Atomic int64_t clock_grown_probed; /* clock_grown at the last probe */
-	_Atomic int64_t clock_grown_measured; /* ... at the last measurement */
-	_Atomic int64_t clock_base;       /* probe reading of the measurement */
-	_Atomic uint64_t clock_measured;  /* headroom of the measurement */
-	_Atomic uint64_t clock_headroom;  /* by the last probe or measurement */
-	_Atomic uint64_t clock_hard;      /* the hard watermark, bytes */
-	_Atomic uint64_t clock_step;      /* growth between two probes */
-	_Atomic uint64_t clock_poke_ns;   /* when the brake last woke the reclaimer */
-	_Atomic uint64_t clock_probes;    /* probes made (statistics) */
-	_Atomic uint64_t clock_cg_probe_ns; /* the last probe of the binding
-					    cgroup's usage file */
-	_Atomic uint64_t clock_brake_waits, clock_brake_ns; /* threads braked */
-	atomic_bool clock_use_rss;        /* probe reads RSS, not the cgroup */
-	atomic_bool clock_hard_freed_none;       /* the last hard request freed nothing */
-	atomic_bool clock_armed;          /* the reclaimer's sources are open */
 
 	/* Which sources SHRINKER_SOURCES turned off (bit per source id). */
 	unsigned sources_off;

@@ -336,7 +336,7 @@ void shrinker__monitor_open(void)
 	open_sources_locked(m);
 	m->reopen = false;
 	m->opened = true;
-	atomic_store(&m->clock_armed, true);
+	shrinker__growth_arm(true);
 	/* Thresholds crossed before they were armed never fire: measure again
 	 * right away, now that they are. */
 	atomic_store(&m->poked, true);
@@ -348,7 +348,7 @@ void shrinker__monitor_close(void)
 	struct shrinker__mon *m = &shrinker__mon;
 
 	mon_lock();
-	atomic_store(&m->clock_armed, false);
+	shrinker__growth_arm(false);
 	close_sources_locked(m, "stopped");
 	m->opened = false;
 	mon_unlock();
@@ -692,7 +692,7 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 	 * whether the pressure that asked for it goes on. */
 	atomic_store(&m->room_block_until_ns,
 		     now + (hard ? NO_REFILL_HARD_NS : NO_REFILL_SOFT_NS));
-	atomic_store(&m->clock_hard_freed_none, hard && !freed);
+	shrinker__brake_futile(hard && !freed);
 	mon_lock();
 	shrinker__peers_paid(released);
 	before = m->mem.headroom;
@@ -704,7 +704,7 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 	 * call them in a storm. */
 	/* Growth reported meanwhile means the shrinkers were outpaced, not
 	 * that they lied: that is no reason to wait. */
-	growing = atomic_load(&m->clock_grown) != grown_at_start;
+	growing = shrinker__growth_count() != grown_at_start;
 	helped = shrinker__measure_locked(m) == 0 && freed &&
 		 (released > 0 || m->mem.headroom > before || growing ||
 		  handed_over);
@@ -773,7 +773,7 @@ void shrinker__monitor_atfork_child(void)
 
 	/* Made anew, not unlocked: prepare's mon_lock() is undone here. */
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_mutex_init(&m->probe_lock, NULL);
+	shrinker__growth_atfork_child();
 	mon_forget();
 	shrinker__files_forget();
 	shrinker__rss_forget();
@@ -797,9 +797,7 @@ void shrinker__monitor_add_stats(struct shrinker_global_stats *st)
 	st->hard_events = atomic_load(&m->hard_events);
 	st->held_off = atomic_load(&m->held_off);
 	st->measurements = atomic_load(&m->measurements);
-	st->probes = atomic_load(&m->clock_probes);
-	st->brake_waits = atomic_load(&m->clock_brake_waits);
-	st->brake_wait_ns = atomic_load(&m->clock_brake_ns);
+	shrinker__growth_stats(&st->probes, &st->brake_waits, &st->brake_wait_ns);
 	st->peers = atomic_load(&m->peers_seen);
 }
 

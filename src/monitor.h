@@ -119,6 +119,21 @@ void shrinker__growth_churn(int64_t bytes);
  * probe), with how far (bytes, either way) in *moved; false when it cannot
  * tell. */
 bool shrinker__growth_quiet(int64_t *moved);
+/* The reclaimer's sources are open (true) or closed: the brake holds
+ * threads only while they are. */
+void shrinker__growth_arm(bool armed);
+/* The last hard request freed nothing (true): braked threads would wait
+ * for nothing, and are not held. */
+void shrinker__brake_futile(bool futile);
+/* When the program's growth last probed the binding cgroup's usage file
+ * (0: never, or forgotten by shrinker__growth_unwatch()). */
+uint64_t shrinker__growth_cg_probed_ns(void);
+void shrinker__growth_unwatch(void);
+/* The statistics the growth clock and the brake keep. */
+void shrinker__growth_stats(uint64_t *probes, uint64_t *brake_waits,
+			    uint64_t *brake_ns);
+/* In the child after fork(): the probe lock made anew. */
+void shrinker__growth_atfork_child(void);
 /* Wake threads the brake holds: the reclaimer made progress. */
 void shrinker__brake_kick(void);
 /* Per-thread exemption from the brake: the reclaimer thread, a thread in a

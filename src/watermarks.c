@@ -162,7 +162,7 @@ bool shrinker__cgv1_armed_locked(const struct shrinker__mon *m)
  * and the library may poll (mon lock held): see WATCHED_NS. */
 static bool watched_locked(const struct shrinker__mon *m, uint64_t now)
 {
-	uint64_t at = atomic_load_explicit(&m->clock_cg_probe_ns, memory_order_relaxed);
+	uint64_t at = shrinker__growth_cg_probed_ns();
 
 	SHRINKER__ASSERT_MON_HELD();
 	return m->cg_binding && !(m->sources_off & (1u << SHRINKER__SRC_POLL)) &&

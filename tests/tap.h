@@ -31,18 +31,31 @@ struct tap_test {
 };
 
 static char tap__why[256];
+/* The running test's diagnostics, shown again on stderr if it fails:
+ * prove shows only stderr without --verbose, and a failure in CI must say
+ * what was measured.  The first 8 KiB are kept. */
+static char tap__said[8192];
+static size_t tap__said_len;
 
 static inline void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static inline void tap_diag(const char *fmt, ...)
 {
+	char line[1024];
 	va_list ap;
+	int n;
 
-	fputs("# ", stdout);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fputc('\n', stdout);
+	if (n < 0)
+		return;
+	printf("# %s\n", line);
 	fflush(stdout);
+	n = snprintf(tap__said + tap__said_len, sizeof(tap__said) - tap__said_len,
+		     "# %s\n", line);
+	if (n > 0)
+		tap__said_len += (size_t)n < sizeof(tap__said) - tap__said_len
+					 ? (size_t)n : sizeof(tap__said) - tap__said_len - 1;
 }
 
 static inline int tap_skip_why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -134,6 +147,8 @@ static inline int tap_run(const struct tap_test *t, size_t n)
 		int r;
 
 		tap__why[0] = '\0';
+		tap__said[0] = '\0';
+		tap__said_len = 0;
 		if (pick && pick != i + 1) {
 			printf("ok %zu - %s # SKIP not selected (TAP_ONLY=%zu)\n", i + 1,
 			       t[i].name, pick);
@@ -146,6 +161,8 @@ static inline int tap_run(const struct tap_test *t, size_t n)
 			printf("ok %zu - %s\n", i + 1, t[i].name);
 		else {
 			printf("not ok %zu - %s\n", i + 1, t[i].name);
+			fprintf(stderr, "not ok %zu - %s; it said:\n%s", i + 1, t[i].name,
+				tap__said);
 			failed++;
 		}
 		fflush(stdout);

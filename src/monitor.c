@@ -163,12 +163,12 @@ static uint64_t our_part_locked(const struct shrinker__mon *m, uint64_t target,
 	/* What came back is in the others' resident sizes no more. */
 	if (back > most)
 		back = most;
-	rest = target > back ? target - back : 0;
-	head += back;
-	rest = rest > way ? rest - way : 0;
-	part = shrinker__peers_part(&m->peers, rest);
-	/* What is under way may be slow to come: not on hard pressure. */
 	target = target > back ? target - back : 0;
+	head += back;
+	/* What is under way may be slow to come: left out of our part, not
+	 * of the floor on hard pressure. */
+	rest = target > way ? target - way : 0;
+	part = shrinker__peers_part(&m->peers, rest);
 	if (hard && hw > head && part < hw - head)
 		part = hw - head < target ? hw - head : target;
 	return part;

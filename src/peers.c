@@ -356,52 +356,66 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_ow
 	out->excess_self = rss > total / n ? rss - total / n : 0;
 }
 
-void shrinker__peers_paying(uint64_t bytes)
+/* Our slot in the table, if this process attached to one and claimed it
+ * (not the parent's, after fork()); NULL otherwise. */
+static struct slot *my_slot(void)
 {
 	if (!attached.table || attached.slot < 0 || attached.pid != getpid())
+		return NULL;
+	return &attached.table->slot[attached.slot];
+}
+
+void shrinker__peers_paying(uint64_t bytes)
+{
+	struct slot *me = my_slot();
+
+	if (!me)
 		return;
-	atomic_store(&attached.table->slot[attached.slot].paid_ns, 0);
-	atomic_store(&attached.table->slot[attached.slot].paying_ns, shrinker__now_ns());
-	atomic_store(&attached.table->slot[attached.slot].paying, bytes);
+	atomic_store(&me->paid_ns, 0);
+	atomic_store(&me->paying_ns, shrinker__now_ns());
+	atomic_store(&me->paying, bytes);
 }
 
 void shrinker__peers_paid(uint64_t bytes)
 {
-	if (!attached.table || attached.slot < 0 || attached.pid != getpid())
+	struct slot *me = my_slot();
+
+	if (!me)
 		return;
-	atomic_store(&attached.table->slot[attached.slot].paying, bytes);
-	atomic_store(&attached.table->slot[attached.slot].paid_ns, shrinker__now_ns());
+	atomic_store(&me->paying, bytes);
+	atomic_store(&me->paid_ns, shrinker__now_ns());
 }
 
 void shrinker__peers_others(uint64_t measured_ns, uint64_t *under_way, uint64_t *back)
 {
 	uint64_t now = shrinker__now_ns(), way = 0, got = 0;
+	struct slot *me = my_slot();
 	int i;
 
-	if (attached.table && attached.slot >= 0 && attached.pid == getpid())
-		for (i = 0; i < SLOTS; i++) {
-			struct slot *s = &attached.table->slot[i];
-			uint64_t bytes = atomic_load(&s->paying);
-			uint64_t at = atomic_load(&s->paying_ns);
-			uint64_t paid = atomic_load(&s->paid_ns);
-			uint64_t rss = atomic_load(&s->rss);
+	for (i = 0; me && i < SLOTS; i++) {
+		struct slot *s = &attached.table->slot[i];
+		uint64_t bytes = atomic_load(&s->paying);
+		uint64_t at = atomic_load(&s->paying_ns);
+		uint64_t paid = atomic_load(&s->paid_ns);
+		uint64_t rss = atomic_load(&s->rss);
 
-			if (i == attached.slot || !bytes || atomic_load(&s->pid) <= 0 || at > now ||
-			    now - at > PAYING_RECENT_NS)
-				continue;
-			/* Read from a shared file: never more than the peer
-			 * holds (or, given back, held). */
-			/* Before it began, none of it showed in what we read;
-			 * while it ran, some may have. */
-			if (!paid)
-				shrinker__sat_add(&way, bytes < rss ? bytes : rss);
-			else if (paid > now || paid <= measured_ns)
-				continue;
-			else if (at > measured_ns)
-				shrinker__sat_add(&got, bytes);
-			else
-				shrinker__sat_add(&way, bytes);
-		}
+		if (s == me || !bytes || atomic_load(&s->pid) <= 0 || at > now ||
+		    now - at > PAYING_RECENT_NS)
+			continue;
+		/* Under way: never more than the peer holds (a figure read
+		 * from a shared file; the caller bounds what came back by
+		 * what the peers hold).  Given back after our reading began:
+		 * none of it showed in what we read; while it ran, some may
+		 * have, and it counts as under way. */
+		if (!paid)
+			shrinker__sat_add(&way, bytes < rss ? bytes : rss);
+		else if (paid > now || paid <= measured_ns)
+			continue;
+		else if (at > measured_ns)
+			shrinker__sat_add(&got, bytes);
+		else
+			shrinker__sat_add(&way, bytes);
+	}
 	*under_way = way;
 	*back = got;
 }

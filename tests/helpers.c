@@ -339,3 +339,39 @@ const char *build_dir(void)
 
 	return b && *b ? b : ".";
 }
+
+int fixture_copy(const char *name, const char *tag, char *dir, size_t size)
+{
+	const char *top = getenv("TOP_SRCDIR");
+	char cmd[4096 + 128];
+
+	snprintf(dir, size, "/tmp/shrinker-%s-XXXXXX", tag);
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(cmd, sizeof(cmd), "cp -r '%s/tests/fixtures/%s/.' '%s'",
+		 top && *top ? top : ".", name, dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int fixture_write(const char *dir, const char *rel, const char *text)
+{
+	char path[4096];
+	FILE *f;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	r = fputs(text, f) < 0 ? -1 : 0;
+	return fclose(f) == 0 ? r : -1;
+}
+
+void fixture_remove(const char *dir)
+{
+	char cmd[4096 + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+}

@@ -66,3 +66,12 @@ size_t read_all_fd(int fd, char *buf, size_t size);
 int threads_named(const char *name, pid_t *tid);
 /* The directory holding the test binaries (BUILD from make, or "."). */
 const char *build_dir(void);
+
+/* A private copy of the fixture tree tests/fixtures/name in a new
+ * directory under /tmp named after tag, written into dir (size bytes):
+ * 0, or -1 if it could not be made. */
+int fixture_copy(const char *name, const char *tag, char *dir, size_t size);
+/* Write text over the file rel under dir: 0, or -1. */
+int fixture_write(const char *dir, const char *rel, const char *text);
+/* Remove the copy dir (a diagnostic if it cannot be). */
+void fixture_remove(const char *dir);

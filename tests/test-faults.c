@@ -158,41 +158,6 @@ fail:
 /* A private copy of a fixture tree that the test may change. */
 static char tree[PATH_MAX];
 
-static int copy_tree(const char *name)
-{
-	const char *top = getenv("TOP_SRCDIR");
-	char cmd[PATH_MAX * 2 + 64];
-
-	snprintf(tree, sizeof(tree), "/tmp/shrinker-faults-XXXXXX");
-	if (!mkdtemp(tree))
-		return -1;
-	snprintf(cmd, sizeof(cmd), "cp -r '%s/tests/fixtures/%s/.' '%s'",
-		 top && *top ? top : ".", name, tree);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static void remove_tree(void)
-{
-	char cmd[PATH_MAX + 16];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree);
-	if (system(cmd) != 0)
-		tap_diag("could not remove %s", tree);
-}
-
-static int write_at(const char *rel, const char *text)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", tree, rel);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fputs(text, f);
-	return fclose(f);
-}
-
 static int test_files_change_and_vanish(void)
 {
 	const char *cur = "sys/fs/cgroup/a/b/c/memory.current";
@@ -200,16 +165,16 @@ static int test_files_change_and_vanish(void)
 	char path[PATH_MAX], path2[PATH_MAX];
 	int r = TAP_FAIL;
 
-	CHECK(copy_tree("v2-nested") == 0);
+	CHECK(fixture_copy("v2-nested", "faults", tree, sizeof(tree)) == 0);
 	shrinker__set_root(tree);
 	shrinker__monitor_forget();
 	CHECK(shrinker_get_memory(&mem) == 0 && mem.working_set == 220 * MiB);
 	/* Changing between two reads: the second read sees the new figure. */
-	CHECK(write_at(cur, "419430400\n") == 0);
+	CHECK(fixture_write(tree, cur, "419430400\n") == 0);
 	CHECK(shrinker_get_memory(&mem) == 0 && mem.working_set == 320 * MiB);
 	/* Truncated: a figure cut to nothing is garbage; the system's figures
 	 * are used instead. */
-	CHECK(write_at(cur, "") == 0);
+	CHECK(fixture_write(tree, cur, "") == 0);
 	CHECK(shrinker_get_memory(&mem) == 0);
 	CHECK(strstr(mem.limit_source, "system"));
 	/* Unreadable: a directory where the file was (EISDIR). */
@@ -218,7 +183,7 @@ static int test_files_change_and_vanish(void)
 	CHECK(shrinker_get_memory(&mem) == 0 && strstr(mem.limit_source, "system"));
 	/* Back again: the library looks for its cgroup again within a
 	 * second. */
-	CHECK(rmdir(path) == 0 && write_at(cur, "104857600\n") == 0);
+	CHECK(rmdir(path) == 0 && fixture_write(tree, cur, "104857600\n") == 0);
 	sleep_ms(1100);
 	CHECK(shrinker_get_memory(&mem) == 0 && mem.working_set == 20 * MiB);
 	CHECK(strstr(mem.limit_source, "cgroup v2"));
@@ -226,7 +191,7 @@ static int test_files_change_and_vanish(void)
 	 * one it keeps open, not the path afresh, since opening a file near
 	 * the limit charges kernel memory to our own cgroup; it opens the
 	 * path again when it looks for its cgroup again. */
-	CHECK(write_at("memory.current.new", "419430400\n") == 0);
+	CHECK(fixture_write(tree, "memory.current.new", "419430400\n") == 0);
 	snprintf(path, sizeof(path), "%s/memory.current.new", tree);
 	snprintf(path2, sizeof(path2), "%s/%s", tree, cur);
 	CHECK(rename(path, path2) == 0);
@@ -249,7 +214,7 @@ static int test_files_change_and_vanish(void)
 fail:
 	shrinker__set_root("");
 	shrinker__monitor_forget();
-	remove_tree();
+	fixture_remove(tree);
 	return r;
 }
 

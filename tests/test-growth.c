@@ -444,15 +444,7 @@ static const struct tap_test tests[] = {
 
 static int setup(void)
 {
-	const char *top = getenv("TOP_SRCDIR");
-	char cmd[PATH_MAX * 2 + 64];
-
-	snprintf(tree, sizeof(tree), "/tmp/shrinker-growth-XXXXXX");
-	if (!mkdtemp(tree))
-		return -1;
-	snprintf(cmd, sizeof(cmd), "cp -r '%s/tests/fixtures/v2-nested/.' '%s'",
-		 top && *top ? top : ".", tree);
-	if (system(cmd) != 0)
+	if (fixture_copy("v2-nested", "growth", tree, sizeof(tree)) < 0)
 		return -1;
 	shrinker__set_root(tree);
 	shrinker__monitor_forget();
@@ -461,7 +453,6 @@ static int setup(void)
 
 int main(void)
 {
-	char cmd[PATH_MAX + 16];
 	int r;
 
 	if (setup() < 0) {
@@ -470,8 +461,6 @@ int main(void)
 	}
 	r = tap_run(tests, sizeof(tests) / sizeof(tests[0]));
 	shrinker_unregister(sh);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tree);
-	if (system(cmd) != 0)
-		tap_diag("could not remove %s", tree);
+	fixture_remove(tree);
 	return r;
 }

@@ -346,21 +346,6 @@ fail:
 	return r;
 }
 
-/* Writes s over the file rel under root. */
-static int put(const char *root, const char *rel, const char *s)
-{
-	char path[PATH_MAX];
-	FILE *f;
-	int r;
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	r = fputs(s, f) < 0 ? -1 : 0;
-	return fclose(f) == 0 ? r : -1;
-}
-
 /* Whether the monitor asks now, a soft request of exactly want bytes. */
 static bool asks_soft(uint64_t want)
 {
@@ -376,7 +361,7 @@ static int test_calibration(void)
 	 * headroom, within the band above the 38.4 MiB ceiling (9.6 MiB)
 	 * and a step (3 MiB), nothing to free: the caches have filled up to
 	 * the soft watermark. */
-	char tmp[] = "/tmp/test-limits-calibrate-XXXXXX", cmd[PATH_MAX * 2 + 32];
+	char tmp[PATH_MAX];
 	const char *cg = "sys/fs/cgroup/a/b/c";
 	struct shrinker_memory mem;
 	char file[128];
@@ -384,14 +369,11 @@ static int test_calibration(void)
 	int r = TAP_FAIL;
 	bool hard;
 
-	if (!mkdtemp(tmp))
-		return tap_skip_why("mkdtemp: %s", strerror(errno));
-	snprintf(cmd, sizeof(cmd), "cp -r '%s/v2-high/.' '%s'", fixtures, tmp);
-	CHECK(system(cmd) == 0);
+	CHECK(fixture_copy("v2-high", "calibrate", tmp, sizeof(tmp)) == 0);
 	snprintf(file, sizeof(file), "%s/memory.current", cg);
-	CHECK(put(tmp, file, "356515840\n") == 0);
+	CHECK(fixture_write(tmp, file, "356515840\n") == 0);
 	snprintf(file, sizeof(file), "%s/memory.stat", cg);
-	CHECK(put(tmp, file, "anon 356515840\nfile 0\nactive_anon 356515840\n"
+	CHECK(fixture_write(tmp, file, "anon 356515840\nfile 0\nactive_anon 356515840\n"
 		  "inactive_anon 0\nactive_file 0\ninactive_file 0\n") == 0);
 	shrinker__set_root(tmp);
 	shrinker__monitor_forget();
@@ -430,17 +412,16 @@ static int test_calibration(void)
 	CHECK(!shrinker__monitor_check(NULL, 0, &target, &hard));
 	/* Caches far below the watermark (220 MiB): none. */
 	atomic_store(&shrinker__giveback, 0);
-	CHECK(put(tmp, file, "anon 230686720\nfile 0\nactive_anon 230686720\n"
+	CHECK(fixture_write(tmp, file, "anon 230686720\nfile 0\nactive_anon 230686720\n"
 		  "inactive_anon 0\nactive_file 0\ninactive_file 0\n") == 0);
 	snprintf(file, sizeof(file), "%s/memory.current", cg);
-	CHECK(put(tmp, file, "230686720\n") == 0);
+	CHECK(fixture_write(tmp, file, "230686720\n") == 0);
 	advance_ms(700000);
 	CHECK(!shrinker__monitor_check(NULL, 0, &target, &hard));
 	r = TAP_PASS;
 fail:
 	atomic_store(&shrinker__giveback, 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	(void)!system(cmd);
+	fixture_remove(tmp);
 	use_tree("v2-high");
 	return r;
 }

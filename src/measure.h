@@ -131,6 +131,14 @@ static inline uint64_t shrinker__band(uint64_t soft)
 	return soft / 4;
 }
 
+/* A step of the watermarks for a limit: a 128th of it, 1 MiB at least.
+ * The growth's part of the soft watermark moves by it, and it is the size
+ * of the request that times the caches' give-back (monitor.c). */
+static inline uint64_t shrinker__step(uint64_t limit)
+{
+	return limit / 128 > (1ull << 20) ? limit / 128 : (1ull << 20);
+}
+
 /* The watermarks in bytes for a limit (the one formula: the monitor's and
  * the cgroup v1 thresholds'). */
 void shrinker__watermarks(uint64_t limit, unsigned soft_permille,

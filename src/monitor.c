@@ -50,11 +50,10 @@
 #define NO_REFILL_SOFT_NS 100000000ull
 #define NO_REFILL_HARD_NS 300000000ull
 /* A request that times the caches' give-back (calibrate_locked()) is a
- * 128th of the limit, 1 MiB at least, and asked at most this often until
- * one has timed it. */
+ * step of the watermarks (shrinker__step()), asked again after this long,
+ * then twice as long each time up to CALIBRATE_MAX_NS. */
 #define CALIBRATE_EVERY_NS 10000000000ull
 #define CALIBRATE_MAX_NS 640000000000ull /* 10 min 40 s: 10 s doubled 6 times */
-#define CALIBRATE_MIN (1ull << 20)
 
 
 /* The holders of shrinker__mon.lock, counted in the wrappers below only
@@ -192,7 +191,7 @@ static bool calibrate_due_locked(const struct shrinker__mon *m, uint64_t now)
 {
 	const struct shrinker_memory *mem = &m->mem;
 	uint64_t top = mem->soft_watermark + shrinker__band(mem->soft_watermark);
-	uint64_t step = mem->limit / 128 > CALIBRATE_MIN ? mem->limit / 128 : CALIBRATE_MIN;
+	uint64_t step = shrinker__step(mem->limit);
 
 	SHRINKER__ASSERT_MON_HELD();
 	return (m->soft_unproven || m->soft_slow) && m->have_mem &&
@@ -203,7 +202,7 @@ static bool calibrate_due_locked(const struct shrinker__mon *m, uint64_t now)
 static bool calibrate_locked(struct shrinker__mon *m, uint64_t *target)
 {
 	const struct shrinker_memory *mem = &m->mem;
-	uint64_t now = shrinker__now_ns(), size = mem->limit / 128;
+	uint64_t now = shrinker__now_ns();
 
 	SHRINKER__ASSERT_MON_HELD();
 	if (!calibrate_due_locked(m, now))
@@ -212,7 +211,7 @@ static bool calibrate_locked(struct shrinker__mon *m, uint64_t *target)
 			      : m->calibrate_every_ns * 2 > CALIBRATE_MAX_NS ? CALIBRATE_MAX_NS
 			      : m->calibrate_every_ns * 2;
 	m->calibrate_ns = now;
-	*target = size < CALIBRATE_MIN ? CALIBRATE_MIN : size;
+	*target = shrinker__step(mem->limit);
 	shrinker__debug("the caches filled up to the soft watermark: asking for %llu KiB "
 			"to time how fast they give memory back (if this does not teach, "
 			"again in %llu s)", (unsigned long long)*target >> 10,

@@ -245,7 +245,7 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 	/* The steps are for the growth's part, which moves; the floor is
 	 * exact (rounded up, 2.5 % of 512 MiB kept 16 MiB, not 12.8, free at
 	 * rest: 0.6 % of the limit that the caches could hold). */
-	quantum = limit / 128 > (1u << 20) ? limit / 128 : (1u << 20);
+	quantum = shrinker__step(limit);
 	soft = (soft + quantum - 1) / quantum * quantum;
 	if (soft < floor)
 		soft = floor;

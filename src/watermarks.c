@@ -123,7 +123,12 @@ bool shrinker__page_cache_full_locked(const struct shrinker__mon *m, uint64_t ws
 }
 
 /* Whether the kernel says something before the limit kills (mon lock
- * held): cgroup v1 usage thresholds armed on the binding cgroup, unless
+ * held): cgroup v1 usage thresholds on the binding cgroup (armed for the
+ * limit, or for the one before it: a limit that moved is seen by the
+ * measurement that sizes these watermarks, and the thresholds are re-armed
+ * at them as it ends; judged by the exact limit, each lowered limit put
+ * the soft watermark at its ceiling, and a shrink of a tenth of the cgroup
+ * followed, for a deficit of a few MiB), unless
  * page cache fills it (they watch the usage, page cache included, and were
  * crossed long ago: nothing fires when another process eats that page
  * cache and then the caches' room), or a cgroup v2 memory.high as the
@@ -133,7 +138,7 @@ static bool early_warning_locked(const struct shrinker__mon *m,
 {
 	SHRINKER__ASSERT_MON_HELD();
 	if (m->cg.version == 1)
-		return shrinker__cgv1_armed_locked(m) &&
+		return m->cg_binding && m->src[SHRINKER__SRC_CGV1_THRESHOLD].active &&
 		       !shrinker__page_cache_full_locked(m, mem->working_set);
 	return m->cg_binding && strstr(mem->limit_source, "memory.high") != NULL;
 }

@@ -581,6 +581,11 @@ static int test_two_see_one_deficit(void)
 	CHECK(r == TAP_PASS);
 	CHECK(one >= 4 * MiB && soft1 > 2 * MiB);
 	r1 = (double)one / (double)(soft1 + soft1 / 4 - MiB);
+	/* One process gives about the deficit (0.97-1.01x here); 1.3x and
+	 * more (3x one run in five) when the lowered limit put the soft
+	 * watermark at its ceiling until the thresholds were re-armed. */
+	tap_diag("one process gave %.2fx the deficit", r1);
+	CHECK(r1 <= 1.2);
 	for (i = 0; i < 3; i++) {
 		CHECK(lower_under(2, &two, &soft2) == TAP_PASS);
 		CHECK(two >= 4 * MiB && soft2 > 2 * MiB);

@@ -77,6 +77,7 @@ struct shrinker__mon {
 	uint64_t read_ns;         /* when the last measurement began reading */
 	uint64_t calibrate_ns;    /* when monitor.c last asked to time it */
 	uint64_t calibrate_every_ns; /* and how long it waits to ask again */
+	uint64_t calibrate_first_ns; /* the first wait of that back-off */
 	unsigned flat_ms;         /* poll interval while nothing grows */
 	uint64_t last_ws, last_ns;
 	uint64_t last_find_ns;    /* when the cgroup was last looked for */

@@ -50,9 +50,12 @@
 #define NO_REFILL_SOFT_NS 100000000ull
 #define NO_REFILL_HARD_NS 300000000ull
 /* A request that times the caches' give-back (calibrate_locked()) is a
- * step of the watermarks (shrinker__step()), asked again after this long,
- * then twice as long each time up to CALIBRATE_MAX_NS. */
+ * step of the watermarks (shrinker__step()), asked again after
+ * CALIBRATE_EVERY_NS while none has taught (or CALIBRATE_SLOW_NS while the
+ * give-back is timed slow), then twice as long each time up to
+ * CALIBRATE_MAX_NS. */
 #define CALIBRATE_EVERY_NS 10000000000ull
+#define CALIBRATE_SLOW_NS 1000000000ull
 #define CALIBRATE_MAX_NS 640000000000ull /* 10 min 40 s: 10 s doubled 6 times */
 
 
@@ -183,39 +186,52 @@ static uint64_t our_part_locked(const struct shrinker__mon *m, uint64_t target,
  * to one that was timed once while the machine was busy (a 2 MiB request
  * took 4.6 ms, 438 MiB/s, beside a peer growing at 265 MiB/s on two
  * cores: twice the floor, for good, in a process that gave back at
- * 2-10 GiB/s).  The first asks again after CALIBRATE_EVERY_NS, then each
- * twice as long as the last, up to CALIBRATE_MAX_NS: caches that free
- * nothing, or memory that does not come back (the page cache, shared
- * memory), never teach, and slow ones stay slow. */
+ * 2-10 GiB/s).  Untaught, it asks again after CALIBRATE_EVERY_NS; timed
+ * slow, after CALIBRATE_SLOW_NS (a 2 MiB timing is mostly the trim's and
+ * the scheduler's latency: 1.5 MiB took 5 ms beside two threads growing
+ * at full speed on two cores, and the floor stayed at 9 % of the limit
+ * for the next 10 s); then each twice as long as the last, up to
+ * CALIBRATE_MAX_NS: caches that free nothing, or memory that does not
+ * come back (the page cache, shared memory), never teach, and slow ones
+ * stay slow. */
+static uint64_t calibrate_first(const struct shrinker__mon *m)
+{
+	return m->soft_unproven ? CALIBRATE_EVERY_NS : CALIBRATE_SLOW_NS;
+}
+
 static bool calibrate_due_locked(const struct shrinker__mon *m, uint64_t now)
 {
 	const struct shrinker_memory *mem = &m->mem;
 	uint64_t top = mem->soft_watermark + shrinker__band(mem->soft_watermark);
 	uint64_t step = shrinker__step(mem->limit);
+	uint64_t first = calibrate_first(m);
+	uint64_t wait = m->calibrate_first_ns == first ? m->calibrate_every_ns : first;
 
 	SHRINKER__ASSERT_MON_HELD();
 	return (m->soft_unproven || m->soft_slow) && m->have_mem &&
 	       mem->headroom <= top + step &&
-	       !(m->calibrate_ns && now - m->calibrate_ns < m->calibrate_every_ns);
+	       !(m->calibrate_ns && now - m->calibrate_ns < wait);
 }
 
 static bool calibrate_locked(struct shrinker__mon *m, uint64_t *target)
 {
 	const struct shrinker_memory *mem = &m->mem;
-	uint64_t now = shrinker__now_ns();
+	uint64_t now = shrinker__now_ns(), first;
 
 	SHRINKER__ASSERT_MON_HELD();
 	if (!calibrate_due_locked(m, now))
 		return false;
-	m->calibrate_every_ns = !m->calibrate_ns ? CALIBRATE_EVERY_NS
+	first = calibrate_first(m);
+	m->calibrate_every_ns = !m->calibrate_ns || m->calibrate_first_ns != first ? first
 			      : m->calibrate_every_ns * 2 > CALIBRATE_MAX_NS ? CALIBRATE_MAX_NS
 			      : m->calibrate_every_ns * 2;
+	m->calibrate_first_ns = first;
 	m->calibrate_ns = now;
 	*target = shrinker__step(mem->limit);
 	shrinker__debug("the caches filled up to the soft watermark: asking for %llu KiB "
-			"to time how fast they give memory back (if this does not teach, "
-			"again in %llu s)", (unsigned long long)*target >> 10,
-			(unsigned long long)m->calibrate_every_ns / 1000000000);
+			"to time how fast they give memory back (again in %.0f s, if "
+			"it does not teach or finds them slow)", (unsigned long long)*target >> 10,
+			m->calibrate_every_ns / 1e9);
 	return true;
 }
 

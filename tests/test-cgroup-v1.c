@@ -563,7 +563,7 @@ static int lower_under(unsigned nproc, uint64_t *dip, uint64_t *soft)
 static int test_two_see_one_deficit(void)
 {
 	uint64_t one = 0, two = 0, soft1 = 0, soft2 = 0;
-	double r1, r2[3], t;
+	double r1, r2[3], t, deficit, floor2;
 	int r;
 	unsigned i, j;
 
@@ -572,9 +572,10 @@ static int test_two_see_one_deficit(void)
 	 * one alone gives (each its part), not twice that.  The deficit is
 	 * the soft watermark's (a shrink frees back to the top of the band
 	 * above it, a quarter of it, from 1 MiB of headroom), which the runs
-	 * may size differently (each times its own give-back): what is
-	 * compared is what they gave per byte of it, the two processes' in
-	 * the median of three runs. */
+	 * may size differently (each times its own give-back): what one
+	 * gave per byte of it is the reference, and the two processes' gift
+	 * is compared with what that makes of their deficit plus the one
+	 * thing both may pay (the hard floor), in the median of three runs. */
 	r = lower_under(1, &one, &soft1);
 	if (r == TAP_SKIP)
 		return tap_skip_required("CGROUP", "%s", skip_why);
@@ -589,11 +590,19 @@ static int test_two_see_one_deficit(void)
 	for (i = 0; i < 3; i++) {
 		CHECK(lower_under(2, &two, &soft2) == TAP_PASS);
 		CHECK(two >= 4 * MiB && soft2 > 2 * MiB);
-		r2[i] = (double)two / (double)(soft2 + soft2 / 4 - MiB);
+		/* What one alone gives for this deficit, plus the floor on
+		 * hard pressure of the other: back to the hard watermark (half
+		 * the soft one) from the 1 MiB of headroom, which each process
+		 * frees at once when both measure at the same moment, before
+		 * either sees the other's request under way. */
+		deficit = (double)(soft2 + soft2 / 4 - MiB);
+		floor2 = soft2 / 2 > MiB ? (double)(soft2 / 2 - MiB) : 0;
+		r2[i] = (double)two / (r1 * deficit + floor2);
 		tap_diag("the caches gave up for the same deficit: %.1f MiB with one process "
-			 "(soft watermark %.1f MiB), %.1f MiB with two (%.1f MiB): %.2fx per "
-			 "byte of it", one / (double)MiB, soft1 / (double)MiB,
-			 two / (double)MiB, soft2 / (double)MiB, r2[i] / r1);
+			 "(soft watermark %.1f MiB), %.1f MiB with two (%.1f MiB): %.2fx what "
+			 "one gives plus the other's hard floor (%.1f MiB)", one / (double)MiB,
+			 soft1 / (double)MiB, two / (double)MiB, soft2 / (double)MiB, r2[i],
+			 (r1 * deficit + floor2) / (double)MiB);
 	}
 	for (i = 0; i < 3; i++)
 		for (j = i + 1; j < 3; j++)
@@ -602,11 +611,12 @@ static int test_two_see_one_deficit(void)
 				r2[i] = r2[j];
 				r2[j] = t;
 			}
-	/* Paying twice would be 2x; 0.8-1.15x is seen, 1.36x once in 40
-	 * runs.  (1.0-1.35x, and 1.8-2.5x one run in five, when a process
+	/* Paying twice would be 1.5x (14 MiB against 9.2 for a 6.4 MiB
+	 * watermark); 0.65-1.0x is seen, 1.0 when both paid the hard floor,
+	 * under load.  (1.8-2.5x the deficit one run in five when a process
 	 * that measured before a peer's memory came back took its part of
 	 * the same deficit again.) */
-	CHECK(r2[1] <= r1 * 1.3);
+	CHECK(r2[1] <= 1.15);
 	return TAP_PASS;
 fail:
 	return TAP_FAIL;

@@ -485,7 +485,12 @@ int shrinker_set_watermarks(unsigned soft_permille, unsigned hard_permille);
  * heap) drive the growth clock, so that once per step it reads the usage
  * file (see "When the library looks").  When it says no, it asks the
  * reclaimer thread (at most every 100 ms) to measure again, so room that
- * appears is seen.  Before anything was measured it says yes.
+ * appears is seen.  Before anything was measured it says yes.  Any thread;
+ * threads on different CPUs do not slow each other: each CPU grants from a
+ * stock of room taken from the measurement a batch at a time (the stocks
+ * together hold at most a quarter of the band, counted as granted; a
+ * measurement or a shrink empties them), so a grant refused while other
+ * CPUs hold room is at most that much short, until the next measurement.
  */
 bool shrinker_may_grow(size_t bytes);
 

@@ -75,6 +75,10 @@ static struct {
 	_Atomic uint64_t headroom;  /* by the last probe or measurement */
 	_Atomic uint64_t hard;      /* the hard watermark, bytes */
 	_Atomic uint64_t step;      /* growth between two probes */
+	_Atomic int64_t flush;      /* growth a CPU's slot keeps before it
+				       adds it to grown (stock.c): a quarter
+				       of a step over the CPUs, 0 before the
+				       first measurement */
 	_Atomic uint64_t poke_ns;   /* when the brake last woke the reclaimer */
 	_Atomic uint64_t probes;    /* probes made (statistics) */
 	_Atomic uint64_t cg_probe_ns; /* the last probe of the binding
@@ -127,10 +131,32 @@ static int64_t clamp_step(int64_t v)
 static void set_step(struct shrinker__mon *m, uint64_t head)
 {
 	uint64_t hard = atomic_load_explicit(&growth_clock.hard, memory_order_relaxed);
+	int64_t step = clamp_step(head > hard ? (int64_t)((head - hard) / 8) : 0);
 
-	atomic_store_explicit(&growth_clock.step,
-			      (uint64_t)clamp_step(head > hard ? (int64_t)((head - hard) / 8) : 0),
+	atomic_store_explicit(&growth_clock.step, (uint64_t)step, memory_order_relaxed);
+	atomic_store_explicit(&growth_clock.flush,
+			      step / 4 / (int64_t)shrinker__stock_cpus(),
 			      memory_order_relaxed);
+}
+
+/* Growth and churn taken out of the CPUs' slots, onto the clock; the
+ * clock's growth after it. */
+static int64_t clock_add(int64_t grown, int64_t churn)
+{
+	if (churn)
+		atomic_fetch_add_explicit(&growth_clock.churn, churn, memory_order_relaxed);
+	return atomic_fetch_add_explicit(&growth_clock.grown, grown,
+					 memory_order_relaxed) + grown;
+}
+
+/* Every slot's pending growth onto the clock (a measurement is exact). */
+static void clock_collect(void)
+{
+	int64_t grown, churn;
+
+	shrinker__stock_grown_drain(&grown, &churn);
+	if (grown || churn)
+		clock_add(grown, churn);
 }
 
 /* One reading: cgroup usage or RSS, bytes; -1 if it cannot be had; *cg
@@ -288,6 +314,7 @@ void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
 {
 	SHRINKER__ASSERT_MON_HELD();
 	probe_take(m, true);
+	clock_collect();
 	atomic_store(&growth_clock.base, base);
 	atomic_store(&growth_clock.measured, m->mem.headroom);
 	atomic_store(&growth_clock.use_rss, use_rss);
@@ -323,7 +350,8 @@ void shrinker__growth_reopen_locked(struct shrinker__mon *m)
 
 int64_t shrinker__growth_count(void)
 {
-	return atomic_load_explicit(&growth_clock.grown, memory_order_relaxed);
+	return atomic_load_explicit(&growth_clock.grown, memory_order_relaxed) +
+	       shrinker__stock_grown_pending();
 }
 
 void shrinker__growth_arm(bool armed)
@@ -360,29 +388,39 @@ void shrinker__growth_atfork_child(void)
 	pthread_mutex_init(&growth_clock.probe_lock, NULL);
 }
 
-void shrinker__growth_churn(int64_t bytes)
-{
-	atomic_fetch_add_explicit(&growth_clock.churn, bytes, memory_order_relaxed);
-	shrinker__growth_note(bytes);
-}
-
-void shrinker__growth_note(int64_t delta)
+/* Growth of delta bytes, churn of them refused: on this CPU's slot until
+ * it holds the flush mark, then on the clock, and a probe when a step has
+ * passed. */
+static void note(int64_t delta, int64_t churn)
 {
 	struct shrinker__mon *m = &shrinker__mon;
-	int64_t grown;
+	int64_t grown, taken, taken_churn;
 
-	/* Only growth counts.  Memory freed on one thread must not hide what
-	 * another allocates: freed heap is not given back until the trim,
-	 * and may not be where the growing thread allocates. */
-	if (delta <= 0)
+	if (!shrinker__stock_grow(delta, churn,
+				  atomic_load_explicit(&growth_clock.flush, memory_order_relaxed),
+				  &taken, &taken_churn))
 		return;
-	grown = atomic_fetch_add_explicit(&growth_clock.grown, delta,
-					  memory_order_relaxed) + delta;
+	grown = clock_add(taken, taken_churn);
 	if (!atomic_load_explicit(&m->room_valid, memory_order_acquire))
 		return;
 	if (!probe_due(m, grown))
 		return;
 	probe(m, false);
+}
+
+void shrinker__growth_churn(int64_t bytes)
+{
+	if (bytes > 0)
+		note(bytes, bytes);
+}
+
+void shrinker__growth_note(int64_t delta)
+{
+	/* Only growth counts.  Memory freed on one thread must not hide what
+	 * another allocates: freed heap is not given back until the trim,
+	 * and may not be where the growing thread allocates. */
+	if (delta > 0)
+		note(delta, 0);
 }
 
 void shrinker__brake_kick(void)

@@ -7,7 +7,8 @@
  * farm-studio look src draws no circle of files, and 5 calls run up: the
  * pressure sources' into monitor.c and measure.c):
  *  1. base: util.c (clock, log, eventfds, RSS, trim), wake.c (the
- *     reclaimer's wake-up), parse.c, histogram.c, files.c;
+ *     reclaimer's wake-up), stock.c (per-CPU stocks for the hot calls),
+ *     parse.c, histogram.c, files.c;
  *  2. what the kernel and the peers say: cgroup.c, peers.c, source.c,
  *     returned.c;
  *  3. the model: watermarks.c, growth.c (growth clock, brake), measure.c;
@@ -302,6 +303,31 @@ uint64_t shrinker__returned_credit_locked(const struct shrinker *s, uint64_t fre
  * Any thread, no lock. */
 uint64_t shrinker__giveback_rate(void);
 extern _Atomic uint64_t shrinker__giveback;
+
+/* stock.c: per-CPU stocks of room to grow and counts of growth, for the hot
+ * calls.  Any thread, no lock, nothing allocated. */
+/* The CPUs the process may run on (1 to 64: the slots in use). */
+unsigned shrinker__stock_cpus(void);
+/* Take bytes of room from this CPU's stock (true), counting them granted
+ * there; false if it holds less. */
+bool shrinker__stock_take(uint64_t bytes);
+/* Put bytes of room (taken from the shared figure) in this CPU's stock. */
+void shrinker__stock_put(uint64_t bytes);
+/* Empty every CPU's room stock; returns what they held. */
+uint64_t shrinker__stock_drain(void);
+/* Count bytes granted from elsewhere in this CPU's slot, and every slot's
+ * grants, cumulative (wrapping: read it as a difference). */
+void shrinker__stock_granted(uint64_t bytes);
+uint64_t shrinker__stock_granted_total(void);
+/* Add growth (and of it, refused churn) to this CPU's pending figures; once
+ * the pending growth reaches flush, true with both taken out into *grown
+ * and *churn for the growth clock. */
+bool shrinker__stock_grow(int64_t grown, int64_t churn, int64_t flush,
+			  int64_t *grown_out, int64_t *churn_out);
+/* Take out every slot's pending growth and churn; their pending growth,
+ * left in place. */
+void shrinker__stock_grown_drain(int64_t *grown_out, int64_t *churn_out);
+int64_t shrinker__stock_grown_pending(void);
 
 /* wake.c: the reclaimer's wake-up eventfd. */
 /* Wake the reclaimer thread (any context, no lock needed). */

@@ -27,6 +27,7 @@
 #define SAMPLE_MAX_NS 1000000000ull
 /* rate_slow, which sizes the watermarks (watermarks.c). */
 #define RATE_SLOW_HALF_LIFE_S 0.5
+#define ROOM_BATCH_MAX (1ull << 20)
 
 struct shrinker__mon shrinker__mon = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -133,7 +134,7 @@ static void decay_max(double *r, double inst, double dt, double half_life)
  * raise the watermark and shrink what had just been refilled. */
 bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t now)
 {
-	uint64_t granted = atomic_load(&m->room_granted_total);
+	uint64_t granted = shrinker__stock_granted_total();
 	uint64_t mine = granted - m->last_granted_total;
 	uint64_t freed_total = atomic_load(&m->freed_total);
 	uint64_t freed = freed_total - m->last_freed_total;
@@ -331,7 +332,7 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 			   uint64_t granted_before, int64_t probe_base,
 			   bool probe_rss)
 {
-	uint64_t now = shrinker__now_ns();
+	uint64_t now = shrinker__now_ns(), batch;
 	uint64_t base = shrinker__rate_base_locked(m, mem->working_set);
 
 	SHRINKER__ASSERT_MON_HELD();
@@ -349,20 +350,41 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 	atomic_store(&m->room_headroom, mem->headroom);
 	atomic_store(&m->room_soft, mem->soft_watermark);
 	atomic_store(&m->room_hard, mem->hard_watermark);
+	/* What the CPUs' stocks may hold together: a quarter of the band
+	 * above the soft watermark (stock.c), 1 MiB each at most. */
+	batch = shrinker__band(mem->soft_watermark) / 4 / shrinker__stock_cpus();
+	atomic_store(&m->room_batch, batch > ROOM_BATCH_MAX ? ROOM_BATCH_MAX : batch);
 	atomic_fetch_sub(&m->room_granted, granted_before);
 	shrinker__growth_measured_locked(m, probe_base, probe_rss);
 	atomic_store(&m->room_valid, true);
 }
 
+void shrinker__room_stocks_return(struct shrinker__mon *m)
+{
+	uint64_t back = shrinker__stock_drain(), was;
+
+	/* Never below zero: a refill may have put its batch in a stock after
+	 * a measurement dropped it from the figure. */
+	was = atomic_load_explicit(&m->room_granted, memory_order_relaxed);
+	while (back && !atomic_compare_exchange_weak_explicit(&m->room_granted, &was,
+							      was > back ? was - back : 0,
+							      memory_order_relaxed,
+							      memory_order_relaxed))
+		;
+}
+
 int shrinker__measure_locked(struct shrinker__mon *m)
 {
 	struct shrinker_memory mem = { .limit = UINT64_MAX };
-	uint64_t granted_before = atomic_load(&m->room_granted);
+	uint64_t granted_before;
 	struct shrinker__cg_measure cgm;
 	uint64_t total, rss;
 	bool set = false, cg_ok, budget_binds;
 
 	SHRINKER__ASSERT_MON_HELD();
+	/* Room the stocks did not hand out is not growth on its way. */
+	shrinker__room_stocks_return(m);
+	granted_before = atomic_load(&m->room_granted);
 	m->read_ns = shrinker__now_ns();
 	read_env_locked(m);
 	atomic_fetch_add(&m->measurements, 1);

@@ -60,7 +60,7 @@ struct shrinker__mon {
 	double rate;              /* working-set growth, bytes/s, decaying max */
 	double rate_others;       /* the same, less what the library granted */
 	double rate_slow;         /* that, halving every half second */
-	uint64_t last_granted_total; /* room_granted_total at last_ns */
+	uint64_t last_granted_total; /* every grant (stock.c) at last_ns */
 	uint64_t last_freed_total;   /* freed_total at last_ns */
 	uint64_t soft_sized, soft_sized_ns; /* the adaptive soft watermark, since */
 	uint64_t soft_own;        /* the soft watermark as we sized it, before
@@ -92,7 +92,7 @@ struct shrinker__mon {
 	/* Read by shrinker_may_grow() without the lock. */
 	_Atomic uint64_t room_headroom, room_soft, room_hard, room_granted, room_poke_ns;
 	_Atomic uint64_t room_block_until_ns; /* no growth before this */
-	_Atomic uint64_t room_granted_total;  /* every grant, cumulative */
+	_Atomic uint64_t room_batch; /* what a CPU's stock takes at a time */
 	_Atomic uint64_t freed_total;       /* every callback's freed, cumulative */
 	_Atomic unsigned calls_running;     /* callbacks in progress */
 	_Atomic uint64_t freed_ns, trimmed_ns; /* last freed, last malloc_trim() */
@@ -178,6 +178,9 @@ int shrinker__measure_locked(struct shrinker__mon *m);
  * granted, now and over the last second (rate_others, rate_slow). */
 bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws,
 				  uint64_t now);
+/* The room the CPUs' stocks hold (stock.c), back to the shared figure:
+ * at a measurement, and after a shrink (any thread, no lock). */
+void shrinker__room_stocks_return(struct shrinker__mon *m);
 /* Every limit and budget (not the watermarks) forgotten. */
 void shrinker__measure_forget_locked(struct shrinker__mon *m);
 

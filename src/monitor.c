@@ -707,6 +707,7 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 	 * whether the pressure that asked for it goes on. */
 	atomic_store(&m->room_block_until_ns,
 		     now + (hard ? NO_REFILL_HARD_NS : NO_REFILL_SOFT_NS));
+	shrinker__room_stocks_return(m);
 	shrinker__brake_futile(hard && !freed);
 	mon_lock();
 	shrinker__peers_paid(released);
@@ -957,20 +958,31 @@ void shrinker__trimmed(void)
 
 void shrinker__granted(uint64_t bytes)
 {
-	atomic_fetch_add_explicit(&shrinker__mon.room_granted_total, bytes,
-				  memory_order_relaxed);
+	shrinker__stock_granted(bytes);
 	shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
 }
 
+/* A grant from this CPU's stock, or from the shared room, which then gives
+ * the stock a batch more while it holds four (stock.c). */
 static bool room_take(uint64_t bytes)
 {
 	struct shrinker__mon *m = &shrinker__mon;
+	uint64_t left, batch, extra;
 
 	if (!atomic_load_explicit(&m->room_valid, memory_order_acquire))
 		return true; /* nothing measured yet */
-	if (shrinker__room_left() < bytes)
+	if (shrinker__stock_take(bytes)) {
+		shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
+		return true;
+	}
+	left = shrinker__room_left();
+	if (left < bytes)
 		return false;
-	atomic_fetch_add_explicit(&m->room_granted, bytes, memory_order_relaxed);
+	batch = atomic_load_explicit(&m->room_batch, memory_order_relaxed);
+	extra = (left - bytes) / 4 >= batch ? batch : 0;
+	atomic_fetch_add_explicit(&m->room_granted, bytes + extra, memory_order_relaxed);
+	if (extra)
+		shrinker__stock_put(extra);
 	shrinker__granted(bytes);
 	return true;
 }

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,6 +393,83 @@ fail:
 	return TAP_FAIL;
 }
 
+/* The per-CPU stocks (src/stock.c): grants from two threads on two CPUs,
+ * 4 KiB at a time, are all counted as grants and as growth, whatever the
+ * stocks hold; a measurement empties them; what they may hold together is a
+ * quarter of the band above the soft watermark; and one thread on one CPU
+ * is granted all the room there is, never more. */
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void *grant_4k(void *arg)
+{
+	unsigned i;
+
+	pin((int)(uintptr_t)arg);
+	for (i = 0; i < 1000; i++)
+		if (!shrinker_may_grow(4096))
+			return (void *)1;
+	return NULL;
+}
+
+static int test_stocks(void)
+{
+	struct shrinker_memory mem;
+	uint64_t granted0, left, sum = 0, batch;
+	int64_t grown0;
+	cpu_set_t was;
+	void *ret[2] = { (void *)1, (void *)1 };
+	pthread_t th[2];
+	unsigned i, ncpu = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	int r = TAP_FAIL;
+
+	CHECK(sched_getaffinity(0, sizeof(was), &was) == 0);
+	atomic_store(&restore_ws, 0);
+	CHECK(set_ws(220 * MiB) == 0);
+	CHECK(shrinker_get_memory(&mem) == 0);
+	batch = atomic_load(&shrinker__mon.room_batch);
+	tap_diag("batch %llu KiB on each of %u CPUs, band %llu KiB",
+		 (unsigned long long)batch >> 10, shrinker__stock_cpus(),
+		 (unsigned long long)shrinker__band(mem.soft_watermark) >> 10);
+	CHECK(batch > 0);
+	CHECK(batch * shrinker__stock_cpus() <= shrinker__band(mem.soft_watermark) / 4);
+	granted0 = shrinker__stock_granted_total();
+	grown0 = shrinker__growth_count();
+	for (i = 0; i < 2; i++)
+		CHECK(pthread_create(&th[i], NULL, grant_4k,
+				     (void *)(uintptr_t)(ncpu > 1 ? i : 0)) == 0);
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], &ret[i]);
+	CHECK(ret[0] == NULL && ret[1] == NULL);
+	CHECK(shrinker__stock_granted_total() - granted0 == 2 * 1000 * 4096);
+	CHECK(shrinker__growth_count() - grown0 == 2 * 1000 * 4096);
+	/* A measurement takes the room back and the growth onto the clock. */
+	CHECK(shrinker_get_memory(&mem) == 0);
+	CHECK(shrinker__stock_drain() == 0);
+	CHECK(shrinker__stock_grown_pending() == 0);
+	/* All the room, by 64 KiB, from one CPU: never more than there is,
+	 * and all of it but the last partial block. */
+	pin(0);
+	CHECK(shrinker_get_memory(&mem) == 0);
+	left = shrinker__room_left();
+	while (shrinker_may_grow(64 * 1024) && sum <= left)
+		sum += 64 * 1024;
+	tap_diag("room %llu KiB, granted %llu KiB", (unsigned long long)left >> 10,
+		 (unsigned long long)sum >> 10);
+	CHECK(sum <= left && sum + 64 * 1024 > left);
+	r = TAP_PASS;
+fail:
+	sched_setaffinity(0, sizeof(was), &was);
+	shrinker_get_memory(&mem);
+	return r;
+}
+
 /* A limit lowered by writing the limit file, with nothing else to make
  * the library look (no growth reported, the reclaimer in its long poll):
  * the watch on the file (inotify) wakes it, and the shrinker is called
@@ -440,6 +518,7 @@ static const struct tap_test tests[] = {
 	{ "the library times its own reactions (histogram, percentiles, SHRINKER_DEBUG)", test_reaction_stats },
 	{ "the caches' granted refill is not others' growth; ungranted growth is", test_refill_is_not_growth },
 	{ "a limit file rewritten wakes the reclaimer (inotify), nothing else making it look", test_limit_file_wakes },
+	{ "per-CPU stocks: every grant counted, emptied by a measurement, within a quarter of the band", test_stocks },
 };
 
 static int setup(void)

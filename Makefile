@@ -78,7 +78,7 @@ RPATH = $(if $(NO_RPATH),,-Wl,-rpath,'$(1)')
 LINK_SHARED = $(if $(STATIC_LINK),$(STATIC),-L$(B) -lshrinker $(call RPATH,$$ORIGIN$(1):$$ORIGIN/../lib))
 DEP_LIB := $(if $(STATIC_LINK),$(STATIC),$(SHARED))
 
-.PHONY: all lib check check-build check-breaks install uninstall clean demo bench bench-race bench-pages analyze check-valgrind abi-baseline bench-brake
+.PHONY: all lib check check-build check-breaks install uninstall clean demo bench bench-race bench-pages analyze check-valgrind abi-baseline bench-brake bench-calls
 all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH) $(BRAKEBENCH)
 lib: $(STATIC) $(SHARED) $(BRAKE) $(B)/libshrinker.pc
 
@@ -244,6 +244,11 @@ bench-race: all $(B)/tests/prog-grower
 # What the brake costs with room to spare (no cgroup needed).
 bench-brake: all
 	B=$(B) bench/brake.sh
+
+# What the hot calls cost per call from 1 to 8 threads, beside the library
+# before the per-CPU stocks (bench/calls.sh; about 3 minutes).
+bench-calls: all
+	B=$(B) bench/calls.sh
 
 # The programs the VM tests run in the guest, linked statically.
 VM_BINS := $(B)/memory-hog $(B)/competitor $(B)/tests/prog-grower $(BRAKE)

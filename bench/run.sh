@@ -454,9 +454,9 @@ fi
 		echo "<!-- compare:end -->"
 		echo
 	fi
-	# The tables of make bench-race and make bench-pages are kept from
-	# their last runs.
-	for section in race pages; do
+	# The tables of make bench-race, bench-pages and bench-calls are kept
+	# from their last runs.
+	for section in race pages calls; do
 		kept=$(section_keep "$section")
 		[ -z "$kept" ] || printf '%s\n\n' "$kept"
 	done

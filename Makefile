@@ -246,7 +246,7 @@ bench-brake: all
 	B=$(B) bench/brake.sh
 
 # What the hot calls cost per call from 1 to 8 threads, beside the library
-# before the per-CPU stocks (bench/calls.sh; about 3 minutes).
+# before the per-CPU stocks (bench/calls.sh; about a minute).
 bench-calls: all
 	B=$(B) bench/calls.sh
 

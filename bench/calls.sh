@@ -4,11 +4,11 @@
 # for this build and for a base revision's library built beside it
 # (CALLS_BASE, default 2448b3c: the library before the per-CPU stocks of
 # src/stock.c), RUNS (default 5) interleaved pairs of 300 ms runs; the
-# median ns per call of one thread with the min-max spread, its ratio to
-# one thread, and the ratio of this build to the base.  No cgroup needed:
+# median ns of a core per call with the min-max spread, its ratio to one
+# thread, and the ratio of this build to the base.  No cgroup needed:
 # SHRINKER_LIMIT=1T gives the library a limit it never reaches.  Writes
 # build/bench/calls.md and, in place of the last one, its section of
-# BENCHMARKS.md.  About 3 minutes on 2 cores.
+# BENCHMARKS.md.  About a minute on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build/default-cc}
@@ -51,9 +51,10 @@ done
 	echo "## The hot calls from more threads"
 	echo
 	echo "Written by \`make bench-calls\` (bench/calls.sh) on $(date -u +%Y-%m-%d): $(nproc) cores, Linux $(uname -r)."
-	echo "Nanoseconds per call of one thread, each thread calling for its own cache with room to spare,"
-	echo "median (min-max) of $RUNS interleaved runs; *x one thread*: against this build from one thread;"
-	echo "*x base*: against the library of $BASE (before the per-CPU stocks), run beside it."
+	echo "Nanoseconds of a core per call (wall time times the cores the threads can use, over the calls),"
+	echo "each thread calling for its own cache with room to spare, median (min-max) of $RUNS interleaved"
+	echo "runs; *x one thread*: against this build from one thread; *x base*: against the library of"
+	echo "$BASE (before the per-CPU stocks), run beside it."
 	echo
 	echo "| call | threads | ns per call | x one thread | base ns per call | x base |"
 	echo "|---|---:|---:|---:|---:|---:|"

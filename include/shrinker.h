@@ -391,7 +391,8 @@ int shrinker_dispatch(void);
  * Processes that share a cgroup: every process using the library measures
  * the same usage against the same limit.  Each publishes its resident size
  * in a small shared file (/dev/shm/libshrinker-<uid>-<cgroup>, created 0600
- * and used only if it is a private file of the same user) and takes its
+ * and used only if it is a private file of the same user; 4 KiB for 64
+ * processes, growing by as much per 64 more, up to 4096) and takes its
  * part of a deficit: the processes above an equal share of their resident
  * memory pay first, in proportion to their excess, the rest in proportion
  * to what each holds; on hard pressure each takes at least what brings the

@@ -34,6 +34,14 @@
  * Processes that do not use the library are not peers: their part of a
  * deficit is ours to free.
  *
+ * The table holds 64 slots at first (the layout version 1 shares) and
+ * grows by 64 as processes come, up to 4096: a new process past the slots
+ * ever claimed moves their high-water mark, grows the file with
+ * fallocate() (which never shrinks it, whoever grows it at the same time)
+ * and maps it anew; the others map the new slots at their next update.
+ * An update looks at the slots up to the mark only, and asks whether a
+ * peer lives (kill(pid, 0)) only when it has been silent for a while.
+ *
  * The file is created 0600 with O_NOFOLLOW and used only if it is a
  * regular file of ours with no other permission bits; anything else (no
  * /dev/shm, another user's file, a symlink) means no peers, the behaviour
@@ -51,6 +59,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -61,8 +70,14 @@
 #include "internal.h"
 #include "monitor.h"
 
-#define SLOTS 64
+/* The table: a header and FIRST_SLOTS slots (the layout of version 1,
+ * whose processes still share it), then chunks of CHUNK_SLOTS appended as
+ * more processes come, up to MAX_SLOTS. */
+#define FIRST_SLOTS 64
+#define CHUNK_SLOTS 64
+#define MAX_SLOTS 4096
 #define STALE_NS 60000000000ull  /* a slot not written for this long is free */
+#define ALIVE_NS 250000000ull    /* a peer that wrote this recently lives */
 #define RECENT_NS 30000000000ull /* a peer counts if it wrote this recently */
 #define SOFT_RECENT_NS 1000000000ull /* its watermark, if it wrote this recently */
 #define PAYING_RECENT_NS 500000000ull /* what it pays, if it began this recently */
@@ -84,9 +99,17 @@ struct slot {
 
 struct table {
 	uint32_t magic, version;
-	uint64_t spare[7];
-	struct slot slot[SLOTS];
+	/* Slots ever claimed, the high-water mark: scans stop there (0 in a
+	 * table of version 1, whose processes claim only the first 64). */
+	_Atomic uint32_t used;
+	uint32_t pad;
+	uint64_t spare[6];
+	struct slot slot[FIRST_SLOTS];
+	/* ... and, when the file is larger, more slots after these. */
 };
+
+#define TABLE_BYTES(slots) (sizeof(struct table) + \
+			    ((size_t)(slots) - FIRST_SLOTS) * sizeof(struct slot))
 
 #define MAGIC 0x6b6e7273u /* "srnk" */
 
@@ -95,6 +118,8 @@ struct table {
  * or after fork() in the only thread). */
 static struct {
 	struct table *table;  /* mapped, NULL if none */
+	unsigned slots;       /* how many slots the mapping holds */
+	int fd;               /* the file, kept open to map more of it */
 	dev_t dev;            /* the cgroup directory it is for */
 	ino_t ino;
 	int slot;             /* ours, -1 if none */
@@ -102,7 +127,73 @@ static struct {
 	char path[96];        /* the file, to remove when the last one leaves */
 	dev_t file_dev;       /* and which file it was */
 	ino_t file_ino;
-} attached = { .slot = -1 };
+} attached = { .slot = -1, .fd = -1 };
+
+/* Whether a file of size bytes is a table: the first slots and whole
+ * slots after them, at most MAX_SLOTS; and how many slots it holds. */
+static bool table_size_ok(off_t size)
+{
+	return size >= (off_t)TABLE_BYTES(FIRST_SLOTS) && size <= (off_t)TABLE_BYTES(MAX_SLOTS) &&
+	       ((size_t)size - TABLE_BYTES(FIRST_SLOTS)) % sizeof(struct slot) == 0;
+}
+
+static unsigned table_slots(off_t size)
+{
+	return FIRST_SLOTS + (unsigned)(((size_t)size - TABLE_BYTES(FIRST_SLOTS)) /
+					sizeof(struct slot));
+}
+
+/* Slot i of the table we are attached to (i < attached.slots). */
+static struct slot *slot_at(unsigned i)
+{
+	return (struct slot *)((char *)attached.table + offsetof(struct table, slot) +
+			       (size_t)i * sizeof(struct slot));
+}
+
+/* How many slots to look at: those ever claimed, and at least the first
+ * 64 (a process of version 1 may hold any of them), within our mapping. */
+static unsigned slots_in_use(void)
+{
+	unsigned used = atomic_load(&attached.table->used);
+
+	if (used < FIRST_SLOTS)
+		used = FIRST_SLOTS;
+	return used < attached.slots ? used : attached.slots;
+}
+
+static void unmap(void)
+{
+	if (attached.table)
+		munmap(attached.table, TABLE_BYTES(attached.slots));
+	if (attached.fd >= 0)
+		close(attached.fd);
+	attached.table = NULL;
+	attached.slots = 0;
+	attached.fd = -1;
+	attached.slot = -1;
+}
+
+/* Map the file as it is now, if it holds more slots than our mapping (a
+ * process grew it): false if it could not be. */
+static bool map_more(void)
+{
+	struct stat st;
+	unsigned slots;
+	void *map;
+
+	if (fstat(attached.fd, &st) < 0 || !table_size_ok(st.st_size))
+		return false;
+	slots = table_slots(st.st_size);
+	if (slots <= attached.slots)
+		return true;
+	map = mmap(NULL, TABLE_BYTES(slots), PROT_READ | PROT_WRITE, MAP_SHARED, attached.fd, 0);
+	if (map == MAP_FAILED)
+		return false;
+	munmap(attached.table, TABLE_BYTES(attached.slots));
+	attached.table = map;
+	attached.slots = slots;
+	return true;
+}
 
 /* Whether no live process but us holds a slot. */
 static bool alone_in_table(void)
@@ -110,8 +201,8 @@ static bool alone_in_table(void)
 	int i, saved = errno;
 	bool alone = true;
 
-	for (i = 0; i < SLOTS && alone; i++) {
-		int32_t pid = atomic_load(&attached.table->slot[i].pid);
+	for (i = 0; i < (int)attached.slots && alone; i++) {
+		int32_t pid = atomic_load(&slot_at((unsigned)i)->pid);
 
 		if (pid > 0 && pid != (int32_t)getpid() &&
 		    !(kill(pid, 0) < 0 && errno == ESRCH))
@@ -127,8 +218,8 @@ static void detach(void)
 		if (attached.slot >= 0 && attached.pid == getpid()) {
 			int32_t me = (int32_t)attached.pid;
 
-			atomic_store(&attached.table->slot[attached.slot].rss, 0);
-			atomic_compare_exchange_strong(&attached.table->slot[attached.slot].pid, &me, 0);
+			atomic_store(&slot_at((unsigned)attached.slot)->rss, 0);
+			atomic_compare_exchange_strong(&slot_at((unsigned)attached.slot)->pid, &me, 0);
 			/* The last one out removes the file: one per cgroup
 			 * ever limited would pile up in /dev/shm.  (One that
 			 * attaches meanwhile keeps an unlinked table and acts
@@ -136,21 +227,21 @@ static void detach(void)
 			if (alone_in_table())
 				unlink(attached.path);
 		}
-		munmap(attached.table, sizeof(*attached.table));
 	}
-	attached.table = NULL;
-	attached.slot = -1;
+	unmap();
 }
 
 /* Whether no process of table t is alive: every slot free or its process
  * gone.  A live process that is only silent keeps its table. */
-static bool table_dead(const struct table *t)
+static bool table_dead(const struct table *t, unsigned slots)
 {
 	int i, saved = errno;
 	bool dead = t->magic == MAGIC;
 
-	for (i = 0; i < SLOTS && dead; i++) {
-		int32_t pid = atomic_load(&t->slot[i].pid);
+	for (i = 0; i < (int)slots && dead; i++) {
+		const struct slot *sl = (const struct slot *)((const char *)t +
+			offsetof(struct table, slot) + (size_t)i * sizeof(struct slot));
+		int32_t pid = atomic_load(&sl->pid);
 
 		if (pid > 0 && !(kill(pid, 0) < 0 && errno == ESRCH))
 			dead = false;
@@ -200,14 +291,15 @@ static void sweep(const char *mine)
 			if (fd < 0)
 				continue;
 			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-			    !(st.st_mode & 077) && st.st_size == sizeof(struct table) &&
+			    !(st.st_mode & 077) && table_size_ok(st.st_size) &&
 			    rt.tv_sec - st.st_mtim.tv_sec > SWEEP_AGE_S) {
-				map = mmap(NULL, sizeof(struct table), PROT_READ, MAP_SHARED, fd, 0);
+				map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 				if (map != MAP_FAILED) {
-					if (table_dead(map) && unlinkat(dfd, e->d_name, 0) == 0)
+					if (table_dead(map, table_slots(st.st_size)) &&
+					    unlinkat(dfd, e->d_name, 0) == 0)
 						shrinker__debug("peers: removed %s, whose "
 								"processes are all gone", e->d_name);
-					munmap(map, sizeof(struct table));
+					munmap(map, (size_t)st.st_size);
 				}
 			}
 			close(fd);
@@ -231,17 +323,22 @@ static void attach(const struct stat *cg)
 	if (fd < 0)
 		goto out;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 077) || (st.st_size != 0 && st.st_size != sizeof(struct table)) ||
+	    (st.st_mode & 077) || (st.st_size != 0 && !table_size_ok(st.st_size)) ||
 	    ((created = st.st_size == 0) && ftruncate(fd, sizeof(struct table)) < 0)) {
 		shrinker__debug("peers: not using %s (not a private file of ours)", path);
 		close(fd);
 		goto out;
 	}
-	map = mmap(NULL, sizeof(struct table), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
+	if (created)
+		st.st_size = sizeof(struct table);
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		close(fd);
 		goto out;
+	}
 	attached.table = map;
+	attached.slots = table_slots(st.st_size);
+	attached.fd = fd;
 	memcpy(attached.path, path, sizeof(attached.path));
 	attached.file_dev = st.st_dev;
 	attached.file_ino = st.st_ino;
@@ -257,37 +354,94 @@ out:
 	errno = saved;
 }
 
-/* Claim a slot: a free one, or one whose process is gone or silent. */
+/* A slot past those ever claimed: the high-water mark moved by one, the
+ * file grown by a chunk (never shrunk: fallocate(), not ftruncate(), so
+ * that two processes growing it at once cannot cut it) and mapped.  -1 if
+ * the table is full or could not grow. */
+static int claim_new(void)
+{
+	uint32_t used = atomic_load(&attached.table->used);
+	int saved = errno;
+
+	if (used < FIRST_SLOTS)
+		used = FIRST_SLOTS;
+	for (;;) {
+		uint32_t seen = atomic_load(&attached.table->used);
+
+		if (used >= MAX_SLOTS)
+			return -1;
+		if (atomic_compare_exchange_strong(&attached.table->used, &seen, used + 1))
+			break;
+		used = seen < FIRST_SLOTS ? FIRST_SLOTS : seen;
+	}
+	if (used >= attached.slots) {
+		unsigned want = (used / CHUNK_SLOTS + 1) * CHUNK_SLOTS;
+
+		if (want > MAX_SLOTS)
+			want = MAX_SLOTS;
+		if (posix_fallocate(attached.fd, 0, (off_t)TABLE_BYTES(want)) != 0 ||
+		    !map_more() || used >= attached.slots) {
+			errno = saved;
+			return -1;
+		}
+	}
+	errno = saved;
+	return (int)used;
+}
+
+/* Take slot i for us if its pid is still seen (0: free, or a process gone
+ * or silent). */
+static bool take(int i, int32_t seen, uint64_t now)
+{
+	struct slot *s = slot_at((unsigned)i);
+
+	if (!atomic_compare_exchange_strong(&s->pid, &seen, (int32_t)getpid()))
+		return false;
+	atomic_store(&s->written_ns, now);
+	attached.slot = i;
+	attached.pid = getpid();
+	return true;
+}
+
+/* Claim a slot: a free one, or one whose process is gone or silent, or a
+ * new one past them.  A new slot is in the others' scans as soon as the
+ * high-water mark moves, and one of them may take it first: then look
+ * again (a few times; the next update tries anew). */
 static void claim(uint64_t now)
 {
 	int32_t me = (int32_t)getpid();
+	unsigned tries, n;
 	int i;
 
-	for (i = 0; i < SLOTS; i++) {
-		struct slot *s = &attached.table->slot[i];
-		int32_t pid = atomic_load(&s->pid);
-		uint64_t w = atomic_load(&s->written_ns);
-		int saved = errno;
-		bool gone = pid != 0 && ((now > w && now - w > STALE_NS) ||
-					 (kill(pid, 0) < 0 && errno == ESRCH));
+	for (tries = 0; tries < 4; tries++) {
+		n = slots_in_use();
+		for (i = 0; i < (int)n; i++) {
+			struct slot *s = slot_at((unsigned)i);
+			int32_t pid = atomic_load(&s->pid);
+			uint64_t w = atomic_load(&s->written_ns);
+			int saved = errno;
+			bool gone = pid != 0 && ((now > w && now - w > STALE_NS) ||
+						 (kill(pid, 0) < 0 && errno == ESRCH));
 
-		errno = saved;
-		if ((pid != 0 && !gone) || pid == me)
-			continue;
-		if (atomic_compare_exchange_strong(&s->pid, &pid, me)) {
-			atomic_store(&s->written_ns, now);
-			attached.slot = i;
-			attached.pid = me;
-			return;
+			errno = saved;
+			if ((pid != 0 && !gone) || pid == me)
+				continue;
+			if (take(i, pid, now))
+				return;
 		}
+		i = claim_new();
+		if (i < 0 || take(i, 0, now))
+			return;
 	}
 }
 
 void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_own,
 			    struct shrinker__peers *out)
 {
-	uint64_t now = shrinker__now_ns(), total = 0, soft_max = 0, size[SLOTS];
-	unsigned n = 0;
+	/* Mon lock held: one caller at a time. */
+	static uint64_t size[MAX_SLOTS];
+	uint64_t now = shrinker__now_ns(), total = 0, soft_max = 0;
+	unsigned n = 0, slots;
 	struct stat cg, shm;
 	int i, saved = errno;
 
@@ -307,30 +461,38 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_ow
 		    shm.st_ino != attached.file_ino)) {
 		errno = saved;
 		shrinker__debug("peers: %s was removed under us; attaching anew", attached.path);
-		munmap(attached.table, sizeof(*attached.table));
-		attached.table = NULL;
-		attached.slot = -1;
+		unmap();
 	}
 	if (!attached.table)
 		attach(&cg);
 	if (!attached.table)
 		return;
-	if (attached.slot < 0 || atomic_load(&attached.table->slot[attached.slot].pid) != (int32_t)getpid())
+	/* Another process grew the table: map the slots it added. */
+	if (atomic_load(&attached.table->used) > attached.slots && !map_more())
+		shrinker__debug("peers: could not map the slots other processes added");
+	if (attached.slot < 0 || atomic_load(&slot_at((unsigned)attached.slot)->pid) != (int32_t)getpid())
 		claim(now);
 	if (attached.slot >= 0) {
-		atomic_store(&attached.table->slot[attached.slot].rss, rss);
-		atomic_store(&attached.table->slot[attached.slot].soft, soft_own);
-		atomic_store(&attached.table->slot[attached.slot].written_ns, now);
+		struct slot *me = slot_at((unsigned)attached.slot);
+
+		atomic_store(&me->rss, rss);
+		atomic_store(&me->soft, soft_own);
+		atomic_store(&me->written_ns, now);
 	}
-	for (i = 0; i < SLOTS; i++) {
-		struct slot *s = &attached.table->slot[i];
+	slots = slots_in_use();
+	for (i = 0; i < (int)slots; i++) {
+		struct slot *s = slot_at((unsigned)i);
 		int32_t pid = atomic_load(&s->pid);
 		uint64_t w = atomic_load(&s->written_ns);
 
 		size[i] = 0;
 		if (pid <= 0 || (now > w && now - w > RECENT_NS))
 			continue;
-		if (i != attached.slot && kill(pid, 0) < 0 && errno == ESRCH)
+		/* Whether it lives, only for a peer silent for a while: one
+		 * system call a peer and an update was 128 x 128 of them a
+		 * round with 128 processes measuring. */
+		if (i != attached.slot && now > w && now - w > ALIVE_NS &&
+		    kill(pid, 0) < 0 && errno == ESRCH)
 			continue;
 		size[i] = i == attached.slot ? rss : atomic_load(&s->rss);
 		shrinker__sat_add(&total, size[i]);
@@ -350,7 +512,7 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_ow
 	out->total = total;
 	out->soft_max = soft_max;
 	/* What each holds above an equal share: those pay first. */
-	for (i = 0; i < SLOTS; i++)
+	for (i = 0; i < (int)slots; i++)
 		if (size[i] > total / n)
 			shrinker__sat_add(&out->excess_total, size[i] - total / n);
 	out->excess_self = rss > total / n ? rss - total / n : 0;
@@ -362,7 +524,7 @@ static struct slot *my_slot(void)
 {
 	if (!attached.table || attached.slot < 0 || attached.pid != getpid())
 		return NULL;
-	return &attached.table->slot[attached.slot];
+	return slot_at((unsigned)attached.slot);
 }
 
 void shrinker__peers_paying(uint64_t bytes)
@@ -392,8 +554,8 @@ void shrinker__peers_others(uint64_t measured_ns, uint64_t *under_way, uint64_t 
 	struct slot *me = my_slot();
 	int i;
 
-	for (i = 0; me && i < SLOTS; i++) {
-		struct slot *s = &attached.table->slot[i];
+	for (i = 0; me && i < (int)slots_in_use(); i++) {
+		struct slot *s = slot_at((unsigned)i);
 		uint64_t bytes = atomic_load(&s->paying);
 		uint64_t at = atomic_load(&s->paying_ns);
 		uint64_t paid = atomic_load(&s->paid_ns);
@@ -424,10 +586,7 @@ void shrinker__peers_forget(void)
 {
 	/* After fork(): the slot is the parent's; the mapping is ours to
 	 * drop (the parent keeps its own). */
-	if (attached.table)
-		munmap(attached.table, sizeof(*attached.table));
-	attached.table = NULL;
-	attached.slot = -1;
+	unmap();
 }
 
 void shrinker__peers_release(void)

@@ -732,6 +732,79 @@ fail:
 	return end_peers(r, go, pid, dir);
 }
 
+static int test_peer_many(void)
+{
+	/* More processes than the table's first 64 slots: 150 children of
+	 * 1 MiB each publish in one table, which grows as they come, and
+	 * we see every one of them; they leave, and the last one out (us)
+	 * removes the file. */
+	enum { N = 150 };
+	char dir[] = "/tmp/test-limits-many-XXXXXX";
+	char shm[128];
+	struct shrinker__peers p;
+	struct stat st;
+	int r = TAP_FAIL, go[2] = { -1, -1 }, ready[2] = { -1, -1 }, i, started = 0;
+	pid_t pid[N];
+	char c;
+
+	if (!mkdtemp(dir))
+		return tap_skip_why("mkdtemp: %s", strerror(errno));
+	CHECK(stat(dir, &st) == 0);
+	snprintf(shm, sizeof(shm), "/dev/shm/libshrinker-%u-%llx-%llx", (unsigned)geteuid(),
+		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	CHECK(pipe(go) == 0 && pipe(ready) == 0);
+	for (i = 0; i < N; i++) {
+		pid[i] = fork();
+		if (pid[i] == 0) {
+			struct shrinker__peers q;
+
+			close(go[1]);
+			close(ready[0]);
+			shrinker__peers_forget();
+			shrinker__peers_update(dir, 1 * MiB, 0, &q);
+			(void)!write(ready[1], "r", 1);
+			(void)!read(go[0], &c, 1);
+			shrinker__peers_release();
+			_exit(0);
+		}
+		CHECK(pid[i] > 0);
+		started++;
+	}
+	close(ready[1]);
+	ready[1] = -1;
+	for (i = 0; i < N; i++)
+		CHECK(read(ready[0], &c, 1) == 1);
+	if (access(shm, F_OK) != 0) {
+		r = tap_skip_required("SHM", "no shared file in /dev/shm here");
+		goto fail;
+	}
+	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	tap_diag("%u processes, %.0f MiB in all", p.n, p.total / (double)MiB);
+	CHECK(p.n == N + 1 && p.total == (N + 50) * MiB);
+	/* The one above an equal share pays first: all of a small deficit. */
+	CHECK(shrinker__peers_part(&p, 10 * MiB) == 10 * MiB);
+	r = TAP_PASS;
+fail:
+	if (go[1] >= 0)
+		close(go[1]); /* EOF: the children leave */
+	for (i = 0; i < started; i++)
+		waitpid(pid[i], NULL, 0);
+	shrinker__peers_release();
+	if (r == TAP_PASS && access(shm, F_OK) == 0) {
+		tap_diag("%s was left behind", shm);
+		r = TAP_FAIL;
+	}
+	unlink(shm);
+	if (go[0] >= 0)
+		close(go[0]);
+	if (ready[0] >= 0)
+		close(ready[0]);
+	if (ready[1] >= 0)
+		close(ready[1]);
+	rmdir(dir);
+	return r;
+}
+
 static int test_peer_sweep(void)
 {
 	/* A process that was killed leaves its table in /dev/shm: a child
@@ -851,6 +924,8 @@ static const struct tap_test tests[] = {
 	  test_peer_sweep },
 	{ "processes sharing a cgroup: a table removed under us is left for the new one",
 	  test_peer_reattach },
+	{ "processes sharing a cgroup: 150 of them in one table, which grows as they come",
+	  test_peer_many },
 };
 
 int main(void)

@@ -78,7 +78,7 @@ RPATH = $(if $(NO_RPATH),,-Wl,-rpath,'$(1)')
 LINK_SHARED = $(if $(STATIC_LINK),$(STATIC),-L$(B) -lshrinker $(call RPATH,$$ORIGIN$(1):$$ORIGIN/../lib))
 DEP_LIB := $(if $(STATIC_LINK),$(STATIC),$(SHARED))
 
-.PHONY: all lib check check-build check-breaks install uninstall clean demo bench bench-race bench-pages analyze check-valgrind abi-baseline bench-brake bench-calls
+.PHONY: all lib check check-build check-breaks install uninstall clean demo bench bench-race bench-pages analyze check-valgrind abi-baseline bench-brake bench-calls bench-procs
 all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH) $(BRAKEBENCH)
 lib: $(STATIC) $(SHARED) $(BRAKE) $(B)/libshrinker.pc
 
@@ -249,6 +249,11 @@ bench-brake: all
 # before the per-CPU stocks (bench/calls.sh; about a minute).
 bench-calls: all
 	B=$(B) bench/calls.sh
+
+# 8, 32 and 128 processes of the library in one cgroup with a competitor
+# (bench/procs.sh; about 4 minutes).
+bench-procs: all
+	B=$(B) bench/procs.sh
 
 # The programs the VM tests run in the guest, linked statically.
 VM_BINS := $(B)/memory-hog $(B)/competitor $(B)/tests/prog-grower $(BRAKE)

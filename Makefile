@@ -78,7 +78,7 @@ RPATH = $(if $(NO_RPATH),,-Wl,-rpath,'$(1)')
 LINK_SHARED = $(if $(STATIC_LINK),$(STATIC),-L$(B) -lshrinker $(call RPATH,$$ORIGIN$(1):$$ORIGIN/../lib))
 DEP_LIB := $(if $(STATIC_LINK),$(STATIC),$(SHARED))
 
-.PHONY: all lib check check-build check-breaks install uninstall clean demo bench bench-race bench-pages analyze check-valgrind abi-baseline bench-brake bench-calls bench-procs
+.PHONY: all lib check check-build check-breaks install uninstall clean demo bench bench-race bench-pages analyze check-valgrind abi-baseline bench-brake bench-calls bench-procs bench-race-many
 all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH) $(BRAKEBENCH)
 lib: $(STATIC) $(SHARED) $(BRAKE) $(B)/libshrinker.pc
 
@@ -244,6 +244,11 @@ bench-race: all $(B)/tests/prog-grower
 # What the brake costs with room to spare (no cgroup needed).
 bench-brake: all
 	B=$(B) bench/brake.sh
+
+# The brake with 16 and 32 threads, blocks of 64 KiB and 1 MiB, in 64 and
+# 128 MiB (bench/race-many.sh; about 10 minutes).
+bench-race-many: all $(B)/tests/prog-grower
+	B=$(B) bench/race-many.sh
 
 # What the hot calls cost per call from 1 to 8 threads, beside the library
 # before the per-CPU stocks (bench/calls.sh; about a minute).

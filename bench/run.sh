@@ -454,9 +454,9 @@ fi
 		echo "<!-- compare:end -->"
 		echo
 	fi
-	# The tables of make bench-race, bench-pages, bench-calls and
-	# bench-procs are kept from their last runs.
-	for section in race pages calls procs; do
+	# The tables of make bench-race, bench-race-many, bench-pages,
+	# bench-calls and bench-procs are kept from their last runs.
+	for section in race race-many pages calls procs; do
 		kept=$(section_keep "$section")
 		[ -z "$kept" ] || printf '%s\n\n' "$kept"
 	done

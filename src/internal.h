@@ -308,15 +308,15 @@ extern _Atomic uint64_t shrinker__giveback;
  * calls.  Any thread, no lock, nothing allocated. */
 /* The CPUs the process may run on (1 to 64: the slots in use). */
 unsigned shrinker__stock_cpus(void);
-/* Take bytes of room from this CPU's stock (true), counting them granted
- * there; false if it holds less. */
+/* Take bytes of room from this CPU's stock (true); false if it holds
+ * less. */
 bool shrinker__stock_take(uint64_t bytes);
 /* Put bytes of room (taken from the shared figure) in this CPU's stock. */
 void shrinker__stock_put(uint64_t bytes);
 /* Empty every CPU's room stock; returns what they held. */
 uint64_t shrinker__stock_drain(void);
-/* Count bytes granted from elsewhere in this CPU's slot, and every slot's
- * grants, cumulative (wrapping: read it as a difference). */
+/* Count bytes granted in this CPU's slot, and every slot's grants,
+ * cumulative (wrapping: read it as a difference). */
 void shrinker__stock_granted(uint64_t bytes);
 uint64_t shrinker__stock_granted_total(void);
 /* Add growth (and of it, refused churn) to this CPU's pending figures; once

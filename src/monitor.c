@@ -971,18 +971,16 @@ static bool room_take(uint64_t bytes)
 
 	if (!atomic_load_explicit(&m->room_valid, memory_order_acquire))
 		return true; /* nothing measured yet */
-	if (shrinker__stock_take(bytes)) {
-		shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
-		return true;
+	if (!shrinker__stock_take(bytes)) {
+		left = shrinker__room_left();
+		if (left < bytes)
+			return false;
+		batch = atomic_load_explicit(&m->room_batch, memory_order_relaxed);
+		extra = (left - bytes) / 4 >= batch ? batch : 0;
+		atomic_fetch_add_explicit(&m->room_granted, bytes + extra, memory_order_relaxed);
+		if (extra)
+			shrinker__stock_put(extra);
 	}
-	left = shrinker__room_left();
-	if (left < bytes)
-		return false;
-	batch = atomic_load_explicit(&m->room_batch, memory_order_relaxed);
-	extra = (left - bytes) / 4 >= batch ? batch : 0;
-	atomic_fetch_add_explicit(&m->room_granted, bytes + extra, memory_order_relaxed);
-	if (extra)
-		shrinker__stock_put(extra);
 	shrinker__granted(bytes);
 	return true;
 }

@@ -143,11 +143,17 @@ static unsigned table_slots(off_t size)
 					sizeof(struct slot));
 }
 
-/* Slot i of the table we are attached to (i < attached.slots). */
+/* Slot i of table t (the first 64 in struct table, the others after it in
+ * the file), and of the table we are attached to (i < attached.slots). */
+static struct slot *slot_of(const struct table *t, unsigned i)
+{
+	return (struct slot *)((const char *)t + offsetof(struct table, slot) +
+			       (size_t)i * sizeof(struct slot));
+}
+
 static struct slot *slot_at(unsigned i)
 {
-	return (struct slot *)((char *)attached.table + offsetof(struct table, slot) +
-			       (size_t)i * sizeof(struct slot));
+	return slot_of(attached.table, i);
 }
 
 /* How many slots to look at: those ever claimed, and at least the first
@@ -239,9 +245,7 @@ static bool table_dead(const struct table *t, unsigned slots)
 	bool dead = t->magic == MAGIC;
 
 	for (i = 0; i < (int)slots && dead; i++) {
-		const struct slot *sl = (const struct slot *)((const char *)t +
-			offsetof(struct table, slot) + (size_t)i * sizeof(struct slot));
-		int32_t pid = atomic_load(&sl->pid);
+		int32_t pid = atomic_load(&slot_of(t, (unsigned)i)->pid);
 
 		if (pid > 0 && !(kill(pid, 0) < 0 && errno == ESRCH))
 			dead = false;

@@ -79,7 +79,6 @@ bool shrinker__stock_take(uint64_t bytes)
 	} while (!atomic_compare_exchange_weak_explicit(&s->room, &left, left - bytes,
 							memory_order_relaxed,
 							memory_order_relaxed));
-	atomic_fetch_add_explicit(&s->granted, bytes, memory_order_relaxed);
 	return true;
 }
 

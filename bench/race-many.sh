@@ -25,10 +25,6 @@ V1OFF=-cgroup-v1-threshold,-cgroup-v1-pressure-medium,-cgroup-v1-pressure-critic
 . bench/section.sh
 mkdir -p "$OUT"
 
-peak_of_cg() {
-	if [ "$cgver" = 1 ]; then cat "$cg/memory.max_usage_in_bytes"; else cat "$cg/memory.peak" 2>/dev/null || echo 0; fi
-}
-
 # run_one THREADS BLOCK LIMIT_MIB: prints "oom peak_bytes exit brake_ms"
 run_one() {
 	local threads=$1 block=$2 mib=$3 out=$OUT/race-many-run.txt k p st=0 ms
@@ -38,7 +34,7 @@ run_one() {
 		--total $((3 * mib * MiB)) --duration $((SEC * 1000))
 	wait $! 2>/dev/null || st=$?
 	k=$(oom_kills)
-	p=$(peak_of_cg)
+	p=$(peak_usage)
 	ms=$(awk '/^brake_waits=/ { sub("brake_ms=", "", $2); print $2 }' "$out" | tail -n 1)
 	remove_cgroup
 	echo "${k:-0} ${p:-0} $st ${ms:-0}"

@@ -28,10 +28,6 @@ mkdir -p "$OUT"
 make_cgroup race-probe-$$ $((64 * MiB)) || { echo "race: $note" >&2; exit 1; }
 remove_cgroup
 
-peak_of_cg() {
-	if [ "$cgver" = 1 ]; then cat "$cg/memory.max_usage_in_bytes"; else cat "$cg/memory.peak" 2>/dev/null || echo 0; fi
-}
-
 # run_one PROGRAM LIMIT_MIB SOURCES BRAKE(0/1): prints "oom peak_bytes waits"
 run_one() {
 	local prog=$1 mib=$2 sources=$3 brake=$4 out=$OUT/race-run.txt pre="" k p w
@@ -46,7 +42,7 @@ run_one() {
 	start_in_cgroup "$out" env SHRINKER_SOURCES="$sources" LD_PRELOAD="$pre" "$@"
 	wait $! 2>/dev/null || true
 	k=$(oom_kills)
-	p=$(peak_of_cg)
+	p=$(peak_usage)
 	w=$(awk '/^  brake / { print $2 } /^brake_waits=/ { sub("brake_waits=", "", $1); print $1 }' "$out" | tail -n 1)
 	ms=$(awk '/^  brake / { print int($4) } /^brake_waits=/ { sub("brake_ms=", "", $2); print $2 }' "$out" | tail -n 1)
 	remove_cgroup

@@ -7,8 +7,8 @@
 # directory), $cgver (1 or 2) and $placement (which of these, in words) and
 # returns 0, or sets $note (why not) and returns 1.  remove_cgroup undoes
 # it.
-# oom_kills prints the kernel's OOM kill counter of $cg; limit_hits how
-# often its usage reached the limit.
+# oom_kills prints the kernel's OOM kill counter of $cg; peak_usage the
+# highest usage it reached; limit_hits how often its usage reached the limit.
 # wait_filled FILE BYTES waits until the last JSON line of FILE says
 # "cache" >= BYTES (a load filling up before a baseline), 10 s at most.
 # take_cpu FILE prints the competitor's CPU time per take in FILE, its
@@ -160,6 +160,11 @@ systemd_scope() {
 	cg=""
 	note="${note:+$note; }systemd-run ${mode:+$mode }--scope did not give a scope with memory.max"
 	return 1
+}
+
+# The highest usage $cg reached, bytes (0 where the kernel does not say).
+peak_usage() {
+	if [ "$cgver" = 1 ]; then cat "$cg/memory.max_usage_in_bytes"; else cat "$cg/memory.peak" 2>/dev/null || echo 0; fi
 }
 
 oom_kills() {

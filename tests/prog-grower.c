@@ -22,6 +22,10 @@
  * idle_cpu_us=<us>"); --after-idle BYTES then starts the threads again, at
  * full speed, until that many more bytes are inserted.
  *
+ * SIGUSR1 stops the inserting early, as if --total and --duration were met
+ * (a test that waits for the caches to fill gives a long --duration and
+ * stops them when it has seen what it needs).
+ *
  * Prints "t=<ms> cache=<bytes> freed=<bytes> mono=<CLOCK_MONOTONIC ms>
  * soft=<bytes>" every 20 ms (freed: by the shrinkers so far; soft: with
  * --print-soft 1, the soft watermark by shrinker_get_memory(), which
@@ -35,6 +39,7 @@
 #include <stdbool.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +199,12 @@ static bool replace_oldest(struct cache *c)
 	return true;
 }
 
+static void on_usr1(int sig)
+{
+	(void)sig;
+	atomic_store(&stop, true);
+}
+
 static bool asks(void)
 {
 	return !strcmp(mode, "native") ||
@@ -321,6 +332,7 @@ int main(int argc, char **argv)
 		fd = shrinker_get_fd();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGUSR1, on_usr1);
 	start = now_ms();
 	/* With one cache the main thread inserts itself, as before. */
 	for (i = 0; ncaches > 1 && i < ncaches; i++)

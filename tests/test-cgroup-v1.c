@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/magic.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -447,7 +448,8 @@ fail:
 }
 
 /* nproc processes whose caches fill a 256 MiB cgroup (then replace
- * entries, at capacity); the limit is lowered to 1 MiB above the usage,
+ * entries, at capacity: the test waits until the usage stops rising,
+ * however slow the machine); the limit is lowered to 1 MiB above the usage,
  * under the new soft watermark, which every process sees at the same
  * moment (the limit file is watched).  *dip: how far their caches
  * together fell below what they held then, at the lowest point of the
@@ -462,8 +464,9 @@ static int lower_under(unsigned nproc, uint64_t *dip, uint64_t *soft)
 	static struct samples sm[2];
 	char path[600], total[32], cmd[700];
 	char *argv[] = { path, "--mode", "native", "--total", total, "--duration",
-			 "4000", "--block", "65536", "--print-soft", "1", NULL };
+			 "20000", "--block", "65536", "--print-soft", "1", NULL };
 	uint64_t usage, limit, kills, t_lower, t, before = 0, low = UINT64_MAX;
+	uint64_t seen[8] = { 0 };
 	char shm[128];
 	struct stat st_cg;
 	int fd[2], st[2];
@@ -479,8 +482,19 @@ static int lower_under(unsigned nproc, uint64_t *dip, uint64_t *soft)
 		pid[i] = cg1_spawn(&cg, argv, &fd[i]);
 		sleep_ms(200);
 	}
+	/* At least 2 s (the shares even out), then until the usage has
+	 * risen less than 2 MiB in 400 ms (the caches are full: growing,
+	 * they take 100 MiB/s and more; a loaded machine took more than 2 s
+	 * to fill, and a cache still growing pays its look-ahead too), at
+	 * most 6 s more. */
 	sleep_ms(2000);
-	usage = cg1_read(&cg, "memory.usage_in_bytes", NULL);
+	for (i = 0; i < 120; i++) {
+		usage = cg1_read(&cg, "memory.usage_in_bytes", NULL);
+		seen[i % 8] = usage;
+		if (i >= 8 && usage < seen[(i + 1) % 8] + 2 * MiB)
+			break;
+		sleep_ms(50);
+	}
 	/* 1 MiB of headroom: less than any soft watermark. */
 	limit = (usage + 1 * MiB) & ~(uint64_t)4095;
 	snprintf(cmd, sizeof(cmd), "echo %llu > %s/memory.limit_in_bytes",
@@ -488,6 +502,10 @@ static int lower_under(unsigned nproc, uint64_t *dip, uint64_t *soft)
 	t_lower = now_ms();
 	if (system(cmd) != 0)
 		tap_diag("could not lower the limit");
+	/* What follows the lowering is read on the next 500 ms. */
+	sleep_ms(1000);
+	for (i = 0; i < nproc; i++)
+		kill(pid[i], SIGUSR1);
 	for (i = 0; i < nproc; i++) {
 		read_all_fd(fd[i], outs[i], sizeof(outs[i]));
 		st[i] = wait_exit(pid[i]);

@@ -151,7 +151,13 @@ struct shrinker;
  * 256 KiB, or after which RSS fell by less than a twentieth of what the
  * callbacks reported, teaches nothing: a cache whose memory is outside the
  * resident set (page cache it drops, shared memory) keeps the figure it
- * has (1000, or the process's until it is measured).
+ * has (1000, or the process's until it is measured).  The reverse happens
+ * too: the trim returns the free pages between live entries left by
+ * earlier frees, more than the callbacks reported, and a cache that
+ * replaces entries faults them in again within a few hundred ms.  That
+ * surplus is not room that shrinker_may_grow() grants until it is back (or
+ * half of it after 4 s), and our RSS growing back into it is not counted
+ * as another process's growth.
  *
  * Time matters as much: the same measurement gives how fast the process
  * gives memory back, from a request's first callback to the end of its

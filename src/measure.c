@@ -124,6 +124,44 @@ static void decay_max(double *r, double inst, double dt, double half_life)
 		*r = inst;
 }
 
+/* Holes fade by an eighth of a halving every HOLES_STEP_NS (half of them
+ * in 4 s): what the churn did not fault in again by then stays given
+ * back.  In whole steps from holes_ns, so that frequent reads do not
+ * compound the rounding. */
+#define HOLES_STEP_NS 500000000ull
+
+uint64_t shrinker__holes_locked(struct shrinker__mon *m, uint64_t now)
+{
+	uint64_t steps, n;
+
+	SHRINKER__ASSERT_MON_HELD();
+	if (!m->holes || now <= m->holes_ns)
+		return m->holes;
+	steps = (now - m->holes_ns) / HOLES_STEP_NS;
+	if (steps >= 8 * 64) {
+		m->holes = 0;
+		return 0;
+	}
+	m->holes_ns += steps * HOLES_STEP_NS;
+	m->holes >>= steps / 8;
+	/* 2^(-1/8) is 0.917; 117/128 is 0.914. */
+	for (n = steps % 8; n; n--)
+		m->holes = m->holes / 128 * 117 + m->holes % 128 * 117 / 128;
+	return m->holes;
+}
+
+void shrinker__holes_add_locked(struct shrinker__mon *m, uint64_t bytes, uint64_t now)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	shrinker__holes_locked(m, now);
+	shrinker__sat_add(&m->holes, bytes);
+	m->holes_ns = now;
+	shrinker__debug("%llu KiB came back beyond what the callbacks freed (free pages "
+			"between live entries): not room to grow until faulted in again, "
+			"%llu KiB in all", (unsigned long long)bytes >> 10,
+			(unsigned long long)m->holes >> 10);
+}
+
 /* Growth rates (mon lock held; ws, the working set now): the growth in
  * progress, a maximum that halves every RATE_HALF_LIFE_S, so that a fill
  * long past does not count; and the growth the library did not grant
@@ -132,7 +170,8 @@ static void decay_max(double *r, double inst, double dt, double half_life)
  * what the watermarks and a request's look ahead are for.  The caches' own refill, which stops where
  * the room ends, counted there made every refill look like a competitor,
  * raise the watermark and shrink what had just been refilled. */
-bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t now)
+bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t rss,
+				  uint64_t now)
 {
 	uint64_t granted = shrinker__stock_granted_total();
 	uint64_t mine = granted - m->last_granted_total;
@@ -165,6 +204,19 @@ bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t
 	 * callbacks freed meanwhile (while we free, a competitor's growth
 	 * hardly shows in the working set), less what we granted. */
 	grown = (double)ws - (double)m->last_ws + (double)freed - (double)mine;
+	/* Nor our own RSS growing back into holes a trim made (beyond what
+	 * we granted): a cache of malloc()ed entries that replaces them
+	 * faults in the free pages it had between them, and that counted
+	 * here made its churn a competitor at 100-300 MiB/s and the look
+	 * ahead of the next request (examples/lru.c). */
+	if (rss && m->last_rss && rss > m->last_rss + mine) {
+		uint64_t own = rss - m->last_rss - mine;
+		uint64_t holes = shrinker__holes_locked(m, now);
+		uint64_t back = own < holes ? own : holes;
+
+		m->holes -= back;
+		grown -= (double)back;
+	}
 	others = grown > 0 ? grown / dt : 0;
 	m->last_granted_total = granted;
 	m->last_freed_total = freed_total;
@@ -329,17 +381,18 @@ static void peers_watermark_locked(struct shrinker__mon *m, struct shrinker_memo
  * shrinker_may_grow() reads, the growth clock's base (probe_base: the
  * reading the probe compares with, -1 if none). */
 static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
-			   uint64_t granted_before, int64_t probe_base,
+			   uint64_t granted_before, uint64_t rss, int64_t probe_base,
 			   bool probe_rss)
 {
-	uint64_t now = shrinker__now_ns(), batch;
+	uint64_t now = shrinker__now_ns(), batch, holes;
 	uint64_t base = shrinker__rate_base_locked(m, mem->working_set);
 
 	SHRINKER__ASSERT_MON_HELD();
 	mem->measured_ns = now;
-	if (!m->have_mem || shrinker__rate_update_locked(m, base, now)) {
+	if (!m->have_mem || shrinker__rate_update_locked(m, base, rss, now)) {
 		m->last_ws = base;
 		m->last_ns = now;
+		m->last_rss = rss;
 	}
 	shrinker__watermarks_locked(m, mem, now);
 	peers_watermark_locked(m, mem);
@@ -347,7 +400,8 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 	m->have_mem = true;
 	/* Grants made while we measured may or may not be in the figures:
 	 * keep them counted, drop only those made before we started. */
-	atomic_store(&m->room_headroom, mem->headroom);
+	holes = shrinker__holes_locked(m, now);
+	atomic_store(&m->room_headroom, mem->headroom > holes ? mem->headroom - holes : 0);
 	atomic_store(&m->room_soft, mem->soft_watermark);
 	atomic_store(&m->room_hard, mem->hard_watermark);
 	/* What the CPUs' stocks may hold together: a quarter of the band
@@ -407,7 +461,7 @@ int shrinker__measure_locked(struct shrinker__mon *m)
 	/* The probe reads what the binding limit is measured against: our
 	 * RSS for the budget (the cgroup's usage holds other processes, which
 	 * may shrink while we grow), the cgroup's usage otherwise. */
-	publish_locked(m, &mem, granted_before,
+	publish_locked(m, &mem, granted_before, rss,
 		       cg_ok && !budget_binds ? (int64_t)cgm.usage
 					      : rss ? (int64_t)rss : -1,
 		       !cg_ok || budget_binds);
@@ -429,6 +483,8 @@ void shrinker__measure_forget_locked(struct shrinker__mon *m)
 	m->flat_ms = SHRINKER__POLL_START_MS;
 	m->rate_slow = 0;
 	m->rate_others = 0;
+	m->holes = 0;
+	m->last_rss = 0;
 	m->soft_sized = 0;
 	m->soft_watched = false;
 	shrinker__growth_unwatch();

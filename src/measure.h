@@ -80,6 +80,10 @@ struct shrinker__mon {
 	uint64_t calibrate_first_ns; /* the first wait of that back-off */
 	unsigned flat_ms;         /* poll interval while nothing grows */
 	uint64_t last_ws, last_ns;
+	uint64_t last_rss;        /* our RSS at last_ns, 0: not read */
+	uint64_t holes, holes_ns; /* RSS a request gave back beyond what its
+				     callbacks freed, not yet faulted in again,
+				     and when that was figured (measure.c) */
 	uint64_t last_find_ns;    /* when the cgroup was last looked for */
 
 	/* No storms. */
@@ -175,9 +179,18 @@ int shrinker__measure_locked(struct shrinker__mon *m);
 /* The growth rate from ws now (the rate base above; mon lock held): a maximum
  * that halves every 100 ms, taken over at least 10 ms (false: too soon,
  * the sample was not used); and the same less the growth the library
- * granted, now and over the last second (rate_others, rate_slow). */
+ * granted and our own RSS coming back into holes (rss: our RSS now, 0 if
+ * not read), now and over the last second (rate_others, rate_slow). */
 bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws,
-				  uint64_t now);
+				  uint64_t rss, uint64_t now);
+/* Holes (mon lock held): a request gave back bytes of RSS more than its
+ * callbacks reported freed: free pages between a malloc() heap's live
+ * entries, which malloc_trim() returned and the caches' own churn faults
+ * in again.  Until it does (or for about a second) they are neither room
+ * to grant nor, when they come back, growth by others. */
+void shrinker__holes_add_locked(struct shrinker__mon *m, uint64_t bytes, uint64_t now);
+/* What is left of them now. */
+uint64_t shrinker__holes_locked(struct shrinker__mon *m, uint64_t now);
 /* The room the CPUs' stocks hold (stock.c), back to the shared figure:
  * at a measurement, and after a shrink (any thread, no lock). */
 void shrinker__room_stocks_return(struct shrinker__mon *m);

@@ -498,7 +498,7 @@ static void lost_sources_locked(struct shrinker__mon *m)
  * made anyway (a move to another cgroup is seen there). */
 static bool quiet_locked(struct shrinker__mon *m)
 {
-	uint64_t now = shrinker__now_ns(), ws;
+	uint64_t now = shrinker__now_ns(), ws, rss;
 	int64_t moved;
 
 	SHRINKER__ASSERT_MON_HELD();
@@ -521,9 +521,13 @@ static bool quiet_locked(struct shrinker__mon *m)
 	ws = moved < 0 && (uint64_t)-moved > m->mem.working_set
 		     ? 0 : (uint64_t)((int64_t)m->mem.working_set + moved);
 	ws = shrinker__rate_base_locked(m, ws);
-	if (shrinker__rate_update_locked(m, ws, now)) {
+	/* Our RSS only while a trim's holes may be faulting in again (one
+	 * pread() of statm): the rate leaves that out. */
+	rss = shrinker__holes_locked(m, now) ? shrinker__rss_bytes() : 0;
+	if (shrinker__rate_update_locked(m, ws, rss, now)) {
 		m->last_ws = ws;
 		m->last_ns = now;
+		m->last_rss = rss;
 	}
 	m->flat_ms = m->flat_ms * 2 > POLL_IDLE_MS ? POLL_IDLE_MS : m->flat_ms * 2;
 	return true;
@@ -711,6 +715,8 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 	shrinker__brake_futile(hard && !freed);
 	mon_lock();
 	shrinker__peers_paid(released);
+	if (released > freed)
+		shrinker__holes_add_locked(m, released - freed, now);
 	before = m->mem.headroom;
 	/* Whether it helped: memory really went back (RSS dropped) or
 	 * headroom grew.  Shrinkers that say they freed while neither

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "../src/files.h"
@@ -519,6 +520,92 @@ fail:
 	return r;
 }
 
+/* The holes left now, or (add) 64 MiB more; under the monitor's lock, held
+ * as its wrappers hold it (monitor.c). */
+static uint64_t holes(bool add)
+{
+	uint64_t h;
+
+	pthread_mutex_lock(&shrinker__mon.lock);
+	shrinker__mon_held++;
+	if (add)
+		shrinker__holes_add_locked(&shrinker__mon, 64 * MiB, shrinker__now_ns());
+	h = shrinker__holes_locked(&shrinker__mon, shrinker__now_ns());
+	shrinker__mon_held--;
+	pthread_mutex_unlock(&shrinker__mon.lock);
+	return h;
+}
+
+/* 64 MiB of our own RSS, and of the cgroup's usage, that nobody granted. */
+static void *fault_in(uint64_t ws)
+{
+	void *p = mmap(NULL, 64 * MiB, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 1, 64 * MiB);
+	if (set_ws(ws) < 0) {
+		munmap(p, 64 * MiB);
+		return NULL;
+	}
+	return p;
+}
+
+/* A request whose trim gave back 64 MiB more than its callbacks freed
+ * (monitor.c: the free pages between a malloc() heap's live entries): that
+ * is not room to grant, and our RSS growing back into it is not others'
+ * growth; once it is back, the same growth again is. */
+static int test_holes(void)
+{
+	uint64_t room0, room1, left;
+	double rate_holes, rate_plain;
+	void *a = NULL, *b = NULL;
+
+	atomic_store(&restore_ws, 0);
+	CHECK(set_ws(220 * MiB) == 0);
+	sleep_ms(1100); /* the rates of the tests before decay */
+	CHECK(wait_until(room_for_grants, NULL, 2000));
+	room0 = shrinker__room_left();
+	holes(true);
+	CHECK(shrinker_get_memory(&(struct shrinker_memory){ 0 }) == 0);
+	room1 = shrinker__room_left();
+	others_rate(true);
+	sleep_ms(30);
+	CHECK((a = fault_in(284 * MiB)) != NULL);
+	sleep_ms(30);
+	CHECK(shrinker_get_memory(&(struct shrinker_memory){ 0 }) == 0);
+	rate_holes = others_rate(false);
+	left = holes(false);
+	sleep_ms(30);
+	CHECK((b = fault_in(348 * MiB)) != NULL);
+	sleep_ms(30);
+	CHECK(shrinker_get_memory(&(struct shrinker_memory){ 0 }) == 0);
+	rate_plain = others_rate(false);
+	tap_diag("room %.1f MiB, %.1f MiB with 64 MiB of holes; others' growth %.1f MiB/s "
+		 "while our RSS grew back into them (%.1f MiB of them left), %.1f MiB/s for "
+		 "the same growth after", room0 / (double)MiB, room1 / (double)MiB,
+		 rate_holes / MiB, left / (double)MiB, rate_plain / MiB);
+	/* 64 MiB less room (they fade in steps of 500 ms: none yet). */
+	CHECK(room0 >= room1 + 60 * MiB);
+	/* What else our RSS did meanwhile (the test's own allocations, well
+	 * under a MiB) may count: not a competitor's rate. */
+	CHECK(rate_holes < 16.0 * MiB);
+	CHECK(left < 4 * MiB);
+	CHECK(rate_plain > 100.0 * MiB);
+	munmap(a, 64 * MiB);
+	munmap(b, 64 * MiB);
+	CHECK(set_ws(220 * MiB) == 0);
+	return TAP_PASS;
+fail:
+	if (a)
+		munmap(a, 64 * MiB);
+	if (b)
+		munmap(b, 64 * MiB);
+	set_ws(220 * MiB);
+	return TAP_FAIL;
+}
+
 static const struct tap_test tests[] = {
 	{ "SHRINKER_SOURCES turns sources off by name", test_sources_env },
 	{ "growth is measured once per step", test_clock_steps },
@@ -530,6 +617,7 @@ static const struct tap_test tests[] = {
 	{ "the caches' granted refill is not others' growth; ungranted growth is", test_refill_is_not_growth },
 	{ "a limit file rewritten wakes the reclaimer (inotify), nothing else making it look", test_limit_file_wakes },
 	{ "per-CPU stocks: every grant counted, emptied by a measurement, within a quarter of the band", test_stocks },
+	{ "a trim's holes are not room, and our RSS growing back into them is not others' growth", test_holes },
 };
 
 static int setup(void)

@@ -138,7 +138,7 @@ uint64_t shrinker__holes_locked(struct shrinker__mon *m, uint64_t now)
 	if (!m->holes || now <= m->holes_ns)
 		return m->holes;
 	steps = (now - m->holes_ns) / HOLES_STEP_NS;
-	if (steps >= 8 * 64) {
+	if (steps >= 8ull * 64) {
 		m->holes = 0;
 		return 0;
 	}

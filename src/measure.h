@@ -85,6 +85,8 @@ struct shrinker__mon {
 				     callbacks freed, not yet faulted in again,
 				     and when that was figured (measure.c) */
 	uint64_t last_find_ns;    /* when the cgroup was last looked for */
+	bool rearm_waits;         /* moving the v1 thresholds waits for the
+				     growth to slow (monitor.c) */
 
 	/* No storms. */
 	uint64_t holdoff_ns, holdoff_until_ns, hard_not_before_ns;

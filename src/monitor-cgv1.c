@@ -114,7 +114,7 @@ void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr)
 {
 	uint64_t limit = m->cg_limit, soft, hard;
 	const char *dir = m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir;
-	uint64_t t0 = shrinker__now_ns();
+	uint64_t t0 = shrinker__now_ns(), took;
 	char arg[32];
 	int r;
 
@@ -157,10 +157,12 @@ void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr)
 	thr->events = POLLIN;
 	thr->handle = drain_measure;
 	thr->active = true;
+	took = shrinker__now_ns() - t0;
+	thr->arm_ns = took > thr->arm_ns / 2 ? took : thr->arm_ns / 2;
 	shrinker__debug("thresholds armed at usage %llu and %llu KiB in %llu us",
 			(unsigned long long)(limit - soft) >> 10,
 			(unsigned long long)(limit - hard) >> 10,
-			(unsigned long long)(shrinker__now_ns() - t0) / 1000);
+			(unsigned long long)took / 1000);
 	thr->armed_limit = limit;
 	thr->armed_soft = limit - soft;
 	snprintf(thr->detail, sizeof(thr->detail),

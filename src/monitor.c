@@ -42,6 +42,11 @@
 #define HOLDOFF_MAX_NS 5000000000ull
 #define HARD_RETRY_NS 100000000ull
 #define POKE_EVERY_NS 100000000ull
+/* Moving cgroup v1's thresholds waits while REARM_MARGIN times what the
+ * growth seen takes during an arming, timed at no less than REARM_MIN_NS,
+ * would reach the soft watermark (shrinker__rearm_in_time()). */
+#define REARM_MARGIN 4
+#define REARM_MIN_NS 10000000ull
 /* After a shrink, shrinker_may_grow() says no for this long: until the next
  * measurements have seen whether the pressure goes on.  What keeps a cache
  * from refilling into a competitor that is still growing is the soft
@@ -246,6 +251,44 @@ static bool thresholds_stale_locked(const struct shrinker__mon *m)
 	       thr->armed_soft != m->cg_limit - m->mem.soft_watermark;
 }
 
+bool shrinker__rearm_in_time(double rate, uint64_t arm_ns, uint64_t headroom,
+			     uint64_t soft, uint64_t *use)
+{
+	uint64_t dist = headroom > soft ? headroom - soft : 0;
+	double u;
+
+	if (arm_ns < REARM_MIN_NS)
+		arm_ns = REARM_MIN_NS;
+	u = rate > 0 ? rate * (double)arm_ns / 1e9 * REARM_MARGIN : 0;
+	*use = u >= 1.8e19 ? UINT64_MAX : (uint64_t)u;
+	return *use < dist;
+}
+
+/* Whether the thresholds can be moved to the watermarks now
+ * (shrinker__rearm_in_time()); the change is logged. */
+static bool rearm_in_time_locked(struct shrinker__mon *m)
+{
+	uint64_t use;
+	bool ok;
+
+	SHRINKER__ASSERT_MON_HELD();
+	ok = shrinker__rearm_in_time(m->rate,
+				     m->src[SHRINKER__SRC_CGV1_THRESHOLD].arm_ns,
+				     m->mem.headroom, m->mem.soft_watermark, &use);
+	if (ok == m->rearm_waits)
+		shrinker__debug(ok ? "the thresholds follow the watermarks again"
+				   : "moving the thresholds waits: growth of %.0f MiB/s "
+				     "would use %llu KiB while it blocks, %llu KiB are "
+				     "above the soft watermark; looking every %d ms or "
+				     "sooner instead",
+				m->rate / 1048576.0, (unsigned long long)use >> 10,
+				(unsigned long long)(m->mem.headroom > m->mem.soft_watermark
+				? m->mem.headroom - m->mem.soft_watermark : 0) >> 10,
+				POLL_MIN_MS);
+	m->rearm_waits = !ok;
+	return ok;
+}
+
 static void rearm_locked(struct shrinker__mon *m)
 {
 	struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
@@ -398,9 +441,14 @@ unsigned shrinker__monitor_fill(struct pollfd *fds, unsigned max)
  * (page cache included) is below the armed level. */
 static bool covered_locked(const struct shrinker__mon *m)
 {
+	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
+
 	SHRINKER__ASSERT_MON_HELD();
-	return shrinker__cgv1_armed_locked(m) &&
-	       m->cg_usage < m->src[SHRINKER__SRC_CGV1_THRESHOLD].armed_soft;
+	/* Not by thresholds left beyond the soft watermark while their move
+	 * waits (rearm_in_time_locked()): they would fire late. */
+	return shrinker__cgv1_armed_locked(m) && m->cg_usage < thr->armed_soft &&
+	       (!thresholds_stale_locked(m) ||
+		thr->armed_soft <= m->cg_limit - m->mem.soft_watermark);
 }
 
 int shrinker__monitor_timeout_ms(void)
@@ -656,7 +704,7 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 	 * threshold): at once for a new limit, but for watermarks that moved
 	 * only when there is nothing to do. */
 	if (m->mem.limit != old_limit || sig == SHRINKER__SIG_REARM ||
-	    (!need && thresholds_stale_locked(m)))
+	    (!need && thresholds_stale_locked(m) && rearm_in_time_locked(m)))
 		rearm_locked(m);
 	/* Nothing to do when the others in the cgroup pay it all: not a
 	 * request that "freed nothing", which would hold us off when our

@@ -55,6 +55,8 @@ struct shrinker__source {
 	uint64_t psi_total;     /* PSI: stall total seen at the last event */
 	uint64_t psi_confirm_us; /* PSI: growth that confirms an event */
 	uint64_t armed_limit, armed_soft; /* v1 thresholds: limit, soft level */
+	uint64_t arm_ns;        /* v1 thresholds: what arming takes, the
+				   longest lately (halved at each arming) */
 	uint64_t ev_high, ev_max, ev_oom;             /* v2 counters seen */
 	enum shrinker__signal (*handle)(struct shrinker__source *s, short revents);
 };

@@ -514,6 +514,36 @@ fail:
 	return r;
 }
 
+static int test_rearm_in_time(void)
+{
+	uint64_t use = 1;
+	int r = TAP_FAIL;
+
+	/* Nothing grows: the thresholds move whatever the distance. */
+	CHECK(shrinker__rearm_in_time(0, 40000000, 20 * MiB, 10 * MiB, &use));
+	CHECK(use == 0);
+	/* 200 MiB/s while an arming takes 40 ms: 4 x 8 MiB = 32 MiB would be
+	 * used meanwhile; with 10 MiB above the soft watermark the move waits,
+	 * with 40 MiB it goes ahead. */
+	CHECK(!shrinker__rearm_in_time(200.0 * MiB, 40000000, 20 * MiB, 10 * MiB, &use));
+	CHECK_NEAR(use, 32 * MiB, 1);
+	CHECK(shrinker__rearm_in_time(200.0 * MiB, 40000000, 50 * MiB, 10 * MiB, &use));
+	CHECK_NEAR(use, 32 * MiB, 1);
+	/* Never timed, or timed fast: counted as 10 ms (8 MiB at 200 MiB/s). */
+	CHECK(!shrinker__rearm_in_time(200.0 * MiB, 0, 17 * MiB, 10 * MiB, &use));
+	CHECK_NEAR(use, 8 * MiB, 1);
+	CHECK(shrinker__rearm_in_time(200.0 * MiB, 1000, 19 * MiB, 10 * MiB, &use));
+	/* Already at or below the soft watermark: nothing is above it. */
+	CHECK(!shrinker__rearm_in_time(1.0 * MiB, 0, 10 * MiB, 10 * MiB, &use));
+	CHECK(!shrinker__rearm_in_time(1.0 * MiB, 0, 5 * MiB, 10 * MiB, &use));
+	/* An absurd rate does not wrap. */
+	CHECK(!shrinker__rearm_in_time(1e30, 40000000, UINT64_MAX, 0, &use));
+	CHECK(use == UINT64_MAX);
+	r = TAP_PASS;
+fail:
+	return r;
+}
+
 static int test_peer_parts(void)
 {
 	/* Three processes under one limit: 150, 100 and 50 MiB resident
@@ -915,6 +945,8 @@ static const struct tap_test tests[] = {
 	  "with back-off, and anew while slow", test_calibration },
 	{ "watermarks by API: fixed, and back to the default", test_watermark_api },
 	{ "the decision", test_decide },
+	{ "cgroup v1's thresholds move to the watermarks only where fast growth "
+	  "cannot reach the soft watermark while they are being armed", test_rearm_in_time },
 	{ "processes sharing a cgroup: each its part, adding up to the target", test_peer_parts },
 	{ "processes sharing a cgroup: a busy peer's soft watermark is read, a stale one not",
 	  test_peer_watermark },

@@ -810,6 +810,17 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 	mon_unlock();
 }
 
+void shrinker__monitor_dispatched(uint64_t freed, uint64_t released)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	if (released <= freed)
+		return;
+	mon_lock();
+	shrinker__holes_add_locked(m, released - freed, shrinker__now_ns());
+	mon_unlock();
+}
+
 void shrinker__monitor_release(void)
 {
 	struct shrinker__mon *m = &shrinker__mon;

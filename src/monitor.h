@@ -33,6 +33,11 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 /* During a request (lib lock held): is the pressure still there?  Returns
  * the bytes still needed, 0 if none. */
 uint64_t shrinker__monitor_still_needed(uint64_t remaining);
+/* After shrinker_dispatch() ran deferred callbacks and trimmed (no lock
+ * held): what they said they freed and what RSS dropped by.  RSS given
+ * back beyond what they freed (free pages between live entries) is noted
+ * as holes (measure.h), as after the reclaimer's own requests. */
+void shrinker__monitor_dispatched(uint64_t freed, uint64_t released);
 /* After a request the monitor decided on: what the callbacks said they
  * freed, what RSS really dropped by, the growth clock's count when the
  * request began (shrinker__growth_count()), and whether work was handed to

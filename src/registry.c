@@ -333,6 +333,7 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 		shrinker__lock();
 		shrinker__returned_settle_locked(true, drop);
 		shrinker__unlock();
+		shrinker__monitor_dispatched(freed, drop);
 		shrinker__brake_kick();
 	}
 	return calls;

@@ -252,9 +252,10 @@ static bool thresholds_stale_locked(const struct shrinker__mon *m)
 }
 
 bool shrinker__rearm_in_time(double rate, uint64_t arm_ns, uint64_t headroom,
-			     uint64_t soft, uint64_t *use)
+			     uint64_t holes, uint64_t soft, uint64_t *use)
 {
-	uint64_t dist = headroom > soft ? headroom - soft : 0;
+	uint64_t room = headroom > holes ? headroom - holes : 0;
+	uint64_t dist = room > soft ? room - soft : 0;
 	double u;
 
 	if (arm_ns < REARM_MIN_NS)
@@ -268,23 +269,23 @@ bool shrinker__rearm_in_time(double rate, uint64_t arm_ns, uint64_t headroom,
  * (shrinker__rearm_in_time()); the change is logged. */
 static bool rearm_in_time_locked(struct shrinker__mon *m)
 {
-	uint64_t use;
+	uint64_t holes = shrinker__holes_locked(m, shrinker__now_ns()), use;
 	bool ok;
 
 	SHRINKER__ASSERT_MON_HELD();
 	ok = shrinker__rearm_in_time(m->rate,
 				     m->src[SHRINKER__SRC_CGV1_THRESHOLD].arm_ns,
-				     m->mem.headroom, m->mem.soft_watermark, &use);
+				     m->mem.headroom, holes, m->mem.soft_watermark, &use);
 	if (ok == m->rearm_waits)
 		shrinker__debug(ok ? "the thresholds follow the watermarks again"
 				   : "moving the thresholds waits: growth of %.0f MiB/s "
-				     "would use %llu KiB while it blocks, %llu KiB are "
-				     "above the soft watermark; looking every %d ms or "
-				     "sooner instead",
+				     "would use %llu KiB while it blocks, with %llu KiB of "
+				     "headroom (%llu KiB of it holes) and a soft watermark "
+				     "of %llu KiB; looking every %d ms or sooner instead",
 				m->rate / 1048576.0, (unsigned long long)use >> 10,
-				(unsigned long long)(m->mem.headroom > m->mem.soft_watermark
-				? m->mem.headroom - m->mem.soft_watermark : 0) >> 10,
-				POLL_MIN_MS);
+				(unsigned long long)m->mem.headroom >> 10,
+				(unsigned long long)holes >> 10,
+				(unsigned long long)m->mem.soft_watermark >> 10, POLL_MIN_MS);
 	m->rearm_waits = !ok;
 	return ok;
 }

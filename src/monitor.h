@@ -158,11 +158,13 @@ bool shrinker__decide(const struct shrinker_memory *mem,
  * unseen, which is how a cache whose trimmed pages fault in again at once
  * beside a competitor taking 200 MiB/s was OOM-killed.  False while 4 times
  * what growth at rate (bytes/s) takes in arm_ns (the longest arming lately,
- * 10 ms at least) is not less than the headroom above the soft watermark:
- * then the move waits, and timed looks cover the watermark instead
- * (thresholds left at a lower usage only fire early).  *use: those bytes. */
+ * 10 ms at least) is not less than the headroom above the soft watermark,
+ * not counting the holes a trim left (the cache's churn may fault them in
+ * again at any moment, faster than any rate seen): then the move waits,
+ * and timed looks cover the watermark instead (thresholds left at a lower
+ * usage only fire early).  *use: those bytes. */
 bool shrinker__rearm_in_time(double rate, uint64_t arm_ns, uint64_t headroom,
-			     uint64_t soft, uint64_t *use);
+			     uint64_t holes, uint64_t soft, uint64_t *use);
 /* The time the library needs to react: times its slowest recent reaction,
  * from a wake-up to the request's end, 25 ms to 200 ms.  Any thread. */
 uint64_t shrinker__reaction_need_ns(unsigned times);

@@ -520,24 +520,31 @@ static int test_rearm_in_time(void)
 	int r = TAP_FAIL;
 
 	/* Nothing grows: the thresholds move whatever the distance. */
-	CHECK(shrinker__rearm_in_time(0, 40000000, 20 * MiB, 10 * MiB, &use));
+	CHECK(shrinker__rearm_in_time(0, 40000000, 20 * MiB, 0, 10 * MiB, &use));
 	CHECK(use == 0);
 	/* 200 MiB/s while an arming takes 40 ms: 4 x 8 MiB = 32 MiB would be
 	 * used meanwhile; with 10 MiB above the soft watermark the move waits,
 	 * with 40 MiB it goes ahead. */
-	CHECK(!shrinker__rearm_in_time(200.0 * MiB, 40000000, 20 * MiB, 10 * MiB, &use));
+	CHECK(!shrinker__rearm_in_time(200.0 * MiB, 40000000, 20 * MiB, 0, 10 * MiB, &use));
 	CHECK_NEAR(use, 32 * MiB, 1);
-	CHECK(shrinker__rearm_in_time(200.0 * MiB, 40000000, 50 * MiB, 10 * MiB, &use));
+	CHECK(shrinker__rearm_in_time(200.0 * MiB, 40000000, 50 * MiB, 0, 10 * MiB, &use));
 	CHECK_NEAR(use, 32 * MiB, 1);
 	/* Never timed, or timed fast: counted as 10 ms (8 MiB at 200 MiB/s). */
-	CHECK(!shrinker__rearm_in_time(200.0 * MiB, 0, 17 * MiB, 10 * MiB, &use));
+	CHECK(!shrinker__rearm_in_time(200.0 * MiB, 0, 17 * MiB, 0, 10 * MiB, &use));
 	CHECK_NEAR(use, 8 * MiB, 1);
-	CHECK(shrinker__rearm_in_time(200.0 * MiB, 1000, 19 * MiB, 10 * MiB, &use));
+	CHECK(shrinker__rearm_in_time(200.0 * MiB, 1000, 19 * MiB, 0, 10 * MiB, &use));
 	/* Already at or below the soft watermark: nothing is above it. */
-	CHECK(!shrinker__rearm_in_time(1.0 * MiB, 0, 10 * MiB, 10 * MiB, &use));
-	CHECK(!shrinker__rearm_in_time(1.0 * MiB, 0, 5 * MiB, 10 * MiB, &use));
+	CHECK(!shrinker__rearm_in_time(1.0 * MiB, 0, 10 * MiB, 0, 10 * MiB, &use));
+	CHECK(!shrinker__rearm_in_time(1.0 * MiB, 0, 5 * MiB, 0, 10 * MiB, &use));
+	/* Holes a trim left are not headroom: 50 MiB of headroom, 20 of it
+	 * holes, leaves 20 above the soft watermark, less than 32. */
+	CHECK(!shrinker__rearm_in_time(200.0 * MiB, 40000000, 50 * MiB, 20 * MiB,
+				       10 * MiB, &use));
+	CHECK(shrinker__rearm_in_time(200.0 * MiB, 40000000, 50 * MiB, 5 * MiB,
+				      10 * MiB, &use));
+	CHECK(!shrinker__rearm_in_time(0, 0, 50 * MiB, 60 * MiB, 10 * MiB, &use));
 	/* An absurd rate does not wrap. */
-	CHECK(!shrinker__rearm_in_time(1e30, 40000000, UINT64_MAX, 0, &use));
+	CHECK(!shrinker__rearm_in_time(1e30, 40000000, UINT64_MAX, 0, 0, &use));
 	CHECK(use == UINT64_MAX);
 	r = TAP_PASS;
 fail:

@@ -84,6 +84,8 @@ static struct {
 	_Atomic uint64_t cg_probe_ns; /* the last probe of the binding
 					    cgroup's usage file */
 	_Atomic uint64_t brake_waits, brake_ns; /* threads braked */
+	_Atomic int64_t held;       /* what the braked threads reported and
+				       will allocate once let go */
 	atomic_bool use_rss;        /* probe reads RSS, not the cgroup */
 	atomic_bool hard_freed_none;       /* the last hard request freed nothing */
 	atomic_bool armed;          /* the reclaimer's sources are open */
@@ -245,8 +247,13 @@ static uint64_t recent_locked(struct shrinker__mon *m, int64_t grown, uint64_t n
 }
 
 /* Probe now and publish the estimate; returns it.  With wait false, a
- * thread that finds another probing returns the estimate instead. */
-static uint64_t probe(struct shrinker__mon *m, bool wait)
+ * thread that finds another probing returns the estimate instead.  With
+ * take (bytes, > 0) and the estimate at least floor + take, take is
+ * counted as on its way into the usage (recent) before the estimate is
+ * published, and *taken says so: one room is never handed to two braked
+ * threads. */
+static uint64_t probe_take_room(struct shrinker__mon *m, bool wait, int64_t take,
+				uint64_t floor, bool *taken)
 {
 	int64_t grown, cur, base, head;
 	uint64_t est, now = 0;
@@ -278,6 +285,11 @@ static uint64_t probe(struct shrinker__mon *m, bool wait)
 						     memory_order_relaxed);
 	}
 	est = head > 0 ? (uint64_t)head : 0;
+	if (take > 0 && est >= floor && est - floor >= (uint64_t)take) {
+		growth_clock.recent += (double)take;
+		est -= (uint64_t)take;
+		*taken = true;
+	}
 	atomic_store_explicit(&growth_clock.headroom, est, memory_order_relaxed);
 	atomic_store_explicit(&growth_clock.grown_probed, grown, memory_order_relaxed);
 	atomic_fetch_add_explicit(&growth_clock.probes, 1, memory_order_relaxed);
@@ -288,6 +300,11 @@ static uint64_t probe(struct shrinker__mon *m, bool wait)
 	    !atomic_exchange(&m->poked, true))
 		shrinker__reclaimer_wake();
 	return est;
+}
+
+static uint64_t probe(struct shrinker__mon *m, bool wait)
+{
+	return probe_take_room(m, wait, 0, 0, NULL);
 }
 
 bool shrinker__growth_quiet(int64_t *moved_out)
@@ -362,6 +379,13 @@ void shrinker__growth_arm(bool armed)
 void shrinker__brake_futile(bool futile)
 {
 	atomic_store(&growth_clock.hard_freed_none, futile);
+}
+
+uint64_t shrinker__brake_held(void)
+{
+	int64_t h = atomic_load_explicit(&growth_clock.held, memory_order_relaxed);
+
+	return h > 0 ? (uint64_t)h : 0;
 }
 
 uint64_t shrinker__growth_cg_probed_ns(void)
@@ -465,8 +489,14 @@ static void poke_rate_limited(struct shrinker__mon *m)
 		shrinker__reclaimer_wake();
 }
 
-/* Hold the calling thread while headroom is below the hard watermark. */
-static int brake(struct shrinker__mon *m)
+/* Hold the calling thread, which reported delta bytes it is about to
+ * allocate, while headroom is below the hard watermark.  While it waits,
+ * its report is held (shrinker__brake_held()), which the reclaimer makes
+ * room for; it is let go when the estimate leaves room for its delta above
+ * the hard watermark, which then counts as on its way (probe_take_room()):
+ * 32 threads about to allocate 1 MiB each, let go together by one
+ * measurement on a room each of them also took, overran a 64 MiB cgroup. */
+static int brake(struct shrinker__mon *m, int64_t delta)
 {
 	uint64_t hard = atomic_load_explicit(&growth_clock.hard, memory_order_relaxed);
 	uint64_t start, now, deadline;
@@ -486,10 +516,14 @@ static int brake(struct shrinker__mon *m)
 	start = shrinker__now_ns();
 	deadline = start + BRAKE_MAX_NS;
 	atomic_fetch_add(&brake_waiters, 1);
+	atomic_fetch_add_explicit(&growth_clock.held, delta, memory_order_relaxed);
 	for (;;) {
+		bool taken = false;
+
 		poke_rate_limited(m);
 		wait_kick(deadline);
-		if (probe(m, true) >= hard) {
+		probe_take_room(m, true, delta, hard, &taken);
+		if (taken) {
 			shrinker__debug("brake: released after %llu us, est %llu KiB",
 				(unsigned long long)(shrinker__now_ns() - start) / 1000,
 				(unsigned long long)atomic_load(&growth_clock.headroom) >> 10);
@@ -509,6 +543,7 @@ static int brake(struct shrinker__mon *m)
 		if (atomic_load_explicit(&growth_clock.hard_freed_none, memory_order_relaxed))
 			break;
 	}
+	atomic_fetch_sub_explicit(&growth_clock.held, delta, memory_order_relaxed);
 	atomic_fetch_sub(&brake_waiters, 1);
 	atomic_fetch_add(&growth_clock.brake_waits, 1);
 	atomic_fetch_add(&growth_clock.brake_ns, shrinker__now_ns() - start);
@@ -522,5 +557,5 @@ SHRINKER_EXPORT int shrinker_account(int64_t delta, unsigned flags)
 	shrinker__growth_note(delta);
 	if (!(flags & SHRINKER_ACCOUNT_WAIT) || delta <= 0)
 		return 0;
-	return brake(&shrinker__mon);
+	return brake(&shrinker__mon, delta);
 }

@@ -141,6 +141,21 @@ bool shrinker__decide(const struct shrinker_memory *mem,
 	return false;
 }
 
+/* The decision on the last measurement (mon lock held), with what the
+ * brake's held threads will allocate once let go taken from the headroom:
+ * the request makes room for them too, or they would wait for a band that
+ * one of them fills. */
+static bool decide_locked(const struct shrinker__mon *m, enum shrinker__signal sig,
+			  uint64_t ahead, uint64_t *target, bool *hard)
+{
+	struct shrinker_memory mem = m->mem;
+	uint64_t held = shrinker__brake_held();
+
+	SHRINKER__ASSERT_MON_HELD();
+	mem.headroom = mem.headroom > held ? mem.headroom - held : 0;
+	return shrinker__decide(&mem, sig, ahead, target, hard);
+}
+
 /* What the growth in progress, other than the growth the library granted,
  * takes during one reaction (mon lock held): once, not twice as for the
  * watermark, or the last request of a squeeze frees for growth that has
@@ -700,7 +715,7 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 		open_sources_locked(m);
 		m->reopen = false;
 	}
-	need = shrinker__decide(&m->mem, sig, ahead_locked(m), target, hard);
+	need = decide_locked(m, sig, ahead_locked(m), target, hard);
 	/* Re-arming blocks this thread in the kernel (an RCU grace period per
 	 * threshold): at once for a new limit, but for watermarks that moved
 	 * only when there is nothing to do. */
@@ -738,8 +753,7 @@ uint64_t shrinker__monitor_still_needed(uint64_t remaining)
 	shrinker__trimmed();
 	mon_lock();
 	if (shrinker__measure_locked(m) == 0 &&
-	    !shrinker__decide(&m->mem, SHRINKER__SIG_MEASURE, ahead_locked(m), &target,
-			      &hard))
+	    !decide_locked(m, SHRINKER__SIG_MEASURE, ahead_locked(m), &target, &hard))
 		target = 0;
 	if (target)
 		target = our_part_locked(m, target, true);

@@ -130,6 +130,10 @@ void shrinker__growth_arm(bool armed);
 /* The last hard request freed nothing (true): braked threads would wait
  * for nothing, and are not held. */
 void shrinker__brake_futile(bool futile);
+/* What the threads the brake holds reported and will allocate once let go
+ * (bytes; any thread, no lock): the decision makes room for it, as OSv's
+ * reclaimer frees for the allocations waiting on it. */
+uint64_t shrinker__brake_held(void);
 /* When the program's growth last probed the binding cgroup's usage file
  * (0: never, or forgotten by shrinker__growth_unwatch()). */
 uint64_t shrinker__growth_cg_probed_ns(void);

@@ -339,6 +339,9 @@ void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
 	atomic_store(&growth_clock.hard, m->mem.hard_watermark);
 	atomic_store(&growth_clock.grown_probed, atomic_load(&growth_clock.grown));
 	atomic_store(&growth_clock.grown_measured, atomic_load(&growth_clock.grown));
+	/* Refusals before the measurement are behind it, as the growth is:
+	 * left in, they took the next reports out of the recent growth. */
+	growth_clock.churn_probed = atomic_load(&growth_clock.churn);
 	set_step(m, m->mem.headroom);
 	probe_give(m);
 	shrinker__brake_kick();

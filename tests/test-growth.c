@@ -617,6 +617,46 @@ fail:
 	return TAP_FAIL;
 }
 
+/* A braked thread's report is room the reclaimer makes: 64 MiB reported
+ * with the headroom 8 MiB above the soft watermark (no request by the
+ * watermarks alone) is held until a request made room for all of it, not
+ * let go when the report's weight in the estimate fades after a few ms,
+ * nor at the bound for want of a request. */
+static int test_brake_budget(void)
+{
+	struct shrinker_memory mem;
+	unsigned c0, done;
+	int r;
+
+	atomic_store(&restore_ws, 220 * MiB);
+	atomic_store(&account_inside, false);
+	CHECK(set_ws(220 * MiB) == 0);
+	sleep_ms(1100); /* the rates of the tests before decay */
+	CHECK(shrinker_get_memory(&mem) == 0);
+	CHECK(mem.soft_watermark + 8 * MiB + 64 * MiB < LIMIT);
+	CHECK(set_ws(LIMIT - mem.soft_watermark - 8 * MiB) == 0);
+	CHECK(shrinker_get_memory(&mem) == 0);
+	tap_diag("headroom %llu KiB, soft watermark %llu KiB, hard %llu KiB",
+		 (unsigned long long)mem.headroom >> 10,
+		 (unsigned long long)mem.soft_watermark >> 10,
+		 (unsigned long long)mem.hard_watermark >> 10);
+	CHECK(mem.headroom > mem.soft_watermark);
+	c0 = atomic_load(&calls);
+	done = atomic_load(&frees_done);
+	r = shrinker_account(64 * MiB, SHRINKER_ACCOUNT_WAIT);
+	tap_diag("returned %d after %u calls", r, atomic_load(&calls) - c0);
+	/* Let go because room was made (1), after the callback freed. */
+	CHECK(r == 1);
+	CHECK(atomic_load(&frees_done) > done);
+	atomic_store(&account_inside, true);
+	CHECK(set_ws(220 * MiB) == 0);
+	return TAP_PASS;
+fail:
+	atomic_store(&account_inside, true);
+	set_ws(220 * MiB);
+	return TAP_FAIL;
+}
+
 static const struct tap_test tests[] = {
 	{ "SHRINKER_SOURCES turns sources off by name", test_sources_env },
 	{ "growth is measured once per step", test_clock_steps },
@@ -629,6 +669,7 @@ static const struct tap_test tests[] = {
 	{ "a limit file rewritten wakes the reclaimer (inotify), nothing else making it look", test_limit_file_wakes },
 	{ "per-CPU stocks: every grant counted, emptied by a measurement, within a quarter of the band", test_stocks },
 	{ "a trim's holes are not room, and our RSS growing back into them is not others' growth", test_holes },
+	{ "a braked thread is let go once room is made for what it reported", test_brake_budget },
 };
 
 static int setup(void)

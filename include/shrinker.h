@@ -555,15 +555,18 @@ enum {
  *
  * With SHRINKER_ACCOUNT_WAIT and headroom below the hard watermark, the
  * calling thread waits for the reclaimer, as an allocating thread waits on
- * OSv, until a look shows the hard watermark regained, for at most 100 ms
- * per call.  It never waits on the reclaimer thread, inside a callback,
+ * OSv, for at most 100 ms per call.  While it waits its delta is counted as
+ * about to be allocated: the reclaimer makes room for what every waiting
+ * thread reported, and a thread is let go only when the headroom holds its
+ * delta above the hard watermark, which is then counted as taken, so that
+ * threads let go together never share one room.  It never waits on the reclaimer thread, inside a callback,
  * inside this library, before the first registration has armed the
  * monitors, or after a hard request that could free nothing.  Call it
  * before allocating, not holding a lock that a shrinker takes.  The malloc
  * brake library (libshrinker-brake, see shrinker(3)) calls it from malloc.
  *
- * Returns 0 (no wait), 1 (waited, and room was made), -ETIMEDOUT (waited
- * 100 ms and headroom is still below the hard watermark).
+ * Returns 0 (no wait), 1 (waited, and room was made for delta),
+ * -ETIMEDOUT (waited 100 ms and there is still no such room).
  * Errors: -EINVAL (unknown flag).  Allocation-free and async-signal-unsafe.
  */
 int shrinker_account(int64_t delta, unsigned flags);

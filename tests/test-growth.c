@@ -617,34 +617,47 @@ fail:
 	return TAP_FAIL;
 }
 
-/* A braked thread's report is room the reclaimer makes: 64 MiB reported
- * with the headroom 8 MiB above the soft watermark (no request by the
- * watermarks alone) is held until a request made room for all of it, not
- * let go when the report's weight in the estimate fades after a few ms,
- * nor at the bound for want of a request. */
+/* A braked thread's report is room the reclaimer makes: 96 MiB reported
+ * with the headroom above the soft watermark's band and a step (no
+ * request by the watermarks, nor one that times the caches) is held until
+ * a request made room for all of it, not let go when the report's weight
+ * in the estimate fades after a few ms, nor at the bound for want of a
+ * request. */
 static int test_brake_budget(void)
 {
 	struct shrinker_memory mem;
-	unsigned c0, done;
-	int r;
+	uint64_t above;
+	unsigned c0 = 0, done = 0, attempt;
+	int r = 0;
 
 	atomic_store(&restore_ws, 220 * MiB);
 	atomic_store(&account_inside, false);
-	CHECK(set_ws(220 * MiB) == 0);
-	sleep_ms(1100); /* the rates of the tests before decay */
-	CHECK(shrinker_get_memory(&mem) == 0);
-	CHECK(mem.soft_watermark + 8 * MiB + 64 * MiB < LIMIT);
-	CHECK(set_ws(LIMIT - mem.soft_watermark - 8 * MiB) == 0);
-	CHECK(shrinker_get_memory(&mem) == 0);
-	tap_diag("headroom %llu KiB, soft watermark %llu KiB, hard %llu KiB",
-		 (unsigned long long)mem.headroom >> 10,
-		 (unsigned long long)mem.soft_watermark >> 10,
-		 (unsigned long long)mem.hard_watermark >> 10);
-	CHECK(mem.headroom > mem.soft_watermark);
-	c0 = atomic_load(&calls);
-	done = atomic_load(&frees_done);
-	r = shrinker_account(64 * MiB, SHRINKER_ACCOUNT_WAIT);
-	tap_diag("returned %d after %u calls", r, atomic_load(&calls) - c0);
+	/* Run alone (TAP_ONLY=12), the shrinker test 1 registers is ours. */
+	if (!sh)
+		CHECK(shrinker_register(&sh, "growth", shrink, NULL, 0) == 0);
+	/* Held at all is the premise, not the check (about 1 run in 30 the
+	 * report was not held: 0); a brake that never holds fails all three. */
+	for (attempt = 1; attempt <= 3; attempt++) {
+		CHECK(set_ws(220 * MiB) == 0);
+		sleep_ms(1100); /* the rates of what came before decay */
+		CHECK(shrinker_get_memory(&mem) == 0);
+		above = mem.soft_watermark + shrinker__band(mem.soft_watermark) +
+			shrinker__step(mem.limit) + 4 * MiB;
+		CHECK(above < mem.hard_watermark + 96 * MiB && above + 96 * MiB < LIMIT);
+		CHECK(set_ws(LIMIT - above) == 0);
+		CHECK(shrinker_get_memory(&mem) == 0);
+		tap_diag("headroom %llu KiB, soft watermark %llu KiB, hard %llu KiB",
+			 (unsigned long long)mem.headroom >> 10,
+			 (unsigned long long)mem.soft_watermark >> 10,
+			 (unsigned long long)mem.hard_watermark >> 10);
+		c0 = atomic_load(&calls);
+		done = atomic_load(&frees_done);
+		r = shrinker_account(96 * MiB, SHRINKER_ACCOUNT_WAIT);
+		tap_diag("attempt %u returned %d after %u calls", attempt, r,
+			 atomic_load(&calls) - c0);
+		if (r != 0)
+			break;
+	}
 	/* Let go because room was made (1), after the callback freed. */
 	CHECK(r == 1);
 	CHECK(atomic_load(&frees_done) > done);

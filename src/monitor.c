@@ -141,19 +141,28 @@ bool shrinker__decide(const struct shrinker_memory *mem,
 	return false;
 }
 
-/* The decision on the last measurement (mon lock held), with what the
- * brake's held threads will allocate once let go taken from the headroom:
- * the request makes room for them too, or they would wait for a band that
- * one of them fills. */
+/* The decision on the last measurement (mon lock held), and room for the
+ * brake's held threads: each is let go when the headroom holds what it
+ * reported above the hard watermark, so while they wait the request makes
+ * the headroom the hard watermark plus all they reported (hard: threads
+ * are waiting, as on OSv).  Not the soft watermark plus all of it: the
+ * caches would stay that much below the limit while nobody waits. */
 static bool decide_locked(const struct shrinker__mon *m, enum shrinker__signal sig,
 			  uint64_t ahead, uint64_t *target, bool *hard)
 {
-	struct shrinker_memory mem = m->mem;
-	uint64_t held = shrinker__brake_held();
+	uint64_t held = shrinker__brake_held(), room;
+	bool need = shrinker__decide(&m->mem, sig, ahead, target, hard);
 
 	SHRINKER__ASSERT_MON_HELD();
-	mem.headroom = mem.headroom > held ? mem.headroom - held : 0;
-	return shrinker__decide(&mem, sig, ahead, target, hard);
+	room = m->mem.hard_watermark + held;
+	if (!held || m->mem.headroom >= room)
+		return need;
+	/* And a band over it, as any request: not a stream of small ones. */
+	room += shrinker__band(m->mem.soft_watermark);
+	if (!need || *target < room - m->mem.headroom)
+		*target = room - m->mem.headroom;
+	*hard = true;
+	return true;
 }
 
 /* What the growth in progress, other than the growth the library granted,

@@ -149,6 +149,36 @@ static size_t heap_shrink(size_t target, bool hard, void *ud)
 }
 
 
+/* Fill c with n blocks, touched, and a block after them (*pin) that keeps
+ * free() alone from giving them back; its size reported.  0, or -1. */
+static int heap_fill(struct heap_cache *c, unsigned n, void **pin)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		c->block[i] = malloc(HEAP_BLOCK);
+		if (!c->block[i])
+			return -1;
+		memset(c->block[i], 1, HEAP_BLOCK);
+		c->n++;
+	}
+	*pin = malloc(HEAP_BLOCK);
+	if (!*pin)
+		return -1;
+	memset(*pin, 1, HEAP_BLOCK);
+	shrinker_set_size(c->s, (size_t)c->n * HEAP_BLOCK);
+	return 0;
+}
+
+/* Unregister c and free its blocks and pin. */
+static void heap_release(struct heap_cache *c, void *pin)
+{
+	shrinker_unregister(c->s);
+	while (c->n)
+		free(c->block[--c->n]);
+	free(pin);
+}
+
 static int test_dispatch_gives_back(void)
 {
 	static struct heap_cache c;
@@ -156,21 +186,11 @@ static int test_dispatch_gives_back(void)
 	uint64_t rss_before, rss_after;
 	void *pin = NULL;
 	int r = TAP_FAIL;
-	unsigned i;
 
 	if ((getenv("SANITIZE") && *getenv("SANITIZE")) || getenv("VALGRIND"))
 		return tap_skip_why("memory figures are meaningless under a sanitizer or valgrind");
 	CHECK(shrinker_register(&c.s, "heap", heap_shrink, &c, SHRINKER_DEFERRED) == 0);
-	for (i = 0; i < HEAP_BLOCKS; i++) {
-		c.block[i] = malloc(HEAP_BLOCK);
-		CHECK(c.block[i]);
-		memset(c.block[i], 1, HEAP_BLOCK);
-		c.n++;
-	}
-	pin = malloc(HEAP_BLOCK);
-	CHECK(pin);
-	memset(pin, 1, HEAP_BLOCK);
-	shrinker_set_size(c.s, (size_t)c.n * HEAP_BLOCK);
+	CHECK(heap_fill(&c, HEAP_BLOCKS, &pin) == 0);
 	CHECK(shrinker_request_reclaim(48 * MiB, SHRINKER_WAIT, NULL) == 0);
 	CHECK(shrinker_get_global_stats(&g0) == 0);
 	rss_before = rss_bytes();
@@ -189,10 +209,7 @@ static int test_dispatch_gives_back(void)
 	CHECK(g1.bytes_freed - g0.bytes_freed == 48 * MiB);
 	r = TAP_PASS;
 fail:
-	shrinker_unregister(c.s);
-	while (c.n)
-		free(c.block[--c.n]);
-	free(pin);
+	heap_release(&c, pin);
 	return r;
 }
 
@@ -223,22 +240,12 @@ static int test_dispatch_holes(void)
 	uint64_t h0, h1, rss_before, rss_after;
 	void *pin = NULL;
 	int r = TAP_FAIL;
-	unsigned i;
 
 	if ((getenv("SANITIZE") && *getenv("SANITIZE")) || getenv("VALGRIND"))
 		return tap_skip_why("memory figures are meaningless under a sanitizer or valgrind");
 	CHECK(shrinker_register(&c.s, "heap", heap_shrink_quarter, &c,
 				SHRINKER_DEFERRED) == 0);
-	for (i = 0; i < HEAP_BLOCKS / 2; i++) {
-		c.block[i] = malloc(HEAP_BLOCK);
-		CHECK(c.block[i]);
-		memset(c.block[i], 1, HEAP_BLOCK);
-		c.n++;
-	}
-	pin = malloc(HEAP_BLOCK);
-	CHECK(pin);
-	memset(pin, 1, HEAP_BLOCK);
-	shrinker_set_size(c.s, (size_t)c.n * HEAP_BLOCK);
+	CHECK(heap_fill(&c, HEAP_BLOCKS / 2, &pin) == 0);
 	CHECK(shrinker_request_reclaim(32 * MiB, SHRINKER_WAIT, NULL) == 0);
 	h0 = holes_now();
 	rss_before = rss_bytes();
@@ -256,10 +263,7 @@ static int test_dispatch_holes(void)
 	CHECK(h1 >= h0 + 16 * MiB);
 	r = TAP_PASS;
 fail:
-	shrinker_unregister(c.s);
-	while (c.n)
-		free(c.block[--c.n]);
-	free(pin);
+	heap_release(&c, pin);
 	return r;
 }
 

@@ -559,9 +559,10 @@ enum {
  * about to be allocated: the reclaimer makes room for what every waiting
  * thread reported, and a thread is let go only when the headroom holds its
  * delta above the hard watermark, which is then counted as taken, so that
- * threads let go together never share one room.  It never waits on the reclaimer thread, inside a callback,
- * inside this library, before the first registration has armed the
- * monitors, or after a hard request that could free nothing.  Call it
+ * threads let go together never share one room.  It never waits on the
+ * reclaimer thread, inside a callback, inside this library, before the
+ * first registration has armed the monitors, or after a hard request that
+ * could free nothing.  Call it
  * before allocating, not holding a lock that a shrinker takes.  The malloc
  * brake library (libshrinker-brake, see shrinker(3)) calls it from malloc.
  *

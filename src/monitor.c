@@ -151,9 +151,10 @@ static bool decide_locked(const struct shrinker__mon *m, enum shrinker__signal s
 			  uint64_t ahead, uint64_t *target, bool *hard)
 {
 	uint64_t held = shrinker__brake_held(), room;
-	bool need = shrinker__decide(&m->mem, sig, ahead, target, hard);
+	bool need;
 
 	SHRINKER__ASSERT_MON_HELD();
+	need = shrinker__decide(&m->mem, sig, ahead, target, hard);
 	room = m->mem.hard_watermark + held;
 	if (!held || m->mem.headroom >= room)
 		return need;

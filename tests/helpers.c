@@ -221,28 +221,27 @@ pid_t cg1_spawn(const struct cg1 *cg, char *const argv[], int *out_fd)
 pid_t cg1_competitor(const struct cg1 *cg, unsigned delay_ms, uint64_t bytes,
 		     unsigned hold_ms)
 {
+	char path[512], take[32], after[16], hold[16], rate[16];
+	char *argv[] = { path, "--take", take, "--after", after, "--hold", hold,
+			 "--rate", rate, NULL };
 	pid_t pid;
+	int fd;
 
+	snprintf(path, sizeof(path), "%s/competitor", build_dir());
+	snprintf(take, sizeof(take), "%llu", (unsigned long long)bytes);
+	snprintf(after, sizeof(after), "%u", delay_ms);
+	snprintf(hold, sizeof(hold), "%u", hold_ms);
+	snprintf(rate, sizeof(rate), "%u", COMPETITOR_MIBPS);
 	fflush(stdout);
 	pid = fork();
 	if (pid != 0)
 		return pid;
 	enter(cg);
-	sleep_ms(delay_ms);
-	{
-		/* volatile: compilers may drop stores to memory that is freed
-		 * unread, and with them the whole allocation. */
-		volatile char *m = malloc(bytes);
-		uint64_t i;
-
-		if (!m)
-			_exit(3);
-		for (i = 0; i < bytes; i += 4096)
-			m[i] = 1;
-		sleep_ms(hold_ms);
-		free((char *)m);
-	}
-	_exit(0);
+	fd = open("/dev/null", O_WRONLY);
+	if (fd >= 0)
+		dup2(fd, 1);
+	execv(path, argv);
+	_exit(127);
 }
 
 int cg1_run(const char *name, uint64_t limit, char *const argv[], uint64_t take,

@@ -39,8 +39,19 @@ uint64_t cg1_read(const struct cg1 *cg, const char *file, const char *key);
 /* fork(), move the child into the cgroup, exec argv with stdout to a pipe
  * whose read end goes to *out_fd (if not NULL).  Returns the pid or -1. */
 pid_t cg1_spawn(const struct cg1 *cg, char *const argv[], int *out_fd);
-/* fork() a child in the cgroup that waits delay_ms, allocates bytes and
- * touches them as fast as it can, holds them hold_ms, and exits 0. */
+/* The most the tests' competitor takes per second, MiB: what the
+ * library's floor is sized for (GIVEBACK_REF_RATE, src/watermarks.c;
+ * docs/RELIABILITY.md).  Page faults on these machines run at 375 MiB/s
+ * one day and 2.5 GiB/s another, and the library's reaction (wake-ups, RCU
+ * grace periods, its polls) does not speed up with them: uncapped, the
+ * same test was another one on a fast day.  make bench runs the
+ * competitor uncapped. */
+#define COMPETITOR_MIBPS 1024u
+/* fork() a child in the cgroup that runs the competitor (tools/competitor,
+ * in the build directory): waits delay_ms, takes bytes as fast as it can
+ * up to COMPETITOR_MIBPS,
+ * holds them hold_ms, and exits 0 (127 if it could not be started; 1 if
+ * out of memory). */
 pid_t cg1_competitor(const struct cg1 *cg, unsigned delay_ms, uint64_t bytes,
 		     unsigned hold_ms);
 /* What cg1_run() saw: the program's exit status (128 + signal when

@@ -356,8 +356,8 @@ static int test_two_processes(void)
 			   "12000", "--block", "65536", NULL };
 	char *argv_b[] = { path, "--mode", "native", "--total", total, "--duration",
 			   "11800", "--block", "65536", NULL };
-	char comp_path[600], take[32];
-	char *argv_c[] = { comp_path, "--take", take, "--hold", "3000", NULL };
+	char comp_path[600], take[32], rate[16];
+	char *argv_c[] = { comp_path, "--take", take, "--hold", "3000", "--rate", rate, NULL };
 	static char out_c[4096];
 	double m_alloc = 0, m_done = 0;
 	const char *p;
@@ -389,6 +389,7 @@ static int test_two_processes(void)
 	usage = cg1_read(&cg, "memory.usage_in_bytes", NULL);
 	snprintf(comp_path, sizeof(comp_path), "%s/competitor", build_dir());
 	snprintf(take, sizeof(take), "%llu", (unsigned long long)comp);
+	snprintf(rate, sizeof(rate), "%u", COMPETITOR_MIBPS);
 	c = cg1_spawn(&cg, argv_c, &fd_c);
 	read_all_fd(fd_c, out_c, sizeof(out_c));
 	read_all_fd(fd_a, out, sizeof(out));

@@ -9,8 +9,13 @@
  * costs the neighbours.  It links no library: it is the process that is not
  * cooperating.
  *
+ * --rate caps the take at that many MiB/s: the tests' competitor, as fast
+ * as the machine faults pages in on a slow day (375 MiB/s here) and no
+ * faster than the rate the library's floor is sized for on a fast one
+ * (2.5 GiB/s here, another day).
+ *
  * Usage: competitor --take BYTES [--after MS] [--hold MS] [--steps N]
- *        [--every MS] [--cycles N --pause MS]
+ *        [--every MS] [--cycles N --pause MS] [--rate MIBPS]
  *        (--steps splits the take into N equal parts, --every MS apart;
  *        --cycles repeats take, hold, give back, pause)
  */
@@ -96,8 +101,9 @@ int main(int argc, char **argv)
 	uint64_t every = arg(argc, argv, "--every", 0);
 	uint64_t cycles = arg(argc, argv, "--cycles", 1);
 	uint64_t pause = arg(argc, argv, "--pause", 0);
+	uint64_t rate = arg(argc, argv, "--rate", 0);
 	uint64_t c;
-	size_t nchunks = (size_t)((take + CHUNK - 1) / CHUNK), got = 0, i;
+	size_t nchunks = (size_t)((take + CHUNK - 1) / CHUNK), got = 0, i, s0;
 	int failed = 0;
 	volatile char **chunks;
 	double start = mono(), t;
@@ -106,7 +112,7 @@ int main(int argc, char **argv)
 
 	if (!take || !steps) {
 		fprintf(stderr, "usage: competitor --take BYTES [--after MS] [--hold MS] "
-			"[--steps N --every MS]\n");
+			"[--steps N --every MS] [--rate MIBPS]\n");
 		return 2;
 	}
 	chunks = calloc(nchunks, sizeof(*chunks));
@@ -126,7 +132,11 @@ int main(int argc, char **argv)
 			       "\"mono\":%.6f,\"held\":%llu}\n", t,
 			       (unsigned long long)got * CHUNK);
 			u0 = usage_now();
-			for (; got < upto; got++) {
+			for (s0 = got; got < upto; got++) {
+				/* At --rate, chunk n of the step is due
+				 * n / rate s in (a chunk is 1 MiB). */
+				if (rate)
+					sleep_until(t + (double)(got - s0) / (double)rate);
 				/* volatile: the stores must happen, though
 				 * nobody reads them. */
 				chunks[got] = malloc(CHUNK);

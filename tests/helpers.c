@@ -219,7 +219,7 @@ pid_t cg1_spawn(const struct cg1 *cg, char *const argv[], int *out_fd)
 }
 
 pid_t cg1_competitor(const struct cg1 *cg, unsigned delay_ms, uint64_t bytes,
-		     unsigned hold_ms)
+		     unsigned hold_ms, unsigned mibps)
 {
 	char path[512], take[32], after[16], hold[16], rate[16];
 	char *argv[] = { path, "--take", take, "--after", after, "--hold", hold,
@@ -231,7 +231,7 @@ pid_t cg1_competitor(const struct cg1 *cg, unsigned delay_ms, uint64_t bytes,
 	snprintf(take, sizeof(take), "%llu", (unsigned long long)bytes);
 	snprintf(after, sizeof(after), "%u", delay_ms);
 	snprintf(hold, sizeof(hold), "%u", hold_ms);
-	snprintf(rate, sizeof(rate), "%u", COMPETITOR_MIBPS);
+	snprintf(rate, sizeof(rate), "%u", mibps);
 	fflush(stdout);
 	pid = fork();
 	if (pid != 0)
@@ -260,7 +260,7 @@ int cg1_run(const char *name, uint64_t limit, char *const argv[], uint64_t take,
 		return -2;
 	}
 	if (take)
-		comp = cg1_competitor(&cg, delay_ms, take, hold_ms);
+		comp = cg1_competitor(&cg, delay_ms, take, hold_ms, COMPETITOR_HEAP_MIBPS);
 	read_all_fd(fd, out, out_size);
 	r->status = wait_exit(pid);
 	if (comp > 0)

@@ -39,30 +39,39 @@ uint64_t cg1_read(const struct cg1 *cg, const char *file, const char *key);
 /* fork(), move the child into the cgroup, exec argv with stdout to a pipe
  * whose read end goes to *out_fd (if not NULL).  Returns the pid or -1. */
 pid_t cg1_spawn(const struct cg1 *cg, char *const argv[], int *out_fd);
-/* The most the tests' competitor takes per second, MiB: what the
- * library's floor is sized for (GIVEBACK_REF_RATE, src/watermarks.c;
- * docs/RELIABILITY.md).  Page faults on these machines run at 375 MiB/s
- * one day and 2.5 GiB/s another, and the library's reaction (wake-ups, RCU
- * grace periods, its polls) does not speed up with them: uncapped, the
- * same test was another one on a fast day.  make bench runs the
- * competitor uncapped. */
+/* The most the tests' competitor takes per second, MiB
+ * (docs/RELIABILITY.md, "The competitor").  Page faults on these machines
+ * run at 375 MiB/s one day and 2.5 GiB/s another, and the library's
+ * reaction (wake-ups, RCU grace periods, its polls) does not speed up with
+ * them: uncapped, the same test was another one on a fast day.  make bench
+ * runs the competitor uncapped.
+ * COMPETITOR_MIBPS is what the soft watermark's floor is sized for
+ * (GIVEBACK_REF_RATE, src/watermarks.c), beside caches that give memory
+ * back by unmapping it.  COMPETITOR_HEAP_MIBPS is for caches of malloc()ed
+ * entries, whose pages come back through malloc_trim() at 430-460 MiB/s
+ * here: a competitor faster than the give-back gains on it for as long as
+ * it takes, and a take of a third of the limit at 1 GiB/s would need a
+ * fifth of the limit free at rest (test-pages and test-sqlite 2 with a
+ * competitor paced by MADV_POPULATE_WRITE: 13 of 25 OOM-killed at 512
+ * and 1024 MiB/s, 0 of 15 at 384). */
 #define COMPETITOR_MIBPS 1024u
+#define COMPETITOR_HEAP_MIBPS 384u
 /* fork() a child in the cgroup that runs the competitor (tools/competitor,
  * in the build directory): waits delay_ms, takes bytes as fast as it can
- * up to COMPETITOR_MIBPS,
- * holds them hold_ms, and exits 0 (127 if it could not be started; 1 if
- * out of memory). */
+ * up to mibps MiB/s, holds them hold_ms, and exits 0 (127 if it could not
+ * be started; 1 if out of memory). */
 pid_t cg1_competitor(const struct cg1 *cg, unsigned delay_ms, uint64_t bytes,
-		     unsigned hold_ms);
+		     unsigned hold_ms, unsigned mibps);
 /* What cg1_run() saw: the program's exit status (128 + signal when
  * killed) and the cgroup's OOM kill counter and highest usage. */
 struct cg1_run {
 	int status;
 	uint64_t oom_kills, max_usage;
 };
-/* Run argv in a fresh child cgroup name of limit bytes, its stdout into
- * out (NUL-terminated), while a competitor (cg1_competitor()) takes take
- * bytes after delay_ms and holds them hold_ms (take 0: none); then remove
+/* Run argv, a cache of malloc()ed entries, in a fresh child cgroup name of
+ * limit bytes, its stdout into out (NUL-terminated), while a competitor
+ * (cg1_competitor(), at COMPETITOR_HEAP_MIBPS) takes take bytes after
+ * delay_ms and holds them hold_ms (take 0: none); then remove
  * the cgroup.  0 and *r; -1 with the reason in why where no child cgroup
  * can be made here (a skip); -2 if the program could not be started. */
 int cg1_run(const char *name, uint64_t limit, char *const argv[], uint64_t take,

@@ -89,7 +89,8 @@ static int run_grower(struct run *r, const char *name, uint64_t limit,
 		return TAP_FAIL;
 	}
 	if (competitor)
-		comp = cg1_competitor(&cg, competitor_at_ms, competitor, hold_ms);
+		comp = cg1_competitor(&cg, competitor_at_ms, competitor, hold_ms,
+				      COMPETITOR_MIBPS);
 	if (leave) {
 		char cmd[700];
 
@@ -281,7 +282,7 @@ static int test_sibling(void)
 	}
 	CHECK(cg1_make_in(&mine, &parent, "mine", 0) == 0);
 	CHECK(cg1_make_in(&sib, &parent, "sibling", 0) == 0);
-	comp = cg1_competitor(&sib, 0, 100 * MiB, 5000);
+	comp = cg1_competitor(&sib, 0, 100 * MiB, 5000, COMPETITOR_MIBPS);
 	CHECK(comp > 0);
 	sleep_ms(500);
 	sib_usage = cg1_read(&sib, "memory.usage_in_bytes", NULL);

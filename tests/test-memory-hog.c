@@ -222,7 +222,7 @@ static int run_mode(const char *mode)
 	/* Something else takes a quarter of the limit while the caches are
 	 * full, so that every mode's shrinkers run and their figures mean
 	 * something. */
-	comp = cg1_competitor(&cg, 3000, LIMIT / 4, 1500);
+	comp = cg1_competitor(&cg, 3000, LIMIT / 4, 1500, COMPETITOR_MIBPS);
 	st = run(args, &cg);
 	comp_st = comp > 0 ? wait_exit(comp) : -1;
 	oom = cg1_read(&cg, "memory.oom_control", "oom_kill");

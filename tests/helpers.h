@@ -45,16 +45,17 @@ pid_t cg1_spawn(const struct cg1 *cg, char *const argv[], int *out_fd);
  * reaction (wake-ups, RCU grace periods, its polls) does not speed up with
  * them: uncapped, the same test was another one on a fast day.  make bench
  * runs the competitor uncapped.
- * COMPETITOR_MIBPS is what the soft watermark's floor is sized for
- * (GIVEBACK_REF_RATE, src/watermarks.c), beside caches that give memory
- * back by unmapping it.  COMPETITOR_HEAP_MIBPS is for caches of malloc()ed
- * entries, whose pages come back through malloc_trim() at 430-460 MiB/s
- * here: a competitor faster than the give-back gains on it for as long as
- * it takes, and a take of a third of the limit at 1 GiB/s would need a
- * fifth of the limit free at rest (test-pages and test-sqlite 2 with a
- * competitor paced by MADV_POPULATE_WRITE: 13 of 25 OOM-killed at 512
- * and 1024 MiB/s, 0 of 15 at 384). */
-#define COMPETITOR_MIBPS 1024u
+ * A competitor that takes memory faster than the caches give it back gains
+ * on them for as long as its take lasts, and no floor of the soft
+ * watermark covers that (docs/RELIABILITY.md, "The competitor"):
+ * COMPETITOR_MIBPS is half of what memory-hog's caches give back here
+ * (0.9-1.1 GiB/s, by process_madvise() and munmap(); test-memory-hog 3-5
+ * with a competitor paced by MADV_POPULATE_WRITE: 7 of 12 OOM-killed at
+ * 1 GiB/s, 0 of 12 at 512 MiB/s).  COMPETITOR_HEAP_MIBPS is for caches of
+ * malloc()ed entries, whose pages come back through malloc_trim() at
+ * 430-460 MiB/s here (test-pages and test-sqlite 2, paced the same way:
+ * 13 of 25 OOM-killed at 512 and 1024 MiB/s, 0 of 15 at 384). */
+#define COMPETITOR_MIBPS 512u
 #define COMPETITOR_HEAP_MIBPS 384u
 /* fork() a child in the cgroup that runs the competitor (tools/competitor,
  * in the build directory): waits delay_ms, takes bytes as fast as it can

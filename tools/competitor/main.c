@@ -11,8 +11,8 @@
  *
  * --rate caps the take at that many MiB/s: the tests' competitor, as fast
  * as the machine faults pages in on a slow day (375 MiB/s here) and no
- * faster than the rate the library's floor is sized for on a fast one
- * (2.5 GiB/s here, another day).
+ * faster than the caches beside it give memory back on a fast one (page
+ * faults at 2.5 GiB/s here, another day; tests/helpers.h).
  *
  * Usage: competitor --take BYTES [--after MS] [--hold MS] [--steps N]
  *        [--every MS] [--cycles N --pause MS] [--rate MIBPS]

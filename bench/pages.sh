@@ -122,6 +122,12 @@ if [ -z "$PAGES_REPORT" ]; then
 	: > "$OUT/pages-runs.txt"
 	date -u +%Y-%m-%d > "$OUT/pages-date"
 	for r in $(seq "$ROUNDS"); do
+		# The competitor alone in an empty cgroup: how fast it takes
+		# its 96 MiB on this machine that day.
+		make_cgroup pages-alone-$$ $((256 * MiB)) || { echo "pages: $note" >&2; exit 1; }
+		start_in_cgroup "$OUT/pages-alone-r$r.jsonl" "$B/competitor" --take $((96 * MiB)) --hold 100
+		wait
+		remove_cgroup
 		for c in "${configs[@]}"; do
 			run_one "$c" "$r"
 		done
@@ -139,7 +145,8 @@ day=$(cat "$OUT/pages-date" 2>/dev/null || date -u +%Y-%m-%d)
 	echo
 	echo "Written by \`make bench-pages\` (bench/pages.sh) on $day: $(nproc) cores, Linux $(uname -r)."
 	echo "Caches of malloc()ed entries in $where, 256 MiB, a competitor taking 96 MiB"
-	echo "at full speed 6 s in ($ROUNDS interleaved rounds):"
+	echo "as fast as it can 6 s in ($ROUNDS interleaved rounds; alone in an empty cgroup it took it at"
+	echo "$(competitor_speed $(for r in $(seq "$ROUNDS"); do echo "$OUT/pages-alone-r$r.jsonl"; done)) that day):"
 	echo
 	echo "| program | strategy | OOM-killed runs | lookups/s | return learned (permille) | RSS given back / bytes freed |"
 	echo "|---|---|---|---|---|---|"

@@ -228,11 +228,7 @@ done
 # fresh pages (the squeeze take at 256 MiB), median over the rounds.
 speed() {
 	local round
-	for round in $(seq 1 "$ROUNDS"); do
-		awk '/"allocated"/ { match($0, /"took_ms":[0-9.]+/); t = substr($0, RSTART + 10, RLENGTH - 10);
-		     match($0, /"held":[0-9]+/); h = substr($0, RSTART + 7, RLENGTH - 7);
-		     if (t > 0) { printf "%.0f\n", h / 1048576 / (t / 1000); exit } }' "$OUT/alone-squeeze-256-r$round.jsonl"
-	done | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%s MiB/s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR]; else printf "?" }'
+	competitor_speed $(for round in $(seq 1 "$ROUNDS"); do echo "$OUT/alone-squeeze-256-r$round.jsonl"; done)
 }
 
 # One row per run: the figures from its JSON lines.

@@ -202,6 +202,19 @@ take_cpu() {
 	     END { if (n && seen) printf "%.0f\n", s / n; else print "-" }' "$1" 2>/dev/null
 }
 
+# The rate of the competitor's take in each of its JSON-lines files "$@"
+# (MiB/s of its first take), as "median MiB/s (min-max)", "?" for none:
+# alone in an empty cgroup, the speed at which this machine faults in
+# fresh pages that day.
+competitor_speed() {
+	local f
+	for f in "$@"; do
+		awk '/"allocated"/ { match($0, /"took_ms":[0-9.]+/); t = substr($0, RSTART + 10, RLENGTH - 10);
+		     match($0, /"held":[0-9]+/); h = substr($0, RSTART + 7, RLENGTH - 7);
+		     if (t > 0) { printf "%.0f\n", h / 1048576 / (t / 1000); exit } }' "$f"
+	done | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%s MiB/s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR]; else printf "?" }'
+}
+
 # Run "$@" inside $cg, stdout to $1 (in the background; $! is its pid).
 start_in_cgroup() {
 	local outfile=$1

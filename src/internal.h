@@ -302,7 +302,10 @@ uint64_t shrinker__returned_credit_locked(const struct shrinker *s, uint64_t fre
  * or dispatch from its first callback to its trim (0: not measured yet).
  * Any thread, no lock. */
 uint64_t shrinker__giveback_rate(void);
-extern _Atomic uint64_t shrinker__giveback;
+/* When a request or dispatch last timed it (shrinker__now_ns(); 0: never).
+ * Any thread, no lock. */
+uint64_t shrinker__giveback_timed_ns(void);
+extern _Atomic uint64_t shrinker__giveback, shrinker__giveback_at;
 
 /* stock.c: per-CPU stocks of room to grow and counts of growth, for the hot
  * calls.  Any thread, no lock, nothing allocated. */

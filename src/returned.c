@@ -137,6 +137,7 @@ static void observe_rate_locked(uint64_t total, uint64_t rss_drop, uint64_t took
 		rate = old + (step > old ? old : step);
 	}
 	atomic_store_explicit(&shrinker__giveback, rate, memory_order_relaxed);
+	atomic_store_explicit(&shrinker__giveback_at, shrinker__now_ns(), memory_order_relaxed);
 	shrinker__debug("%llu KiB came back in %.1f ms (%.0f MiB/s): the process gives "
 			"memory back at %.0f MiB/s", (unsigned long long)rss_drop >> 10,
 			took / 1e6, now / 1048576.0, rate / 1048576.0);
@@ -204,11 +205,17 @@ uint64_t shrinker__returned_credit_locked(const struct shrinker *s, uint64_t fre
 	return (uint64_t)((unsigned __int128)freed * p / FULL);
 }
 
-/* The give-back rate in bytes per second, 0 until measured: written here
- * only (tests set it), read by any thread. */
-_Atomic uint64_t shrinker__giveback;
+/* The give-back rate in bytes per second, 0 until measured, and when it
+ * was last timed: written here only (tests set them), read by any
+ * thread. */
+_Atomic uint64_t shrinker__giveback, shrinker__giveback_at;
 
 uint64_t shrinker__giveback_rate(void)
 {
 	return atomic_load_explicit(&shrinker__giveback, memory_order_relaxed);
+}
+
+uint64_t shrinker__giveback_timed_ns(void)
+{
+	return atomic_load_explicit(&shrinker__giveback_at, memory_order_relaxed);
 }

@@ -419,6 +419,14 @@ static int test_calibration(void)
 		advance_ms(200);
 		CHECK(asks_soft(3 * MiB));
 	}
+	/* A request that timed it (slow) 10 s into the next 16 s puts the
+	 * next timing off to 16 s after that request. */
+	advance_ms(10000);
+	atomic_store(&shrinker__giveback_at, shrinker__now_ns());
+	advance_ms(15900);
+	CHECK(!shrinker__monitor_check(NULL, 0, &target, &hard));
+	advance_ms(200);
+	CHECK(asks_soft(3 * MiB));
 	/* Timed fast again: never asked again. */
 	atomic_store(&shrinker__giveback, 1024 * MiB);
 	CHECK(shrinker_get_memory(&mem) == 0);
@@ -435,6 +443,7 @@ static int test_calibration(void)
 	r = TAP_PASS;
 fail:
 	atomic_store(&shrinker__giveback, 0);
+	atomic_store(&shrinker__giveback_at, 0);
 	fixture_remove(tmp);
 	use_tree("v2-high");
 	return r;

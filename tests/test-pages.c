@@ -4,7 +4,7 @@
  * (a hash table and an LRU list, entries of 1-8 KiB, four threads, glibc's
  * default arenas) in a 256 MiB child memory cgroup, where 5 s in a process
  * that does not use the library takes 96 MiB as fast as it can, up to
- * 384 MiB/s.  Its frees come back as pages only in part (and entries freed
+ * 256 MiB/s.  Its frees come back as pages only in part (and entries freed
  * across threads pile up in other arenas until malloc_trim()), so a library that counted bytes
  * left the headroom short.  With the library sizing the cache it lives; a
  * generous fixed capacity (200 MiB) in the same squeeze is OOM-killed,

@@ -114,7 +114,7 @@ fail:
 }
 
 /* The squeeze of make bench-pages: a process without the library takes
- * 96 MiB of the 256 as fast as it can, up to 384 MiB/s.  SQLite's page
+ * 96 MiB of the 256 as fast as it can, up to 256 MiB/s.  SQLite's page
  * caches give memory back slowly (the trim of their fragmented heap:
  * 100-200 MiB/s here), so the library keeps more room for them
  * (watermarks.c); a generous fixed cache_size of 100 MiB per connection
@@ -142,7 +142,7 @@ fail:
 
 static const struct tap_test tests[] = {
 	{ "SQLite with no cache size in 256 MiB: no OOM kill, fair connections", test_sqlite },
-	{ "SQLite squeezed by 96 MiB taken at up to 384 MiB/s: no OOM kill, where 100 MiB "
+	{ "SQLite squeezed by 96 MiB taken at up to 256 MiB/s: no OOM kill, where 100 MiB "
 	  "per connection is killed", test_squeeze },
 };
 

@@ -348,6 +348,29 @@ static unsigned sample_at(const struct samples *sm, uint64_t mono)
 	return i;
 }
 
+/* How far the caches of the n processes sampled in sm[] together fell
+ * below what they held at from, at their lowest until to (looked at 5 ms
+ * apart, finer than their 20 ms samples): what a deficit took from them,
+ * not what they freed and grew back meanwhile. */
+static uint64_t caches_dip(const struct samples *const sm[], unsigned n, uint64_t from,
+			   uint64_t to)
+{
+	uint64_t before = 0, low = UINT64_MAX, t;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		before += sm[i]->cache[sample_at(sm[i], from)];
+	for (t = from; t <= to; t += 5) {
+		uint64_t sum = 0;
+
+		for (i = 0; i < n; i++)
+			sum += sm[i]->cache[sample_at(sm[i], t)];
+		if (sum < low)
+			low = sum;
+	}
+	return before > low ? before - low : 0;
+}
+
 static int test_two_processes(void)
 {
 	static char out_b[256 * 1024];
@@ -364,7 +387,8 @@ static int test_two_processes(void)
 	const char *p;
 	int fd_c;
 	uint64_t t0, t_comp, t_done, usage, kills, needed, room, freed_a, freed_b;
-	uint64_t a10, b10, before, low = UINT64_MAX, dip, t;
+	const struct samples *const both[] = { &sa, &sb };
+	uint64_t a10, b10, dip;
 	const uint64_t comp = 100 * MiB, soft = LIMIT_2 / 10;
 	int fd_a, fd_b, st_a, st_b, st_c;
 	pid_t a, b, c;
@@ -424,18 +448,9 @@ static int test_two_processes(void)
 	i = sample_at(&sb, t_comp);
 	j = sample_at(&sb, t_done);
 	freed_b = sb.freed[j] - sb.freed[i];
-	/* How far the two caches together fell below what they held when
-	 * the competitor started, at their lowest until 100 ms after its
-	 * take (their 20 ms samples, 5 ms apart here): what the deficit took
-	 * from them, not counting what they freed and grew back meanwhile. */
-	before = sa.cache[sample_at(&sa, t_comp)] + sb.cache[sample_at(&sb, t_comp)];
-	for (t = t_comp; t <= t_done; t += 5) {
-		uint64_t both = sa.cache[sample_at(&sa, t)] + sb.cache[sample_at(&sb, t)];
-
-		if (both < low)
-			low = both;
-	}
-	dip = before > low ? before - low : 0;
+	/* What the two caches gave up from the competitor's first byte to
+	 * 100 ms after its last. */
+	dip = caches_dip(both, 2, t_comp, t_done);
 	a10 = sa.cache[sample_at(&sa, t0 + 10000)];
 	b10 = sb.cache[sample_at(&sb, t0 + 10000)];
 	tap_diag("usage %.1f MiB when the competitor came; it needed %.1f MiB freed; "
@@ -481,7 +496,8 @@ static int lower_under(unsigned nproc, uint64_t *dip, uint64_t *soft)
 	char path[600], total[32], cmd[700];
 	char *argv[] = { path, "--mode", "native", "--total", total, "--duration",
 			 "20000", "--block", "65536", "--print-soft", "1", NULL };
-	uint64_t usage, limit, kills, t_lower, t, before = 0, low = UINT64_MAX;
+	const struct samples *const procs[] = { &sm[0], &sm[1] };
+	uint64_t usage, limit, kills, t_lower;
 	uint64_t seen[8] = { 0 };
 	char shm[128];
 	struct stat st_cg;
@@ -551,21 +567,12 @@ static int lower_under(unsigned nproc, uint64_t *dip, uint64_t *soft)
 		}
 		a = sample_at(&sm[i], t_lower);
 		z = sample_at(&sm[i], t_lower + 500);
-		before += sm[i].cache[a];
 		tap_diag("%u process(es): #%u held %.1f MiB when the limit went from 256 to "
 			 "%.1f MiB at usage %.1f MiB; in 500 ms it freed %.1f MiB and held "
 			 "%.1f MiB", nproc, i, sm[i].cache[a] / (double)MiB,
 			 limit / (double)MiB, usage / (double)MiB,
 			 (sm[i].freed[z] - sm[i].freed[a]) / (double)MiB,
 			 sm[i].cache[z] / (double)MiB);
-	}
-	for (t = t_lower; t <= t_lower + 500; t += 10) {
-		uint64_t sum = 0;
-
-		for (i = 0; i < nproc; i++)
-			sum += sm[i].cache[sample_at(&sm[i], t)];
-		if (sum < low)
-			low = sum;
 	}
 	if (kills != 0)
 		return TAP_FAIL;
@@ -583,7 +590,7 @@ static int lower_under(unsigned nproc, uint64_t *dip, uint64_t *soft)
 			return TAP_FAIL;
 		}
 	}
-	*dip = before > low ? before - low : 0;
+	*dip = caches_dip(procs, nproc, t_lower, t_lower + 500);
 	*soft = 0;
 	for (i = 0; i < nproc; i++) {
 		uint64_t w = sm[i].soft[sample_at(&sm[i], t_lower)];

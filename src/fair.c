@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 
+#include "growth.h"
 #include "internal.h"
 #include "monitor.h"
 

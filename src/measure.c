@@ -18,8 +18,10 @@
 #include <string.h>
 
 #include "files.h"
+#include "growth.h"
 #include "monitor.h"
 #include "parse.h"
+#include "peers.h"
 
 #define RATE_HALF_LIFE_S 0.1
 #define RATE_MIN_NS 10000000ull

@@ -16,19 +16,10 @@
 #include <stdint.h>
 
 #include "cgroup.h"
+#include "peers.h"
 #include "internal.h"
 #include "shrinker.h"
 #include "source.h"
-
-/* peers.c: the libshrinker processes that share the binding cgroup. */
-struct shrinker__peers {
-	unsigned n;           /* processes, this one included (1: alone) */
-	uint64_t self, total; /* resident bytes: ours, all of them together */
-	uint64_t excess_self, excess_total; /* above an equal share of total */
-	uint64_t soft_max;    /* the largest soft watermark that a peer which
-				 measured within the last second sized for
-				 itself; 0: none */
-};
 
 struct shrinker__mon {
 	pthread_mutex_t lock;

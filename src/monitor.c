@@ -21,9 +21,11 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "growth.h"
 #include "internal.h"
 #include "monitor.h"
 #include "parse.h"
+#include "peers.h"
 
 /* Polling where no kernel event covers the soft watermark: the interval is
  * the time the observed growth needs to use half the distance to it, from

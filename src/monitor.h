@@ -2,9 +2,9 @@
 /*
  * The monitor (monitor.c), as the reclaimer thread and the rest of the
  * library see it: opening and polling the sources, the decision, the room
- * to grow, and the growth clock (growth.c) and peers (peers.c) it uses.
- * The state and the measurement are in measure.h, the sources' interface
- * in source.h.
+ * to grow.  The state and the measurement are in measure.h, the sources'
+ * interface in source.h, the growth clock in growth.h, the peers in
+ * peers.h.
  */
 #ifndef SHRINKER_MONITOR_H
 #define SHRINKER_MONITOR_H
@@ -18,8 +18,6 @@
 #include "measure.h"
 #include "internal.h"
 #include "shrinker.h"
-
-
 
 /* monitor.c, for the reclaimer thread (lib lock not held unless said). */
 void shrinker__monitor_open(void);
@@ -46,8 +44,6 @@ void shrinker__monitor_dispatched(uint64_t freed, uint64_t released);
 void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 			    uint64_t released, int64_t grown_at_start,
 			    bool handed_over);
-/* growth.c: the growth clock's count of all the growth reported so far. */
-int64_t shrinker__growth_count(void);
 /* Give back every descriptor and buffer of the monitor (the library is
  * unloaded; its thread has stopped). */
 void shrinker__monitor_release(void);
@@ -81,74 +77,6 @@ void shrinker__freeing(void);
 void shrinker__freed(uint64_t bytes);
 void shrinker__trimmed(void);
 
-/* peers.c.  Publish our resident size and the soft watermark we sized
- * for ourselves (soft_own, 0: none yet) for the cgroup bind_dir (NULL: no
- * cgroup binds) and read the others' into *out (n = 1 when alone or when the
- * shared file cannot be used). */
-void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_own,
-			    struct shrinker__peers *out);
-/* Our request of bytes is under way, and it ended, having given back
- * bytes: published for the others to leave out of the deficits they see
- * (mon lock held). */
-void shrinker__peers_paying(uint64_t bytes);
-void shrinker__peers_paid(uint64_t bytes);
-/* What the others' requests under way free (*under_way, with those that
- * ended while a measurement that began at measured_ns read), and what
- * those that began after it gave back, which the usage it read still held
- * (*back) (mon lock held). */
-void shrinker__peers_others(uint64_t measured_ns, uint64_t *under_way, uint64_t *back);
-/* Our part of target: in proportion to our share of the peers' memory. */
-uint64_t shrinker__peers_part(const struct shrinker__peers *p, uint64_t target);
-/* Whether we hold less than an equal share (room to grow is ours first). */
-bool shrinker__peers_below_share(const struct shrinker__peers *p);
-/* After fork() (the slot is the parent's), and when unloaded. */
-void shrinker__peers_forget(void);
-void shrinker__peers_release(void);
-
-/* growth.c: the growth clock and the brake. */
-/* A full measurement happened (mon lock held): restart the clock from it.
- * base is the probe's reading that the measurement used. */
-void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
-				      bool use_rss);
-/* The cgroup (m->cg) changed or was found: re-open the probe's file. */
-void shrinker__growth_reopen_locked(struct shrinker__mon *m);
-/* Growth of delta bytes (negative: shrinkage) reported by the program. */
-void shrinker__growth_note(int64_t delta);
-/* A refusal of bytes (> 0): a cache that replaces entries instead may
- * still grow the process through the allocator, so the clock advances as
- * for growth, but the bytes are not counted as allocated and on their way
- * into the next reading (which would make every probe at capacity find
- * the headroom short and wake the reclaimer, 200 times a second). */
-void shrinker__growth_churn(int64_t bytes);
-/* Whether usage moved less than a step since the last measurement (one
- * probe), with how far (bytes, either way) in *moved; false when it cannot
- * tell. */
-bool shrinker__growth_quiet(int64_t *moved);
-/* The reclaimer's sources are open (true) or closed: the brake holds
- * threads only while they are. */
-void shrinker__growth_arm(bool armed);
-/* The last hard request freed nothing (true): braked threads would wait
- * for nothing, and are not held. */
-void shrinker__brake_futile(bool futile);
-/* What the threads the brake holds reported and will allocate once let go
- * (bytes; any thread, no lock): the decision makes room for it, as OSv's
- * reclaimer frees for the allocations waiting on it. */
-uint64_t shrinker__brake_held(void);
-/* When the program's growth last probed the binding cgroup's usage file
- * (0: never, or forgotten by shrinker__growth_unwatch()). */
-uint64_t shrinker__growth_cg_probed_ns(void);
-void shrinker__growth_unwatch(void);
-/* The statistics the growth clock and the brake keep. */
-void shrinker__growth_stats(uint64_t *probes, uint64_t *brake_waits,
-			    uint64_t *brake_ns);
-/* In the child after fork(): the probe lock made anew. */
-void shrinker__growth_atfork_child(void);
-/* Wake threads the brake holds: the reclaimer made progress. */
-void shrinker__brake_kick(void);
-/* Per-thread exemption from the brake: the reclaimer thread, a thread in a
- * callback, a thread holding a library lock.  Counted, so nestable. */
-void shrinker__brake_exempt(int delta);
-
 /* The decision, pure: from a measurement, the strongest signal and what
  * the growth in progress will take while the shrinkers run (bytes), the
  * target and hardness of the request (false: none). */
@@ -172,6 +100,5 @@ bool shrinker__rearm_in_time(double rate, uint64_t arm_ns, uint64_t headroom,
 /* The time the library needs to react: times its slowest recent reaction,
  * from a wake-up to the request's end, 25 ms to 200 ms.  Any thread. */
 uint64_t shrinker__reaction_need_ns(unsigned times);
-
 
 #endif /* SHRINKER_MONITOR_H */

@@ -69,6 +69,7 @@
 
 #include "internal.h"
 #include "monitor.h"
+#include "peers.h"
 
 /* The table: a header and FIRST_SLOTS slots (the layout of version 1,
  * whose processes still share it), then chunks of CHUNK_SLOTS appended as

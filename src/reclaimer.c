@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "growth.h"
 #include "internal.h"
 #include "monitor.h"
 

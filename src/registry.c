@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "growth.h"
 #include "internal.h"
 #include "monitor.h"
 #include "osv/shrinker.h"

@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #include <string.h>
 
+#include "growth.h"
 #include "measure.h"
 #include "monitor.h"
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../src/files.h"
+#include "../src/growth.h"
 #include "../src/internal.h"
 #include "../src/monitor.h"
 #include "helpers.h"

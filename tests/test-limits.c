@@ -20,6 +20,7 @@
 #include "../src/internal.h"
 #include "../src/measure.h"
 #include "../src/monitor.h"
+#include "../src/peers.h"
 #include "helpers.h"
 #include "tap.h"
 

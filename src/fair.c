@@ -28,6 +28,7 @@
 #include "growth.h"
 #include "internal.h"
 #include "monitor.h"
+#include "room.h"
 
 /* A credit not used within this long is given back to everybody. */
 #define CREDIT_TTL_NS 1000000000ull
@@ -73,8 +74,7 @@ static uint64_t fair_share_locked(unsigned *n)
 static void drop_credit_locked(struct shrinker *s)
 {
 	SHRINKER__ASSERT_LIB_HELD();
-	atomic_fetch_sub_explicit(&shrinker__lib.reserved, s->credit,
-				  memory_order_relaxed);
+	shrinker__room_unreserve(s->credit);
 	s->credit = 0;
 }
 
@@ -95,8 +95,7 @@ static bool use_credit_locked(struct shrinker *s, uint64_t bytes, uint64_t now)
 	if (!s->credit || s->credit < bytes)
 		return false;
 	s->credit -= bytes;
-	atomic_fetch_sub_explicit(&shrinker__lib.reserved, bytes,
-				  memory_order_relaxed);
+	shrinker__room_unreserve(bytes);
 	return true;
 }
 
@@ -112,7 +111,7 @@ SHRINKER_EXPORT bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes)
 	/* No lock on the way that grants from the common room: the lock
 	 * only when some cache holds a credit, or after a refusal, at most
 	 * once a millisecond per cache. */
-	if (atomic_load_explicit(&L->reserved, memory_order_relaxed)) {
+	if (shrinker__room_reserved()) {
 		shrinker__lock();
 		ok = use_credit_locked(s, bytes, shrinker__now_ns());
 		shrinker__unlock();
@@ -178,7 +177,7 @@ static void credit_takers_locked(uint64_t freed, uint64_t now)
 		s->credit += give;
 		s->credit_ns = now;
 		shrinker__sat_add(&s->taken, give);
-		atomic_fetch_add_explicit(&L->reserved, give, memory_order_relaxed);
+		shrinker__room_reserve(give);
 		/* What was not freed is not owed: the cache asks again if it
 		 * still finds no room. */
 		L->want_total -= s->want;

@@ -36,6 +36,7 @@
 #include "growth.h"
 #include "internal.h"
 #include "monitor.h"
+#include "room.h"
 
 #define MIN_STEP (256ll << 10)
 #define MAX_STEP (64ll << 20)
@@ -297,9 +298,8 @@ static uint64_t probe_take_room(struct shrinker__mon *m, bool wait, int64_t take
 	set_step(m, est);
 	probe_give(m);
 
-	if (est < atomic_load_explicit(&m->room_soft, memory_order_relaxed) &&
-	    !atomic_exchange(&m->poked, true))
-		shrinker__reclaimer_wake();
+	if (est < shrinker__room_soft())
+		shrinker__measure_ask_once();
 	return est;
 }
 
@@ -429,7 +429,7 @@ static void note(int64_t delta, int64_t churn)
 				  &taken, &taken_churn))
 		return;
 	grown = clock_add(taken, taken_churn);
-	if (!atomic_load_explicit(&m->room_valid, memory_order_acquire))
+	if (!shrinker__room_valid())
 		return;
 	if (!probe_due(m, grown))
 		return;
@@ -489,8 +489,7 @@ static void poke_rate_limited(struct shrinker__mon *m)
 	if (now - last < BRAKE_TICK_NS ||
 	    !atomic_compare_exchange_strong(&growth_clock.poke_ns, &last, now))
 		return;
-	if (!atomic_exchange(&m->poked, true))
-		shrinker__reclaimer_wake();
+	shrinker__measure_ask_once();
 }
 
 /* Hold the calling thread, which reported delta bytes it is about to
@@ -506,7 +505,7 @@ static int brake(struct shrinker__mon *m, int64_t delta)
 	uint64_t start, now, deadline;
 	int r = 0;
 
-	if (exempt || !atomic_load_explicit(&m->room_valid, memory_order_acquire) ||
+	if (exempt || !shrinker__room_valid() ||
 	    !atomic_load_explicit(&growth_clock.armed, memory_order_relaxed))
 		return 0;
 	/* Probe unless the estimate is fresh and clear: a report whose probe

@@ -7,13 +7,14 @@
  * farm-studio look src draws no circle of files, and 5 calls run up: the
  * pressure sources' into monitor.c and measure.c):
  *  1. base: util.c (clock, log, eventfds, RSS, trim), wake.c (the
- *     reclaimer's wake-up), stock.c (per-CPU stocks for the hot calls),
- *     parse.c, histogram.c, files.c;
+ *     reclaimer's wake-up, and the ask for a fresh measurement), stock.c
+ *     (per-CPU stocks for the hot calls), parse.c, histogram.c, files.c;
  *  2. what the kernel and the peers say: cgroup.c, peers.c, source.c,
  *     returned.c;
- *  3. the model: watermarks.c, growth.c (growth clock, brake), measure.c;
+ *  3. the model: watermarks.c, room.c (the room to grow), growth.c
+ *     (growth clock, brake), measure.c;
  *  4. the pressure sources, monitor-*.c, and monitor.c (their glue, the
- *     decision, the room to grow);
+ *     decision);
  *  5. the registry: registry.c (the list, the lock, one call, dispatch);
  *  6. the engine: fair.c, reclaimer.c (rounds, the thread);
  *  7. registration: lifecycle.c.
@@ -53,7 +54,7 @@
  *    freed_none is reset by the reclaimer at each request and set by whoever makes a
  *    call that freed nothing (shrinker__call_locked(), on the reclaimer or
  *    in shrinker_dispatch()), under lock; only the reclaimer reads it.
- *  - shrinker__lib.reserved == the sum of every shrinker's credit, and
+ *  - room.c's reserved == the sum of every shrinker's credit, and
  *    want_total == the sum of their want (under lock; reserved is also read
  *    without it).
  *  - No heap allocation happens from the moment the reclaimer thread picks up
@@ -101,7 +102,7 @@ struct shrinker {
 	uint64_t calls, hard_calls, bytes_asked, bytes_freed, last_call_ns;
 	/* Fairness between caches (fair.c): what this cache asked to take
 	 * from caches above their fair share, not yet served; what was freed
-	 * for it and not used yet (in shrinker__lib.reserved too), since
+	 * for it and not used yet (in room.c's reserved too), since
 	 * when; and what it took and gave in all. */
 	uint64_t want, credit, credit_ns, taken, given;
 	_Atomic uint64_t fair_look_ns; /* last look after a refusal */
@@ -184,12 +185,11 @@ struct shrinker__lib {
 	uint64_t request_deadline_ns;
 	uint64_t merged, merge_left;
 	uint64_t handed_deferred;           /* handed to deferred shrinkers this request */
-	/* Fairness (fair.c): the sum of the shrinkers' want, and of their
-	 * credit (read without the lock by shrinker__room_left()). */
+	/* Fairness (fair.c): the sum of the shrinkers' want (their credit
+	 * is reserved in room.c). */
 	uint64_t want_total;
 	bool rebalancing;          /* the running call frees for another cache */
 	uint64_t rebalance_backoff_ns, rebalance_not_before_ns;
-	_Atomic uint64_t reserved;
 	uint64_t req_seq;          /* numbers the requests made so far */
 	uint64_t served_seq;       /* all requests up to this one are served */
 	struct {
@@ -348,6 +348,16 @@ int shrinker__wake_renew(void);
 void shrinker__wake_close(void);
 /* In the child after fork(): an eventfd of its own under the same number. */
 void shrinker__wake_atfork_child(void);
+/* A fresh measurement is asked for (the room ran out, a setting changed,
+ * the growth clock's estimate reached the watermark): the reclaimer
+ * measures at its next look instead of waiting for its timeout.  ask sets
+ * the flag and wakes the reclaimer; ask_once wakes it only if the flag was
+ * not set yet; the reclaimer reads the flag and clears it as it measures.
+ * Any thread, no lock. */
+void shrinker__measure_ask(void);
+void shrinker__measure_ask_once(void);
+bool shrinker__measure_asked(void);
+void shrinker__measure_asked_clear(void);
 
 /* fair.c */
 /* Serve what caches below their fair share asked for (lock held, reclaimer

@@ -21,6 +21,7 @@
 #include "growth.h"
 #include "monitor.h"
 #include "parse.h"
+#include "room.h"
 #include "peers.h"
 
 #define RATE_HALF_LIFE_S 0.1
@@ -29,7 +30,6 @@
 #define SAMPLE_MAX_NS 1000000000ull
 /* rate_slow, which sizes the watermarks (watermarks.c). */
 #define RATE_SLOW_HALF_LIFE_S 0.5
-#define ROOM_BATCH_MAX (1ull << 20)
 
 struct shrinker__mon shrinker__mon = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -177,11 +177,13 @@ bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t
 {
 	uint64_t granted = shrinker__stock_granted_total();
 	uint64_t mine = granted - m->last_granted_total;
-	uint64_t freed_total = atomic_load(&m->freed_total);
-	uint64_t freed = freed_total - m->last_freed_total;
+	struct shrinker__callbacks cb;
+	uint64_t freed;
 	double dt, inst, others, grown;
 
 	SHRINKER__ASSERT_MON_HELD();
+	shrinker__callbacks_read(&cb);
+	freed = cb.freed_total - m->last_freed_total;
 	/* Over at least RATE_MIN_NS: two measurements a millisecond apart
 	 * (an event right after a request) would make a few MiB of noise a
 	 * rate of GiB/s, and the next request free for it. */
@@ -196,9 +198,8 @@ bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t
 	 * the two agree again (SETTLE_NS at most without a trim, and at most
 	 * SAMPLE_MAX_NS in all, whatever a callback does). */
 	if (now - m->last_ns < SAMPLE_MAX_NS &&
-	    (atomic_load(&m->calls_running) ||
-	     (atomic_load(&m->freed_ns) > atomic_load(&m->trimmed_ns) &&
-	      now - atomic_load(&m->freed_ns) < SETTLE_NS)))
+	    (cb.running ||
+	     (cb.freed_ns > cb.trimmed_ns && now - cb.freed_ns < SETTLE_NS)))
 		return false;
 	dt = (double)(now - m->last_ns) / 1e9;
 	inst = ws > m->last_ws ? (double)(ws - m->last_ws) / dt : 0;
@@ -221,7 +222,7 @@ bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t
 	}
 	others = grown > 0 ? grown / dt : 0;
 	m->last_granted_total = granted;
-	m->last_freed_total = freed_total;
+	m->last_freed_total = cb.freed_total;
 	if (inst > 0)
 		m->flat_ms = SHRINKER__POLL_FLAT_MS;
 	decay_max(&m->rate, inst, dt, RATE_HALF_LIFE_S);
@@ -386,7 +387,7 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 			   uint64_t granted_before, uint64_t rss, int64_t probe_base,
 			   bool probe_rss)
 {
-	uint64_t now = shrinker__now_ns(), batch, holes;
+	uint64_t now = shrinker__now_ns(), holes;
 	uint64_t base = shrinker__rate_base_locked(m, mem->working_set);
 
 	SHRINKER__ASSERT_MON_HELD();
@@ -400,33 +401,12 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 	peers_watermark_locked(m, mem);
 	m->mem = *mem;
 	m->have_mem = true;
-	/* Grants made while we measured may or may not be in the figures:
-	 * keep them counted, drop only those made before we started. */
 	holes = shrinker__holes_locked(m, now);
-	atomic_store(&m->room_headroom, mem->headroom > holes ? mem->headroom - holes : 0);
-	atomic_store(&m->room_soft, mem->soft_watermark);
-	atomic_store(&m->room_hard, mem->hard_watermark);
-	/* What the CPUs' stocks may hold together: a quarter of the band
-	 * above the soft watermark (stock.c), 1 MiB each at most. */
-	batch = shrinker__band(mem->soft_watermark) / 4 / shrinker__stock_cpus();
-	atomic_store(&m->room_batch, batch > ROOM_BATCH_MAX ? ROOM_BATCH_MAX : batch);
-	atomic_fetch_sub(&m->room_granted, granted_before);
+	shrinker__room_publish(mem->headroom > holes ? mem->headroom - holes : 0,
+			       mem->soft_watermark, mem->hard_watermark,
+			       shrinker__peers_below_share(&m->peers), granted_before);
 	shrinker__growth_measured_locked(m, probe_base, probe_rss);
-	atomic_store(&m->room_valid, true);
-}
-
-void shrinker__room_stocks_return(struct shrinker__mon *m)
-{
-	uint64_t back = shrinker__stock_drain(), was;
-
-	/* Never below zero: a refill may have put its batch in a stock after
-	 * a measurement dropped it from the figure. */
-	was = atomic_load_explicit(&m->room_granted, memory_order_relaxed);
-	while (back && !atomic_compare_exchange_weak_explicit(&m->room_granted, &was,
-							      was > back ? was - back : 0,
-							      memory_order_relaxed,
-							      memory_order_relaxed))
-		;
+	shrinker__room_open();
 }
 
 int shrinker__measure_locked(struct shrinker__mon *m)
@@ -439,8 +419,8 @@ int shrinker__measure_locked(struct shrinker__mon *m)
 
 	SHRINKER__ASSERT_MON_HELD();
 	/* Room the stocks did not hand out is not growth on its way. */
-	shrinker__room_stocks_return(m);
-	granted_before = atomic_load(&m->room_granted);
+	shrinker__room_stocks_return();
+	granted_before = shrinker__room_granted();
 	m->read_ns = shrinker__now_ns();
 	read_env_locked(m);
 	atomic_fetch_add(&m->measurements, 1);
@@ -458,7 +438,6 @@ int shrinker__measure_locked(struct shrinker__mon *m)
 	 * fixture trees (SHRINKER_ROOT). */
 	shrinker__peers_update(m->cg_binding && !shrinker__root()[0] ?
 			       m->cg_bind_dir : NULL, rss, m->soft_own, &m->peers);
-	atomic_store(&m->room_below_share, shrinker__peers_below_share(&m->peers));
 	atomic_store(&m->peers_seen, m->peers.n);
 	/* The probe reads what the binding limit is measured against: our
 	 * RSS for the budget (the cgroup's usage holds other processes, which
@@ -490,6 +469,6 @@ void shrinker__measure_forget_locked(struct shrinker__mon *m)
 	m->soft_sized = 0;
 	m->soft_watched = false;
 	shrinker__growth_unwatch();
-	atomic_store(&m->room_valid, false);
+	shrinker__room_close();
 	shrinker__growth_reopen_locked(m);
 }

@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "shrinker.h"
 #include "source.h"
+#include "watermarks.h"
 
 struct shrinker__mon {
 	pthread_mutex_t lock;
@@ -87,14 +88,6 @@ struct shrinker__mon {
 	int poll_src[SHRINKER__SRC_COUNT]; /* pollfd index -> source */
 
 	/* Read by shrinker_may_grow() without the lock. */
-	_Atomic uint64_t room_headroom, room_soft, room_hard, room_granted, room_poke_ns;
-	_Atomic uint64_t room_block_until_ns; /* no growth before this */
-	_Atomic uint64_t room_batch; /* what a CPU's stock takes at a time */
-	_Atomic uint64_t freed_total;       /* every callback's freed, cumulative */
-	_Atomic unsigned calls_running;     /* callbacks in progress */
-	_Atomic uint64_t freed_ns, trimmed_ns; /* last freed, last malloc_trim() */
-	atomic_bool room_valid, poked;
-	atomic_bool room_below_share; /* under an equal share of the peers' memory */
 	_Atomic unsigned peers_seen;  /* peers.n, for the statistics */
 
 
@@ -111,31 +104,6 @@ extern struct shrinker__mon shrinker__mon;
  * grew (measure.c resets it when growth is seen). */
 #define SHRINKER__POLL_FLAT_MS 2000
 #define SHRINKER__POLL_START_MS 100
-
-/* Defaults and floors of the watermarks. */
-#define SHRINKER__SOFT_PERMILLE 100 /* OSv's low watermark: 10 % of memory */
-#define SHRINKER__HARD_PERMILLE 50
-#define SHRINKER__MIN_SOFT (4ull << 20)
-#define SHRINKER__MIN_HARD (2ull << 20)
-
-/* The band above a soft watermark: a quarter of it.  A shrink frees back
- * to its top (shrinker__decide()) and growth stops there
- * (shrinker__room_left()), so that caches settle inside it instead of
- * growing into the next shrink; a process below its share grows as far
- * below the watermark instead; the 10 ms looks of a watched cgroup begin
- * at the top of the ceiling's band (shrinker__monitor_timeout_ms()). */
-static inline uint64_t shrinker__band(uint64_t soft)
-{
-	return soft / 4;
-}
-
-/* A step of the watermarks for a limit: a 128th of it, 1 MiB at least.
- * The growth's part of the soft watermark moves by it, and it is the size
- * of the request that times the caches' give-back (monitor.c). */
-static inline uint64_t shrinker__step(uint64_t limit)
-{
-	return limit / 128 > (1ull << 20) ? limit / 128 : (1ull << 20);
-}
 
 /* The watermarks in bytes for a limit (the one formula: the monitor's and
  * the cgroup v1 thresholds'). */
@@ -184,9 +152,6 @@ bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws,
 void shrinker__holes_add_locked(struct shrinker__mon *m, uint64_t bytes, uint64_t now);
 /* What is left of them now. */
 uint64_t shrinker__holes_locked(struct shrinker__mon *m, uint64_t now);
-/* The room the CPUs' stocks hold (stock.c), back to the shared figure:
- * at a measurement, and after a shrink (any thread, no lock). */
-void shrinker__room_stocks_return(struct shrinker__mon *m);
 /* Every limit and budget (not the watermarks) forgotten. */
 void shrinker__measure_forget_locked(struct shrinker__mon *m);
 

@@ -25,6 +25,7 @@
 #include "internal.h"
 #include "monitor.h"
 #include "parse.h"
+#include "room.h"
 #include "peers.h"
 
 /* Polling where no kernel event covers the soft watermark: the interval is
@@ -43,7 +44,6 @@
 #define HOLDOFF_MIN_NS 250000000ull
 #define HOLDOFF_MAX_NS 5000000000ull
 #define HARD_RETRY_NS 100000000ull
-#define POKE_EVERY_NS 100000000ull
 /* Moving cgroup v1's thresholds waits while REARM_MARGIN times what the
  * growth seen takes during an arming, timed at no less than REARM_MIN_NS,
  * would reach the soft watermark (shrinker__rearm_in_time()). */
@@ -432,7 +432,7 @@ void shrinker__monitor_open(void)
 	shrinker__growth_arm(true);
 	/* Thresholds crossed before they were armed never fire: measure again
 	 * right away, now that they are. */
-	atomic_store(&m->poked, true);
+	shrinker__measure_ask();
 	mon_unlock();
 }
 
@@ -494,7 +494,7 @@ int shrinker__monitor_timeout_ms(void)
 	double rate, ms;
 	int r;
 
-	if (atomic_load(&m->poked))
+	if (shrinker__measure_asked())
 		return 0; /* asked to measure now */
 	mon_lock();
 	if (!m->have_mem) {
@@ -719,11 +719,11 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 
 	mon_lock();
 	sig = read_fired_locked(m, fds, n, &fired);
-	if (!fired && !atomic_load(&m->poked) && quiet_locked(m)) {
+	if (!fired && !shrinker__measure_asked() && quiet_locked(m)) {
 		mon_unlock();
 		return false;
 	}
-	atomic_store(&m->poked, false);
+	shrinker__measure_asked_clear();
 	old_limit = m->mem.limit;
 	if (shrinker__measure_locked(m) < 0) {
 		mon_unlock();
@@ -791,9 +791,8 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 
 	/* Don't refill what was just given back before a measurement says
 	 * whether the pressure that asked for it goes on. */
-	atomic_store(&m->room_block_until_ns,
-		     now + (hard ? NO_REFILL_HARD_NS : NO_REFILL_SOFT_NS));
-	shrinker__room_stocks_return(m);
+	shrinker__room_block(now + (hard ? NO_REFILL_HARD_NS : NO_REFILL_SOFT_NS));
+	shrinker__room_stocks_return();
 	shrinker__brake_futile(hard && !freed);
 	mon_lock();
 	shrinker__peers_paid(released);
@@ -895,7 +894,7 @@ void shrinker__monitor_atfork_child(void)
 	shrinker__peers_forget();
 	m->peers = (struct shrinker__peers){ .n = 1 };
 	/* The callbacks running at the fork run in the parent. */
-	atomic_store(&m->calls_running, 0);
+	shrinker__callbacks_atfork_child();
 	/* The parent's registrations are the parent's: the child's thread
 	 * opens its own sources. */
 	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
@@ -946,8 +945,8 @@ SHRINKER_EXPORT int shrinker_get_memory(struct shrinker_memory *ret)
 	 * the give-back not timed: the reclaimer times it. */
 	due = r == 0 && calibrate_due_locked(m, shrinker__now_ns());
 	mon_unlock();
-	if (due && !atomic_exchange(&m->poked, true))
-		shrinker__reclaimer_wake();
+	if (due)
+		shrinker__measure_ask_once();
 	return r;
 }
 
@@ -960,8 +959,7 @@ SHRINKER_EXPORT int shrinker_set_limit(uint64_t bytes)
 	m->budget = bytes;
 	m->budget_x100 = 0;
 	mon_unlock();
-	atomic_store(&m->poked, true);
-	shrinker__reclaimer_wake();
+	shrinker__measure_ask();
 	return 0;
 }
 
@@ -980,135 +978,8 @@ SHRINKER_EXPORT int shrinker_set_watermarks(unsigned soft_permille,
 	m->hard_permille = fixed ? hard_permille : SHRINKER__HARD_PERMILLE;
 	m->watermarks_fixed = fixed;
 	mon_unlock();
-	atomic_store(&m->poked, true);
-	shrinker__reclaimer_wake();
+	shrinker__measure_ask();
 	return 0;
-}
-
-uint64_t shrinker__room_left(void)
-{
-	struct shrinker__mon *m = &shrinker__mon;
-	uint64_t head, soft, taken;
-
-	bool below;
-
-	if (!atomic_load_explicit(&m->room_valid, memory_order_acquire))
-		return UINT64_MAX;
-	/* A process below its share among the processes of its cgroup
-	 * (peers.c) grows into the band and right after a shrink: the room
-	 * the others' shrinks make is for it. */
-	below = atomic_load_explicit(&m->room_below_share, memory_order_relaxed);
-	if (!below && shrinker__now_ns() <
-	    atomic_load_explicit(&m->room_block_until_ns, memory_order_relaxed))
-		return 0;
-	head = atomic_load_explicit(&m->room_headroom, memory_order_relaxed);
-	/* Growth stops at the top of the band above the soft watermark
-	 * (shrinker__band()), which a shrink restores, so that caches settle
-	 * inside it instead of growing into the next shrink.  A process below
-	 * its share goes as far below it instead: the deficit that makes is
-	 * paid by the processes above an equal share first (peers.c), and
-	 * its growth into what they free evens the shares out; stopping at
-	 * the watermark left two processes at 163 and 85 MiB of 256 for
-	 * seconds, neither making a deficit.  Never into the hard band (by
-	 * default the hard watermark is half the soft one).  Grants since
-	 * the last measurement, and what was freed for particular caches
-	 * (fair.c), are taken already. */
-	soft = atomic_load_explicit(&m->room_soft, memory_order_relaxed);
-	if (!below) {
-		soft += shrinker__band(soft);
-	} else {
-		uint64_t hard = atomic_load_explicit(&m->room_hard, memory_order_relaxed);
-
-		soft -= shrinker__band(soft);
-		if (soft < hard)
-			soft = hard;
-	}
-	taken = atomic_load_explicit(&m->room_granted, memory_order_relaxed);
-	shrinker__sat_add(&taken, atomic_load_explicit(&shrinker__lib.reserved,
-						       memory_order_relaxed));
-	shrinker__sat_add(&taken, soft);
-	return head > taken ? head - taken : 0;
-}
-
-void shrinker__freeing(void)
-{
-	atomic_fetch_add(&shrinker__mon.calls_running, 1);
-}
-
-void shrinker__freed(uint64_t bytes)
-{
-	struct shrinker__mon *m = &shrinker__mon;
-	unsigned running = atomic_load(&m->calls_running);
-
-	atomic_fetch_add(&m->freed_total, bytes);
-	if (bytes)
-		atomic_store(&m->freed_ns, shrinker__now_ns());
-	/* Never below zero: a callback that forked returns in the child too,
-	 * where the count was reset. */
-	while (running && !atomic_compare_exchange_weak(&m->calls_running, &running,
-							running - 1))
-		;
-}
-
-void shrinker__trimmed(void)
-{
-	atomic_store(&shrinker__mon.trimmed_ns, shrinker__now_ns());
-}
-
-void shrinker__granted(uint64_t bytes)
-{
-	shrinker__stock_granted(bytes);
-	shrinker__growth_note((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
-}
-
-/* A grant from this CPU's stock, or from the shared room, which then gives
- * the stock a batch more while it holds four (stock.c). */
-static bool room_take(uint64_t bytes)
-{
-	struct shrinker__mon *m = &shrinker__mon;
-	uint64_t left, batch, extra;
-
-	if (!atomic_load_explicit(&m->room_valid, memory_order_acquire))
-		return true; /* nothing measured yet */
-	if (!shrinker__stock_take(bytes)) {
-		left = shrinker__room_left();
-		if (left < bytes)
-			return false;
-		batch = atomic_load_explicit(&m->room_batch, memory_order_relaxed);
-		extra = (left - bytes) / 4 >= batch ? batch : 0;
-		atomic_fetch_add_explicit(&m->room_granted, bytes + extra, memory_order_relaxed);
-		if (extra)
-			shrinker__stock_put(extra);
-	}
-	shrinker__granted(bytes);
-	return true;
-}
-
-static void room_refused(uint64_t bytes)
-{
-	struct shrinker__mon *m = &shrinker__mon;
-	uint64_t now = shrinker__now_ns(), last;
-
-	/* A refused cache replaces entries instead, which frees and allocates
-	 * and, through the allocator's fragmentation, can still grow the
-	 * process: the growth clock counts it, so that such churn is looked
-	 * at once per step. */
-	shrinker__growth_churn((int64_t)(bytes > INT64_MAX ? INT64_MAX : bytes));
-	/* No room by the last figures: ask for fresh ones, now and then. */
-	last = atomic_load_explicit(&m->room_poke_ns, memory_order_relaxed);
-	if (now - last >= POKE_EVERY_NS &&
-	    atomic_compare_exchange_strong(&m->room_poke_ns, &last, now)) {
-		atomic_store(&m->poked, true);
-		shrinker__reclaimer_wake();
-	}
-}
-
-SHRINKER_EXPORT bool shrinker_may_grow(size_t bytes)
-{
-	if (room_take(bytes))
-		return true;
-	room_refused(bytes);
-	return false;
 }
 
 SHRINKER_EXPORT int shrinker_get_source(unsigned index,

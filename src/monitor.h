@@ -59,24 +59,6 @@ void shrinker__monitor_forget(void);
 /* Add the monitor's counters to *st (lib lock held). */
 void shrinker__monitor_add_stats(struct shrinker_global_stats *st);
 
-/* Room to grow by the last measurement, lock-free (shrinker_may_grow()):
- * the headroom above the growth band, less what was granted since and what
- * was freed for particular caches (shrinker__lib.reserved); UINT64_MAX
- * before the first measurement, 0 while growth is blocked after a shrink. */
-uint64_t shrinker__room_left(void);
-/* bytes were granted to a cache (shrinker_may_grow(), or a credit in
- * fair.c): counted as granted growth (not a competitor's, for the
- * watermarks) and on the growth clock.  Any thread, no lock. */
-void shrinker__granted(uint64_t bytes);
-/* A callback is about to run (shrinker__freeing()), and one ended, having
- * freed bytes (shrinker__freed()): added back to the working set's change
- * when the others' growth is measured (measure.c), which takes no sample
- * between the two, nor between a callback's end and the malloc_trim() after
- * it (shrinker__trimmed()).  Any thread, no lock. */
-void shrinker__freeing(void);
-void shrinker__freed(uint64_t bytes);
-void shrinker__trimmed(void);
-
 /* The decision, pure: from a measurement, the strongest signal and what
  * the growth in progress will take while the shrinkers run (bytes), the
  * target and hardness of the request (false: none). */

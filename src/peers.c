@@ -16,7 +16,7 @@
  * share of it may grow through the band that the others keep free to a
  * quarter of the soft watermark below it, and is not held back after a
  * shrink: the deficit it makes is the others' to pay, and their shrinks are
- * what make its room (monitor.c, shrinker__room_left()).  Each also
+ * what make its room (room.c, shrinker__room_left()).  Each also
  * publishes the soft watermark it sized for its view of the growth, and
  * all use the largest that a peer published within the last second
  * (measure.c): with a watermark each, one process freed its parts of

@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "monitor.h"
 #include "osv/shrinker.h"
+#include "room.h"
 
 struct shrinker__lib shrinker__lib = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,

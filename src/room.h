@@ -23,6 +23,8 @@ void shrinker__room_close(void);
 /* Whether figures were published, and the soft watermark they hold. */
 bool shrinker__room_valid(void);
 uint64_t shrinker__room_soft(void);
+/* What a CPU's stock takes from the room at a time (stock.c). */
+uint64_t shrinker__room_batch(void);
 /* Granted since the last measurement, or held in the CPUs' stocks. */
 uint64_t shrinker__room_granted(void);
 /* The room the CPUs' stocks hold, back to the shared figure: at a

@@ -10,7 +10,9 @@
  * waker that finds it foreign says so, for the thread to make a new one.
  * The descriptor and that flag are atomics; its identity changes only in
  * shrinker__wake_renew() and shrinker__wake_close(), which reclaimer.c
- * calls with the library's lock held.
+ * calls with the library's lock held.  A wake-up may also ask for a fresh
+ * measurement (another atomic flag), which the monitor takes at once
+ * instead of waiting for its next timed look.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +25,7 @@
 static _Atomic int wake_fd = -1;
 static struct shrinker__fdid wake_id;
 static atomic_bool wake_lost;
+static atomic_bool measure_asked;
 
 void shrinker__reclaimer_wake(void)
 {
@@ -84,4 +87,26 @@ void shrinker__wake_atfork_child(void)
 
 	shrinker__fdid_take(fd, &wake_id);
 	atomic_store(&wake_fd, fd);
+}
+
+void shrinker__measure_ask(void)
+{
+	atomic_store(&measure_asked, true);
+	shrinker__reclaimer_wake();
+}
+
+void shrinker__measure_ask_once(void)
+{
+	if (!atomic_exchange(&measure_asked, true))
+		shrinker__reclaimer_wake();
+}
+
+bool shrinker__measure_asked(void)
+{
+	return atomic_load(&measure_asked);
+}
+
+void shrinker__measure_asked_clear(void)
+{
+	atomic_store(&measure_asked, false);
 }

@@ -26,6 +26,7 @@
 #include "../src/growth.h"
 #include "../src/internal.h"
 #include "../src/monitor.h"
+#include "../src/room.h"
 #include "helpers.h"
 #include "tap.h"
 
@@ -446,7 +447,7 @@ static int test_stocks(void)
 	CHECK(set_ws(220 * MiB) == 0);
 	CHECK(wait_until(room_for_grants, NULL, 5000));
 	CHECK(shrinker_get_memory(&mem) == 0);
-	batch = atomic_load(&shrinker__mon.room_batch);
+	batch = shrinker__room_batch();
 	tap_diag("batch %llu KiB on each of %u CPUs, band %llu KiB",
 		 (unsigned long long)batch >> 10, shrinker__stock_cpus(),
 		 (unsigned long long)shrinker__band(mem.soft_watermark) >> 10);

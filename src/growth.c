@@ -33,10 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "growth.h"
 #include "internal.h"
-#include "monitor.h"
-#include "room.h"
 
 #define MIN_STEP (256ll << 10)
 #define MAX_STEP (64ll << 20)
@@ -91,6 +90,9 @@ static struct {
 	atomic_bool use_rss;        /* probe reads RSS, not the cgroup */
 	atomic_bool hard_freed_none;       /* the last hard request freed nothing */
 	atomic_bool armed;          /* the reclaimer's sources are open */
+	atomic_bool measured_once;  /* a measurement set the clock */
+	_Atomic uint64_t soft;      /* its soft watermark: a probe below it
+				       asks for a measurement */
 } growth_clock = { .probe_lock = PTHREAD_MUTEX_INITIALIZER, .probe_fd = -1 };
 
 /* Initial-exec: this runs inside malloc, where a dynamic TLS access could
@@ -107,7 +109,7 @@ static __thread unsigned probe_held __attribute__((tls_model("initial-exec")));
 #endif
 
 /* Take growth_clock.probe_lock (wait false: only if it is free); whether taken. */
-static bool probe_take(struct shrinker__mon *m, bool wait)
+static bool probe_take(bool wait)
 {
 	if ((wait ? pthread_mutex_lock(&growth_clock.probe_lock)
 		  : pthread_mutex_trylock(&growth_clock.probe_lock)) != 0)
@@ -116,7 +118,7 @@ static bool probe_take(struct shrinker__mon *m, bool wait)
 	return true;
 }
 
-static void probe_give(struct shrinker__mon *m)
+static void probe_give(void)
 {
 	probe_held--;
 	pthread_mutex_unlock(&growth_clock.probe_lock);
@@ -132,7 +134,7 @@ static int64_t clamp_step(int64_t v)
 	return v < MIN_STEP ? MIN_STEP : v > MAX_STEP ? MAX_STEP : v;
 }
 
-static void set_step(struct shrinker__mon *m, uint64_t head)
+static void set_step(uint64_t head)
 {
 	uint64_t hard = atomic_load_explicit(&growth_clock.hard, memory_order_relaxed);
 	int64_t step = clamp_step(head > hard ? (int64_t)((head - hard) / 8) : 0);
@@ -165,7 +167,7 @@ static void clock_collect(void)
 
 /* One reading: cgroup usage or RSS, bytes; -1 if it cannot be had; *cg
  * (if not NULL) says whether it was the cgroup's usage.  probe_lock held. */
-static int64_t probe_read_locked(struct shrinker__mon *m, bool *cg)
+static int64_t probe_read_locked(bool *cg)
 {
 	char buf[32];
 	ssize_t n;
@@ -205,14 +207,14 @@ static int64_t probe_read_locked(struct shrinker__mon *m, bool *cg)
 
 /* Whether growth since the last probe (grown is the clock's count) has
  * passed the step. */
-static bool probe_due(struct shrinker__mon *m, int64_t grown)
+static bool probe_due(int64_t grown)
 {
 	return grown - atomic_load_explicit(&growth_clock.grown_probed, memory_order_relaxed) >=
 	       (int64_t)atomic_load_explicit(&growth_clock.step, memory_order_relaxed);
 }
 
 /* The last estimate, less what was reported since it was made. */
-static uint64_t estimate(struct shrinker__mon *m)
+static uint64_t estimate(void)
 {
 	uint64_t head = atomic_load_explicit(&growth_clock.headroom, memory_order_relaxed);
 	int64_t since = atomic_load_explicit(&growth_clock.grown, memory_order_relaxed) -
@@ -224,7 +226,7 @@ static uint64_t estimate(struct shrinker__mon *m)
 }
 
 /* Growth reported recently, decayed to now (probe lock held). */
-static uint64_t recent_locked(struct shrinker__mon *m, int64_t grown, uint64_t now)
+static uint64_t recent_locked(int64_t grown, uint64_t now)
 {
 	int64_t fresh = grown - atomic_load_explicit(&growth_clock.grown_probed,
 						     memory_order_relaxed);
@@ -254,17 +256,17 @@ static uint64_t recent_locked(struct shrinker__mon *m, int64_t grown, uint64_t n
  * counted as on its way into the usage (recent) before the estimate is
  * published, and *taken says so: one room is never handed to two braked
  * threads. */
-static uint64_t probe_take_room(struct shrinker__mon *m, bool wait, int64_t take,
+static uint64_t probe_take_room(bool wait, int64_t take,
 				uint64_t floor, bool *taken)
 {
 	int64_t grown, cur, base, head;
 	uint64_t est, now = 0;
 	bool cg;
 
-	if (!probe_take(m, wait))
-		return estimate(m);
+	if (!probe_take(wait))
+		return estimate();
 	grown = atomic_load_explicit(&growth_clock.grown, memory_order_relaxed);
-	cur = probe_read_locked(m, &cg);
+	cur = probe_read_locked(&cg);
 	if (cur >= 0)
 		now = shrinker__now_ns();
 	if (cg)
@@ -280,7 +282,7 @@ static uint64_t probe_take_room(struct shrinker__mon *m, bool wait, int64_t take
 		 * each have a block of it (a sum of recent reports that
 		 * halves every RECENT_HALF_LIFE_NS covers them). */
 		head -= cur - base;
-		head -= (int64_t)recent_locked(m, grown, now);
+		head -= (int64_t)recent_locked(grown, now);
 	} else {
 		/* No reading: trust what the program reported. */
 		head -= grown - atomic_load_explicit(&growth_clock.grown_measured,
@@ -295,28 +297,27 @@ static uint64_t probe_take_room(struct shrinker__mon *m, bool wait, int64_t take
 	atomic_store_explicit(&growth_clock.headroom, est, memory_order_relaxed);
 	atomic_store_explicit(&growth_clock.grown_probed, grown, memory_order_relaxed);
 	atomic_fetch_add_explicit(&growth_clock.probes, 1, memory_order_relaxed);
-	set_step(m, est);
-	probe_give(m);
+	set_step(est);
+	probe_give();
 
-	if (est < shrinker__room_soft())
+	if (est < atomic_load_explicit(&growth_clock.soft, memory_order_relaxed))
 		shrinker__measure_ask_once();
 	return est;
 }
 
-static uint64_t probe(struct shrinker__mon *m, bool wait)
+static uint64_t probe(bool wait)
 {
-	return probe_take_room(m, wait, 0, 0, NULL);
+	return probe_take_room(wait, 0, 0, NULL);
 }
 
 bool shrinker__growth_quiet(int64_t *moved_out)
 {
-	struct shrinker__mon *m = &shrinker__mon;
 	int64_t cur, base, moved;
 
-	probe_take(m, true);
-	cur = probe_read_locked(m, NULL);
+	probe_take(true);
+	cur = probe_read_locked(NULL);
 	base = atomic_load_explicit(&growth_clock.base, memory_order_relaxed);
-	probe_give(m);
+	probe_give();
 	if (cur < 0 || base < 0)
 		return false;
 	moved = cur - base;
@@ -327,45 +328,45 @@ bool shrinker__growth_quiet(int64_t *moved_out)
 	return true;
 }
 
-void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
-				      bool use_rss)
+void shrinker__growth_measured_locked(uint64_t headroom, uint64_t soft, uint64_t hard,
+				      int64_t base, bool use_rss)
 {
 	SHRINKER__ASSERT_MON_HELD();
-	probe_take(m, true);
+	probe_take(true);
 	clock_collect();
 	atomic_store(&growth_clock.base, base);
-	atomic_store(&growth_clock.measured, m->mem.headroom);
+	atomic_store(&growth_clock.measured, headroom);
 	atomic_store(&growth_clock.use_rss, use_rss);
-	atomic_store(&growth_clock.headroom, m->mem.headroom);
-	atomic_store(&growth_clock.hard, m->mem.hard_watermark);
+	atomic_store(&growth_clock.headroom, headroom);
+	atomic_store(&growth_clock.hard, hard);
+	atomic_store(&growth_clock.soft, soft);
 	atomic_store(&growth_clock.grown_probed, atomic_load(&growth_clock.grown));
 	atomic_store(&growth_clock.grown_measured, atomic_load(&growth_clock.grown));
 	/* Refusals before the measurement are behind it, as the growth is:
 	 * left in, they took the next reports out of the recent growth. */
 	growth_clock.churn_probed = atomic_load(&growth_clock.churn);
-	set_step(m, m->mem.headroom);
-	probe_give(m);
+	set_step(headroom);
+	probe_give();
+	atomic_store_explicit(&growth_clock.measured_once, true, memory_order_release);
 	shrinker__brake_kick();
 }
 
-void shrinker__growth_reopen_locked(struct shrinker__mon *m)
+void shrinker__growth_reopen_locked(int version, const char *dir)
 {
 	char path[SHRINKER__PATH_MAX];
 	int fd = -1, saved = errno;
 
 	SHRINKER__ASSERT_MON_HELD();
-	if (m->cg.version &&
-	    shrinker__join(path, sizeof(path),
-			   m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir,
-			   m->cg.version == 2 ? "memory.current"
-					      : "memory.usage_in_bytes") == 0)
+	if (version &&
+	    shrinker__join(path, sizeof(path), dir,
+			   version == 2 ? "memory.current" : "memory.usage_in_bytes") == 0)
 		fd = open(path, O_RDONLY | O_CLOEXEC);
-	probe_take(m, true);
+	probe_take(true);
 	if (growth_clock.probe_fd >= 0 && shrinker__fdid_same(growth_clock.probe_fd, &growth_clock.probe_id))
 		close(growth_clock.probe_fd);
 	growth_clock.probe_fd = fd;
 	shrinker__fdid_take(fd, &growth_clock.probe_id);
-	probe_give(m);
+	probe_give();
 	errno = saved;
 }
 
@@ -397,9 +398,10 @@ uint64_t shrinker__growth_cg_probed_ns(void)
 	return atomic_load_explicit(&growth_clock.cg_probe_ns, memory_order_relaxed);
 }
 
-void shrinker__growth_unwatch(void)
+void shrinker__growth_forget(void)
 {
 	atomic_store(&growth_clock.cg_probe_ns, 0);
+	atomic_store(&growth_clock.measured_once, false);
 }
 
 void shrinker__growth_stats(uint64_t *probes, uint64_t *brake_waits,
@@ -421,7 +423,6 @@ void shrinker__growth_atfork_child(void)
  * passed. */
 static void note(int64_t delta, int64_t churn)
 {
-	struct shrinker__mon *m = &shrinker__mon;
 	int64_t grown, taken, taken_churn;
 
 	if (!shrinker__stock_grow(delta, churn,
@@ -429,11 +430,11 @@ static void note(int64_t delta, int64_t churn)
 				  &taken, &taken_churn))
 		return;
 	grown = clock_add(taken, taken_churn);
-	if (!shrinker__room_valid())
+	if (!atomic_load_explicit(&growth_clock.measured_once, memory_order_acquire))
 		return;
-	if (!probe_due(m, grown))
+	if (!probe_due(grown))
 		return;
-	probe(m, false);
+	probe(false);
 }
 
 void shrinker__growth_churn(int64_t bytes)
@@ -481,7 +482,7 @@ static void wait_kick(uint64_t deadline_ns)
 /* Ask the reclaimer to look again, at most every BRAKE_TICK_NS whatever
  * the number of held threads: a shrinker that says it freed while usage
  * does not move must not be called in a storm. */
-static void poke_rate_limited(struct shrinker__mon *m)
+static void poke_rate_limited(void)
 {
 	uint64_t now = shrinker__now_ns();
 	uint64_t last = atomic_load_explicit(&growth_clock.poke_ns, memory_order_relaxed);
@@ -499,21 +500,21 @@ static void poke_rate_limited(struct shrinker__mon *m)
  * the hard watermark, which then counts as on its way (probe_take_room()):
  * 32 threads about to allocate 1 MiB each, let go together by one
  * measurement on a room each of them also took, overran a 64 MiB cgroup. */
-static int brake(struct shrinker__mon *m, int64_t delta)
+static int brake(int64_t delta)
 {
 	uint64_t hard = atomic_load_explicit(&growth_clock.hard, memory_order_relaxed);
 	uint64_t start, now, deadline;
 	int r = 0;
 
-	if (exempt || !shrinker__room_valid() ||
+	if (exempt || !atomic_load_explicit(&growth_clock.measured_once, memory_order_acquire) ||
 	    !atomic_load_explicit(&growth_clock.armed, memory_order_relaxed))
 		return 0;
 	/* Probe unless the estimate is fresh and clear: a report whose probe
 	 * another thread's probe pre-empted must still be looked at. */
-	if (estimate(m) >= hard &&
-	    !probe_due(m, atomic_load_explicit(&growth_clock.grown, memory_order_relaxed)))
+	if (estimate() >= hard &&
+	    !probe_due(atomic_load_explicit(&growth_clock.grown, memory_order_relaxed)))
 		return 0;
-	if (probe(m, true) >= hard ||
+	if (probe(true) >= hard ||
 	    atomic_load_explicit(&growth_clock.hard_freed_none, memory_order_relaxed))
 		return 0;
 	start = shrinker__now_ns();
@@ -523,9 +524,9 @@ static int brake(struct shrinker__mon *m, int64_t delta)
 	for (;;) {
 		bool taken = false;
 
-		poke_rate_limited(m);
+		poke_rate_limited();
 		wait_kick(deadline);
-		probe_take_room(m, true, delta, hard, &taken);
+		probe_take_room(true, delta, hard, &taken);
 		if (taken) {
 			shrinker__debug("brake: released after %llu us, est %llu KiB",
 				(unsigned long long)(shrinker__now_ns() - start) / 1000,
@@ -560,5 +561,5 @@ SHRINKER_EXPORT int shrinker_account(int64_t delta, unsigned flags)
 	shrinker__growth_note(delta);
 	if (!(flags & SHRINKER_ACCOUNT_WAIT) || delta <= 0)
 		return 0;
-	return brake(&shrinker__mon, delta);
+	return brake(delta);
 }

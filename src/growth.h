@@ -9,16 +9,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct shrinker__mon;
-
 /* The growth clock's count of all the growth reported so far. */
 int64_t shrinker__growth_count(void);
-/* A full measurement happened (mon lock held): restart the clock from it.
- * base is the probe's reading that the measurement used. */
-void shrinker__growth_measured_locked(struct shrinker__mon *m, int64_t base,
-				      bool use_rss);
-/* The cgroup (m->cg) changed or was found: re-open the probe's file. */
-void shrinker__growth_reopen_locked(struct shrinker__mon *m);
+/* A full measurement happened (mon lock held): restart the clock from
+ * its headroom and watermarks; base is the probe's reading that it used
+ * (-1: none), use_rss whether the probe reads our RSS instead of the
+ * cgroup's usage. */
+void shrinker__growth_measured_locked(uint64_t headroom, uint64_t soft, uint64_t hard,
+				      int64_t base, bool use_rss);
+/* The binding cgroup changed or was found (mon lock held): the probe reads
+ * dir's usage file for a cgroup of version (1 or 2; 0: none, RSS). */
+void shrinker__growth_reopen_locked(int version, const char *dir);
 /* Growth of delta bytes (negative: shrinkage) reported by the program. */
 void shrinker__growth_note(int64_t delta);
 /* A refusal of bytes (> 0): a cache that replaces entries instead may
@@ -42,9 +43,11 @@ void shrinker__brake_futile(bool futile);
  * reclaimer frees for the allocations waiting on it. */
 uint64_t shrinker__brake_held(void);
 /* When the program's growth last probed the binding cgroup's usage file
- * (0: never, or forgotten by shrinker__growth_unwatch()). */
+ * (0: never, or forgotten). */
 uint64_t shrinker__growth_cg_probed_ns(void);
-void shrinker__growth_unwatch(void);
+/* Forget the measurement and the probes (the cgroup is looked for anew):
+ * nothing is braked or probed until the next measurement. */
+void shrinker__growth_forget(void);
 /* The statistics the growth clock and the brake keep. */
 void shrinker__growth_stats(uint64_t *probes, uint64_t *brake_waits,
 			    uint64_t *brake_ns);

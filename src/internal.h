@@ -128,10 +128,6 @@ struct shrinker__fdid {
 void shrinker__fdid_take(int fd, struct shrinker__fdid *id);
 bool shrinker__fdid_same(int fd, const struct shrinker__fdid *id);
 
-/* watermarks.c: the slowest recent reaction (from a wake-up to the request's
- * end), halving every second since it was seen; now, CLOCK_MONOTONIC ns.
- * Any thread, no lock. */
-uint64_t shrinker__reaction_recent_ns(uint64_t now);
 
 /* histogram.c: durations in ns, kept within a quarter (buckets up to 25 %
  * wide). */
@@ -178,10 +174,6 @@ struct shrinker__lib {
 	bool reaction_first_seen;
 	uint64_t reaction_first_ns; /* this request's, once seen */
 	struct shrinker__hist reaction_first, reaction_done;
-	/* The slowest recent reaction_done, and when it was seen: a maximum
-	 * that halves every second (shrinker__reaction_need_ns()); read
-	 * without the lock. */
-	_Atomic uint64_t reaction_recent_ns, reaction_recent_at;
 	uint64_t request_deadline_ns;
 	uint64_t merged, merge_left;
 	uint64_t handed_deferred;           /* handed to deferred shrinkers this request */

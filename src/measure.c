@@ -19,10 +19,10 @@
 
 #include "files.h"
 #include "growth.h"
-#include "monitor.h"
+#include "measure.h"
 #include "parse.h"
-#include "room.h"
 #include "peers.h"
+#include "room.h"
 
 #define RATE_HALF_LIFE_S 0.1
 #define RATE_MIN_NS 10000000ull
@@ -34,8 +34,6 @@
 struct shrinker__mon shrinker__mon = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.flat_ms = SHRINKER__POLL_START_MS,
-	.soft_permille = SHRINKER__SOFT_PERMILLE,
-	.hard_permille = SHRINKER__HARD_PERMILLE,
 };
 
 static char meminfo[8192];
@@ -90,6 +88,13 @@ static bool take_if_tighter(struct shrinker_memory *best, bool *set, uint64_t li
 	best->headroom = head;
 	snprintf(best->limit_source, sizeof(best->limit_source), "%s", what);
 	return true;
+}
+
+void shrinker__probe_follow_locked(struct shrinker__mon *m)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	shrinker__growth_reopen_locked(m->cg.version,
+				       m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir);
 }
 
 /* Whether /proc/self/cgroup changed since the last look (mon lock held).
@@ -245,7 +250,7 @@ static bool follow_cgroup_locked(struct shrinker__mon *m,
 		/* Moved to another cgroup: follow, and re-open the sources
 		 * (on the reclaimer thread, in shrinker__monitor_check()). */
 		shrinker__cgroup_find(shrinker__root(), &m->cg);
-		shrinker__growth_reopen_locked(m);
+		shrinker__probe_follow_locked(m);
 		m->reopen = true;
 		shrinker__debug("moved to another cgroup: v%d %s", m->cg.version,
 				m->cg.version ? m->cg.dir : m->cg.why);
@@ -262,7 +267,7 @@ static bool follow_cgroup_locked(struct shrinker__mon *m,
 	shrinker__files_forget();
 	m->last_find_ns = now;
 	shrinker__cgroup_find(shrinker__root(), &m->cg);
-	shrinker__growth_reopen_locked(m);
+	shrinker__probe_follow_locked(m);
 	if (m->cg.version != was)
 		m->reopen = m->opened;
 	if (was || m->cg.version)
@@ -280,23 +285,23 @@ static void cgroup_limit_locked(struct shrinker__mon *m,
 	char what[112];
 
 	SHRINKER__ASSERT_MON_HELD();
-	m->cg_usage = cgm->usage;
-	m->cg_active = cgm->active_file;
-	m->cg_limit = cgm->limit;
+	m->bind.usage = cgm->usage;
+	m->bind.active = cgm->active_file;
+	m->bind.limit = cgm->limit;
 	if (strcmp(m->cg_bind_dir, cgm->dir) != 0) {
 		/* Another level binds now (a limit set or lifted on an
 		 * ancestor): probe its usage, and have the sources watch it. */
 		bool first = !m->cg_bind_dir[0];
 
 		memcpy(m->cg_bind_dir, cgm->dir, sizeof(m->cg_bind_dir));
-		shrinker__growth_reopen_locked(m);
+		shrinker__probe_follow_locked(m);
 		if (!first)
 			m->reopen = m->opened;
 	}
 	if (cgm->limit != UINT64_MAX) {
 		snprintf(what, sizeof(what), "cgroup v%d %s", m->cg.version,
 			 cgm->limit_name);
-		m->cg_binding = take_if_tighter(mem, set, cgm->limit, cgm->working_set, what);
+		m->bind.binds = take_if_tighter(mem, set, cgm->limit, cgm->working_set, what);
 	}
 }
 
@@ -322,7 +327,7 @@ static void system_limit_locked(struct shrinker__mon *m,
 	if (avail > *total)
 		avail = *total;
 	if (take_if_tighter(mem, set, *total, *total - avail, "system MemAvailable"))
-		m->cg_binding = false;
+		m->bind.binds = false;
 }
 
 /* The budget as a candidate, against our RSS, read into *rss when needed
@@ -336,17 +341,17 @@ static bool budget_limit_locked(struct shrinker__mon *m, uint64_t total,
 
 	SHRINKER__ASSERT_MON_HELD();
 	if (!budget && m->budget_x100) {
-		uint64_t base = m->cg_limit != UINT64_MAX ? m->cg_limit : total;
+		uint64_t base = m->bind.limit != UINT64_MAX ? m->bind.limit : total;
 
 		budget = (uint64_t)((unsigned __int128)base * m->budget_x100 / 10000);
 	}
 	mem->budget = budget;
-	*rss = budget || !cg_ok || m->cg_binding ? shrinker__rss_bytes() : 0;
+	*rss = budget || !cg_ok || m->bind.binds ? shrinker__rss_bytes() : 0;
 	if (!budget || !take_if_tighter(mem, set, budget, *rss,
 				 "budget (SHRINKER_LIMIT or shrinker_set_limit) "
 				 "against RSS"))
 		return false;
-	m->cg_binding = false;
+	m->bind.binds = false;
 	return true;
 }
 
@@ -366,18 +371,38 @@ static void peers_watermark_locked(struct shrinker__mon *m, struct shrinker_memo
 	uint64_t ceiling, ceiling_hard;
 
 	SHRINKER__ASSERT_MON_HELD();
-	if (m->watermarks_fixed) {
+	if (shrinker__watermarks_fixed_locked()) {
 		m->soft_own = 0;
 		return;
 	}
-	shrinker__watermarks(mem->limit, m->soft_permille, m->hard_permille,
-			     &ceiling, &ceiling_hard);
+	shrinker__ceilings_locked(mem->limit, &ceiling, &ceiling_hard);
 	m->soft_own = mem->soft_watermark < ceiling ? mem->soft_watermark : 0;
 	if (m->peers.n < 2 || m->peers.soft_max <= mem->soft_watermark)
 		return;
 	/* A peer's figure is read from a shared file: never above our
 	 * ceiling. */
 	mem->soft_watermark = m->peers.soft_max < ceiling ? m->peers.soft_max : ceiling;
+}
+
+/* Whether the kernel says something before the limit kills (mon lock
+ * held), for the watermarks' floor: cgroup v1 usage thresholds on the binding cgroup (armed for the
+ * limit, or for the one before it: a limit that moved is seen by the
+ * measurement that sizes these watermarks, and the thresholds are re-armed
+ * at them as it ends; judged by the exact limit, each lowered limit put
+ * the soft watermark at its ceiling, and a shrink of a tenth of the cgroup
+ * followed, for a deficit of a few MiB), unless
+ * page cache fills it (they watch the usage, page cache included, and were
+ * crossed long ago: nothing fires when another process eats that page
+ * cache and then the caches' room), or a cgroup v2 memory.high as the
+ * binding limit. */
+static bool early_warning_locked(const struct shrinker__mon *m,
+				 const struct shrinker_memory *mem)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	if (m->cg.version == 1)
+		return m->bind.binds && m->src[SHRINKER__SRC_CGV1_THRESHOLD].active &&
+		       !shrinker__page_cache_full_locked(&m->bind, mem->working_set);
+	return m->bind.binds && strstr(mem->limit_source, "memory.high") != NULL;
 }
 
 /* Publish a measurement (mon lock held): the rate, the figures
@@ -388,7 +413,8 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 			   bool probe_rss)
 {
 	uint64_t now = shrinker__now_ns(), holes;
-	uint64_t base = shrinker__rate_base_locked(m, mem->working_set);
+	uint64_t base = shrinker__rate_base(&m->bind, mem->working_set);
+	struct shrinker__sizing sizing;
 
 	SHRINKER__ASSERT_MON_HELD();
 	mem->measured_ns = now;
@@ -397,7 +423,10 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 		m->last_ns = now;
 		m->last_rss = rss;
 	}
-	shrinker__watermarks_locked(m, mem, now);
+	sizing.rate_slow = m->rate_slow;
+	sizing.early_warning = early_warning_locked(m, mem);
+	sizing.may_watch = m->bind.binds && !(m->sources_off & (1u << SHRINKER__SRC_POLL));
+	shrinker__watermarks_locked(mem, &sizing, now);
 	peers_watermark_locked(m, mem);
 	m->mem = *mem;
 	m->have_mem = true;
@@ -405,7 +434,8 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 	shrinker__room_publish(mem->headroom > holes ? mem->headroom - holes : 0,
 			       mem->soft_watermark, mem->hard_watermark,
 			       shrinker__peers_below_share(&m->peers), granted_before);
-	shrinker__growth_measured_locked(m, probe_base, probe_rss);
+	shrinker__growth_measured_locked(mem->headroom, mem->soft_watermark,
+					 mem->hard_watermark, probe_base, probe_rss);
 	shrinker__room_open();
 }
 
@@ -425,8 +455,8 @@ int shrinker__measure_locked(struct shrinker__mon *m)
 	read_env_locked(m);
 	atomic_fetch_add(&m->measurements, 1);
 	mem.cgroup_version = m->cg.version;
-	m->cg_limit = UINT64_MAX;
-	m->cg_binding = false;
+	m->bind.limit = UINT64_MAX;
+	m->bind.binds = false;
 	cg_ok = follow_cgroup_locked(m, &cgm);
 	if (cg_ok)
 		cgroup_limit_locked(m, &cgm, &mem, &set);
@@ -436,7 +466,7 @@ int shrinker__measure_locked(struct shrinker__mon *m)
 		return -ENODATA;
 	/* Peers only where a cgroup's limit binds, and not in the tests'
 	 * fixture trees (SHRINKER_ROOT). */
-	shrinker__peers_update(m->cg_binding && !shrinker__root()[0] ?
+	shrinker__peers_update(m->bind.binds && !shrinker__root()[0] ?
 			       m->cg_bind_dir : NULL, rss, m->soft_own, &m->peers);
 	atomic_store(&m->peers_seen, m->peers.n);
 	/* The probe reads what the binding limit is measured against: our
@@ -466,9 +496,8 @@ void shrinker__measure_forget_locked(struct shrinker__mon *m)
 	m->rate_others = 0;
 	m->holes = 0;
 	m->last_rss = 0;
-	m->soft_sized = 0;
-	m->soft_watched = false;
-	shrinker__growth_unwatch();
+	shrinker__watermarks_forget_locked();
+	shrinker__growth_forget();
 	shrinker__room_close();
-	shrinker__growth_reopen_locked(m);
+	shrinker__probe_follow_locked(m);
 }

@@ -30,42 +30,27 @@ struct shrinker__mon {
 	char cg_file[4096];       /* /proc/self/cgroup as last read */
 	size_t cg_file_len;
 
-	/* Configuration. */
+	/* Configuration (the watermarks' is watermarks.c's). */
 	bool env_read;
 	uint64_t budget;          /* bytes, 0: none */
 	unsigned budget_x100;     /* percent * 100 of the detected limit, 0: none */
-	unsigned soft_permille, hard_permille;
-	bool watermarks_fixed;    /* shrinker_set_watermarks(): no adapting */
 
 	/* The last measurement. */
 	struct shrinker_memory mem;
 	bool have_mem;
-	uint64_t cg_limit;        /* the cgroup's own limit, UINT64_MAX if none */
-	uint64_t cg_usage;        /* raw usage, page cache included */
-	uint64_t cg_active;       /* its active page cache (rate_base()) */
 	char cg_bind_dir[SHRINKER__PATH_MAX]; /* the cgroup whose limit binds
 						 (ours without one): its usage is
 						 probed, its thresholds armed, its
 						 memory.events watched */
-	bool cg_binding;          /* the cgroup limit is the effective one */
+	struct shrinker__binding bind; /* that cgroup's figures */
 	struct shrinker__peers peers; /* who else measures the same limit */
 	double rate;              /* working-set growth, bytes/s, decaying max */
 	double rate_others;       /* the same, less what the library granted */
 	double rate_slow;         /* that, halving every half second */
 	uint64_t last_granted_total; /* every grant (stock.c) at last_ns */
 	uint64_t last_freed_total;   /* freed_total at last_ns */
-	uint64_t soft_sized, soft_sized_ns; /* the adaptive soft watermark, since */
 	uint64_t soft_own;        /* the soft watermark as we sized it, before
 				     a peer's larger one (peers.c) */
-	uint64_t soft_rose_ns;    /* when it last rose */
-	bool soft_watched;        /* it is below the ceiling only because the
-				     program's probes watch the usage
-				     (watermarks.c): the library looks every
-				     POLL_MIN_MS as well */
-	bool soft_unproven;       /* it is at the ceiling only because the
-				     caches' give-back is not timed yet */
-	bool soft_slow;           /* its floor is raised because they give
-				     back slowly */
 	uint64_t read_ns;         /* when the last measurement began reading */
 	uint64_t calibrate_ns;    /* when monitor.c last asked to time it */
 	uint64_t calibrate_every_ns; /* and how long it waits to ask again */
@@ -105,34 +90,6 @@ extern struct shrinker__mon shrinker__mon;
 #define SHRINKER__POLL_FLAT_MS 2000
 #define SHRINKER__POLL_START_MS 100
 
-/* The watermarks in bytes for a limit (the one formula: the monitor's and
- * the cgroup v1 thresholds'). */
-void shrinker__watermarks(uint64_t limit, unsigned soft_permille,
-			  unsigned hard_permille, uint64_t *soft, uint64_t *hard);
-/* watermarks.c: set mem's watermarks for its limit (mon lock held; now,
- * CLOCK_MONOTONIC ns): fixed shares, or sized by the reaction. */
-void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
-				 uint64_t now);
-/* The soft watermark is below its ceiling because the program's growth
- * probed the cgroup's usage, and it has stopped doing so (mon lock held):
- * the next look must measure, so that the watermark goes back up. */
-bool shrinker__watch_lapsed_locked(const struct shrinker__mon *m, uint64_t now);
-/* watermarks.c: what the growth rates follow (mon lock held): the working
- * set ws, less the cgroup's active page cache when its limit binds.  Where
- * page cache fills the cgroup, another process that grows takes page cache
- * first, the kernel moves active pages to the inactive list to make up for
- * it, and the working set (usage less inactive file pages) does not move
- * until the page cache is gone: then at once, at the limit.  Anonymous
- * memory shows that growth from its first page; and the program's own file
- * reads, which fill active page cache, are not taken for others' growth. */
-uint64_t shrinker__rate_base_locked(const struct shrinker__mon *m, uint64_t ws);
-/* Whether page cache fills the binding cgroup (mon lock held; ws, the
- * working set measured): its usage within the ceiling's reach of the limit
- * and more than the hard ceiling of it page cache (a database read from
- * disk).  There the usage no longer moves when another process grows (the
- * kernel gives it page cache), and cgroup v1's usage thresholds were
- * crossed long ago: only memory.stat shows that growth. */
-bool shrinker__page_cache_full_locked(const struct shrinker__mon *m, uint64_t ws);
 /* Measure and publish (mon lock held): limits, working set, watermarks,
  * rate, the figures shrinker_may_grow() reads, the growth clock's base.
  * -ENODATA if nothing is known. */
@@ -152,6 +109,9 @@ bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws,
 void shrinker__holes_add_locked(struct shrinker__mon *m, uint64_t bytes, uint64_t now);
 /* What is left of them now. */
 uint64_t shrinker__holes_locked(struct shrinker__mon *m, uint64_t now);
+/* The growth clock's probe reads the binding cgroup's usage (or RSS
+ * without a cgroup): at every change of the cgroup (mon lock held). */
+void shrinker__probe_follow_locked(struct shrinker__mon *m);
 /* Every limit and budget (not the watermarks) forgotten. */
 void shrinker__measure_forget_locked(struct shrinker__mon *m);
 

@@ -110,9 +110,18 @@ static void open_level(struct shrinker__mon *m, struct shrinker__source *s,
 		 "eventfd on memory.pressure_level \"%s\"", level);
 }
 
+bool shrinker__cgv1_armed_locked(const struct shrinker__mon *m)
+{
+	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
+
+	SHRINKER__ASSERT_MON_HELD();
+	return m->bind.binds && m->cg.version == 1 && thr->active &&
+	       thr->armed_limit == m->bind.limit;
+}
+
 void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr)
 {
-	uint64_t limit = m->cg_limit, soft, hard;
+	uint64_t limit = m->bind.limit, soft, hard;
 	const char *dir = m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir;
 	uint64_t t0 = shrinker__now_ns(), took;
 	char arg[32];
@@ -126,8 +135,8 @@ void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr)
 		return;
 	}
 	/* The levels are the watermarks for the cgroup's own limit. */
-	shrinker__watermarks(limit, m->soft_permille, m->hard_permille, &soft, &hard);
-	if (m->cg_binding) {
+	shrinker__ceilings_locked(limit, &soft, &hard);
+	if (m->bind.binds) {
 		soft = m->mem.soft_watermark;
 		hard = m->mem.hard_watermark;
 	}

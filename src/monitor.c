@@ -226,9 +226,11 @@ static uint64_t our_part_locked(const struct shrinker__mon *m, uint64_t target,
  * CALIBRATE_MAX_NS: caches that free nothing, or memory that does not
  * come back (the page cache, shared memory), never teach, and slow ones
  * stay slow. */
-static uint64_t calibrate_first(const struct shrinker__mon *m)
+static uint64_t calibrate_first_locked(void)
 {
-	return m->soft_unproven ? CALIBRATE_EVERY_NS : CALIBRATE_SLOW_NS;
+	SHRINKER__ASSERT_MON_HELD();
+	return shrinker__watermarks_state_locked() & SHRINKER__SOFT_UNPROVEN
+		       ? CALIBRATE_EVERY_NS : CALIBRATE_SLOW_NS;
 }
 
 static bool calibrate_due_locked(const struct shrinker__mon *m, uint64_t now)
@@ -236,7 +238,7 @@ static bool calibrate_due_locked(const struct shrinker__mon *m, uint64_t now)
 	const struct shrinker_memory *mem = &m->mem;
 	uint64_t top = mem->soft_watermark + shrinker__band(mem->soft_watermark);
 	uint64_t step = shrinker__step(mem->limit);
-	uint64_t first = calibrate_first(m);
+	uint64_t first = calibrate_first_locked();
 	uint64_t wait = m->calibrate_first_ns == first ? m->calibrate_every_ns : first;
 	uint64_t last = m->calibrate_ns, timed = shrinker__giveback_timed_ns();
 
@@ -248,7 +250,8 @@ static bool calibrate_due_locked(const struct shrinker__mon *m, uint64_t now)
 	 * thread while the competitor took the headroom. */
 	if (timed > last)
 		last = timed;
-	return (m->soft_unproven || m->soft_slow) && m->have_mem &&
+	return (shrinker__watermarks_state_locked() &
+		(SHRINKER__SOFT_UNPROVEN | SHRINKER__SOFT_SLOW)) && m->have_mem &&
 	       mem->headroom <= top + step && !(last && now - last < wait);
 }
 
@@ -260,7 +263,7 @@ static bool calibrate_locked(struct shrinker__mon *m, uint64_t *target)
 	SHRINKER__ASSERT_MON_HELD();
 	if (!calibrate_due_locked(m, now))
 		return false;
-	first = calibrate_first(m);
+	first = calibrate_first_locked();
 	m->calibrate_every_ns = !m->calibrate_ns || m->calibrate_first_ns != first ? first
 			      : m->calibrate_every_ns * 2 > CALIBRATE_MAX_NS ? CALIBRATE_MAX_NS
 			      : m->calibrate_every_ns * 2;
@@ -280,9 +283,9 @@ static bool thresholds_stale_locked(const struct shrinker__mon *m)
 	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
 
 	SHRINKER__ASSERT_MON_HELD();
-	return m->cg.version == 1 && thr->active && m->cg_binding &&
-	       m->cg_limit != UINT64_MAX && m->mem.soft_watermark < m->cg_limit &&
-	       thr->armed_soft != m->cg_limit - m->mem.soft_watermark;
+	return m->cg.version == 1 && thr->active && m->bind.binds &&
+	       m->bind.limit != UINT64_MAX && m->mem.soft_watermark < m->bind.limit &&
+	       thr->armed_soft != m->bind.limit - m->mem.soft_watermark;
 }
 
 bool shrinker__rearm_in_time(double rate, uint64_t arm_ns, uint64_t headroom,
@@ -422,7 +425,7 @@ void shrinker__monitor_open(void)
 		return;
 	}
 	shrinker__cgroup_find(shrinker__root(), &m->cg);
-	shrinker__growth_reopen_locked(m);
+	shrinker__probe_follow_locked(m);
 	if (!m->cg.version)
 		shrinker__debug("no memory cgroup: %s", m->cg.why);
 	shrinker__measure_locked(m);
@@ -481,9 +484,9 @@ static bool covered_locked(const struct shrinker__mon *m)
 	SHRINKER__ASSERT_MON_HELD();
 	/* Not by thresholds left beyond the soft watermark while their move
 	 * waits (rearm_in_time_locked()): they would fire late. */
-	return shrinker__cgv1_armed_locked(m) && m->cg_usage < thr->armed_soft &&
+	return shrinker__cgv1_armed_locked(m) && m->bind.usage < thr->armed_soft &&
 	       (!thresholds_stale_locked(m) ||
-		thr->armed_soft <= m->cg_limit - m->mem.soft_watermark);
+		thr->armed_soft <= m->bind.limit - m->mem.soft_watermark);
 }
 
 int shrinker__monitor_timeout_ms(void)
@@ -517,14 +520,13 @@ int shrinker__monitor_timeout_ms(void)
 		mon_unlock();
 		return r;
 	}
-	if (m->soft_watched) {
+	if (shrinker__watermarks_state_locked() & SHRINKER__SOFT_WATCHED) {
 		/* Within reach of where the ceiling would have put the
 		 * watermark: the floor holds while the program's probes and
 		 * these looks watch the usage (watermarks.c). */
 		uint64_t ceiling, ceiling_hard;
 
-		shrinker__watermarks(m->mem.limit, m->soft_permille,
-				     m->hard_permille, &ceiling, &ceiling_hard);
+		shrinker__ceilings_locked(m->mem.limit, &ceiling, &ceiling_hard);
 		if (m->mem.headroom < ceiling + shrinker__band(ceiling)) {
 			mon_unlock();
 			return POLL_MIN_MS;
@@ -590,8 +592,8 @@ static bool quiet_locked(struct shrinker__mon *m)
 	 * and the watermark stayed at its ceiling. */
 	if (!m->have_mem || m->mem.headroom < m->mem.soft_watermark ||
 	    now - m->mem.measured_ns > QUIET_MAX_NS || calibrate_due_locked(m, now) ||
-	    shrinker__watch_lapsed_locked(m, now) ||
-	    shrinker__page_cache_full_locked(m, m->mem.working_set) ||
+	    shrinker__watch_lapsed_locked(now) ||
+	    shrinker__page_cache_full_locked(&m->bind, m->mem.working_set) ||
 	    !shrinker__growth_quiet(&moved))
 		return false;
 	/* Little grew: the rate follows the reading, and the next look comes
@@ -603,7 +605,7 @@ static bool quiet_locked(struct shrinker__mon *m)
 	 * belong to it. */
 	ws = moved < 0 && (uint64_t)-moved > m->mem.working_set
 		     ? 0 : (uint64_t)((int64_t)m->mem.working_set + moved);
-	ws = shrinker__rate_base_locked(m, ws);
+	ws = shrinker__rate_base(&m->bind, ws);
 	/* Our RSS only while a trim's holes may be faulting in again (one
 	 * pread() of statm): the rate leaves that out. */
 	rss = shrinker__holes_locked(m, now) ? shrinker__rss_bytes() : 0;
@@ -689,7 +691,7 @@ static void log_request_locked(const struct shrinker__mon *m, uint64_t target,
 			(unsigned long long)m->mem.headroom >> 10,
 			(unsigned long long)m->mem.soft_watermark >> 10,
 			(unsigned long long)m->mem.working_set >> 10,
-			(unsigned long long)m->cg_usage >> 10,
+			(unsigned long long)m->bind.usage >> 10,
 			(unsigned long long)m->mem.limit >> 10, m->mem.limit_source);
 	shrinker__debug("others' growth %.0f MiB/s now, %.0f lately; reaction "
 			"need %.0f ms; look ahead %llu KiB", m->rate_others / 1048576.0,
@@ -866,7 +868,7 @@ void shrinker__monitor_release(void)
 	shrinker__rss_forget();
 	shrinker__peers_release();
 	memset(&m->cg, 0, sizeof(m->cg));
-	shrinker__growth_reopen_locked(m); /* no cgroup: closes the probe's file */
+	shrinker__probe_follow_locked(m); /* no cgroup: closes the probe's file */
 	mon_unlock();
 }
 
@@ -936,7 +938,7 @@ SHRINKER_EXPORT int shrinker_get_memory(struct shrinker_memory *ret)
 	/* Not looked for yet, or forgotten: look. */
 	if (!m->cg.version && !m->cg.why[0]) {
 		shrinker__cgroup_find(shrinker__root(), &m->cg);
-		shrinker__growth_reopen_locked(m);
+		shrinker__probe_follow_locked(m);
 	}
 	r = shrinker__measure_locked(m);
 	if (r == 0)
@@ -966,17 +968,13 @@ SHRINKER_EXPORT int shrinker_set_limit(uint64_t bytes)
 SHRINKER_EXPORT int shrinker_set_watermarks(unsigned soft_permille,
 					    unsigned hard_permille)
 {
-	struct shrinker__mon *m = &shrinker__mon;
-
 	bool fixed = soft_permille || hard_permille;
 
 	if (fixed && (hard_permille == 0 || hard_permille >= soft_permille ||
 		      soft_permille > 500))
 		return -EINVAL;
 	mon_lock();
-	m->soft_permille = fixed ? soft_permille : SHRINKER__SOFT_PERMILLE;
-	m->hard_permille = fixed ? hard_permille : SHRINKER__HARD_PERMILLE;
-	m->watermarks_fixed = fixed;
+	shrinker__watermarks_configure_locked(soft_permille, hard_permille);
 	mon_unlock();
 	shrinker__measure_ask();
 	return 0;

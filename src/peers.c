@@ -68,7 +68,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "monitor.h"
 #include "peers.h"
 
 /* The table: a header and FIRST_SLOTS slots (the layout of version 1,

@@ -381,10 +381,7 @@ static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 		uint64_t now = shrinker__now_ns(), took = now - woke_ns;
 
 		shrinker__hist_add(&L->reaction_done, took);
-		if (took >= shrinker__reaction_recent_ns(now)) {
-			atomic_store(&L->reaction_recent_ns, took);
-			atomic_store(&L->reaction_recent_at, now);
-		}
+		shrinker__reaction_seen(took, now);
 		shrinker__debug("reaction: first callback %.2f ms after the wake-up, "
 				"request done after %.1f ms; to the first callback "
 				"over %llu requests: p50 %.2f, p99 %.2f, max %.2f ms",

@@ -84,8 +84,8 @@ void shrinker__cgv1_open(struct shrinker__mon *m, struct shrinker__source *thr,
 void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr);
 void shrinker__cgv2_open(struct shrinker__mon *m, struct shrinker__source *events,
 			 struct shrinker__source *psi);
-/* watermarks.c: whether cgroup v1's usage thresholds are armed for the
- * limit that binds now (mon lock held). */
+/* Whether cgroup v1's usage thresholds are armed for the limit that binds
+ * now (mon lock held). */
 bool shrinker__cgv1_armed_locked(const struct shrinker__mon *m);
 void shrinker__psi_system_open(struct shrinker__mon *m, struct shrinker__source *s);
 void shrinker__cgv2_psi_open(struct shrinker__mon *m, struct shrinker__source *s);

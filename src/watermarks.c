@@ -26,8 +26,9 @@
 #include <string.h>
 
 #include "growth.h"
-#include "measure.h"
-#include "monitor.h"
+#include "growth.h"
+#include "internal.h"
+#include "watermarks.h"
 
 /* The soft watermark is the growth seen in the last second (measure.c's
  * rate_slow, a maximum that halves every half second) times the reaction
@@ -69,6 +70,28 @@
 #define GIVEBACK_REF_RATE (1ull << 30)
 #define SLOW_MAX_PERMILLE 250
 
+/* The configuration and the adaptive soft watermark (mon lock). */
+static struct {
+	unsigned soft_permille, hard_permille; /* the configured shares */
+	bool fixed;            /* shrinker_set_watermarks(): no adapting */
+	bool may_watch;        /* at the last sizing: see watched_locked() */
+	uint64_t sized, sized_ns; /* the adaptive soft watermark, since */
+	uint64_t rose_ns;      /* when it last rose */
+	bool watched;          /* it is below the ceiling only because the
+				  program's probes watch the usage: the
+				  library looks every POLL_MIN_MS as well */
+	bool unproven;         /* it is at the ceiling only because the
+				  caches' give-back is not timed yet */
+	bool slow;             /* its floor is raised because they give back
+				  slowly */
+} wm = {
+	.soft_permille = SHRINKER__SOFT_PERMILLE,
+	.hard_permille = SHRINKER__HARD_PERMILLE,
+};
+
+/* The slowest recent reaction and when it was seen (any thread). */
+static _Atomic uint64_t reaction_ns, reaction_at;
+
 void shrinker__watermarks(uint64_t limit, unsigned soft_permille,
 			  unsigned hard_permille, uint64_t *soft, uint64_t *hard)
 {
@@ -82,12 +105,60 @@ void shrinker__watermarks(uint64_t limit, unsigned soft_permille,
 		*soft = *hard + SHRINKER__MIN_HARD;
 }
 
+void shrinker__ceilings_locked(uint64_t limit, uint64_t *soft, uint64_t *hard)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	shrinker__watermarks(limit, wm.soft_permille, wm.hard_permille, soft, hard);
+}
+
+void shrinker__watermarks_configure_locked(unsigned soft_permille, unsigned hard_permille)
+{
+	bool fixed = soft_permille || hard_permille;
+
+	SHRINKER__ASSERT_MON_HELD();
+	wm.soft_permille = fixed ? soft_permille : SHRINKER__SOFT_PERMILLE;
+	wm.hard_permille = fixed ? hard_permille : SHRINKER__HARD_PERMILLE;
+	wm.fixed = fixed;
+}
+
+bool shrinker__watermarks_fixed_locked(void)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	return wm.fixed;
+}
+
+unsigned shrinker__watermarks_state_locked(void)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	return (wm.watched ? SHRINKER__SOFT_WATCHED : 0) |
+	       (wm.unproven ? SHRINKER__SOFT_UNPROVEN : 0) |
+	       (wm.slow ? SHRINKER__SOFT_SLOW : 0);
+}
+
+void shrinker__watermarks_forget_locked(void)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	wm.sized = 0;
+	wm.watched = false;
+}
+
+void shrinker__reaction_seen(uint64_t took, uint64_t now)
+{
+	if (took >= shrinker__reaction_recent_ns(now)) {
+		atomic_store(&reaction_ns, took);
+		atomic_store(&reaction_at, now);
+	}
+}
+
+void shrinker__reaction_forget(void)
+{
+	atomic_store(&reaction_ns, 0);
+}
+
 uint64_t shrinker__reaction_recent_ns(uint64_t now)
 {
-	uint64_t v = atomic_load_explicit(&shrinker__lib.reaction_recent_ns,
-					  memory_order_relaxed);
-	uint64_t at = atomic_load_explicit(&shrinker__lib.reaction_recent_at,
-					   memory_order_relaxed);
+	uint64_t v = atomic_load_explicit(&reaction_ns, memory_order_relaxed);
+	uint64_t at = atomic_load_explicit(&reaction_at, memory_order_relaxed);
 	uint64_t halvings = now > at ? (now - at) / REACTION_HALF_LIFE_NS : 0;
 
 	return halvings >= 64 ? 0 : v >> halvings;
@@ -100,48 +171,23 @@ uint64_t shrinker__reaction_need_ns(unsigned times)
 	return t < REACTION_MIN_NS ? REACTION_MIN_NS : t > REACTION_MAX_NS ? REACTION_MAX_NS : t;
 }
 
-uint64_t shrinker__rate_base_locked(const struct shrinker__mon *m, uint64_t ws)
+uint64_t shrinker__rate_base(const struct shrinker__binding *b, uint64_t ws)
 {
-	uint64_t active = m->cg_active;
-
-	SHRINKER__ASSERT_MON_HELD();
-	if (!m->cg_binding)
+	if (!b->binds)
 		return ws;
-	return ws > active ? ws - active : 0;
+	return ws > b->active ? ws - b->active : 0;
 }
 
-bool shrinker__page_cache_full_locked(const struct shrinker__mon *m, uint64_t ws)
+bool shrinker__page_cache_full_locked(const struct shrinker__binding *b, uint64_t ws)
 {
 	uint64_t ceiling, ceiling_hard;
 
 	SHRINKER__ASSERT_MON_HELD();
-	if (!m->cg_binding || m->cg_limit == UINT64_MAX)
+	if (!b->binds || b->limit == UINT64_MAX)
 		return false;
-	shrinker__watermarks(m->cg_limit, m->soft_permille, m->hard_permille,
-			     &ceiling, &ceiling_hard);
-	return m->cg_usage + ceiling >= m->cg_limit &&
-	       m->cg_usage > shrinker__rate_base_locked(m, ws) + ceiling_hard;
-}
-
-/* Whether the kernel says something before the limit kills (mon lock
- * held): cgroup v1 usage thresholds on the binding cgroup (armed for the
- * limit, or for the one before it: a limit that moved is seen by the
- * measurement that sizes these watermarks, and the thresholds are re-armed
- * at them as it ends; judged by the exact limit, each lowered limit put
- * the soft watermark at its ceiling, and a shrink of a tenth of the cgroup
- * followed, for a deficit of a few MiB), unless
- * page cache fills it (they watch the usage, page cache included, and were
- * crossed long ago: nothing fires when another process eats that page
- * cache and then the caches' room), or a cgroup v2 memory.high as the
- * binding limit. */
-static bool early_warning_locked(const struct shrinker__mon *m,
-				 const struct shrinker_memory *mem)
-{
-	SHRINKER__ASSERT_MON_HELD();
-	if (m->cg.version == 1)
-		return m->cg_binding && m->src[SHRINKER__SRC_CGV1_THRESHOLD].active &&
-		       !shrinker__page_cache_full_locked(m, mem->working_set);
-	return m->cg_binding && strstr(mem->limit_source, "memory.high") != NULL;
+	shrinker__ceilings_locked(b->limit, &ceiling, &ceiling_hard);
+	return b->usage + ceiling >= b->limit &&
+	       b->usage > shrinker__rate_base(b, ws) + ceiling_hard;
 }
 
 /* Record a state of the soft watermark in *was, and log it when it
@@ -153,32 +199,20 @@ static void note_state(bool *was, bool now, const char *yes, const char *no)
 	*was = now;
 }
 
-/* Here rather than in monitor-cgv1.c, which arms them from the
- * watermarks: the watermarks only read the thresholds' state. */
-bool shrinker__cgv1_armed_locked(const struct shrinker__mon *m)
-{
-	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
-
-	SHRINKER__ASSERT_MON_HELD();
-	return m->cg_binding && m->cg.version == 1 && thr->active &&
-	       thr->armed_limit == m->cg_limit;
-}
-
 /* Whether the program's growth probed the binding cgroup's usage lately
  * and the library may poll (mon lock held): see WATCHED_NS. */
-static bool watched_locked(const struct shrinker__mon *m, uint64_t now)
+static bool watched_locked(uint64_t now)
 {
 	uint64_t at = shrinker__growth_cg_probed_ns();
 
 	SHRINKER__ASSERT_MON_HELD();
-	return m->cg_binding && !(m->sources_off & (1u << SHRINKER__SRC_POLL)) &&
-	       at && now - at < WATCHED_NS;
+	return wm.may_watch && at && now - at < WATCHED_NS;
 }
 
-bool shrinker__watch_lapsed_locked(const struct shrinker__mon *m, uint64_t now)
+bool shrinker__watch_lapsed_locked(uint64_t now)
 {
 	SHRINKER__ASSERT_MON_HELD();
-	return m->soft_watched && !watched_locked(m, now);
+	return wm.watched && !watched_locked(now);
 }
 
 /* The watermarks for mem->limit (mon lock held): the configured shares
@@ -187,17 +221,17 @@ bool shrinker__watch_lapsed_locked(const struct shrinker__mon *m, uint64_t now)
  * tenth of the memory, and a quarter of what a squeezed cache may use,
  * free for growth that mostly never came; the hard watermark keeps its
  * configured ratio to the soft one. */
-void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
-				  uint64_t now)
+void shrinker__watermarks_locked(struct shrinker_memory *mem,
+				 const struct shrinker__sizing *in, uint64_t now)
 {
 	uint64_t limit = mem->limit, soft, hard, floor, quantum, t, rate, ceiling;
 	bool watched = false, unproven = false, slow = false;
 	double need;
 
 	SHRINKER__ASSERT_MON_HELD();
-	shrinker__watermarks(limit, m->soft_permille, m->hard_permille,
-			     &mem->soft_watermark, &mem->hard_watermark);
-	if (m->watermarks_fixed)
+	wm.may_watch = in->may_watch;
+	shrinker__ceilings_locked(limit, &mem->soft_watermark, &mem->hard_watermark);
+	if (wm.fixed)
 		return;
 	/* The floor is for a reaction that starts before the limit: a kernel
 	 * event at the soft watermark (cgroup v1's thresholds), or memory.high,
@@ -210,8 +244,8 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 	 * OOM-killed with the floor) -- unless the program's growth watches
 	 * the usage (WATCHED_NS), which is a reaction before the limit too. */
 	floor = limit / 1000 * FLOOR_PERMILLE;
-	if (!early_warning_locked(m, mem)) {
-		watched = watched_locked(m, now);
+	if (!in->early_warning) {
+		watched = watched_locked(now);
 		if (!watched)
 			floor = mem->soft_watermark;
 		else if (floor < WATCHED_FLOOR_MIN)
@@ -239,14 +273,14 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 		if (floor > ceiling)
 			ceiling = floor;
 	}
-	note_state(&m->soft_unproven, unproven, "soft watermark at its ceiling until a "
+	note_state(&wm.unproven, unproven, "soft watermark at its ceiling until a "
 		   "request times how fast the caches give memory back",
 		   "the caches' give-back is timed: the soft watermark may fall to its floor");
-	note_state(&m->soft_slow, slow, "soft watermark raised for caches that give memory "
+	note_state(&wm.slow, slow, "soft watermark raised for caches that give memory "
 		   "back slowly: their give-back is timed anew now and then",
 		   "soft watermark no longer raised for a slow give-back");
 	t = shrinker__reaction_need_ns(2);
-	need = m->rate_slow * (double)t / 1e9;
+	need = in->rate_slow * (double)t / 1e9;
 	soft = need > (double)ceiling ? ceiling : (uint64_t)need;
 	/* The steps are for the growth's part, which moves; the floor is
 	 * exact (rounded up, 2.5 % of 512 MiB kept 16 MiB, not 12.8, free at
@@ -255,38 +289,38 @@ void shrinker__watermarks_locked(struct shrinker__mon *m, struct shrinker_memory
 	soft = (soft + quantum - 1) / quantum * quantum;
 	if (soft < floor)
 		soft = floor;
-	if (soft < m->soft_sized &&
-	    (now - m->soft_sized_ns < SOFT_FALL_EVERY_NS ||
-	     now - m->soft_rose_ns < SOFT_HOLD_NS))
-		soft = m->soft_sized;
-	else if (soft < m->soft_sized) {
+	if (soft < wm.sized &&
+	    (now - wm.sized_ns < SOFT_FALL_EVERY_NS ||
+	     now - wm.rose_ns < SOFT_HOLD_NS))
+		soft = wm.sized;
+	else if (soft < wm.sized) {
 		/* Half the way down, a step at least. */
-		uint64_t step = (m->soft_sized - soft) / 2;
+		uint64_t step = (wm.sized - soft) / 2;
 
 		step = (step + quantum - 1) / quantum * quantum;
-		if (m->soft_sized - soft > step)
-			soft = m->soft_sized - step;
+		if (wm.sized - soft > step)
+			soft = wm.sized - step;
 	}
-	if (soft > m->soft_sized)
-		m->soft_rose_ns = now;
+	if (soft > wm.sized)
+		wm.rose_ns = now;
 	/* The ceiling, also for a limit lowered since. */
 	if (soft > ceiling)
 		soft = ceiling;
 	watched = watched && soft < ceiling;
-	note_state(&m->soft_watched, watched, "soft watermark below its ceiling while the "
+	note_state(&wm.watched, watched, "soft watermark below its ceiling while the "
 		   "program's growth probes the cgroup's usage: polling every 10 ms",
 		   "soft watermark at its ceiling, or the program's growth stopped "
 		   "probing the usage: polling as usual");
-	if (soft != m->soft_sized) {
+	if (soft != wm.sized) {
 		shrinker__debug("soft watermark %llu KiB: growth %.1f MiB/s in the last "
 				"seconds, reaction %llu ms, floor %llu KiB (give-back %.0f MiB/s)",
-				(unsigned long long)soft >> 10, m->rate_slow / 1048576.0,
+				(unsigned long long)soft >> 10, in->rate_slow / 1048576.0,
 				(unsigned long long)t / 1000000, (unsigned long long)floor >> 10,
 				rate / 1048576.0);
-		m->soft_sized = soft;
-		m->soft_sized_ns = now;
+		wm.sized = soft;
+		wm.sized_ns = now;
 	}
-	hard = (uint64_t)((unsigned __int128)soft * m->hard_permille / m->soft_permille);
+	hard = (uint64_t)((unsigned __int128)soft * wm.hard_permille / wm.soft_permille);
 	if (hard < SHRINKER__MIN_HARD)
 		hard = SHRINKER__MIN_HARD;
 	if (soft < SHRINKER__MIN_SOFT)

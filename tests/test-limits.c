@@ -253,8 +253,8 @@ static void advance_ms(unsigned ms)
 static int measure_at(double rate, uint64_t need_ns, struct shrinker_memory *mem)
 {
 	shrinker__mon.rate_slow = rate;
-	atomic_store(&shrinker__lib.reaction_recent_ns, need_ns);
-	atomic_store(&shrinker__lib.reaction_recent_at, shrinker__now_ns());
+	shrinker__reaction_forget();
+	shrinker__reaction_seen(need_ns, shrinker__now_ns());
 	return shrinker_get_memory(mem);
 }
 
@@ -343,7 +343,7 @@ static int test_watermarks_adapt(void)
 	r = TAP_PASS;
 fail:
 	shrinker__mon.rate_slow = 0;
-	atomic_store(&shrinker__lib.reaction_recent_ns, 0);
+	shrinker__reaction_forget();
 	return r;
 }
 

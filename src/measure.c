@@ -50,7 +50,6 @@ static void read_env_locked(struct shrinker__mon *m)
 	if (m->env_read)
 		return;
 	m->env_read = true;
-	m->sources_off = shrinker__sources_off_env();
 	e = getenv("SHRINKER_LIMIT");
 	if (!e || !*e)
 		return;
@@ -246,12 +245,12 @@ static bool follow_cgroup_locked(struct shrinker__mon *m,
 	int was;
 
 	SHRINKER__ASSERT_MON_HELD();
-	if (m->opened && cgroup_changed_locked(m)) {
+	if (shrinker__sources_opened_locked() && cgroup_changed_locked(m)) {
 		/* Moved to another cgroup: follow, and re-open the sources
 		 * (on the reclaimer thread, in shrinker__monitor_check()). */
 		shrinker__cgroup_find(shrinker__root(), &m->cg);
 		shrinker__probe_follow_locked(m);
-		m->reopen = true;
+		shrinker__sources_reopen_locked();
 		shrinker__debug("moved to another cgroup: v%d %s", m->cg.version,
 				m->cg.version ? m->cg.dir : m->cg.why);
 	}
@@ -269,7 +268,7 @@ static bool follow_cgroup_locked(struct shrinker__mon *m,
 	shrinker__cgroup_find(shrinker__root(), &m->cg);
 	shrinker__probe_follow_locked(m);
 	if (m->cg.version != was)
-		m->reopen = m->opened;
+		shrinker__sources_reopen_locked();
 	if (was || m->cg.version)
 		shrinker__debug("cgroup looked for again: v%d %s", m->cg.version,
 				m->cg.version ? m->cg.dir : m->cg.why);
@@ -296,7 +295,7 @@ static void cgroup_limit_locked(struct shrinker__mon *m,
 		memcpy(m->cg_bind_dir, cgm->dir, sizeof(m->cg_bind_dir));
 		shrinker__probe_follow_locked(m);
 		if (!first)
-			m->reopen = m->opened;
+			shrinker__sources_reopen_locked();
 	}
 	if (cgm->limit != UINT64_MAX) {
 		snprintf(what, sizeof(what), "cgroup v%d %s", m->cg.version,
@@ -400,7 +399,7 @@ static bool early_warning_locked(const struct shrinker__mon *m,
 {
 	SHRINKER__ASSERT_MON_HELD();
 	if (m->cg.version == 1)
-		return m->bind.binds && m->src[SHRINKER__SRC_CGV1_THRESHOLD].active &&
+		return m->bind.binds && shrinker__source_locked(SHRINKER__SRC_CGV1_THRESHOLD)->active &&
 		       !shrinker__page_cache_full_locked(&m->bind, mem->working_set);
 	return m->bind.binds && strstr(mem->limit_source, "memory.high") != NULL;
 }
@@ -425,7 +424,7 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 	}
 	sizing.rate_slow = m->rate_slow;
 	sizing.early_warning = early_warning_locked(m, mem);
-	sizing.may_watch = m->bind.binds && !(m->sources_off & (1u << SHRINKER__SRC_POLL));
+	sizing.may_watch = m->bind.binds && !shrinker__source_off_locked(SHRINKER__SRC_POLL);
 	shrinker__watermarks_locked(mem, &sizing, now);
 	peers_watermark_locked(m, mem);
 	m->mem = *mem;
@@ -490,7 +489,7 @@ void shrinker__measure_forget_locked(struct shrinker__mon *m)
 	m->env_read = false;
 	m->budget = 0;
 	m->budget_x100 = 0;
-	m->sources_off = 0;
+	shrinker__sources_forget_locked();
 	m->flat_ms = SHRINKER__POLL_START_MS;
 	m->rate_slow = 0;
 	m->rate_others = 0;

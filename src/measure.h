@@ -24,8 +24,6 @@
 
 struct shrinker__mon {
 	pthread_mutex_t lock;
-	bool opened;
-	bool reopen;              /* moved: re-open the sources */
 	struct shrinker__cgroup cg;
 	char cg_file[4096];       /* /proc/self/cgroup as last read */
 	size_t cg_file_len;
@@ -69,15 +67,12 @@ struct shrinker__mon {
 	uint64_t holdoff_ns, holdoff_until_ns, hard_not_before_ns;
 	uint64_t hard_backoff_ns;  /* after hard requests that did not help */
 
-	struct shrinker__source src[SHRINKER__SRC_COUNT];
 	int poll_src[SHRINKER__SRC_COUNT]; /* pollfd index -> source */
 
 	/* Read by shrinker_may_grow() without the lock. */
 	_Atomic unsigned peers_seen;  /* peers.n, for the statistics */
 
 
-	/* Which sources SHRINKER_SOURCES turned off (bit per source id). */
-	unsigned sources_off;
 
 	/* Counters, added to the global statistics. */
 	_Atomic uint64_t events, soft_events, hard_events, held_off, measurements;

@@ -112,9 +112,10 @@ static void open_level(struct shrinker__mon *m, struct shrinker__source *s,
 
 bool shrinker__cgv1_armed_locked(const struct shrinker__mon *m)
 {
-	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
+	const struct shrinker__source *thr;
 
 	SHRINKER__ASSERT_MON_HELD();
+	thr = shrinker__source_locked(SHRINKER__SRC_CGV1_THRESHOLD);
 	return m->bind.binds && m->cg.version == 1 && thr->active &&
 	       thr->armed_limit == m->bind.limit;
 }

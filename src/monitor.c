@@ -100,11 +100,6 @@ static void mon_forget(void)
 	shrinker__mon_held--;
 }
 
-static bool src_off(const struct shrinker__mon *m, enum shrinker__src_id id)
-{
-	return m->sources_off & (1u << id);
-}
-
 bool shrinker__decide(const struct shrinker_memory *mem,
 		      enum shrinker__signal sig, uint64_t ahead, uint64_t *target,
 		      bool *hard)
@@ -280,7 +275,7 @@ static bool calibrate_locked(struct shrinker__mon *m, uint64_t *target)
 /* Whether cgroup v1's thresholds sit elsewhere than the watermarks now. */
 static bool thresholds_stale_locked(const struct shrinker__mon *m)
 {
-	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
+	const struct shrinker__source *thr = shrinker__source_locked(SHRINKER__SRC_CGV1_THRESHOLD);
 
 	SHRINKER__ASSERT_MON_HELD();
 	return m->cg.version == 1 && thr->active && m->bind.binds &&
@@ -311,7 +306,7 @@ static bool rearm_in_time_locked(struct shrinker__mon *m)
 
 	SHRINKER__ASSERT_MON_HELD();
 	ok = shrinker__rearm_in_time(m->rate,
-				     m->src[SHRINKER__SRC_CGV1_THRESHOLD].arm_ns,
+				     shrinker__source_locked(SHRINKER__SRC_CGV1_THRESHOLD)->arm_ns,
 				     m->mem.headroom, holes, m->mem.soft_watermark, &use);
 	if (ok == m->rearm_waits)
 		shrinker__debug(ok ? "the thresholds follow the watermarks again"
@@ -329,7 +324,7 @@ static bool rearm_in_time_locked(struct shrinker__mon *m)
 
 static void rearm_locked(struct shrinker__mon *m)
 {
-	struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
+	struct shrinker__source *thr = shrinker__source_locked(SHRINKER__SRC_CGV1_THRESHOLD);
 
 	SHRINKER__ASSERT_MON_HELD();
 	if (m->cg.version == 1 && thr->active)
@@ -338,7 +333,7 @@ static void rearm_locked(struct shrinker__mon *m)
 
 static void describe_poll_locked(struct shrinker__mon *m)
 {
-	struct shrinker__source *p = &m->src[SHRINKER__SRC_POLL];
+	struct shrinker__source *p = shrinker__source_locked(SHRINKER__SRC_POLL);
 
 	SHRINKER__ASSERT_MON_HELD();
 	p->active = true;
@@ -350,60 +345,63 @@ static void describe_poll_locked(struct shrinker__mon *m)
 }
 
 /* Open every source for the cgroup in m->cg (mon lock held), except those
- * SHRINKER_SOURCES turned off. */
+ * SHRINKER_SOURCES turned off; those of the other cgroup version say why
+ * they are not used. */
+static struct shrinker__source *wanted_locked(enum shrinker__src_id id)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	return shrinker__source_off_locked(id) ? NULL : shrinker__source_locked(id);
+}
+
+static void unused_locked(enum shrinker__src_id id, const char *why)
+{
+	struct shrinker__source *s = shrinker__source_locked(id);
+
+	SHRINKER__ASSERT_MON_HELD();
+	snprintf(s->detail, sizeof(s->detail), "%s", why);
+}
+
 static void open_sources_locked(struct shrinker__mon *m)
 {
 	static const char off_why[] = "turned off by SHRINKER_SOURCES";
+	const char *other = m->cg.version ? NULL : "no memory cgroup";
 	unsigned i;
 
 	SHRINKER__ASSERT_MON_HELD();
-	shrinker__sources_reset(m->src, "not used here");
-	if (!src_off(m, SHRINKER__SRC_LIMITS))
-		shrinker__limits_open(m, &m->src[SHRINKER__SRC_LIMITS]);
+	shrinker__sources_reset_locked("not used here");
+	if (wanted_locked(SHRINKER__SRC_LIMITS))
+		shrinker__limits_open(m, wanted_locked(SHRINKER__SRC_LIMITS));
 	if (m->cg.version == 1) {
 		/* Off sources are opened and closed at once: the thresholds
 		 * would otherwise cost an RCU grace period each for nothing. */
-		if (!src_off(m, SHRINKER__SRC_CGV1_THRESHOLD))
-			shrinker__cgv1_rearm(m, &m->src[SHRINKER__SRC_CGV1_THRESHOLD]);
-		shrinker__cgv1_open(m, NULL, src_off(m, SHRINKER__SRC_CGV1_MEDIUM) ? NULL
-					: &m->src[SHRINKER__SRC_CGV1_MEDIUM],
-				    src_off(m, SHRINKER__SRC_CGV1_CRITICAL) ? NULL
-					: &m->src[SHRINKER__SRC_CGV1_CRITICAL]);
+		if (wanted_locked(SHRINKER__SRC_CGV1_THRESHOLD))
+			shrinker__cgv1_rearm(m, wanted_locked(SHRINKER__SRC_CGV1_THRESHOLD));
+		shrinker__cgv1_open(m, NULL, wanted_locked(SHRINKER__SRC_CGV1_MEDIUM),
+				    wanted_locked(SHRINKER__SRC_CGV1_CRITICAL));
 	} else {
-		const char *why = m->cg.version ? "cgroup v2 here"
-						: "no memory cgroup";
-		snprintf(m->src[SHRINKER__SRC_CGV1_THRESHOLD].detail,
-			 sizeof(m->src[0].detail), "%s", why);
-		snprintf(m->src[SHRINKER__SRC_CGV1_MEDIUM].detail,
-			 sizeof(m->src[0].detail), "%s", why);
-		snprintf(m->src[SHRINKER__SRC_CGV1_CRITICAL].detail,
-			 sizeof(m->src[0].detail), "%s", why);
+		unused_locked(SHRINKER__SRC_CGV1_THRESHOLD, other ? other : "cgroup v2 here");
+		unused_locked(SHRINKER__SRC_CGV1_MEDIUM, other ? other : "cgroup v2 here");
+		unused_locked(SHRINKER__SRC_CGV1_CRITICAL, other ? other : "cgroup v2 here");
 	}
 	if (m->cg.version == 2) {
-		shrinker__cgv2_open(m, src_off(m, SHRINKER__SRC_CGV2_EVENTS) ? NULL
-				       : &m->src[SHRINKER__SRC_CGV2_EVENTS],
-				    src_off(m, SHRINKER__SRC_CGV2_PSI) ? NULL
-				       : &m->src[SHRINKER__SRC_CGV2_PSI]);
+		shrinker__cgv2_open(m, wanted_locked(SHRINKER__SRC_CGV2_EVENTS),
+				    wanted_locked(SHRINKER__SRC_CGV2_PSI));
 	} else {
-		const char *why = m->cg.version ? "cgroup v1 here"
-						: "no memory cgroup";
-		snprintf(m->src[SHRINKER__SRC_CGV2_EVENTS].detail,
-			 sizeof(m->src[0].detail), "%s", why);
-		snprintf(m->src[SHRINKER__SRC_CGV2_PSI].detail,
-			 sizeof(m->src[0].detail), "%s", why);
+		unused_locked(SHRINKER__SRC_CGV2_EVENTS, other ? other : "cgroup v1 here");
+		unused_locked(SHRINKER__SRC_CGV2_PSI, other ? other : "cgroup v1 here");
 	}
-	if (!src_off(m, SHRINKER__SRC_PSI_SYSTEM))
-		shrinker__psi_system_open(m, &m->src[SHRINKER__SRC_PSI_SYSTEM]);
-	if (!src_off(m, SHRINKER__SRC_SYSTEMD))
-		shrinker__systemd_open(m, &m->src[SHRINKER__SRC_SYSTEMD]);
-	if (!src_off(m, SHRINKER__SRC_POLL))
+	if (wanted_locked(SHRINKER__SRC_PSI_SYSTEM))
+		shrinker__psi_system_open(m, wanted_locked(SHRINKER__SRC_PSI_SYSTEM));
+	if (wanted_locked(SHRINKER__SRC_SYSTEMD))
+		shrinker__systemd_open(m, wanted_locked(SHRINKER__SRC_SYSTEMD));
+	if (wanted_locked(SHRINKER__SRC_POLL))
 		describe_poll_locked(m);
 	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
-		if (src_off(m, (enum shrinker__src_id)i))
-			shrinker__source_close(&m->src[i], off_why);
+		if (shrinker__source_off_locked((enum shrinker__src_id)i))
+			shrinker__source_close(shrinker__source_locked(i), off_why);
 	shrinker__debug("sources open; cgroup v%d %s; %s", m->cg.version,
 			m->cg.version ? m->cg.dir : m->cg.why,
-			m->src[SHRINKER__SRC_CGV1_THRESHOLD].detail);
+			shrinker__source_locked(SHRINKER__SRC_CGV1_THRESHOLD)->detail);
 }
 
 static void close_sources_locked(struct shrinker__mon *m, const char *why)
@@ -412,7 +410,7 @@ static void close_sources_locked(struct shrinker__mon *m, const char *why)
 
 	SHRINKER__ASSERT_MON_HELD();
 	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
-		shrinker__source_close(&m->src[i], why);
+		shrinker__source_close(shrinker__source_locked(i), why);
 }
 
 void shrinker__monitor_open(void)
@@ -420,7 +418,7 @@ void shrinker__monitor_open(void)
 	struct shrinker__mon *m = &shrinker__mon;
 
 	mon_lock();
-	if (m->opened) {
+	if (shrinker__sources_opened_locked()) {
 		mon_unlock();
 		return;
 	}
@@ -430,8 +428,7 @@ void shrinker__monitor_open(void)
 		shrinker__debug("no memory cgroup: %s", m->cg.why);
 	shrinker__measure_locked(m);
 	open_sources_locked(m);
-	m->reopen = false;
-	m->opened = true;
+	shrinker__sources_set_opened_locked(true);
 	shrinker__growth_arm(true);
 	/* Thresholds crossed before they were armed never fire: measure again
 	 * right away, now that they are. */
@@ -446,7 +443,7 @@ void shrinker__monitor_close(void)
 	mon_lock();
 	shrinker__growth_arm(false);
 	close_sources_locked(m, "stopped");
-	m->opened = false;
+	shrinker__sources_set_opened_locked(false);
 	mon_unlock();
 	shrinker__brake_kick();
 }
@@ -458,16 +455,15 @@ unsigned shrinker__monitor_fill(struct pollfd *fds, unsigned max)
 
 	mon_lock();
 	for (i = 0; i < SHRINKER__SRC_COUNT && n < max; i++) {
-		struct shrinker__source *s = &m->src[i];
+		struct shrinker__source *s = shrinker__source_locked(i);
 
 		if (s->fd >= 0 && !s->id.valid)
 			shrinker__fdid_take(s->fd, &s->id);
 		if (s->aux_fd >= 0 && !s->aux_id.valid)
 			shrinker__fdid_take(s->aux_fd, &s->aux_id);
-		if (m->src[i].fd < 0)
+		if (s->fd < 0)
 			continue;
-		fds[n] = (struct pollfd){ .fd = m->src[i].fd,
-					  .events = m->src[i].events };
+		fds[n] = (struct pollfd){ .fd = s->fd, .events = s->events };
 		m->poll_src[n++] = (int)i;
 	}
 	mon_unlock();
@@ -479,7 +475,7 @@ unsigned shrinker__monitor_fill(struct pollfd *fds, unsigned max)
  * (page cache included) is below the armed level. */
 static bool covered_locked(const struct shrinker__mon *m)
 {
-	const struct shrinker__source *thr = &m->src[SHRINKER__SRC_CGV1_THRESHOLD];
+	const struct shrinker__source *thr = shrinker__source_locked(SHRINKER__SRC_CGV1_THRESHOLD);
 
 	SHRINKER__ASSERT_MON_HELD();
 	/* Not by thresholds left beyond the soft watermark while their move
@@ -532,7 +528,7 @@ int shrinker__monitor_timeout_ms(void)
 			return POLL_MIN_MS;
 		}
 	}
-	if (covered_locked(m) || !m->src[SHRINKER__SRC_POLL].active) {
+	if (covered_locked(m) || !shrinker__source_locked(SHRINKER__SRC_POLL)->active) {
 		mon_unlock();
 		return -1;
 	}
@@ -561,7 +557,7 @@ static void lost_sources_locked(struct shrinker__mon *m)
 
 	SHRINKER__ASSERT_MON_HELD();
 	for (i = 0; i < SHRINKER__SRC_COUNT; i++) {
-		struct shrinker__source *s = &m->src[i];
+		struct shrinker__source *s = shrinker__source_locked(i);
 
 		if (s->fd >= 0 && !shrinker__fdid_same(s->fd, &s->id)) {
 			s->fd = -1;
@@ -573,7 +569,7 @@ static void lost_sources_locked(struct shrinker__mon *m)
 		}
 	}
 	shrinker__debug("descriptors closed under the library: sources reopened");
-	m->reopen = true;
+	shrinker__sources_reopen_locked();
 }
 
 /* A timed look that finds usage where the last measurement left it (one
@@ -630,7 +626,7 @@ static enum shrinker__signal read_fired_locked(struct shrinker__mon *m,
 	SHRINKER__ASSERT_MON_HELD();
 	*fired = false;
 	for (i = 0; i < n; i++) {
-		struct shrinker__source *s = &m->src[m->poll_src[i]];
+		struct shrinker__source *s = shrinker__source_locked(m->poll_src[i]);
 
 		if (!fds[i].revents || s->fd != fds[i].fd)
 			continue;
@@ -731,10 +727,10 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 		mon_unlock();
 		return false;
 	}
-	if (m->reopen) {
+	if (shrinker__sources_reopen_due_locked()) {
 		close_sources_locked(m, "re-opening");
 		open_sources_locked(m);
-		m->reopen = false;
+		shrinker__sources_set_opened_locked(true);
 	}
 	need = decide_locked(m, sig, ahead_locked(m), target, hard);
 	/* Re-arming blocks this thread in the kernel (an RCU grace period per
@@ -863,7 +859,7 @@ void shrinker__monitor_release(void)
 	if (!mon_trylock())
 		return;
 	close_sources_locked(m, "unloaded");
-	m->opened = false;
+	shrinker__sources_set_opened_locked(false);
 	shrinker__files_forget();
 	shrinker__rss_forget();
 	shrinker__peers_release();
@@ -899,9 +895,11 @@ void shrinker__monitor_atfork_child(void)
 	shrinker__callbacks_atfork_child();
 	/* The parent's registrations are the parent's: the child's thread
 	 * opens its own sources. */
+	mon_lock();
 	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
-		shrinker__source_close(&m->src[i], "not started");
-	m->opened = false;
+		shrinker__source_close(shrinker__source_locked(i), "not started");
+	shrinker__sources_set_opened_locked(false);
+	mon_unlock();
 }
 
 void shrinker__monitor_add_stats(struct shrinker_global_stats *st)
@@ -983,7 +981,6 @@ SHRINKER_EXPORT int shrinker_set_watermarks(unsigned soft_permille,
 SHRINKER_EXPORT int shrinker_get_source(unsigned index,
 					struct shrinker_source_info *ret)
 {
-	struct shrinker__mon *m = &shrinker__mon;
 	struct shrinker_source_info info = { 0 };
 
 	if (!ret)
@@ -992,9 +989,11 @@ SHRINKER_EXPORT int shrinker_get_source(unsigned index,
 		return -ENOENT;
 	mon_lock();
 	snprintf(info.name, sizeof(info.name), "%s", shrinker__source_name(index));
-	info.active = m->opened && m->src[index].active;
+	info.active = shrinker__sources_opened_locked() &&
+		      shrinker__source_locked(index)->active;
 	snprintf(info.detail, sizeof(info.detail), "%s",
-		 m->opened ? m->src[index].detail : "not started");
+		 shrinker__sources_opened_locked() ? shrinker__source_locked(index)->detail
+						   : "not started");
 	mon_unlock();
 	*ret = info;
 	return 0;

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * DESIGN: the life cycle every pressure source shares: its name (for
- * SHRINKER_SOURCES and shrinker_get_source()), which ones the environment
- * turns off, a fresh closed state, and closing, which never closes a
- * descriptor that is no longer ours.  The sources (monitor-*.c) call this;
- * it calls none of them and nothing of the monitor.
+ * DESIGN: the sources' table and the life cycle every pressure source
+ * shares: its name (for SHRINKER_SOURCES and shrinker_get_source()), which
+ * ones the environment turns off, a fresh closed state, and closing, which
+ * never closes a descriptor that is no longer ours; whether the table is
+ * open, and whether it must be opened anew (the cgroup moved, descriptors
+ * were closed under the library).  The monitor opens and polls the
+ * sources (monitor.c, monitor-*.c) under the mon lock, which guards the
+ * table; this file calls none of them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,6 +29,63 @@ static const char *const names[SHRINKER__SRC_COUNT] = {
 	[SHRINKER__SRC_SYSTEMD] = "systemd-memory-pressure",
 	[SHRINKER__SRC_POLL] = "poll",
 };
+
+/* The table (mon lock). */
+static struct {
+	struct shrinker__source src[SHRINKER__SRC_COUNT];
+	bool opened;    /* the monitor opened the sources */
+	bool reopen;    /* ... and must open them anew */
+	bool env_read;  /* SHRINKER_SOURCES was read into off */
+	unsigned off;   /* a bit per source it turns off */
+} table;
+
+struct shrinker__source *shrinker__source_locked(enum shrinker__src_id id)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	return &table.src[id < SHRINKER__SRC_COUNT ? id : 0];
+}
+
+bool shrinker__source_off_locked(enum shrinker__src_id id)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	if (!table.env_read) {
+		table.env_read = true;
+		table.off = shrinker__sources_off_env();
+	}
+	return table.off & (1u << id);
+}
+
+bool shrinker__sources_opened_locked(void)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	return table.opened;
+}
+
+void shrinker__sources_set_opened_locked(bool opened)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	table.opened = opened;
+	table.reopen = false;
+}
+
+void shrinker__sources_reopen_locked(void)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	table.reopen = table.opened;
+}
+
+bool shrinker__sources_reopen_due_locked(void)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	return table.reopen;
+}
+
+void shrinker__sources_forget_locked(void)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	table.env_read = false;
+	table.off = 0;
+}
 
 const char *shrinker__source_name(enum shrinker__src_id id)
 {
@@ -82,12 +142,13 @@ unsigned shrinker__sources_off_env(void)
 	return off;
 }
 
-void shrinker__sources_reset(struct shrinker__source *src, const char *why)
+void shrinker__sources_reset_locked(const char *why)
 {
 	unsigned i;
 
+	SHRINKER__ASSERT_MON_HELD();
 	for (i = 0; i < SHRINKER__SRC_COUNT; i++) {
-		struct shrinker__source *s = &src[i];
+		struct shrinker__source *s = &table.src[i];
 
 		*s = (struct shrinker__source){ .name = names[i], .fd = -1,
 						.aux_fd = -1 };

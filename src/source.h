@@ -64,8 +64,20 @@ struct shrinker__source {
 /* source.c */
 /* The source's name for SHRINKER_SOURCES and shrinker_get_source(). */
 const char *shrinker__source_name(enum shrinker__src_id id);
-/* Every source closed and set to "why" (nothing open yet). */
-void shrinker__sources_reset(struct shrinker__source *src, const char *why);
+/* The table (mon lock held): a source; whether SHRINKER_SOURCES turns it
+ * off (read at the first call after a forget); whether the monitor opened
+ * the sources (set_opened also clears reopen); reopen: the sources must be
+ * opened anew (the cgroup moved), if they are open; reopen_due: whether
+ * they must; forget: SHRINKER_SOURCES is read again. */
+struct shrinker__source *shrinker__source_locked(enum shrinker__src_id id);
+bool shrinker__source_off_locked(enum shrinker__src_id id);
+bool shrinker__sources_opened_locked(void);
+void shrinker__sources_set_opened_locked(bool opened);
+void shrinker__sources_reopen_locked(void);
+bool shrinker__sources_reopen_due_locked(void);
+void shrinker__sources_forget_locked(void);
+/* Every source closed and set to "why" (nothing open yet; mon lock held). */
+void shrinker__sources_reset_locked(const char *why);
 /* The bit per source id that SHRINKER_SOURCES turns off (unknown names are
  * reported on stderr and ignored); 0 without it. */
 unsigned shrinker__sources_off_env(void);

@@ -57,7 +57,7 @@ static _Atomic unsigned brake_waiters;
 /* The growth clock's state, owned here.  Atomics are read and written
  * without a lock, by any thread that reports growth; the probe's file and
  * the decayed recent growth are serialized by probe_lock, which also keeps
- * probe_fd from being closed under a reader (lock order: shrinker__mon.lock,
+ * probe_fd from being closed under a reader (lock order: the mon lock,
  * then probe_lock). */
 static struct {
 	pthread_mutex_t probe_lock;

@@ -24,8 +24,12 @@
  *                          the thread state.  One mutex for the library:
  *                          every critical section under it is short and
  *                          allocation-free, except registration itself.
- *  2. shrinker__mon.lock   (measure.h) the last measurement and watermarks
- *                          that shrinker_get_memory() and friends read.
+ *  2. shrinker__mon.lock   (the mon lock, measure.c's, taken through
+ *                          shrinker__mon_lock()) the measurement
+ *                          (measure.c), the watermarks' configuration and
+ *                          sizing (watermarks.c), the sources' table
+ *                          (source.c) and the monitor's own state
+ *                          (monitor.c).
  *  3. growth_clock.probe_lock  (growth.c) the growth clock's
  *                          probe: its file, base and recent growth.  Taken
  *                          inside malloc (the brake): nothing under it
@@ -34,9 +38,15 @@
  *                          for the wait and the kick only, never while
  *                          taking another lock.
  *  Each lock counts its holders per thread in its wrappers only
- *  (shrinker__lock(), mon_lock(), probe_take() and their kin), and every
- *  function named *_locked asserts the lock it needs (SHRINKER__ASSERT_
- *  LIB_HELD(), _MON_HELD(), _PROBE_HELD()); tests/test-locked.sh checks both.
+ *  (shrinker__lock(), shrinker__mon_lock(), probe_take() and their kin),
+ *  and every function named *_locked asserts the lock it needs
+ *  (SHRINKER__ASSERT_LIB_HELD(), _MON_HELD(), _PROBE_HELD());
+ *  tests/test-locked.sh checks both.
+ *
+ * State: each file owns its state (file-static, the guarding lock written
+ * beside each field) and others reach it through its functions; a global
+ * struct is named only by the file that defines it (shrinker__mon:
+ * measure.c), which tests/test-locked.sh checks.
  *  Atomics need no lock: shrinker->size, shrinker->size_known, and the
  *  figures shrinker_may_grow() reads.
  *

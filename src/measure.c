@@ -38,6 +38,46 @@ struct shrinker__mon shrinker__mon = {
 
 static char meminfo[8192];
 
+/* The holders of the mon lock, counted in the wrappers below only
+ * (SHRINKER__ASSERT_MON_HELD() reads the count).  A thread that holds it
+ * is exempt from the brake (growth.c). */
+_Thread_local unsigned shrinker__mon_held;
+
+void shrinker__mon_lock(void)
+{
+	pthread_mutex_lock(&shrinker__mon.lock);
+	shrinker__mon_held++;
+	shrinker__brake_exempt(1);
+}
+
+void shrinker__mon_unlock(void)
+{
+	shrinker__brake_exempt(-1);
+	shrinker__mon_held--;
+	pthread_mutex_unlock(&shrinker__mon.lock);
+}
+
+bool shrinker__mon_trylock(void)
+{
+	if (pthread_mutex_trylock(&shrinker__mon.lock) != 0)
+		return false;
+	shrinker__mon_held++;
+	shrinker__brake_exempt(1);
+	return true;
+}
+
+void shrinker__mon_atfork_child(void)
+{
+	pthread_mutex_init(&shrinker__mon.lock, NULL);
+	shrinker__brake_exempt(-1);
+	shrinker__mon_held--;
+}
+
+const struct shrinker__mon *shrinker__measured(void)
+{
+	return &shrinker__mon;
+}
+
 /* SHRINKER_LIMIT, once.  Bad values are reported and ignored. */
 static void read_env_locked(struct shrinker__mon *m)
 {
@@ -89,8 +129,10 @@ static bool take_if_tighter(struct shrinker_memory *best, bool *set, uint64_t li
 	return true;
 }
 
-void shrinker__probe_follow_locked(struct shrinker__mon *m)
+void shrinker__probe_follow_locked(void)
 {
+	const struct shrinker__mon *m = &shrinker__mon;
+
 	SHRINKER__ASSERT_MON_HELD();
 	shrinker__growth_reopen_locked(m->cg.version,
 				       m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir);
@@ -136,8 +178,9 @@ static void decay_max(double *r, double inst, double dt, double half_life)
  * compound the rounding. */
 #define HOLES_STEP_NS 500000000ull
 
-uint64_t shrinker__holes_locked(struct shrinker__mon *m, uint64_t now)
+uint64_t shrinker__holes_locked(uint64_t now)
 {
+	struct shrinker__mon *m = &shrinker__mon;
 	uint64_t steps, n;
 
 	SHRINKER__ASSERT_MON_HELD();
@@ -156,10 +199,12 @@ uint64_t shrinker__holes_locked(struct shrinker__mon *m, uint64_t now)
 	return m->holes;
 }
 
-void shrinker__holes_add_locked(struct shrinker__mon *m, uint64_t bytes, uint64_t now)
+void shrinker__holes_add_locked(uint64_t bytes, uint64_t now)
 {
+	struct shrinker__mon *m = &shrinker__mon;
+
 	SHRINKER__ASSERT_MON_HELD();
-	shrinker__holes_locked(m, now);
+	shrinker__holes_locked(now);
 	shrinker__sat_add(&m->holes, bytes);
 	m->holes_ns = now;
 	shrinker__debug("%llu KiB came back beyond what the callbacks freed (free pages "
@@ -176,8 +221,8 @@ void shrinker__holes_add_locked(struct shrinker__mon *m, uint64_t bytes, uint64_
  * what the watermarks and a request's look ahead are for.  The caches' own refill, which stops where
  * the room ends, counted there made every refill look like a competitor,
  * raise the watermark and shrink what had just been refilled. */
-bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t rss,
-				  uint64_t now)
+static bool rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t rss,
+			       uint64_t now)
 {
 	uint64_t granted = shrinker__stock_granted_total();
 	uint64_t mine = granted - m->last_granted_total;
@@ -218,7 +263,7 @@ bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t
 	 * ahead of the next request (examples/lru.c). */
 	if (rss && m->last_rss && rss > m->last_rss + mine) {
 		uint64_t own = rss - m->last_rss - mine;
-		uint64_t holes = shrinker__holes_locked(m, now);
+		uint64_t holes = shrinker__holes_locked(now);
 		uint64_t back = own < holes ? own : holes;
 
 		m->holes -= back;
@@ -235,6 +280,29 @@ bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws, uint64_t
 	return true;
 }
 
+/* A rate sample ends at ws (and rss) now: it starts the next one if it
+ * was taken, or always (mon lock held). */
+static void rate_sample_locked(struct shrinker__mon *m, uint64_t ws, uint64_t rss,
+			       uint64_t now, bool always)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	if (always || rate_update_locked(m, ws, rss, now)) {
+		m->last_ws = ws;
+		m->last_ns = now;
+		m->last_rss = rss;
+	}
+}
+
+void shrinker__measure_quiet_locked(uint64_t ws, uint64_t rss, uint64_t now,
+				    unsigned idle_ms)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	SHRINKER__ASSERT_MON_HELD();
+	rate_sample_locked(m, ws, rss, now, false);
+	m->flat_ms = m->flat_ms * 2 > idle_ms ? idle_ms : m->flat_ms * 2;
+}
+
 /* Follow the process's cgroup (mon lock held): a move to another one, or
  * one that could not be measured, is looked for again (at most once a
  * second) and the sources re-opened.  Returns whether *cgm holds figures. */
@@ -249,7 +317,7 @@ static bool follow_cgroup_locked(struct shrinker__mon *m,
 		/* Moved to another cgroup: follow, and re-open the sources
 		 * (on the reclaimer thread, in shrinker__monitor_check()). */
 		shrinker__cgroup_find(shrinker__root(), &m->cg);
-		shrinker__probe_follow_locked(m);
+		shrinker__probe_follow_locked();
 		shrinker__sources_reopen_locked();
 		shrinker__debug("moved to another cgroup: v%d %s", m->cg.version,
 				m->cg.version ? m->cg.dir : m->cg.why);
@@ -266,7 +334,7 @@ static bool follow_cgroup_locked(struct shrinker__mon *m,
 	shrinker__files_forget();
 	m->last_find_ns = now;
 	shrinker__cgroup_find(shrinker__root(), &m->cg);
-	shrinker__probe_follow_locked(m);
+	shrinker__probe_follow_locked();
 	if (m->cg.version != was)
 		shrinker__sources_reopen_locked();
 	if (was || m->cg.version)
@@ -293,7 +361,7 @@ static void cgroup_limit_locked(struct shrinker__mon *m,
 		bool first = !m->cg_bind_dir[0];
 
 		memcpy(m->cg_bind_dir, cgm->dir, sizeof(m->cg_bind_dir));
-		shrinker__probe_follow_locked(m);
+		shrinker__probe_follow_locked();
 		if (!first)
 			shrinker__sources_reopen_locked();
 	}
@@ -417,11 +485,7 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 
 	SHRINKER__ASSERT_MON_HELD();
 	mem->measured_ns = now;
-	if (!m->have_mem || shrinker__rate_update_locked(m, base, rss, now)) {
-		m->last_ws = base;
-		m->last_ns = now;
-		m->last_rss = rss;
-	}
+	rate_sample_locked(m, base, rss, now, !m->have_mem);
 	sizing.rate_slow = m->rate_slow;
 	sizing.early_warning = early_warning_locked(m, mem);
 	sizing.may_watch = m->bind.binds && !shrinker__source_off_locked(SHRINKER__SRC_POLL);
@@ -429,7 +493,7 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 	peers_watermark_locked(m, mem);
 	m->mem = *mem;
 	m->have_mem = true;
-	holes = shrinker__holes_locked(m, now);
+	holes = shrinker__holes_locked(now);
 	shrinker__room_publish(mem->headroom > holes ? mem->headroom - holes : 0,
 			       mem->soft_watermark, mem->hard_watermark,
 			       shrinker__peers_below_share(&m->peers), granted_before);
@@ -438,8 +502,9 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 	shrinker__room_open();
 }
 
-int shrinker__measure_locked(struct shrinker__mon *m)
+int shrinker__measure_locked(void)
 {
+	struct shrinker__mon *m = &shrinker__mon;
 	struct shrinker_memory mem = { .limit = UINT64_MAX };
 	uint64_t granted_before;
 	struct shrinker__cg_measure cgm;
@@ -478,8 +543,10 @@ int shrinker__measure_locked(struct shrinker__mon *m)
 	return 0;
 }
 
-void shrinker__measure_forget_locked(struct shrinker__mon *m)
+void shrinker__measure_forget_locked(void)
 {
+	struct shrinker__mon *m = &shrinker__mon;
+
 	SHRINKER__ASSERT_MON_HELD();
 	shrinker__files_forget();
 	memset(&m->cg, 0, sizeof(m->cg));
@@ -498,5 +565,39 @@ void shrinker__measure_forget_locked(struct shrinker__mon *m)
 	shrinker__watermarks_forget_locked();
 	shrinker__growth_forget();
 	shrinker__room_close();
-	shrinker__probe_follow_locked(m);
+	shrinker__probe_follow_locked();
+}
+
+void shrinker__measure_find_locked(void)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	SHRINKER__ASSERT_MON_HELD();
+	shrinker__cgroup_find(shrinker__root(), &m->cg);
+	shrinker__probe_follow_locked();
+}
+
+void shrinker__measure_release_locked(void)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	SHRINKER__ASSERT_MON_HELD();
+	memset(&m->cg, 0, sizeof(m->cg));
+	shrinker__probe_follow_locked(); /* no cgroup: closes the probe's file */
+}
+
+void shrinker__measure_alone_locked(void)
+{
+	SHRINKER__ASSERT_MON_HELD();
+	shrinker__mon.peers = (struct shrinker__peers){ .n = 1 };
+}
+
+void shrinker__budget_set_locked(uint64_t bytes)
+{
+	struct shrinker__mon *m = &shrinker__mon;
+
+	SHRINKER__ASSERT_MON_HELD();
+	m->env_read = true; /* the call overrides the environment */
+	m->budget = bytes;
+	m->budget_x100 = 0;
 }

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The monitor's state and the measurement (measure.c): the limits that
- * apply, the working set, the watermarks and the growth rate.  Everything
- * in struct shrinker__mon is protected by its lock (lock order:
- * shrinker__lib.lock, then shrinker__mon.lock), except the atomics, which
- * shrinker_may_grow() reads without any lock.  The sources' descriptors are
- * polled by the reclaimer thread only.
+ * The measurement (measure.c): the cgroup, the limits that apply, the
+ * working set, the growth rates, the holes a trim left, the peers.  The
+ * struct is measure.c's alone, guarded by the mon lock that it holds
+ * (lock order: shrinker__lib.lock, then the mon lock), but for the
+ * atomics, which are statistics; other files read it through
+ * shrinker__measured() and change it through the functions below.
  */
 #ifndef SHRINKER_MEASURE_H
 #define SHRINKER_MEASURE_H
@@ -50,9 +50,6 @@ struct shrinker__mon {
 	uint64_t soft_own;        /* the soft watermark as we sized it, before
 				     a peer's larger one (peers.c) */
 	uint64_t read_ns;         /* when the last measurement began reading */
-	uint64_t calibrate_ns;    /* when monitor.c last asked to time it */
-	uint64_t calibrate_every_ns; /* and how long it waits to ask again */
-	uint64_t calibrate_first_ns; /* the first wait of that back-off */
 	unsigned flat_ms;         /* poll interval while nothing grows */
 	uint64_t last_ws, last_ns;
 	uint64_t last_rss;        /* our RSS at last_ns, 0: not read */
@@ -60,22 +57,11 @@ struct shrinker__mon {
 				     callbacks freed, not yet faulted in again,
 				     and when that was figured (measure.c) */
 	uint64_t last_find_ns;    /* when the cgroup was last looked for */
-	bool rearm_waits;         /* moving the v1 thresholds waits for the
-				     growth to slow (monitor.c) */
 
-	/* No storms. */
-	uint64_t holdoff_ns, holdoff_until_ns, hard_not_before_ns;
-	uint64_t hard_backoff_ns;  /* after hard requests that did not help */
+	/* Statistics, read without the lock. */
+	_Atomic unsigned peers_seen;  /* peers.n */
+	_Atomic uint64_t measurements;
 
-	int poll_src[SHRINKER__SRC_COUNT]; /* pollfd index -> source */
-
-	/* Read by shrinker_may_grow() without the lock. */
-	_Atomic unsigned peers_seen;  /* peers.n, for the statistics */
-
-
-
-	/* Counters, added to the global statistics. */
-	_Atomic uint64_t events, soft_events, hard_events, held_off, measurements;
 };
 
 extern struct shrinker__mon shrinker__mon;
@@ -85,29 +71,47 @@ extern struct shrinker__mon shrinker__mon;
 #define SHRINKER__POLL_FLAT_MS 2000
 #define SHRINKER__POLL_START_MS 100
 
+/* The mon lock (see internal.h), in wrappers that count its holders:
+ * lock, unlock, trylock (whether taken), and in the child after fork()
+ * (prepare locked it): made anew, its holder count undone. */
+void shrinker__mon_lock(void);
+void shrinker__mon_unlock(void);
+bool shrinker__mon_trylock(void);
+void shrinker__mon_atfork_child(void);
+/* The measurement, read only (with the mon lock held): other files change
+ * it through the functions below. */
+const struct shrinker__mon *shrinker__measured(void);
 /* Measure and publish (mon lock held): limits, working set, watermarks,
  * rate, the figures shrinker_may_grow() reads, the growth clock's base.
  * -ENODATA if nothing is known. */
-int shrinker__measure_locked(struct shrinker__mon *m);
-/* The growth rate from ws now (the rate base above; mon lock held): a maximum
- * that halves every 100 ms, taken over at least 10 ms (false: too soon,
- * the sample was not used); and the same less the growth the library
- * granted and our own RSS coming back into holes (rss: our RSS now, 0 if
- * not read), now and over the last second (rate_others, rate_slow). */
-bool shrinker__rate_update_locked(struct shrinker__mon *m, uint64_t ws,
-				  uint64_t rss, uint64_t now);
+int shrinker__measure_locked(void);
+/* A look that found little grown (one probe, no full measurement; mon
+ * lock held): the rates follow the working set ws (the rate base) and our
+ * RSS (rss, 0 if not read) now, and the poll interval while nothing grows
+ * doubles, up to idle_ms. */
+void shrinker__measure_quiet_locked(uint64_t ws, uint64_t rss, uint64_t now,
+				    unsigned idle_ms);
 /* Holes (mon lock held): a request gave back bytes of RSS more than its
  * callbacks reported freed: free pages between a malloc() heap's live
  * entries, which malloc_trim() returned and the caches' own churn faults
  * in again.  Until it does (or for about a second) they are neither room
  * to grant nor, when they come back, growth by others. */
-void shrinker__holes_add_locked(struct shrinker__mon *m, uint64_t bytes, uint64_t now);
+void shrinker__holes_add_locked(uint64_t bytes, uint64_t now);
 /* What is left of them now. */
-uint64_t shrinker__holes_locked(struct shrinker__mon *m, uint64_t now);
+uint64_t shrinker__holes_locked(uint64_t now);
+/* Look for the process's cgroup now (mon lock held), and have the growth
+ * clock's probe read its usage. */
+void shrinker__measure_find_locked(void);
 /* The growth clock's probe reads the binding cgroup's usage (or RSS
  * without a cgroup): at every change of the cgroup (mon lock held). */
-void shrinker__probe_follow_locked(struct shrinker__mon *m);
-/* Every limit and budget (not the watermarks) forgotten. */
-void shrinker__measure_forget_locked(struct shrinker__mon *m);
+void shrinker__probe_follow_locked(void);
+/* shrinker_set_limit(): a budget of bytes (0: none), over SHRINKER_LIMIT. */
+void shrinker__budget_set_locked(uint64_t bytes);
+/* In the child after fork(): no peers known yet (mon lock held). */
+void shrinker__measure_alone_locked(void);
+/* Unloaded: the cgroup forgotten and the probe's file closed. */
+void shrinker__measure_release_locked(void);
+/* Every limit and budget forgotten, the adaptive watermark too. */
+void shrinker__measure_forget_locked(void);
 
 #endif /* SHRINKER_MEASURE_H */

@@ -89,7 +89,7 @@ fail:
 	return r;
 }
 
-static void open_level(struct shrinker__mon *m, struct shrinker__source *s,
+static void open_level(const struct shrinker__mon *m, struct shrinker__source *s,
 		       const char *level,
 		       enum shrinker__signal (*handle)(struct shrinker__source *, short))
 {
@@ -120,7 +120,7 @@ bool shrinker__cgv1_armed_locked(const struct shrinker__mon *m)
 	       thr->armed_limit == m->bind.limit;
 }
 
-void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr)
+void shrinker__cgv1_rearm(const struct shrinker__mon *m, struct shrinker__source *thr)
 {
 	uint64_t limit = m->bind.limit, soft, hard;
 	const char *dir = m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir;
@@ -182,7 +182,7 @@ void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr)
 		 strcmp(dir, m->cg.dir) ? " (an ancestor's)" : "");
 }
 
-void shrinker__cgv1_open(struct shrinker__mon *m, struct shrinker__source *thr,
+void shrinker__cgv1_open(const struct shrinker__mon *m, struct shrinker__source *thr,
 			 struct shrinker__source *medium,
 			 struct shrinker__source *critical)
 {

@@ -60,7 +60,7 @@ static enum shrinker__signal events_handle(struct shrinker__source *s,
 	return sig;
 }
 
-void shrinker__cgv2_open(struct shrinker__mon *m, struct shrinker__source *ev,
+void shrinker__cgv2_open(const struct shrinker__mon *m, struct shrinker__source *ev,
 			 struct shrinker__source *psi)
 {
 	char path[SHRINKER__PATH_MAX];

@@ -38,7 +38,7 @@ static int watch(int fd, const char *dir, const char *file)
 	return inotify_add_watch(fd, path, IN_MODIFY) >= 0;
 }
 
-void shrinker__limits_open(struct shrinker__mon *m, struct shrinker__source *s)
+void shrinker__limits_open(const struct shrinker__mon *m, struct shrinker__source *s)
 {
 	char dir[SHRINKER__PATH_MAX];
 	int saved = errno, n = 0;

@@ -173,7 +173,7 @@ enum shrinker__signal shrinker__psi_handle(struct shrinker__source *s,
 	return SHRINKER__SIG_SOFT;
 }
 
-void shrinker__psi_system_open(struct shrinker__mon *m, struct shrinker__source *s)
+void shrinker__psi_system_open(const struct shrinker__mon *m, struct shrinker__source *s)
 {
 	char path[SHRINKER__PATH_MAX];
 
@@ -184,7 +184,7 @@ void shrinker__psi_system_open(struct shrinker__mon *m, struct shrinker__source 
 	psi_open_default(s, path);
 }
 
-void shrinker__cgv2_psi_open(struct shrinker__mon *m, struct shrinker__source *s)
+void shrinker__cgv2_psi_open(const struct shrinker__mon *m, struct shrinker__source *s)
 {
 	char path[SHRINKER__PATH_MAX];
 

@@ -151,7 +151,7 @@ static int open_watch(struct shrinker__source *s, const char *watch,
 	return r;
 }
 
-void shrinker__systemd_open(struct shrinker__mon *m, struct shrinker__source *s)
+void shrinker__systemd_open(const struct shrinker__mon *m, struct shrinker__source *s)
 {
 	const char *watch = secure_getenv("MEMORY_PRESSURE_WATCH");
 	const char *wr = secure_getenv("MEMORY_PRESSURE_WRITE");

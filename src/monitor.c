@@ -66,39 +66,22 @@
 #define CALIBRATE_MAX_NS 640000000000ull /* 10 min 40 s: 10 s doubled 6 times */
 
 
-/* The holders of shrinker__mon.lock, counted in the wrappers below only
- * (SHRINKER__ASSERT_MON_HELD() reads the count). */
-_Thread_local unsigned shrinker__mon_held;
-
-static void mon_lock(void)
-{
-	pthread_mutex_lock(&shrinker__mon.lock);
-	shrinker__mon_held++;
-	shrinker__brake_exempt(1);
-}
-
-static void mon_unlock(void)
-{
-	shrinker__brake_exempt(-1);
-	shrinker__mon_held--;
-	pthread_mutex_unlock(&shrinker__mon.lock);
-}
-
-static bool mon_trylock(void)
-{
-	if (pthread_mutex_trylock(&shrinker__mon.lock) != 0)
-		return false;
-	shrinker__mon_held++;
-	shrinker__brake_exempt(1);
-	return true;
-}
-
-/* In the child of a fork: the lock prepare took was made anew. */
-static void mon_forget(void)
-{
-	shrinker__brake_exempt(-1);
-	shrinker__mon_held--;
-}
+/* The monitor's own state (mon lock, but for the counters). */
+static struct {
+	int poll_src[SHRINKER__SRC_COUNT]; /* pollfd index -> source */
+	/* Timing the caches' give-back (calibrate_due_locked()). */
+	uint64_t calibrate_ns;       /* when it last asked to time it */
+	uint64_t calibrate_every_ns; /* and how long it waits to ask again */
+	uint64_t calibrate_first_ns; /* the first wait of that back-off */
+	bool rearm_waits;            /* moving the v1 thresholds waits for
+					the growth to slow */
+	/* No storms (shrinker__monitor_done()). */
+	uint64_t holdoff_ns, holdoff_until_ns; /* after requests that did not
+						  help */
+	uint64_t hard_backoff_ns, hard_not_before_ns; /* after hard ones */
+	/* Counters, added to the global statistics. */
+	_Atomic uint64_t events, soft_events, hard_events, held_off;
+} mon;
 
 bool shrinker__decide(const struct shrinker_memory *mem,
 		      enum shrinker__signal sig, uint64_t ahead, uint64_t *target,
@@ -234,8 +217,8 @@ static bool calibrate_due_locked(const struct shrinker__mon *m, uint64_t now)
 	uint64_t top = mem->soft_watermark + shrinker__band(mem->soft_watermark);
 	uint64_t step = shrinker__step(mem->limit);
 	uint64_t first = calibrate_first_locked();
-	uint64_t wait = m->calibrate_first_ns == first ? m->calibrate_every_ns : first;
-	uint64_t last = m->calibrate_ns, timed = shrinker__giveback_timed_ns();
+	uint64_t wait = mon.calibrate_first_ns == first ? mon.calibrate_every_ns : first;
+	uint64_t last = mon.calibrate_ns, timed = shrinker__giveback_timed_ns();
 
 	SHRINKER__ASSERT_MON_HELD();
 	/* A request that timed the give-back since counts as a timing: a
@@ -250,7 +233,7 @@ static bool calibrate_due_locked(const struct shrinker__mon *m, uint64_t now)
 	       mem->headroom <= top + step && !(last && now - last < wait);
 }
 
-static bool calibrate_locked(struct shrinker__mon *m, uint64_t *target)
+static bool calibrate_locked(const struct shrinker__mon *m, uint64_t *target)
 {
 	const struct shrinker_memory *mem = &m->mem;
 	uint64_t now = shrinker__now_ns(), first;
@@ -259,16 +242,16 @@ static bool calibrate_locked(struct shrinker__mon *m, uint64_t *target)
 	if (!calibrate_due_locked(m, now))
 		return false;
 	first = calibrate_first_locked();
-	m->calibrate_every_ns = !m->calibrate_ns || m->calibrate_first_ns != first ? first
-			      : m->calibrate_every_ns * 2 > CALIBRATE_MAX_NS ? CALIBRATE_MAX_NS
-			      : m->calibrate_every_ns * 2;
-	m->calibrate_first_ns = first;
-	m->calibrate_ns = now;
+	mon.calibrate_every_ns = !mon.calibrate_ns || mon.calibrate_first_ns != first ? first
+			      : mon.calibrate_every_ns * 2 > CALIBRATE_MAX_NS ? CALIBRATE_MAX_NS
+			      : mon.calibrate_every_ns * 2;
+	mon.calibrate_first_ns = first;
+	mon.calibrate_ns = now;
 	*target = shrinker__step(mem->limit);
 	shrinker__debug("the caches filled up to the soft watermark: asking for %llu KiB "
 			"to time how fast they give memory back (again in %.0f s, if "
 			"it does not teach or finds them slow)", (unsigned long long)*target >> 10,
-			m->calibrate_every_ns / 1e9);
+			mon.calibrate_every_ns / 1e9);
 	return true;
 }
 
@@ -299,16 +282,16 @@ bool shrinker__rearm_in_time(double rate, uint64_t arm_ns, uint64_t headroom,
 
 /* Whether the thresholds can be moved to the watermarks now
  * (shrinker__rearm_in_time()); the change is logged. */
-static bool rearm_in_time_locked(struct shrinker__mon *m)
+static bool rearm_in_time_locked(const struct shrinker__mon *m)
 {
-	uint64_t holes = shrinker__holes_locked(m, shrinker__now_ns()), use;
+	uint64_t holes = shrinker__holes_locked(shrinker__now_ns()), use;
 	bool ok;
 
 	SHRINKER__ASSERT_MON_HELD();
 	ok = shrinker__rearm_in_time(m->rate,
 				     shrinker__source_locked(SHRINKER__SRC_CGV1_THRESHOLD)->arm_ns,
 				     m->mem.headroom, holes, m->mem.soft_watermark, &use);
-	if (ok == m->rearm_waits)
+	if (ok == mon.rearm_waits)
 		shrinker__debug(ok ? "the thresholds follow the watermarks again"
 				   : "moving the thresholds waits: growth of %.0f MiB/s "
 				     "would use %llu KiB while it blocks, with %llu KiB of "
@@ -318,11 +301,11 @@ static bool rearm_in_time_locked(struct shrinker__mon *m)
 				(unsigned long long)m->mem.headroom >> 10,
 				(unsigned long long)holes >> 10,
 				(unsigned long long)m->mem.soft_watermark >> 10, POLL_MIN_MS);
-	m->rearm_waits = !ok;
+	mon.rearm_waits = !ok;
 	return ok;
 }
 
-static void rearm_locked(struct shrinker__mon *m)
+static void rearm_locked(const struct shrinker__mon *m)
 {
 	struct shrinker__source *thr = shrinker__source_locked(SHRINKER__SRC_CGV1_THRESHOLD);
 
@@ -331,7 +314,7 @@ static void rearm_locked(struct shrinker__mon *m)
 		shrinker__cgv1_rearm(m, thr);
 }
 
-static void describe_poll_locked(struct shrinker__mon *m)
+static void describe_poll_locked(const struct shrinker__mon *m)
 {
 	struct shrinker__source *p = shrinker__source_locked(SHRINKER__SRC_POLL);
 
@@ -361,7 +344,7 @@ static void unused_locked(enum shrinker__src_id id, const char *why)
 	snprintf(s->detail, sizeof(s->detail), "%s", why);
 }
 
-static void open_sources_locked(struct shrinker__mon *m)
+static void open_sources_locked(const struct shrinker__mon *m)
 {
 	static const char off_why[] = "turned off by SHRINKER_SOURCES";
 	const char *other = m->cg.version ? NULL : "no memory cgroup";
@@ -404,7 +387,7 @@ static void open_sources_locked(struct shrinker__mon *m)
 			shrinker__source_locked(SHRINKER__SRC_CGV1_THRESHOLD)->detail);
 }
 
-static void close_sources_locked(struct shrinker__mon *m, const char *why)
+static void close_sources_locked(const struct shrinker__mon *m, const char *why)
 {
 	unsigned i;
 
@@ -415,45 +398,43 @@ static void close_sources_locked(struct shrinker__mon *m, const char *why)
 
 void shrinker__monitor_open(void)
 {
-	struct shrinker__mon *m = &shrinker__mon;
+	const struct shrinker__mon *m = shrinker__measured();
 
-	mon_lock();
+	shrinker__mon_lock();
 	if (shrinker__sources_opened_locked()) {
-		mon_unlock();
+		shrinker__mon_unlock();
 		return;
 	}
-	shrinker__cgroup_find(shrinker__root(), &m->cg);
-	shrinker__probe_follow_locked(m);
+	shrinker__measure_find_locked();
 	if (!m->cg.version)
 		shrinker__debug("no memory cgroup: %s", m->cg.why);
-	shrinker__measure_locked(m);
+	shrinker__measure_locked();
 	open_sources_locked(m);
 	shrinker__sources_set_opened_locked(true);
 	shrinker__growth_arm(true);
 	/* Thresholds crossed before they were armed never fire: measure again
 	 * right away, now that they are. */
 	shrinker__measure_ask();
-	mon_unlock();
+	shrinker__mon_unlock();
 }
 
 void shrinker__monitor_close(void)
 {
-	struct shrinker__mon *m = &shrinker__mon;
+	const struct shrinker__mon *m = shrinker__measured();
 
-	mon_lock();
+	shrinker__mon_lock();
 	shrinker__growth_arm(false);
 	close_sources_locked(m, "stopped");
 	shrinker__sources_set_opened_locked(false);
-	mon_unlock();
+	shrinker__mon_unlock();
 	shrinker__brake_kick();
 }
 
 unsigned shrinker__monitor_fill(struct pollfd *fds, unsigned max)
 {
-	struct shrinker__mon *m = &shrinker__mon;
 	unsigned i, n = 0;
 
-	mon_lock();
+	shrinker__mon_lock();
 	for (i = 0; i < SHRINKER__SRC_COUNT && n < max; i++) {
 		struct shrinker__source *s = shrinker__source_locked(i);
 
@@ -464,9 +445,9 @@ unsigned shrinker__monitor_fill(struct pollfd *fds, unsigned max)
 		if (s->fd < 0)
 			continue;
 		fds[n] = (struct pollfd){ .fd = s->fd, .events = s->events };
-		m->poll_src[n++] = (int)i;
+		mon.poll_src[n++] = (int)i;
 	}
-	mon_unlock();
+	shrinker__mon_unlock();
 	return n;
 }
 
@@ -487,7 +468,7 @@ static bool covered_locked(const struct shrinker__mon *m)
 
 int shrinker__monitor_timeout_ms(void)
 {
-	struct shrinker__mon *m = &shrinker__mon;
+	const struct shrinker__mon *m = shrinker__measured();
 	uint64_t now = shrinker__now_ns(), dist;
 	unsigned flat;
 	double rate, ms;
@@ -495,25 +476,25 @@ int shrinker__monitor_timeout_ms(void)
 
 	if (shrinker__measure_asked())
 		return 0; /* asked to measure now */
-	mon_lock();
+	shrinker__mon_lock();
 	if (!m->have_mem) {
 		/* Nothing could be measured: nothing to poll either. */
-		mon_unlock();
+		shrinker__mon_unlock();
 		return -1;
 	}
 	if (m->mem.headroom < m->mem.soft_watermark) {
 		/* Still short (held off, or nobody could free): look again
 		 * when the hold-off ends, and at least now and then. */
-		uint64_t wait = m->holdoff_until_ns > now ? m->holdoff_until_ns - now
+		uint64_t wait = mon.holdoff_until_ns > now ? mon.holdoff_until_ns - now
 							  : 0;
-		uint64_t until_hard = m->hard_not_before_ns > now
-					      ? m->hard_not_before_ns - now : 0;
+		uint64_t until_hard = mon.hard_not_before_ns > now
+					      ? mon.hard_not_before_ns - now : 0;
 
 		if (until_hard > wait)
 			wait = until_hard;
 		ms = (double)wait / 1e6;
 		r = ms < POLL_MIN_MS ? POLL_MIN_MS : ms > 1000 ? 1000 : (int)ms;
-		mon_unlock();
+		shrinker__mon_unlock();
 		return r;
 	}
 	if (shrinker__watermarks_state_locked() & SHRINKER__SOFT_WATCHED) {
@@ -524,18 +505,18 @@ int shrinker__monitor_timeout_ms(void)
 
 		shrinker__ceilings_locked(m->mem.limit, &ceiling, &ceiling_hard);
 		if (m->mem.headroom < ceiling + shrinker__band(ceiling)) {
-			mon_unlock();
+			shrinker__mon_unlock();
 			return POLL_MIN_MS;
 		}
 	}
 	if (covered_locked(m) || !shrinker__source_locked(SHRINKER__SRC_POLL)->active) {
-		mon_unlock();
+		shrinker__mon_unlock();
 		return -1;
 	}
 	dist = m->mem.headroom - m->mem.soft_watermark;
 	rate = m->rate;
 	flat = m->flat_ms;
-	mon_unlock();
+	shrinker__mon_unlock();
 	if (rate < 1.0)
 		return (int)flat;
 	/* Half the distance, so that the next look still comes in time if
@@ -551,7 +532,7 @@ int shrinker__monitor_timeout_ms(void)
 /* Some descriptor of ours was closed under the library (a daemon closing
  * every descriptor after start-up): forget every one that is not ours any
  * more, without reading or closing it, and open the sources again. */
-static void lost_sources_locked(struct shrinker__mon *m)
+static void lost_sources_locked(const struct shrinker__mon *m)
 {
 	unsigned i;
 
@@ -577,7 +558,7 @@ static void lost_sources_locked(struct shrinker__mon *m)
  * measurement, which reads every limit file, memory.stat and meminfo: an
  * idle process costs one pread() a poll.  Every QUIET_MAX_NS a full one is
  * made anyway (a move to another cgroup is seen there). */
-static bool quiet_locked(struct shrinker__mon *m)
+static bool quiet_locked(const struct shrinker__mon *m)
 {
 	uint64_t now = shrinker__now_ns(), ws, rss;
 	int64_t moved;
@@ -604,19 +585,14 @@ static bool quiet_locked(struct shrinker__mon *m)
 	ws = shrinker__rate_base(&m->bind, ws);
 	/* Our RSS only while a trim's holes may be faulting in again (one
 	 * pread() of statm): the rate leaves that out. */
-	rss = shrinker__holes_locked(m, now) ? shrinker__rss_bytes() : 0;
-	if (shrinker__rate_update_locked(m, ws, rss, now)) {
-		m->last_ws = ws;
-		m->last_ns = now;
-		m->last_rss = rss;
-	}
-	m->flat_ms = m->flat_ms * 2 > POLL_IDLE_MS ? POLL_IDLE_MS : m->flat_ms * 2;
+	rss = shrinker__holes_locked(now) ? shrinker__rss_bytes() : 0;
+	shrinker__measure_quiet_locked(ws, rss, now, POLL_IDLE_MS);
 	return true;
 }
 
 /* Read what fired (mon lock held): the strongest signal, and whether
  * anything fired at all. */
-static enum shrinker__signal read_fired_locked(struct shrinker__mon *m,
+static enum shrinker__signal read_fired_locked(const struct shrinker__mon *m,
 					       const struct pollfd *fds,
 					       unsigned n, bool *fired)
 {
@@ -626,7 +602,7 @@ static enum shrinker__signal read_fired_locked(struct shrinker__mon *m,
 	SHRINKER__ASSERT_MON_HELD();
 	*fired = false;
 	for (i = 0; i < n; i++) {
-		struct shrinker__source *s = shrinker__source_locked(m->poll_src[i]);
+		struct shrinker__source *s = shrinker__source_locked(mon.poll_src[i]);
 
 		if (!fds[i].revents || s->fd != fds[i].fd)
 			continue;
@@ -649,28 +625,28 @@ static enum shrinker__signal read_fired_locked(struct shrinker__mon *m,
 					"the headroom is short");
 	}
 	if (*fired)
-		atomic_fetch_add(&m->events, 1);
+		atomic_fetch_add(&mon.events, 1);
 	return sig;
 }
 
 /* Whether a request the decision wants waits (mon lock held): a hard one
  * after hard ones that did not help, a soft one during the hold-off. */
-static bool waits_locked(struct shrinker__mon *m, uint64_t target, bool hard)
+static bool waits_locked(const struct shrinker__mon *m, uint64_t target, bool hard)
 {
 	uint64_t now = shrinker__now_ns();
 
 	SHRINKER__ASSERT_MON_HELD();
-	if (hard && now < m->hard_not_before_ns) {
+	if (hard && now < mon.hard_not_before_ns) {
 		shrinker__debug("hard shrink of %llu KiB waits %llu ms more: the "
 				"last ones did not help", (unsigned long long)target >> 10,
-				(unsigned long long)(m->hard_not_before_ns - now) / 1000000);
+				(unsigned long long)(mon.hard_not_before_ns - now) / 1000000);
 		return true;
 	}
-	if (!hard && now < m->holdoff_until_ns) {
-		atomic_fetch_add(&m->held_off, 1);
+	if (!hard && now < mon.holdoff_until_ns) {
+		atomic_fetch_add(&mon.held_off, 1);
 		shrinker__debug("soft shrink of %llu KiB held off for %llu ms more",
 				(unsigned long long)target >> 10,
-				(unsigned long long)(m->holdoff_until_ns - now) / 1000000);
+				(unsigned long long)(mon.holdoff_until_ns - now) / 1000000);
 		return true;
 	}
 	return false;
@@ -710,21 +686,21 @@ static void log_request_locked(const struct shrinker__mon *m, uint64_t target,
 bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 			     uint64_t *target, bool *hard)
 {
-	struct shrinker__mon *m = &shrinker__mon;
+	const struct shrinker__mon *m = shrinker__measured();
 	enum shrinker__signal sig;
 	uint64_t old_limit;
 	bool fired, need;
 
-	mon_lock();
+	shrinker__mon_lock();
 	sig = read_fired_locked(m, fds, n, &fired);
 	if (!fired && !shrinker__measure_asked() && quiet_locked(m)) {
-		mon_unlock();
+		shrinker__mon_unlock();
 		return false;
 	}
 	shrinker__measure_asked_clear();
 	old_limit = m->mem.limit;
-	if (shrinker__measure_locked(m) < 0) {
-		mon_unlock();
+	if (shrinker__measure_locked() < 0) {
+		shrinker__mon_unlock();
 		return false;
 	}
 	if (shrinker__sources_reopen_due_locked()) {
@@ -750,17 +726,17 @@ bool shrinker__monitor_check(const struct pollfd *fds, unsigned n,
 		need = true;
 	}
 	if (need) {
-		atomic_fetch_add(*hard ? &m->hard_events : &m->soft_events, 1);
+		atomic_fetch_add(*hard ? &mon.hard_events : &mon.soft_events, 1);
 		log_request_locked(m, *target, *hard);
 		shrinker__peers_paying(*target);
 	}
-	mon_unlock();
+	shrinker__mon_unlock();
 	return need;
 }
 
 uint64_t shrinker__monitor_still_needed(uint64_t remaining)
 {
-	struct shrinker__mon *m = &shrinker__mon;
+	const struct shrinker__mon *m = shrinker__measured();
 	uint64_t target = 0;
 	bool hard;
 
@@ -768,14 +744,14 @@ uint64_t shrinker__monitor_still_needed(uint64_t remaining)
 	/* What the shrinkers freed may still sit in malloc's free lists. */
 	shrinker__trim();
 	shrinker__trimmed();
-	mon_lock();
-	if (shrinker__measure_locked(m) == 0 &&
+	shrinker__mon_lock();
+	if (shrinker__measure_locked() == 0 &&
 	    !decide_locked(m, SHRINKER__SIG_MEASURE, ahead_locked(m), &target, &hard))
 		target = 0;
 	if (target)
 		target = our_part_locked(m, target, true);
 	shrinker__peers_paying(target);
-	mon_unlock();
+	shrinker__mon_unlock();
 	return target;
 }
 
@@ -783,7 +759,7 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 			    uint64_t released, int64_t grown_at_start,
 			    bool handed_over)
 {
-	struct shrinker__mon *m = &shrinker__mon;
+	const struct shrinker__mon *m = shrinker__measured();
 	uint64_t now = shrinker__now_ns(), before;
 	bool helped, growing;
 
@@ -792,10 +768,10 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 	shrinker__room_block(now + (hard ? NO_REFILL_HARD_NS : NO_REFILL_SOFT_NS));
 	shrinker__room_stocks_return();
 	shrinker__brake_futile(hard && !freed);
-	mon_lock();
+	shrinker__mon_lock();
 	shrinker__peers_paid(released);
 	if (released > freed)
-		shrinker__holes_add_locked(m, released - freed, now);
+		shrinker__holes_add_locked(released - freed, now);
 	before = m->mem.headroom;
 	/* Whether it helped: memory really went back (RSS dropped) or
 	 * headroom grew.  Shrinkers that say they freed while neither
@@ -806,7 +782,7 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 	/* Growth reported meanwhile means the shrinkers were outpaced, not
 	 * that they lied: that is no reason to wait. */
 	growing = shrinker__growth_count() != grown_at_start;
-	helped = shrinker__measure_locked(m) == 0 && freed &&
+	helped = shrinker__measure_locked() == 0 && freed &&
 		 (released > 0 || m->mem.headroom > before || growing ||
 		  handed_over);
 	if (hard) {
@@ -814,102 +790,97 @@ void shrinker__monitor_done(uint64_t target, uint64_t freed, bool hard,
 		 * one that did not help, 10 ms (it may only have been
 		 * outpaced); either doubles up to 5 s while that goes on. */
 		if (freed && helped) {
-			m->hard_backoff_ns = 0;
-			m->hard_not_before_ns = 0;
+			mon.hard_backoff_ns = 0;
+			mon.hard_not_before_ns = 0;
 		} else {
 			uint64_t first = freed ? HARD_RETRY_NS / 10 : HARD_RETRY_NS;
 
-			m->hard_backoff_ns = m->hard_backoff_ns
-						     ? m->hard_backoff_ns * 2 : first;
-			if (m->hard_backoff_ns < first)
-				m->hard_backoff_ns = first;
-			if (m->hard_backoff_ns > HOLDOFF_MAX_NS)
-				m->hard_backoff_ns = HOLDOFF_MAX_NS;
-			m->hard_not_before_ns = now + m->hard_backoff_ns;
+			mon.hard_backoff_ns = mon.hard_backoff_ns
+						     ? mon.hard_backoff_ns * 2 : first;
+			if (mon.hard_backoff_ns < first)
+				mon.hard_backoff_ns = first;
+			if (mon.hard_backoff_ns > HOLDOFF_MAX_NS)
+				mon.hard_backoff_ns = HOLDOFF_MAX_NS;
+			mon.hard_not_before_ns = now + mon.hard_backoff_ns;
 		}
 	} else if (freed < target / 2 || !helped) {
 		/* Freed little: adaptive hold-off, as WebKit does after a
 		 * cleanup that did not help. */
-		m->holdoff_ns = m->holdoff_ns ? m->holdoff_ns * 2 : HOLDOFF_MIN_NS;
-		if (m->holdoff_ns > HOLDOFF_MAX_NS)
-			m->holdoff_ns = HOLDOFF_MAX_NS;
-		m->holdoff_until_ns = now + m->holdoff_ns;
+		mon.holdoff_ns = mon.holdoff_ns ? mon.holdoff_ns * 2 : HOLDOFF_MIN_NS;
+		if (mon.holdoff_ns > HOLDOFF_MAX_NS)
+			mon.holdoff_ns = HOLDOFF_MAX_NS;
+		mon.holdoff_until_ns = now + mon.holdoff_ns;
 	} else {
-		m->holdoff_ns = 0;
-		m->holdoff_until_ns = 0;
+		mon.holdoff_ns = 0;
+		mon.holdoff_until_ns = 0;
 	}
-	mon_unlock();
+	shrinker__mon_unlock();
 }
 
 void shrinker__monitor_dispatched(uint64_t freed, uint64_t released)
 {
-	struct shrinker__mon *m = &shrinker__mon;
-
 	if (released <= freed)
 		return;
-	mon_lock();
-	shrinker__holes_add_locked(m, released - freed, shrinker__now_ns());
-	mon_unlock();
+	shrinker__mon_lock();
+	shrinker__holes_add_locked(released - freed, shrinker__now_ns());
+	shrinker__mon_unlock();
 }
 
 void shrinker__monitor_release(void)
 {
-	struct shrinker__mon *m = &shrinker__mon;
+	const struct shrinker__mon *m = shrinker__measured();
 
-	if (!mon_trylock())
+	if (!shrinker__mon_trylock())
 		return;
 	close_sources_locked(m, "unloaded");
 	shrinker__sources_set_opened_locked(false);
 	shrinker__files_forget();
 	shrinker__rss_forget();
 	shrinker__peers_release();
-	memset(&m->cg, 0, sizeof(m->cg));
-	shrinker__probe_follow_locked(m); /* no cgroup: closes the probe's file */
-	mon_unlock();
+	shrinker__measure_release_locked();
+	shrinker__mon_unlock();
 }
 
 void shrinker__monitor_atfork_prepare(void)
 {
-	mon_lock();
+	shrinker__mon_lock();
 }
 
 void shrinker__monitor_atfork_parent(void)
 {
-	mon_unlock();
+	shrinker__mon_unlock();
 }
 
 void shrinker__monitor_atfork_child(void)
 {
-	struct shrinker__mon *m = &shrinker__mon;
 	unsigned i;
 
-	/* Made anew, not unlocked: prepare's mon_lock() is undone here. */
-	pthread_mutex_init(&m->lock, NULL);
+	/* Prepare's lock is made anew, not unlocked (measure.c). */
+	shrinker__mon_atfork_child();
 	shrinker__growth_atfork_child();
-	mon_forget();
 	shrinker__files_forget();
 	shrinker__rss_forget();
 	shrinker__peers_forget();
-	m->peers = (struct shrinker__peers){ .n = 1 };
 	/* The callbacks running at the fork run in the parent. */
 	shrinker__callbacks_atfork_child();
 	/* The parent's registrations are the parent's: the child's thread
 	 * opens its own sources. */
-	mon_lock();
+	shrinker__mon_lock();
+	shrinker__measure_alone_locked();
 	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
 		shrinker__source_close(shrinker__source_locked(i), "not started");
 	shrinker__sources_set_opened_locked(false);
-	mon_unlock();
+	shrinker__mon_unlock();
 }
 
 void shrinker__monitor_add_stats(struct shrinker_global_stats *st)
 {
-	struct shrinker__mon *m = &shrinker__mon;
+	const struct shrinker__mon *m = shrinker__measured();
 
-	st->events = atomic_load(&m->events);
-	st->soft_events = atomic_load(&m->soft_events);
-	st->hard_events = atomic_load(&m->hard_events);
-	st->held_off = atomic_load(&m->held_off);
+	st->events = atomic_load(&mon.events);
+	st->soft_events = atomic_load(&mon.soft_events);
+	st->hard_events = atomic_load(&mon.hard_events);
+	st->held_off = atomic_load(&mon.held_off);
 	st->measurements = atomic_load(&m->measurements);
 	shrinker__growth_stats(&st->probes, &st->brake_waits, &st->brake_wait_ns);
 	st->peers = atomic_load(&m->peers_seen);
@@ -919,32 +890,30 @@ void shrinker__monitor_add_stats(struct shrinker_global_stats *st)
 
 void shrinker__monitor_forget(void)
 {
-	mon_lock();
-	shrinker__measure_forget_locked(&shrinker__mon);
-	mon_unlock();
+	shrinker__mon_lock();
+	shrinker__measure_forget_locked();
+	shrinker__mon_unlock();
 }
 
 SHRINKER_EXPORT int shrinker_get_memory(struct shrinker_memory *ret)
 {
-	struct shrinker__mon *m = &shrinker__mon;
+	const struct shrinker__mon *m = shrinker__measured();
 	bool due;
 	int r;
 
 	if (!ret)
 		return -EINVAL;
-	mon_lock();
+	shrinker__mon_lock();
 	/* Not looked for yet, or forgotten: look. */
-	if (!m->cg.version && !m->cg.why[0]) {
-		shrinker__cgroup_find(shrinker__root(), &m->cg);
-		shrinker__probe_follow_locked(m);
-	}
-	r = shrinker__measure_locked(m);
+	if (!m->cg.version && !m->cg.why[0])
+		shrinker__measure_find_locked();
+	r = shrinker__measure_locked();
 	if (r == 0)
 		*ret = m->mem;
 	/* This measurement may be the one that finds the caches full and
 	 * the give-back not timed: the reclaimer times it. */
 	due = r == 0 && calibrate_due_locked(m, shrinker__now_ns());
-	mon_unlock();
+	shrinker__mon_unlock();
 	if (due)
 		shrinker__measure_ask_once();
 	return r;
@@ -952,13 +921,9 @@ SHRINKER_EXPORT int shrinker_get_memory(struct shrinker_memory *ret)
 
 SHRINKER_EXPORT int shrinker_set_limit(uint64_t bytes)
 {
-	struct shrinker__mon *m = &shrinker__mon;
-
-	mon_lock();
-	m->env_read = true; /* the call overrides the environment */
-	m->budget = bytes;
-	m->budget_x100 = 0;
-	mon_unlock();
+	shrinker__mon_lock();
+	shrinker__budget_set_locked(bytes);
+	shrinker__mon_unlock();
 	shrinker__measure_ask();
 	return 0;
 }
@@ -971,9 +936,9 @@ SHRINKER_EXPORT int shrinker_set_watermarks(unsigned soft_permille,
 	if (fixed && (hard_permille == 0 || hard_permille >= soft_permille ||
 		      soft_permille > 500))
 		return -EINVAL;
-	mon_lock();
+	shrinker__mon_lock();
 	shrinker__watermarks_configure_locked(soft_permille, hard_permille);
-	mon_unlock();
+	shrinker__mon_unlock();
 	shrinker__measure_ask();
 	return 0;
 }
@@ -987,14 +952,14 @@ SHRINKER_EXPORT int shrinker_get_source(unsigned index,
 		return -EINVAL;
 	if (index >= SHRINKER__SRC_COUNT)
 		return -ENOENT;
-	mon_lock();
+	shrinker__mon_lock();
 	snprintf(info.name, sizeof(info.name), "%s", shrinker__source_name(index));
 	info.active = shrinker__sources_opened_locked() &&
 		      shrinker__source_locked(index)->active;
 	snprintf(info.detail, sizeof(info.detail), "%s",
 		 shrinker__sources_opened_locked() ? shrinker__source_locked(index)->detail
 						   : "not started");
-	mon_unlock();
+	shrinker__mon_unlock();
 	*ret = info;
 	return 0;
 }

@@ -89,19 +89,19 @@ void shrinker__source_close(struct shrinker__source *s, const char *why);
  * s->handle, s->active and s->detail; a source that cannot be used says why
  * in s->detail and stays inactive; a NULL source is not wanted.  Re-arm
  * functions run after a measurement that moved the limit or watermarks. */
-void shrinker__limits_open(struct shrinker__mon *m, struct shrinker__source *s);
-void shrinker__cgv1_open(struct shrinker__mon *m, struct shrinker__source *thr,
+void shrinker__limits_open(const struct shrinker__mon *m, struct shrinker__source *s);
+void shrinker__cgv1_open(const struct shrinker__mon *m, struct shrinker__source *thr,
 			 struct shrinker__source *medium,
 			 struct shrinker__source *critical);
-void shrinker__cgv1_rearm(struct shrinker__mon *m, struct shrinker__source *thr);
-void shrinker__cgv2_open(struct shrinker__mon *m, struct shrinker__source *events,
+void shrinker__cgv1_rearm(const struct shrinker__mon *m, struct shrinker__source *thr);
+void shrinker__cgv2_open(const struct shrinker__mon *m, struct shrinker__source *events,
 			 struct shrinker__source *psi);
 /* Whether cgroup v1's usage thresholds are armed for the limit that binds
  * now (mon lock held). */
 bool shrinker__cgv1_armed_locked(const struct shrinker__mon *m);
-void shrinker__psi_system_open(struct shrinker__mon *m, struct shrinker__source *s);
-void shrinker__cgv2_psi_open(struct shrinker__mon *m, struct shrinker__source *s);
-void shrinker__systemd_open(struct shrinker__mon *m, struct shrinker__source *s);
+void shrinker__psi_system_open(const struct shrinker__mon *m, struct shrinker__source *s);
+void shrinker__cgv2_psi_open(const struct shrinker__mon *m, struct shrinker__source *s);
+void shrinker__systemd_open(const struct shrinker__mon *m, struct shrinker__source *s);
 
 /* monitor-psi.c: open a PSI trigger on path (trying windows the kernel
  * accepts), for the cgroup v2 and system sources and systemd's protocol. */

@@ -226,11 +226,9 @@ static uint64_t holes_now(void)
 {
 	uint64_t h;
 
-	pthread_mutex_lock(&shrinker__mon.lock);
-	shrinker__mon_held++;
-	h = shrinker__holes_locked(&shrinker__mon, shrinker__now_ns());
-	shrinker__mon_held--;
-	pthread_mutex_unlock(&shrinker__mon.lock);
+	shrinker__mon_lock();
+	h = shrinker__holes_locked(shrinker__now_ns());
+	shrinker__mon_unlock();
 	return h;
 }
 

@@ -355,11 +355,11 @@ static double others_rate(bool reset)
 {
 	double r;
 
-	pthread_mutex_lock(&shrinker__mon.lock);
+	shrinker__mon_lock();
 	if (reset)
 		shrinker__mon.rate_others = 0;
 	r = shrinker__mon.rate_others;
-	pthread_mutex_unlock(&shrinker__mon.lock);
+	shrinker__mon_unlock();
 	return r;
 }
 
@@ -528,13 +528,11 @@ static uint64_t holes(bool add)
 {
 	uint64_t h;
 
-	pthread_mutex_lock(&shrinker__mon.lock);
-	shrinker__mon_held++;
+	shrinker__mon_lock();
 	if (add)
-		shrinker__holes_add_locked(&shrinker__mon, 64 * MiB, shrinker__now_ns());
-	h = shrinker__holes_locked(&shrinker__mon, shrinker__now_ns());
-	shrinker__mon_held--;
-	pthread_mutex_unlock(&shrinker__mon.lock);
+		shrinker__holes_add_locked(64 * MiB, shrinker__now_ns());
+	h = shrinker__holes_locked(shrinker__now_ns());
+	shrinker__mon_unlock();
 	return h;
 }
 
@@ -550,10 +548,10 @@ static void *fault_in(uint64_t ws)
 
 	if (p == MAP_FAILED)
 		return NULL;
-	pthread_mutex_lock(&shrinker__mon.lock);
+	shrinker__mon_lock();
 	memset(p, 1, 48 * MiB);
 	r = set_ws(ws);
-	pthread_mutex_unlock(&shrinker__mon.lock);
+	shrinker__mon_unlock();
 	if (r < 0) {
 		munmap(p, 48 * MiB);
 		return NULL;
@@ -588,9 +586,9 @@ static int test_holes(void)
 	rate_holes = others_rate(false);
 	left = holes(false);
 	/* What is left of them is not faulted in by the growth below. */
-	pthread_mutex_lock(&shrinker__mon.lock);
+	shrinker__mon_lock();
 	shrinker__mon.holes = 0;
-	pthread_mutex_unlock(&shrinker__mon.lock);
+	shrinker__mon_unlock();
 	sleep_ms(30);
 	CHECK((b = fault_in(316 * MiB)) != NULL);
 	sleep_ms(30);

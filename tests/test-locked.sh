@@ -6,7 +6,7 @@
 # purpose.
 set -u
 cd "${TOP_SRCDIR:-.}"
-echo "1..4"
+echo "1..6"
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 out=$(perl scripts/check-locked.pl src/*.c 2>&1)
@@ -50,4 +50,24 @@ if ! echo "$order" | grep -q "$(grep -ho 'pthread_mutex_t [a-z_]*' "$t/extra.c" 
 	echo "ok 4 - a lock the order does not name is found"
 else
 	echo "not ok 4 - a lock the order does not name is found"
+fi
+# Each global struct of state is named only by the file that owns it
+# (scripts/check-owners.pl), and that check fails on a copy that names one
+# elsewhere.
+owners="measure.c:shrinker__mon"
+out=$(perl scripts/check-owners.pl $owners -- src/*.c 2>&1)
+st=$?
+echo "$out" | sed 's/^#*/# /'
+if [ "$st" = 0 ]; then
+	echo "ok 5 - each global struct of state is named only by its owner ($owners)"
+else
+	echo "not ok 5 - each global struct of state is named only by its owner ($owners)"
+fi
+cp src/*.c "$t/"
+sed -i '0,/^\tconst struct shrinker__mon \*m = shrinker__measured();$/s//\tconst struct shrinker__mon *m = \&shrinker__mon;/' "$t"/monitor.c
+if ! perl scripts/check-owners.pl $owners -- "$t"/*.c >/dev/null 2>&1 &&
+   ! cmp -s src/monitor.c "$t"/monitor.c; then
+	echo "ok 6 - the owner check fails on a copy broken on purpose"
+else
+	echo "not ok 6 - the owner check fails on a copy broken on purpose"
 fi

@@ -27,7 +27,6 @@
 
 #include "growth.h"
 #include "internal.h"
-#include "monitor.h"
 #include "room.h"
 
 /* A credit not used within this long is given back to everybody. */
@@ -39,6 +38,13 @@
 #define BACKOFF_MAX_NS 2000000000ull
 /* A refused cache looks at the fair shares at most this often. */
 #define LOOK_EVERY_NS 1000000ull
+
+/* What the caches that ask to take want in all (lib lock), and the back-off
+ * of exchanges that freed little. */
+static struct {
+	uint64_t want_total;      /* the sum of the shrinkers' want */
+	uint64_t backoff_ns, not_before_ns;
+} asks;
 
 /* Whether s counts in the fair shares: active, alive, size known. */
 static bool in_fair_shares(const struct shrinker *s)
@@ -61,7 +67,7 @@ static uint64_t fair_share_locked(unsigned *n)
 	unsigned k = 0;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	for (s = shrinker__lib.head; s; s = s->next) {
+	for (s = shrinker__first_locked(); s; s = s->next) {
 		if (!in_fair_shares(s))
 			continue;
 		sum += cache_size(s);
@@ -82,7 +88,7 @@ void shrinker__fair_forget_locked(struct shrinker *s)
 {
 	SHRINKER__ASSERT_LIB_HELD();
 	drop_credit_locked(s);
-	shrinker__lib.want_total -= s->want;
+	asks.want_total -= s->want;
 	s->want = 0;
 }
 
@@ -101,7 +107,6 @@ static bool use_credit_locked(struct shrinker *s, uint64_t bytes, uint64_t now)
 
 SHRINKER_EXPORT bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	uint64_t fair, size, chunk, now, last;
 	bool ok, wake = false;
 	unsigned n;
@@ -135,7 +140,7 @@ SHRINKER_EXPORT bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes)
 	 * the gap (all of a small one), once; a request already waiting is
 	 * not made again. */
 	if (in_fair_shares(s) && n >= 2 && size < fair && fair - size >= bytes &&
-	    now >= L->rebalance_not_before_ns) {
+	    now >= asks.not_before_ns) {
 		chunk = (fair - size) / 2;
 		if (chunk < MIN_CHUNK)
 			chunk = fair - size < MIN_CHUNK ? fair - size : MIN_CHUNK;
@@ -145,7 +150,7 @@ SHRINKER_EXPORT bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes)
 			uint64_t add = chunk - s->want - s->credit;
 
 			s->want += add;
-			L->want_total += add;
+			asks.want_total += add;
 			wake = true;
 		}
 	}
@@ -159,12 +164,11 @@ SHRINKER_EXPORT bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes)
  * (lock held). */
 static void credit_takers_locked(uint64_t freed, uint64_t now)
 {
-	struct shrinker__lib *L = &shrinker__lib;
-	uint64_t want_total = L->want_total;
+	uint64_t want_total = asks.want_total;
 	struct shrinker *s;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	for (s = L->head; s && want_total; s = s->next) {
+	for (s = shrinker__first_locked(); s && want_total; s = s->next) {
 		uint64_t give;
 
 		if (!s->want)
@@ -180,37 +184,42 @@ static void credit_takers_locked(uint64_t freed, uint64_t now)
 		shrinker__room_reserve(give);
 		/* What was not freed is not owed: the cache asks again if it
 		 * still finds no room. */
-		L->want_total -= s->want;
+		asks.want_total -= s->want;
 		s->want = 0;
 	}
 }
 
+uint64_t shrinker__fair_wanted_locked(void)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	return asks.want_total;
+}
+
 void shrinker__rebalance_locked(void)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	uint64_t fair, excess = 0, asked, freed = 0, now, before;
 	struct shrinker *s, *next;
 	unsigned n;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	if (!L->want_total)
+	if (!asks.want_total)
 		return;
 	shrinker__unlock();
 	before = shrinker__rss_bytes();
 	shrinker__lock();
 	fair = fair_share_locked(&n);
-	for (s = L->head; s; s = s->next)
+	for (s = shrinker__first_locked(); s; s = s->next)
 		if (in_fair_shares(s) && !(s->flags & SHRINKER_DEFERRED) && cache_size(s) > fair)
 			excess += cache_size(s) - fair;
-	asked = L->want_total < excess ? L->want_total : excess;
-	for (s = L->head; s && asked; s = next) {
+	asked = asks.want_total < excess ? asks.want_total : excess;
+	for (s = shrinker__first_locked(); s && asked; s = next) {
 		uint64_t share, got;
 
 		next = s->next;
 		/* Deferred caches free only when the program dispatches: not
 		 * in time for a cache that waits to grow. */
 		if (!in_fair_shares(s) || (s->flags & SHRINKER_DEFERRED) || s->busy ||
-		    cache_size(s) <= fair || atomic_load(&L->exiting) || L->forking)
+		    cache_size(s) <= fair || shrinker__calls_barred_locked())
 			continue;
 		share = (uint64_t)(((unsigned __int128)asked * (cache_size(s) - fair) +
 				    excess - 1) / excess);
@@ -220,9 +229,7 @@ void shrinker__rebalance_locked(void)
 			continue;
 		/* s may be gone after this (its statistics are kept by the
 		 * call itself); only next is safe to use. */
-		L->rebalancing = true;
-		got = shrinker__call_locked(s, share, false, &next, NULL);
-		L->rebalancing = false;
+		got = shrinker__call_locked(s, share, false, true, &next, NULL);
 		shrinker__sat_add(&freed, got);
 	}
 	now = shrinker__now_ns();
@@ -231,19 +238,19 @@ void shrinker__rebalance_locked(void)
 	 * they are asked (a size setting that lags its cache): the next
 	 * exchange waits, 10 ms doubling to 2 s, until one frees enough. */
 	if (freed >= asked / 2) {
-		L->rebalance_backoff_ns = 0;
+		asks.backoff_ns = 0;
 	} else {
-		L->rebalance_backoff_ns = L->rebalance_backoff_ns ?
-			L->rebalance_backoff_ns * 2 : BACKOFF_MIN_NS;
-		if (L->rebalance_backoff_ns > BACKOFF_MAX_NS)
-			L->rebalance_backoff_ns = BACKOFF_MAX_NS;
+		asks.backoff_ns = asks.backoff_ns ?
+			asks.backoff_ns * 2 : BACKOFF_MIN_NS;
+		if (asks.backoff_ns > BACKOFF_MAX_NS)
+			asks.backoff_ns = BACKOFF_MAX_NS;
 	}
-	L->rebalance_not_before_ns = now + L->rebalance_backoff_ns;
+	asks.not_before_ns = now + asks.backoff_ns;
 	/* Whatever was not served (nobody above the fair share, or nobody
 	 * freed) is dropped: the asking cache asks again when it grows. */
-	for (s = L->head; s; s = s->next)
+	for (s = shrinker__first_locked(); s; s = s->next)
 		s->want = 0;
-	L->want_total = 0;
+	asks.want_total = 0;
 	if (freed) {
 		/* Back to the system before the asking cache takes it: it may
 		 * allocate from another malloc arena than the one freed into. */

@@ -187,11 +187,6 @@ struct shrinker__lib {
 	uint64_t request_deadline_ns;
 	uint64_t merged, merge_left;
 	uint64_t handed_deferred;           /* handed to deferred shrinkers this request */
-	/* Fairness (fair.c): the sum of the shrinkers' want (their credit
-	 * is reserved in room.c). */
-	uint64_t want_total;
-	bool rebalancing;          /* the running call frees for another cache */
-	uint64_t rebalance_backoff_ns, rebalance_not_before_ns;
 	uint64_t req_seq;          /* numbers the requests made so far */
 	uint64_t served_seq;       /* all requests up to this one are served */
 	struct {
@@ -262,13 +257,22 @@ bool shrinker__lock_until(const struct timespec *until);
  * was made anew (unlocked): this thread holds it no more. */
 void shrinker__lock_forget(void);
 /* Call s with the lock held; drops it during the callback, takes it back.
- * s->busy must be false on entry.  Returns the bytes freed and writes the
- * node that followed s when the call ended into *next and, if credit is not
- * NULL, the resident bytes the freed bytes stand for (returned.c).  If s
+ * s->busy must be false on entry.  Returns the bytes freed (counted as
+ * given to another cache if for_other, fair.c) and writes the node that
+ * followed s when the call ended into *next and, if credit is not NULL,
+ * the resident bytes the freed bytes stand for (returned.c).  If s
  * was unregistered from inside its callback it is freed here: the caller
  * must not touch s after this returns. */
 uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
-			       struct shrinker **next, uint64_t *credit);
+			       bool for_other, struct shrinker **next, uint64_t *credit);
+/* Whether no call may start now (lock held): exit() began, or fork() is
+ * being prepared. */
+bool shrinker__calls_barred_locked(void);
+/* The first registered shrinker (lock held); the list goes on by ->next. */
+struct shrinker *shrinker__first_locked(void);
+/* Wait until a call ends or a request is served (lock held; dropped
+ * while waiting). */
+void shrinker__wait_changed_locked(void);
 /* Link s at the registry's tail (lock held; lifecycle.c). */
 void shrinker__list_add_tail_locked(struct shrinker *s);
 /* Unlink s from the registry (lock held); the caller frees it. */
@@ -295,6 +299,8 @@ void shrinker__returned_begin_locked(bool deferred);
 void shrinker__returned_settle_locked(bool deferred, uint64_t rss_drop);
 /* s's figure in thousandths (the process's until s was measured). */
 unsigned shrinker__returned_permille_locked(const struct shrinker *s);
+/* The RSS every measured call gave back, in all (lock held). */
+uint64_t shrinker__returned_rss_total_locked(void);
 unsigned shrinker__returned_process_locked(void);
 /* The bytes to ask s for so that resident bytes come back (at most what it
  * holds), and the resident bytes that freed reported bytes stand for. */
@@ -365,6 +371,9 @@ void shrinker__measure_asked_clear(void);
 /* Serve what caches below their fair share asked for (lock held, reclaimer
  * thread): the caches above it are asked, softly, for their excess. */
 void shrinker__rebalance_locked(void);
+/* What the caches below their fair share asked to take, in all (lock
+ * held): 0 when nobody waits. */
+uint64_t shrinker__fair_wanted_locked(void);
 /* Drop s's want and credit (lock held): it leaves or is unregistered. */
 void shrinker__fair_forget_locked(struct shrinker *s);
 

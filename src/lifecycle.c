@@ -87,8 +87,6 @@ SHRINKER_EXPORT void *osv_register_shrinker(const char *name,
 
 SHRINKER_EXPORT int shrinker_unregister(struct shrinker *s)
 {
-	struct shrinker__lib *L = &shrinker__lib;
-
 	if (!s)
 		return 0;
 
@@ -103,7 +101,7 @@ SHRINKER_EXPORT int shrinker_unregister(struct shrinker *s)
 		return 0;
 	}
 	while (s->busy)
-		pthread_cond_wait(&L->changed, &L->lock);
+		shrinker__wait_changed_locked();
 	shrinker__list_del_locked(s);
 	shrinker__unlock();
 	free(s);

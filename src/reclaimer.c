@@ -174,7 +174,7 @@ static bool call_one_locked(struct shrinker *s, uint64_t *remaining, bool hard,
 		return true;
 	/* s may be gone after this; only next is safe to use.  What it says
 	 * it freed counts for what comes back of it. */
-	freed = shrinker__call_locked(s, ask, hard, next, &credit);
+	freed = shrinker__call_locked(s, ask, hard, false, next, &credit);
 	shrinker__sat_add(freed_round, freed);
 	if (freed)
 		shrinker__brake_kick();
@@ -424,7 +424,7 @@ static void *reclaimer_main(void *arg)
 			serve_requests_locked();
 			continue;
 		}
-		if (L->want_total) {
+		if (shrinker__fair_wanted_locked()) {
 			shrinker__rebalance_locked();
 			continue;
 		}

@@ -62,6 +62,24 @@ void shrinker__lock_forget(void)
 	shrinker__lib_held--;
 }
 
+struct shrinker *shrinker__first_locked(void)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	return shrinker__lib.head;
+}
+
+void shrinker__wait_changed_locked(void)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	pthread_cond_wait(&shrinker__lib.changed, &shrinker__lib.lock);
+}
+
+bool shrinker__calls_barred_locked(void)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	return atomic_load(&shrinker__lib.exiting) || shrinker__lib.forking;
+}
+
 bool shrinker__on_reclaimer_thread_locked(void)
 {
 	struct shrinker__lib *L = &shrinker__lib;
@@ -133,7 +151,7 @@ SHRINKER_EXPORT const char *shrinker_name(const struct shrinker *s)
 }
 
 uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
-			       struct shrinker **next, uint64_t *credit)
+			       bool for_other, struct shrinker **next, uint64_t *credit)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 	uint64_t now = shrinker__now_ns(), cap;
@@ -187,7 +205,7 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 	if (credit)
 		*credit = shrinker__returned_credit_locked(s, freed);
 	shrinker__sat_add(&s->bytes_freed, freed);
-	if (L->rebalancing && shrinker__on_reclaimer_thread_locked())
+	if (for_other)
 		shrinker__sat_add(&s->given, freed);
 	if (!freed)
 		s->freed_none = true; /* not asked again in this request */
@@ -318,7 +336,7 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 		hard = s->pending_hard;
 		s->pending = 0;
 		s->pending_hard = false;
-		shrinker__sat_add(&freed, shrinker__call_locked(s, target, hard,
+		shrinker__sat_add(&freed, shrinker__call_locked(s, target, hard, false,
 								&next, NULL));
 		calls++;
 	}
@@ -378,6 +396,7 @@ SHRINKER_EXPORT int shrinker_get_global_stats(struct shrinker_global_stats *ret)
 
 	shrinker__lock();
 	*ret = L->stats;
+	ret->rss_returned = shrinker__returned_rss_total_locked();
 	ret->reactions = L->reaction_done.n;
 	ret->reaction_first_p50_ns = shrinker__hist_pct(&L->reaction_first, 50);
 	ret->reaction_first_p99_ns = shrinker__hist_pct(&L->reaction_first, 99);

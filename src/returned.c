@@ -36,7 +36,7 @@
  * floor by it.  A slower observation moves the figure half the way, a
  * faster one a quarter, and at most doubles it: safety first.
  *
- * Everything here is under the library lock (shrinker__lib.lock), except
+ * Everything here is under the library lock (shrinker__lock()), except
  * the give-back rate's published copy, which any thread reads.
  */
 #include "internal.h"
@@ -47,9 +47,11 @@
 #define FULL 1000u
 #define FLOOR 50u
 
-/* The process's figure, over every measured call. */
+/* The process's figure, over every measured call; the RSS every measured
+ * call gave back, in all (the statistics). */
 static unsigned process_permille = FULL;
 static bool process_seen;
+static uint64_t rss_returned_total;
 
 /* When the measured request or dispatch began ([deferred]). */
 static uint64_t began_ns[2];
@@ -79,7 +81,7 @@ static void observe_locked(struct shrinker *s, uint64_t freed, uint64_t rss_drop
 
 	SHRINKER__ASSERT_LIB_HELD();
 	shrinker__sat_add(&s->rss_returned, rss_drop);
-	shrinker__sat_add(&shrinker__lib.stats.rss_returned, rss_drop);
+	shrinker__sat_add(&rss_returned_total, rss_drop);
 	if (!teaches(freed, rss_drop))
 		return;
 	now = rss_drop >= freed ? FULL : (unsigned)(rss_drop * FULL / freed);
@@ -105,7 +107,7 @@ void shrinker__returned_begin_locked(bool deferred)
 
 	SHRINKER__ASSERT_LIB_HELD();
 	began_ns[deferred] = shrinker__now_ns();
-	for (s = shrinker__lib.head; s; s = s->next)
+	for (s = shrinker__first_locked(); s; s = s->next)
 		if (measured_here(s, deferred))
 			s->req_freed = 0;
 }
@@ -149,14 +151,14 @@ void shrinker__returned_settle_locked(bool deferred, uint64_t rss_drop)
 	struct shrinker *s;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	for (s = shrinker__lib.head; s; s = s->next)
+	for (s = shrinker__first_locked(); s; s = s->next)
 		if (measured_here(s, deferred))
 			total += s->req_freed;
 	if (!total)
 		return;
 	observe_rate_locked(total > UINT64_MAX ? UINT64_MAX : (uint64_t)total, rss_drop,
 			    shrinker__now_ns() - began_ns[deferred]);
-	for (s = shrinker__lib.head; s; s = s->next) {
+	for (s = shrinker__first_locked(); s; s = s->next) {
 		if (!measured_here(s, deferred) || !s->req_freed)
 			continue;
 		observe_locked(s, s->req_freed,
@@ -173,6 +175,12 @@ unsigned shrinker__returned_permille_locked(const struct shrinker *s)
 	/* Never below what a request can teach (observe_locked()): the ask
 	 * divides by it. */
 	return p < FLOOR ? FLOOR : p;
+}
+
+uint64_t shrinker__returned_rss_total_locked(void)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	return rss_returned_total;
 }
 
 unsigned shrinker__returned_process_locked(void)

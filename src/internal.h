@@ -3,24 +3,27 @@
  * Private structures of libshrinker, the layers, the lock order and the
  * invariants.
  *
- * Layers, from the bottom (a file calls into its own layer and those below;
- * farm-studio look src draws no circle of files, and 5 calls run up: the
- * pressure sources' into monitor.c and measure.c):
+ * Layers, from the bottom (a file calls into its own layer and those below,
+ * never up: farm-studio look src draws no circle of files and no arrow
+ * that runs back up; each file's declarations are in its own header, or
+ * here under its name):
  *  1. base: util.c (clock, log, eventfds, RSS, trim), wake.c (the
  *     reclaimer's wake-up, and the ask for a fresh measurement), stock.c
  *     (per-CPU stocks for the hot calls), parse.c, histogram.c, files.c;
- *  2. what the kernel and the peers say: cgroup.c, peers.c, source.c,
- *     returned.c;
- *  3. the model: watermarks.c, room.c (the room to grow), growth.c
- *     (growth clock, brake), measure.c;
+ *  2. what the kernel and the peers say: cgroup.c, peers.c, source.c (the
+ *     sources' table and life cycle), returned.c;
+ *  3. the model: growth.c (growth clock, brake), watermarks.c, room.c (the
+ *     room to grow), measure.c (the measurement and the mon lock);
  *  4. the pressure sources, monitor-*.c, and monitor.c (their glue, the
  *     decision);
- *  5. the registry: registry.c (the list, the lock, one call, dispatch);
- *  6. the engine: fair.c, reclaimer.c (rounds, the thread);
+ *  5. the registry: registry.c (the list, the lib lock, one call,
+ *     dispatch);
+ *  6. the engine: fair.c, reclaimer.c (rounds, the thread, the requests);
  *  7. registration: lifecycle.c.
  *
  * Locks (take them in this order; never hold one while calling user code):
- *  1. shrinker__lib.lock   the registry, the request queue, the statistics,
+ *  1. the lib lock        (registry.c's, taken through shrinker__lock())
+ *                          the registry, the request queue, the statistics,
  *                          the thread state.  One mutex for the library:
  *                          every critical section under it is short and
  *                          allocation-free, except registration itself.
@@ -42,13 +45,14 @@
  *  and every function named *_locked asserts the lock it needs
  *  (SHRINKER__ASSERT_LIB_HELD(), _MON_HELD(), _PROBE_HELD());
  *  tests/test-locked.sh checks both.
- *
- * State: each file owns its state (file-static, the guarding lock written
- * beside each field) and others reach it through its functions; a global
- * struct is named only by the file that defines it (shrinker__mon:
- * measure.c), which tests/test-locked.sh checks.
  *  Atomics need no lock: shrinker->size, shrinker->size_known, and the
  *  figures shrinker_may_grow() reads.
+ *
+ * State: each file owns its state, file-static, the guarding lock written
+ * beside each field, and others reach it through its functions.  The one
+ * global struct, the measurement (shrinker__mon), is named in src/ only
+ * by measure.c, which tests/test-locked.sh checks; the tests read and set
+ * its fields.
  *
  * Invariants:
  *  - A shrinker is in the list from registration until it is freed.  It is
@@ -98,7 +102,7 @@ struct shrinker {
 	_Atomic uint64_t size;
 	atomic_bool size_known;
 
-	/* Under shrinker__lib.lock. */
+	/* Under the lib lock. */
 	struct shrinker *prev, *next;
 	bool active;
 	bool busy;                 /* a call is running */
@@ -153,51 +157,6 @@ uint64_t shrinker__hist_pct(const struct shrinker__hist *h, unsigned pct);
 /* How many served batches of requests are remembered for SHRINKER_WAIT. */
 #define SHRINKER__SERVED_RING 8
 
-struct shrinker__lib {
-	pthread_mutex_t lock;
-	pthread_cond_t changed;    /* a call ended, or a request was served */
-
-	struct shrinker *head, *tail;
-	uint64_t count;
-
-	/* The reclaimer thread. */
-	bool running;              /* the thread exists */
-	bool ready;                /* its pressure sources are armed */
-	bool stopping;             /* asked to exit */
-	bool exited;               /* it has returned (join will not block) */
-	bool forking;              /* fork() is being prepared: no call starts */
-	atomic_bool exiting;       /* exit() began: no call starts (no lock) */
-	pthread_t thread;
-	int dispatch_fd;           /* eventfd: deferred work pending, -1 if none */
-	struct shrinker__fdid dispatch_id;
-	bool dispatch_signalled;   /* dispatch_fd holds a count */
-
-	/* Requests made by hand, added together until picked up. */
-	uint64_t req_soft, req_hard;
-	/* The request being served (reclaimer thread): its time limit, and
-	 * what callbacks asked for meanwhile, merged into it. */
-	bool serving;
-	uint64_t start_at;            /* which shrinker a request's rounds start at */
-	/* Reaction times of requests pressure caused: from the wake-up that
-	 * found it (reaction_t0) to the first callback and to the end. */
-	uint64_t reaction_t0;      /* 0: this request is not measured */
-	bool reaction_first_seen;
-	uint64_t reaction_first_ns; /* this request's, once seen */
-	struct shrinker__hist reaction_first, reaction_done;
-	uint64_t request_deadline_ns;
-	uint64_t merged, merge_left;
-	uint64_t handed_deferred;           /* handed to deferred shrinkers this request */
-	uint64_t req_seq;          /* numbers the requests made so far */
-	uint64_t served_seq;       /* all requests up to this one are served */
-	struct {
-		uint64_t first, last, freed;
-	} served[SHRINKER__SERVED_RING];
-	unsigned served_next;
-
-	struct shrinker_global_stats stats;
-};
-
-extern struct shrinker__lib shrinker__lib;
 
 /* Lock assertions, the kernel's lockdep_assert_held() habit: a function
  * named *_locked checks that its thread holds the lock it needs.  Each lock
@@ -268,6 +227,27 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 /* Whether no call may start now (lock held): exit() began, or fork() is
  * being prepared. */
 bool shrinker__calls_barred_locked(void);
+/* The registry's parts the reclaimer uses (lock held unless said): the
+ * number of shrinkers; wake the threads waiting for a change, or wait for
+ * one until a CLOCK_REALTIME deadline (0, or ETIMEDOUT); fork() is being
+ * prepared (no call starts); exit() began (no lock; begin returns whether
+ * it had already); in the fork child, the lock and condition made anew
+ * (no lock: the only thread); the deferred work's eventfd closed
+ * (unloading) or made anew (fork child); the registry's statistics (the
+ * calls', the trims') copied into *st; and this thread is the reclaimer
+ * (set as it starts, no lock). */
+uint64_t shrinker__count_locked(void);
+void shrinker__changed_locked(void);
+int shrinker__wait_changed_until_locked(const struct timespec *until);
+bool shrinker__forking_locked(void);
+void shrinker__forking_set_locked(bool forking);
+bool shrinker__exiting(void);
+bool shrinker__exiting_begin(void);
+void shrinker__registry_atfork_child(void);
+void shrinker__dispatch_close_locked(void);
+void shrinker__dispatch_atfork_child_locked(void);
+void shrinker__registry_stats_locked(struct shrinker_global_stats *st);
+void shrinker__registry_on_reclaimer(void);
 /* The first registered shrinker (lock held); the list goes on by ->next. */
 struct shrinker *shrinker__first_locked(void);
 /* Wait until a call ends or a request is served (lock held; dropped
@@ -293,10 +273,12 @@ void shrinker__dispatch_signal_locked(void);
  * (lock held).  A request (deferred false: the reclaimer's, of the native
  * shrinkers) or a dispatch (true: of the deferred ones) begins, then
  * settles with what RSS fell by from before its first callback to after
- * its trim; the drop is shared among the shrinkers that freed
- * (req_freed, added by shrinker__call_locked()). */
-void shrinker__returned_begin_locked(bool deferred);
-void shrinker__returned_settle_locked(bool deferred, uint64_t rss_drop);
+ * its trim; the drop is shared among the shrinkers of list (the
+ * registry's, from its first) that freed (req_freed, added by
+ * shrinker__call_locked()). */
+void shrinker__returned_begin_locked(struct shrinker *list, bool deferred);
+void shrinker__returned_settle_locked(struct shrinker *list, bool deferred,
+				     uint64_t rss_drop);
 /* s's figure in thousandths (the process's until s was measured). */
 unsigned shrinker__returned_permille_locked(const struct shrinker *s);
 /* The RSS every measured call gave back, in all (lock held). */

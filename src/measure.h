@@ -3,7 +3,7 @@
  * The measurement (measure.c): the cgroup, the limits that apply, the
  * working set, the growth rates, the holes a trim left, the peers.  The
  * struct is measure.c's alone, guarded by the mon lock that it holds
- * (lock order: shrinker__lib.lock, then the mon lock), but for the
+ * (lock order: the lib lock, then the mon lock), but for the
  * atomics, which are statistics; other files read it through
  * shrinker__measured() and change it through the functions below.
  */

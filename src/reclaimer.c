@@ -51,6 +51,43 @@
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* The thread, the requests and their statistics (lib lock). */
+static struct {
+	/* The thread. */
+	bool running;              /* it exists */
+	pthread_t thread;
+	bool ready;                /* its pressure sources are armed */
+	bool stopping;             /* asked to exit */
+	bool exited;               /* it has returned (join will not block) */
+	/* Requests made by hand, added together until picked up; they are
+	 * numbered, and a ring remembers what the last batches freed for
+	 * SHRINKER_WAIT. */
+	uint64_t req_soft, req_hard;
+	uint64_t req_seq;          /* numbers the requests made so far */
+	uint64_t served_seq;       /* all requests up to this one are served */
+	struct {
+		uint64_t first, last, freed;
+	} served[SHRINKER__SERVED_RING];
+	unsigned served_next;
+	/* The request being served: its time limit, where its rounds start,
+	 * what callbacks asked for meanwhile (merged into it, up to what is
+	 * left of it), and what deferred shrinkers were handed. */
+	bool serving;
+	uint64_t request_deadline_ns;
+	uint64_t start_at;
+	uint64_t merged, merge_left;
+	uint64_t handed_deferred;
+	/* Reaction times of requests pressure caused: from the wake-up that
+	 * found it (reaction_t0, 0: not measured) to the first callback and
+	 * to the end. */
+	uint64_t reaction_t0;
+	bool reaction_first_seen;
+	uint64_t reaction_first_ns; /* this request's, once seen */
+	struct shrinker__hist reaction_first, reaction_done;
+	/* The statistics kept here: requests, rounds, escalations, wake-ups. */
+	struct shrinker_global_stats stats;
+} rec;
+
 /* Before each poll: is the wake descriptor still ours?  A daemon that
  * closes every descriptor after starting (close_range(3, ~0)) leaves poll()
  * returning POLLNVAL at once, a spin, or a number reused for one of its own
@@ -81,13 +118,12 @@ static bool takes_part(const struct shrinker *s)
 
 unsigned shrinker__split_locked(uint64_t target)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	unsigned __int128 known_sum = 0, total;
 	uint64_t n_known = 0, n_unknown = 0, assumed;
 	struct shrinker *s;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	for (s = L->head; s; s = s->next) {
+	for (s = shrinker__first_locked(); s; s = s->next) {
 		s->share = 0;
 		if (!takes_part(s))
 			continue;
@@ -107,7 +143,7 @@ unsigned shrinker__split_locked(uint64_t target)
 	assumed = n_known ? (uint64_t)(known_sum / n_known) : 0;
 	total = known_sum + (unsigned __int128)assumed * n_unknown;
 
-	for (s = L->head; s; s = s->next) {
+	for (s = shrinker__first_locked(); s; s = s->next) {
 		uint64_t w;
 
 		if (!takes_part(s))
@@ -133,22 +169,21 @@ unsigned shrinker__split_locked(uint64_t target)
 static bool past_deadline_locked(void)
 {
 	SHRINKER__ASSERT_LIB_HELD();
-	return shrinker__now_ns() >= shrinker__lib.request_deadline_ns;
+	return shrinker__now_ns() >= rec.request_deadline_ns;
 }
 
 /* Call s with its share (lock held); false when the round must stop. */
 static bool call_one_locked(struct shrinker *s, uint64_t *remaining, bool hard,
 			    uint64_t *freed_round, struct shrinker **next)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	uint64_t share = s->share, ask, freed, credit;
 
 	SHRINKER__ASSERT_LIB_HELD();
 	/* No call starts while fork() is prepared (it waits for the running
 	 * one) or once exit() has begun. */
-	while (L->forking && !atomic_load(&L->exiting))
-		pthread_cond_wait(&L->changed, &L->lock);
-	if (atomic_load(&L->exiting))
+	while (shrinker__forking_locked() && !shrinker__exiting())
+		shrinker__wait_changed_locked();
+	if (shrinker__exiting())
 		return false;
 	*next = s->next;
 	if (!share || !takes_part(s))
@@ -165,13 +200,18 @@ static bool call_one_locked(struct shrinker *s, uint64_t *remaining, bool hard,
 		shrinker__sat_add(&s->pending, ask);
 		s->pending_hard |= hard;
 		s->freed_none = true;
-		shrinker__sat_add(&L->handed_deferred, ask);
+		shrinker__sat_add(&rec.handed_deferred, ask);
 		*remaining -= share < *remaining ? share : *remaining;
 		shrinker__dispatch_signal_locked();
 		return true;
 	}
 	if (s->busy)
 		return true;
+	if (rec.reaction_t0 && !rec.reaction_first_seen) {
+		rec.reaction_first_seen = true;
+		rec.reaction_first_ns = shrinker__now_ns() - rec.reaction_t0;
+		shrinker__hist_add(&rec.reaction_first, rec.reaction_first_ns);
+	}
 	/* s may be gone after this; only next is safe to use.  What it says
 	 * it freed counts for what comes back of it. */
 	freed = shrinker__call_locked(s, ask, hard, false, next, &credit);
@@ -193,14 +233,13 @@ static bool call_one_locked(struct shrinker *s, uint64_t *remaining, bool hard,
  * work; they are not asked twice. */
 static uint64_t round_locked(uint64_t *remaining, bool hard)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	struct shrinker *s, *next;
-	uint64_t freed_round = 0, first = L->count ? L->start_at % L->count : 0, idx;
+	uint64_t freed_round = 0, first = shrinker__count_locked() ? rec.start_at % shrinker__count_locked() : 0, idx;
 	unsigned pass;
 
 	SHRINKER__ASSERT_LIB_HELD();
 	for (pass = 0; pass < 2; pass++) {
-		for (s = L->head, idx = 0; s && !L->stopping &&
+		for (s = shrinker__first_locked(), idx = 0; s && !rec.stopping &&
 					   !past_deadline_locked();
 		     s = next, idx++) {
 			next = s->next;
@@ -218,7 +257,7 @@ static void reset_freed_none_locked(void)
 	struct shrinker *s;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	for (s = shrinker__lib.head; s; s = s->next)
+	for (s = shrinker__first_locked(); s; s = s->next)
 		s->freed_none = false;
 }
 
@@ -228,44 +267,42 @@ static void reset_freed_none_locked(void)
  * reclaimer serving for ever). */
 static void take_merged_locked(uint64_t *remaining)
 {
-	struct shrinker__lib *L = &shrinker__lib;
-	uint64_t add = L->merged < L->merge_left ? L->merged : L->merge_left;
+	uint64_t add = rec.merged < rec.merge_left ? rec.merged : rec.merge_left;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	L->merged = 0;
-	L->merge_left -= add;
+	rec.merged = 0;
+	rec.merge_left -= add;
 	shrinker__sat_add(remaining, add);
 }
 
 uint64_t shrinker__serve_locked(uint64_t target, bool hard,
 				uint64_t (*still_needed)(uint64_t remaining))
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	uint64_t remaining = target, freed = 0;
 	unsigned rounds = 0, all_rounds = 0;
 	bool escalated = false;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	shrinker__sat_add(&L->stats.requests, 1);
+	shrinker__sat_add(&rec.stats.requests, 1);
 	if (hard)
-		shrinker__sat_add(&L->stats.hard_requests, 1);
+		shrinker__sat_add(&rec.stats.hard_requests, 1);
 	else
-		shrinker__sat_add(&L->stats.soft_requests, 1);
-	L->stats.last_request_ns = shrinker__now_ns();
-	L->request_deadline_ns = L->stats.last_request_ns + REQUEST_MAX_NS;
-	L->serving = true;
-	L->handed_deferred = 0;
-	L->merged = 0;
-	L->merge_left = target;
-	L->start_at++;
+		shrinker__sat_add(&rec.stats.soft_requests, 1);
+	rec.stats.last_request_ns = shrinker__now_ns();
+	rec.request_deadline_ns = rec.stats.last_request_ns + REQUEST_MAX_NS;
+	rec.serving = true;
+	rec.handed_deferred = 0;
+	rec.merged = 0;
+	rec.merge_left = target;
+	rec.start_at++;
 	reset_freed_none_locked();
 
-	while (remaining && !L->stopping && !past_deadline_locked()) {
+	while (remaining && !rec.stopping && !past_deadline_locked()) {
 		uint64_t got = 0;
 
 		if (shrinker__split_locked(remaining) > 0) {
 			got = round_locked(&remaining, hard);
-			shrinker__sat_add(&L->stats.rounds, 1);
+			shrinker__sat_add(&rec.stats.rounds, 1);
 			all_rounds++;
 			shrinker__sat_add(&freed, got);
 			take_merged_locked(&remaining);
@@ -292,18 +329,18 @@ uint64_t shrinker__serve_locked(uint64_t target, bool hard,
 		hard = true;
 		escalated = true;
 		rounds = 0;
-		shrinker__sat_add(&L->stats.escalations, 1);
+		shrinker__sat_add(&rec.stats.escalations, 1);
 		reset_freed_none_locked();
 	}
-	L->serving = false;
+	rec.serving = false;
 	shrinker__debug("request of %llu KiB (%s): freed %llu KiB, handed %llu KiB "
 			"to deferred shrinkers, in %u rounds, %llu ms%s",
 			(unsigned long long)target >> 10,
 			escalated ? "soft, then hard" : hard ? "hard" : "soft",
 			(unsigned long long)freed >> 10,
-			(unsigned long long)L->handed_deferred >> 10, all_rounds,
+			(unsigned long long)rec.handed_deferred >> 10, all_rounds,
 			(unsigned long long)(shrinker__now_ns() -
-					     L->stats.last_request_ns) / 1000000,
+					     rec.stats.last_request_ns) / 1000000,
 			past_deadline_locked() ? ", stopped at the time limit" : "");
 	return freed;
 }
@@ -318,7 +355,7 @@ static uint64_t serve_and_trim_locked(uint64_t target, bool hard,
 
 	SHRINKER__ASSERT_LIB_HELD();
 	*released = 0;
-	shrinker__returned_begin_locked(false);
+	shrinker__returned_begin_locked(shrinker__first_locked(), false);
 	shrinker__unlock();
 	before = shrinker__rss_bytes();
 	shrinker__lock();
@@ -329,39 +366,37 @@ static uint64_t serve_and_trim_locked(uint64_t target, bool hard,
 	*released = shrinker__trim_and_record(before);
 	shrinker__lock();
 	/* What came back of what the callbacks said (returned.c). */
-	shrinker__returned_settle_locked(false, *released);
+	shrinker__returned_settle_locked(shrinker__first_locked(), false, *released);
 	return freed;
 }
 
 /* Serve everything requested by hand so far (lock held). */
 static void serve_requests_locked(void)
 {
-	struct shrinker__lib *L = &shrinker__lib;
-	uint64_t soft = L->req_soft, hard = L->req_hard, freed = 0;
-	uint64_t first = L->served_seq + 1, last = L->req_seq, released;
+	uint64_t soft = rec.req_soft, hard = rec.req_hard, freed = 0;
+	uint64_t first = rec.served_seq + 1, last = rec.req_seq, released;
 	unsigned i;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	L->req_soft = L->req_hard = 0;
+	rec.req_soft = rec.req_hard = 0;
 	if (hard)
 		shrinker__sat_add(&freed, serve_and_trim_locked(hard, true, NULL,
 								&released));
 	if (soft)
 		shrinker__sat_add(&freed, serve_and_trim_locked(soft, false, NULL,
 								&released));
-	i = L->served_next++ % SHRINKER__SERVED_RING;
-	L->served[i].first = first;
-	L->served[i].last = last;
-	L->served[i].freed = freed;
-	L->served_seq = last;
-	pthread_cond_broadcast(&L->changed);
+	i = rec.served_next++ % SHRINKER__SERVED_RING;
+	rec.served[i].first = first;
+	rec.served[i].last = last;
+	rec.served[i].freed = freed;
+	rec.served_seq = last;
+	shrinker__changed_locked();
 }
 
 /* Serve what the monitors decided (lock held); woke_ns: when this thread
  * woke for it, the start of the reaction time. */
 static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	int64_t grown = shrinker__growth_count();
 	/* Work handed to deferred shrinkers helps once the program dispatches
 	 * it; a program that left the last work waiting gets no credit. */
@@ -369,29 +404,29 @@ static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 	uint64_t freed, released;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	L->reaction_t0 = woke_ns;
-	L->reaction_first_seen = false;
+	rec.reaction_t0 = woke_ns;
+	rec.reaction_first_seen = false;
 	freed = serve_and_trim_locked(target, hard,
 				      shrinker__monitor_still_needed, &released);
 	/* What deferred shrinkers were handed counts for judging whether the
 	 * request helped: they free it when the program dispatches. */
-	shrinker__sat_add(&freed, L->handed_deferred);
-	handed_over = L->handed_deferred && !backlog;
-	if (L->reaction_first_seen) {
+	shrinker__sat_add(&freed, rec.handed_deferred);
+	handed_over = rec.handed_deferred && !backlog;
+	if (rec.reaction_first_seen) {
 		uint64_t now = shrinker__now_ns(), took = now - woke_ns;
 
-		shrinker__hist_add(&L->reaction_done, took);
+		shrinker__hist_add(&rec.reaction_done, took);
 		shrinker__reaction_seen(took, now);
 		shrinker__debug("reaction: first callback %.2f ms after the wake-up, "
 				"request done after %.1f ms; to the first callback "
 				"over %llu requests: p50 %.2f, p99 %.2f, max %.2f ms",
-				L->reaction_first_ns / 1e6, took / 1e6,
-				(unsigned long long)L->reaction_first.n,
-				shrinker__hist_pct(&L->reaction_first, 50) / 1e6,
-				shrinker__hist_pct(&L->reaction_first, 99) / 1e6,
-				L->reaction_first.max / 1e6);
+				rec.reaction_first_ns / 1e6, took / 1e6,
+				(unsigned long long)rec.reaction_first.n,
+				shrinker__hist_pct(&rec.reaction_first, 50) / 1e6,
+				shrinker__hist_pct(&rec.reaction_first, 99) / 1e6,
+				rec.reaction_first.max / 1e6);
 	}
-	L->reaction_t0 = 0;
+	rec.reaction_t0 = 0;
 	shrinker__unlock();
 	shrinker__monitor_done(target, freed, hard, released, grown, handed_over);
 	shrinker__lock();
@@ -402,7 +437,6 @@ static void serve_pressure_locked(uint64_t target, bool hard, uint64_t woke_ns)
 
 static void *reclaimer_main(void *arg)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	struct pollfd fds[MAX_FDS];
 	bool wake_suspect = false;
 
@@ -410,17 +444,18 @@ static void *reclaimer_main(void *arg)
 	/* This thread never waits in the brake: it is what the brake
 	 * waits for. */
 	shrinker__brake_exempt(1);
+	shrinker__registry_on_reclaimer();
 	shrinker__monitor_open();
 	shrinker__lock();
-	L->ready = true;
-	pthread_cond_broadcast(&L->changed);
-	while (!L->stopping) {
+	rec.ready = true;
+	shrinker__changed_locked();
+	while (!rec.stopping) {
 		uint64_t target, woke;
 		unsigned n;
 		bool hard;
 		int timeout;
 
-		if (L->req_seq != L->served_seq) {
+		if (rec.req_seq != rec.served_seq) {
 			serve_requests_locked();
 			continue;
 		}
@@ -447,42 +482,41 @@ static void *reclaimer_main(void *arg)
 			wake_suspect = true;
 		if (shrinker__monitor_check(fds + 1, n, &target, &hard)) {
 			shrinker__lock();
-			L->stats.wakeups++;
+			rec.stats.wakeups++;
 			serve_pressure_locked(target, hard, woke);
 			continue;
 		}
 		shrinker__lock();
-		L->stats.wakeups++;
+		rec.stats.wakeups++;
 	}
 	/* Let SHRINKER_WAIT callers go: nothing will serve them any more. */
-	L->served_seq = L->req_seq;
-	pthread_cond_broadcast(&L->changed);
+	rec.served_seq = rec.req_seq;
+	shrinker__changed_locked();
 	shrinker__unlock();
 	shrinker__monitor_close();
 	shrinker__lock();
-	L->exited = true;
-	pthread_cond_broadcast(&L->changed);
+	rec.exited = true;
+	shrinker__changed_locked();
 	shrinker__unlock();
 	return NULL;
 }
 
 static int spawn_locked(void)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	sigset_t all, old;
 	int r;
 
 	SHRINKER__ASSERT_LIB_HELD();
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&L->thread, NULL, reclaimer_main, NULL);
+	r = pthread_create(&rec.thread, NULL, reclaimer_main, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0)
 		return -EAGAIN;
 	/* Named here rather than by the thread, so that it has its name by the
 	 * time anyone can see it. */
-	pthread_setname_np(L->thread, "shrinker");
-	L->running = true;
+	pthread_setname_np(rec.thread, "shrinker");
+	rec.running = true;
 	return 0;
 }
 
@@ -500,24 +534,23 @@ static int spawn_locked(void)
  */
 static void stop_thread(void)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	struct timespec until;
 	bool exited;
 	pthread_t t;
 
 	/* One bound for exit() as a whole: after a first attempt (the atexit
 	 * handler) the destructor does not wait again. */
-	shrinker__deadline_in(&until, atomic_exchange(&L->exiting, true) ? 0
+	shrinker__deadline_in(&until, shrinker__exiting_begin() ? 0
 			      : EXIT_WAIT_MS * 1000000ull);
 	if (!shrinker__lock_until(&until))
 		return;
-	if (!L->running || L->stopping) {
+	if (!rec.running || rec.stopping) {
 		shrinker__unlock();
 		return;
 	}
-	L->stopping = true;
-	t = L->thread;
-	pthread_cond_broadcast(&L->changed); /* out of a fork wait, if any */
+	rec.stopping = true;
+	t = rec.thread;
+	shrinker__changed_locked(); /* out of a fork wait, if any */
 	shrinker__reclaimer_wake();
 	if (pthread_equal(t, pthread_self())) {
 		/* exit() from inside a callback: the thread stops by itself
@@ -525,12 +558,12 @@ static void stop_thread(void)
 		shrinker__unlock();
 		return;
 	}
-	while (!L->exited)
-		if (pthread_cond_timedwait(&L->changed, &L->lock, &until) != 0)
+	while (!rec.exited)
+		if (shrinker__wait_changed_until_locked(&until) != 0)
 			break;
-	exited = L->exited;
+	exited = rec.exited;
 	if (exited)
-		L->running = false;
+		rec.running = false;
 	shrinker__unlock();
 	if (exited)
 		pthread_join(t, NULL);
@@ -545,17 +578,13 @@ static void stop_thread(void)
  * it may still use is touched). */
 __attribute__((destructor)) static void at_unload(void)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 
 	stop_thread();
 	if (!shrinker__lock_until(NULL))
 		return;
-	if (!L->running) {
+	if (!rec.running) {
 		shrinker__wake_close();
-		if (L->dispatch_fd >= 0 &&
-		    shrinker__fdid_same(L->dispatch_fd, &L->dispatch_id))
-			close(L->dispatch_fd);
-		L->dispatch_fd = -1;
+		shrinker__dispatch_close_locked();
 		shrinker__monitor_release();
 	}
 	shrinker__unlock();
@@ -567,7 +596,7 @@ static bool busy_elsewhere_locked(void)
 	struct shrinker *s;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	for (s = shrinker__lib.head; s; s = s->next)
+	for (s = shrinker__first_locked(); s; s = s->next)
 		if (s->busy && !pthread_equal(s->caller, pthread_self()))
 			return true;
 	return false;
@@ -582,45 +611,40 @@ static bool busy_elsewhere_locked(void)
  */
 static void atfork_prepare(void)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	struct timespec until;
 
 	shrinker__lock();
-	L->forking = true;
+	shrinker__forking_set_locked(true);
 	shrinker__deadline_in(&until, FORK_WAIT_MS * 1000000ull);
 	while (busy_elsewhere_locked())
-		if (pthread_cond_timedwait(&L->changed, &L->lock, &until) != 0)
+		if (shrinker__wait_changed_until_locked(&until) != 0)
 			break;
 	shrinker__monitor_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 
 	shrinker__monitor_atfork_parent();
-	L->forking = false;
-	pthread_cond_broadcast(&L->changed);
+	shrinker__forking_set_locked(false);
+	shrinker__changed_locked();
 	shrinker__unlock();
 }
 
 static void atfork_child(void)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	struct shrinker *s, *next;
-	bool self_is_reclaimer = L->running && pthread_equal(L->thread,
+	bool self_is_reclaimer = rec.running && pthread_equal(rec.thread,
 							     pthread_self());
 	int saved = errno;
 
 	/* The forking thread holds the lock (prepare); it is the only thread
 	 * here, so start from fresh primitives. */
-	pthread_mutex_init(&L->lock, NULL);
-	pthread_cond_init(&L->changed, NULL);
-	L->forking = false;
+	shrinker__registry_atfork_child();
 	shrinker__monitor_atfork_child();
 
 	/* Calls running on other threads of the parent are not running here. */
-	for (s = L->head; s; s = next) {
+	for (s = shrinker__first_locked(); s; s = next) {
 		next = s->next;
 		if (!s->busy || pthread_equal(s->caller, pthread_self()))
 			continue;
@@ -631,22 +655,20 @@ static void atfork_child(void)
 		}
 	}
 	/* Requests were the parent's. */
-	L->req_soft = L->req_hard = 0;
-	L->served_seq = L->req_seq;
+	rec.req_soft = rec.req_hard = 0;
+	rec.served_seq = rec.req_seq;
 	shrinker__wake_atfork_child();
-	L->dispatch_fd = shrinker__eventfd_renew(L->dispatch_fd);
-	shrinker__fdid_take(L->dispatch_fd, &L->dispatch_id);
-	L->dispatch_signalled = false;
-	for (s = L->head; s; s = s->next)
+	shrinker__dispatch_atfork_child_locked();
+	for (s = shrinker__first_locked(); s; s = s->next)
 		if (s->pending) {
 			shrinker__dispatch_signal_locked();
 			break;
 		}
 
-	if (L->running && !self_is_reclaimer && !L->stopping) {
-		L->running = false;
-		L->ready = false;
-		L->exited = false;
+	if (rec.running && !self_is_reclaimer && !rec.stopping) {
+		rec.running = false;
+		rec.ready = false;
+		rec.exited = false;
 		if (spawn_locked() < 0)
 			shrinker__debug("no reclaimer thread in the child "
 					"after fork");
@@ -666,19 +688,18 @@ static void init_once(void)
 
 int shrinker__reclaimer_start_locked(void)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	struct timespec until;
 	int r;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	if (L->stopping)
+	if (rec.stopping)
 		return -EAGAIN; /* exit() has begun */
-	if (L->running)
+	if (rec.running)
 		return 0;
 	pthread_once(&once, init_once);
 	if (shrinker__wake_fd() < 0 && shrinker__wake_renew() < 0)
 		return -EAGAIN;
-	L->exited = false;
+	rec.exited = false;
 	r = spawn_locked();
 	if (r < 0)
 		return r;
@@ -688,8 +709,8 @@ int shrinker__reclaimer_start_locked(void)
 	 * for an RCU grace period per threshold).  Bounded, in case a file
 	 * under /sys hangs. */
 	shrinker__deadline_in(&until, READY_WAIT_MS * 1000000ull);
-	while (!L->ready && L->running)
-		if (pthread_cond_timedwait(&L->changed, &L->lock, &until) != 0)
+	while (!rec.ready && rec.running)
+		if (shrinker__wait_changed_until_locked(&until) != 0)
 			break;
 	return 0;
 }
@@ -697,7 +718,6 @@ int shrinker__reclaimer_start_locked(void)
 SHRINKER_EXPORT int shrinker_request_reclaim(size_t bytes, unsigned flags,
 					     size_t *freed)
 {
-	struct shrinker__lib *L = &shrinker__lib;
 	uint64_t seq, got = 0;
 	unsigned i;
 	int r;
@@ -715,29 +735,56 @@ SHRINKER_EXPORT int shrinker_request_reclaim(size_t bytes, unsigned flags,
 		shrinker__unlock();
 		return r;
 	}
-	if (L->serving && shrinker__on_reclaimer_thread_locked()) {
+	if (rec.serving && shrinker__on_reclaimer_thread_locked()) {
 		/* From a callback: merged into the work in progress. */
-		shrinker__sat_add(&L->merged, bytes);
+		shrinker__sat_add(&rec.merged, bytes);
 		shrinker__unlock();
 		return 0;
 	}
 	if (flags & SHRINKER_HARD)
-		shrinker__sat_add(&L->req_hard, bytes);
+		shrinker__sat_add(&rec.req_hard, bytes);
 	else
-		shrinker__sat_add(&L->req_soft, bytes);
-	seq = ++L->req_seq;
+		shrinker__sat_add(&rec.req_soft, bytes);
+	seq = ++rec.req_seq;
 	shrinker__reclaimer_wake();
 	if (!(flags & SHRINKER_WAIT)) {
 		shrinker__unlock();
 		return 0;
 	}
-	while (L->served_seq < seq)
-		pthread_cond_wait(&L->changed, &L->lock);
+	while (rec.served_seq < seq)
+		shrinker__wait_changed_locked();
 	for (i = 0; i < SHRINKER__SERVED_RING; i++)
-		if (L->served[i].first <= seq && seq <= L->served[i].last)
-			got = L->served[i].freed;
+		if (rec.served[i].first <= seq && seq <= rec.served[i].last)
+			got = rec.served[i].freed;
 	shrinker__unlock();
 	if (freed)
 		*freed = got > SIZE_MAX ? SIZE_MAX : (size_t)got;
+	return 0;
+}
+
+SHRINKER_EXPORT int shrinker_get_global_stats(struct shrinker_global_stats *ret)
+{
+	if (!ret)
+		return -EINVAL;
+	shrinker__lock();
+	shrinker__registry_stats_locked(ret);
+	ret->requests = rec.stats.requests;
+	ret->soft_requests = rec.stats.soft_requests;
+	ret->hard_requests = rec.stats.hard_requests;
+	ret->last_request_ns = rec.stats.last_request_ns;
+	ret->rounds = rec.stats.rounds;
+	ret->escalations = rec.stats.escalations;
+	ret->wakeups = rec.stats.wakeups;
+	ret->reactions = rec.reaction_done.n;
+	ret->reaction_first_p50_ns = shrinker__hist_pct(&rec.reaction_first, 50);
+	ret->reaction_first_p99_ns = shrinker__hist_pct(&rec.reaction_first, 99);
+	ret->reaction_first_max_ns = rec.reaction_first.max;
+	ret->reaction_done_p50_ns = shrinker__hist_pct(&rec.reaction_done, 50);
+	ret->reaction_done_p99_ns = shrinker__hist_pct(&rec.reaction_done, 99);
+	ret->reaction_done_max_ns = rec.reaction_done.max;
+	ret->returned_permille = shrinker__returned_process_locked();
+	ret->giveback_per_s = shrinker__giveback_rate();
+	shrinker__monitor_add_stats(ret);
+	shrinker__unlock();
 	return 0;
 }

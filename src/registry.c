@@ -22,7 +22,19 @@
 #include "osv/shrinker.h"
 #include "room.h"
 
-struct shrinker__lib shrinker__lib = {
+/* The registry (the lib lock guards it, but for exiting). */
+static struct shrinker__lib {
+	pthread_mutex_t lock;      /* the lib lock (internal.h) */
+	pthread_cond_t changed;    /* a call ended, or a request was served */
+	struct shrinker *head, *tail;
+	uint64_t count;
+	bool forking;              /* fork() is being prepared: no call starts */
+	atomic_bool exiting;       /* exit() began: no call starts (no lock) */
+	int dispatch_fd;           /* eventfd: deferred work pending, -1 if none */
+	struct shrinker__fdid dispatch_id;
+	bool dispatch_signalled;   /* dispatch_fd holds a count */
+	struct shrinker_global_stats stats; /* the calls' and trims' */
+} shrinker__lib = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.changed = PTHREAD_COND_INITIALIZER,
 	.dispatch_fd = -1,
@@ -80,12 +92,86 @@ bool shrinker__calls_barred_locked(void)
 	return atomic_load(&shrinker__lib.exiting) || shrinker__lib.forking;
 }
 
+/* Set on the reclaimer thread as it starts (and copied into the child of
+ * a fork from it, which goes on as that thread). */
+static _Thread_local bool on_reclaimer;
+
+void shrinker__registry_on_reclaimer(void)
+{
+	on_reclaimer = true;
+}
+
 bool shrinker__on_reclaimer_thread_locked(void)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	return on_reclaimer;
+}
+
+uint64_t shrinker__count_locked(void)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	return shrinker__lib.count;
+}
+
+void shrinker__changed_locked(void)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	pthread_cond_broadcast(&shrinker__lib.changed);
+}
+
+int shrinker__wait_changed_until_locked(const struct timespec *until)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	return pthread_cond_timedwait(&shrinker__lib.changed, &shrinker__lib.lock, until);
+}
+
+bool shrinker__forking_locked(void)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	return shrinker__lib.forking;
+}
+
+void shrinker__forking_set_locked(bool forking)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	shrinker__lib.forking = forking;
+}
+
+bool shrinker__exiting(void)
+{
+	return atomic_load(&shrinker__lib.exiting);
+}
+
+bool shrinker__exiting_begin(void)
+{
+	return atomic_exchange(&shrinker__lib.exiting, true);
+}
+
+void shrinker__registry_atfork_child(void)
+{
+	pthread_mutex_init(&shrinker__lib.lock, NULL);
+	pthread_cond_init(&shrinker__lib.changed, NULL);
+	shrinker__lib.forking = false;
+}
+
+void shrinker__dispatch_close_locked(void)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	return L->running && pthread_equal(L->thread, pthread_self());
+	if (L->dispatch_fd >= 0 && shrinker__fdid_same(L->dispatch_fd, &L->dispatch_id))
+		close(L->dispatch_fd);
+	L->dispatch_fd = -1;
+}
+
+void shrinker__dispatch_atfork_child_locked(void)
+{
+	struct shrinker__lib *L = &shrinker__lib;
+
+	SHRINKER__ASSERT_LIB_HELD();
+	L->dispatch_fd = shrinker__eventfd_renew(L->dispatch_fd);
+	shrinker__fdid_take(L->dispatch_fd, &L->dispatch_id);
+	L->dispatch_signalled = false;
 }
 
 SHRINKER_EXPORT unsigned shrinker_version(void)
@@ -168,12 +254,6 @@ uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
 	shrinker__sat_add(&L->stats.calls, 1);
 	shrinker__sat_add(&L->stats.hard_calls, hard);
 	shrinker__sat_add(&L->stats.bytes_asked, target);
-	if (L->reaction_t0 && !L->reaction_first_seen &&
-	    shrinker__on_reclaimer_thread_locked()) {
-		L->reaction_first_seen = true;
-		L->reaction_first_ns = now - L->reaction_t0;
-		shrinker__hist_add(&L->reaction_first, now - L->reaction_t0);
-	}
 	/* What one call can have freed: what the cache said it held, or the
 	 * target if it never said.  A return value above that (SIZE_MAX from a
 	 * confused callback) is not believed. */
@@ -311,7 +391,7 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 	if (shrinker__any_pending_locked()) {
 		/* RSS before the callbacks, so that what they give back to
 		 * the system is recorded as for the reclaimer's requests. */
-		shrinker__returned_begin_locked(true);
+		shrinker__returned_begin_locked(shrinker__lib.head, true);
 		shrinker__unlock();
 		before = shrinker__rss_bytes();
 		shrinker__lock();
@@ -351,7 +431,7 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 		uint64_t drop = shrinker__trim_and_record(before);
 
 		shrinker__lock();
-		shrinker__returned_settle_locked(true, drop);
+		shrinker__returned_settle_locked(shrinker__lib.head, true, drop);
 		shrinker__unlock();
 		shrinker__monitor_dispatched(freed, drop);
 		shrinker__brake_kick();
@@ -388,25 +468,9 @@ SHRINKER_EXPORT int shrinker_get_stats(const struct shrinker *s,
 	return 0;
 }
 
-SHRINKER_EXPORT int shrinker_get_global_stats(struct shrinker_global_stats *ret)
+void shrinker__registry_stats_locked(struct shrinker_global_stats *st)
 {
-	if (!ret)
-		return -EINVAL;
-	struct shrinker__lib *L = &shrinker__lib;
-
-	shrinker__lock();
-	*ret = L->stats;
-	ret->rss_returned = shrinker__returned_rss_total_locked();
-	ret->reactions = L->reaction_done.n;
-	ret->reaction_first_p50_ns = shrinker__hist_pct(&L->reaction_first, 50);
-	ret->reaction_first_p99_ns = shrinker__hist_pct(&L->reaction_first, 99);
-	ret->reaction_first_max_ns = L->reaction_first.max;
-	ret->reaction_done_p50_ns = shrinker__hist_pct(&L->reaction_done, 50);
-	ret->reaction_done_p99_ns = shrinker__hist_pct(&L->reaction_done, 99);
-	ret->reaction_done_max_ns = L->reaction_done.max;
-	ret->returned_permille = shrinker__returned_process_locked();
-	ret->giveback_per_s = shrinker__giveback_rate();
-	shrinker__monitor_add_stats(ret);
-	shrinker__unlock();
-	return 0;
+	SHRINKER__ASSERT_LIB_HELD();
+	*st = shrinker__lib.stats;
+	st->rss_returned = shrinker__returned_rss_total_locked();
 }

@@ -101,13 +101,13 @@ static bool measured_here(const struct shrinker *s, bool deferred)
 	return !(s->flags & SHRINKER_DEFERRED) == !deferred;
 }
 
-void shrinker__returned_begin_locked(bool deferred)
+void shrinker__returned_begin_locked(struct shrinker *list, bool deferred)
 {
 	struct shrinker *s;
 
 	SHRINKER__ASSERT_LIB_HELD();
 	began_ns[deferred] = shrinker__now_ns();
-	for (s = shrinker__first_locked(); s; s = s->next)
+	for (s = list; s; s = s->next)
 		if (measured_here(s, deferred))
 			s->req_freed = 0;
 }
@@ -145,20 +145,21 @@ static void observe_rate_locked(uint64_t total, uint64_t rss_drop, uint64_t took
 			took / 1e6, now / 1048576.0, rate / 1048576.0);
 }
 
-void shrinker__returned_settle_locked(bool deferred, uint64_t rss_drop)
+void shrinker__returned_settle_locked(struct shrinker *list, bool deferred,
+				     uint64_t rss_drop)
 {
 	unsigned __int128 total = 0;
 	struct shrinker *s;
 
 	SHRINKER__ASSERT_LIB_HELD();
-	for (s = shrinker__first_locked(); s; s = s->next)
+	for (s = list; s; s = s->next)
 		if (measured_here(s, deferred))
 			total += s->req_freed;
 	if (!total)
 		return;
 	observe_rate_locked(total > UINT64_MAX ? UINT64_MAX : (uint64_t)total, rss_drop,
 			    shrinker__now_ns() - began_ns[deferred]);
-	for (s = shrinker__first_locked(); s; s = s->next) {
+	for (s = list; s; s = s->next) {
 		if (!measured_here(s, deferred) || !s->req_freed)
 			continue;
 		observe_locked(s, s->req_freed,

@@ -192,7 +192,7 @@ void shrinker__systemd_open(const struct shrinker__mon *m, struct shrinker__sour
 			 what ? what : strerror(-r));
 	} else if (s->active && strncmp(s->detail, "PSI", 3) == 0) {
 		/* Say the name that was given, not /proc/self/fd/N. */
-		char d[160];
+		char d[sizeof(s->detail)];
 		const char *on = strstr(s->detail, " on /proc/self/fd/");
 
 		snprintf(d, sizeof(d), "systemd: %.*s on %s",

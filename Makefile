@@ -30,12 +30,12 @@ $(error SANITIZE must be address, undefined or thread)
 endif
 endif
 
-CPPFLAGS += -Iinclude
+CPPFLAGS += -Iinclude -Isrc
 CFLAGS += -std=gnu11 $(OPT) $(WARN) -pthread $(SANFLAGS)
 LIB_CFLAGS := -fPIC -fvisibility=hidden
 LDFLAGS += -pthread $(SANFLAGS) $(if $(STATIC_LINK),-static)
 
-LIB_SRC := $(sort $(wildcard src/*.c))
+LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/src/%.o)
 SONAME := libshrinker.so.$(VERSION_MAJOR)
 STATIC := $(B)/libshrinker.a
@@ -89,7 +89,7 @@ $(BRAKE): brake/brake.c include/shrinker.h $(SHARED)
 	ln -sf libshrinker-brake.so.$(VERSION) $(B)/$(BRAKE_SONAME)
 	ln -sf $(BRAKE_SONAME) $(B)/libshrinker-brake.so
 
-$(B)/src/%.o: src/%.c src/internal.h include/shrinker.h $(wildcard src/*.h)
+$(B)/src/%.o: src/%.c src/internal.h include/shrinker.h $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
 
@@ -277,9 +277,9 @@ demo: all
 # why some are off), on the library and the programs.
 analyze:
 	cppcheck --quiet --enable=warning,performance,portability --std=c11 \
-		--inline-suppr --error-exitcode=1 -Iinclude src/ tools/
-	clang-tidy --quiet src/*.c tools/memory-hog/*.c tools/competitor/*.c \
-		-- -Iinclude -D_GNU_SOURCE -std=gnu11
+		--inline-suppr --error-exitcode=1 -Iinclude -Isrc src/ tools/
+	clang-tidy --quiet src/*/*.c tools/memory-hog/*.c tools/competitor/*.c \
+		-- -Iinclude -Isrc -D_GNU_SOURCE -std=gnu11
 
 # The unit tests under valgrind's memcheck (errors and definite leaks fail).
 VALGRIND_TESTS := reclaim deferred parse limits registry nomalloc

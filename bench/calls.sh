@@ -3,7 +3,7 @@
 # threads (bench/callbench: each thread its own cache, 64 bytes a call),
 # for this build and for a base revision's library built beside it
 # (CALLS_BASE, default 2448b3c: the library before the per-CPU stocks of
-# src/stock.c), RUNS (default 5) interleaved pairs of 300 ms runs; the
+# src/1-base/stock.c), RUNS (default 5) interleaved pairs of 300 ms runs; the
 # median ns of a core per call with the min-max spread, its ratio to one
 # thread, and the ratio of this build to the base.  No cgroup needed:
 # SHRINKER_LIMIT=1T gives the library a limit it never reaches.  Writes

@@ -11,7 +11,7 @@ RUNS=${FUZZ_RUNS:-1000000}
 out=build/fuzz
 mkdir -p "$out"
 CLANG=${CLANG:-clang}
-flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude"
+flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc"
 report=tests/fuzz/RUNS.md
 {
 	echo "# Fuzzing runs"
@@ -27,7 +27,7 @@ for src in tests/fuzz/fuzz-*.c; do
 	t=${t#fuzz-}
 	runs=$RUNS
 	case $t in proc-cgroup|mountinfo|keyed) runs=$((RUNS * 10)) ;; esac
-	$CLANG $flags -o "$out/fuzz-$t" "$src" src/parse.c
+	$CLANG $flags -o "$out/fuzz-$t" "$src" src/1-base/parse.c
 	mkdir -p "$out/new-$t"
 	start=$(date +%s.%N)
 	"$out/fuzz-$t" -runs="$runs" -max_len=4096 -artifact_prefix="$out/crash-$t-" \

@@ -3,23 +3,24 @@
  * Private structures of libshrinker, the layers, the lock order and the
  * invariants.
  *
- * Layers, from the bottom (a file calls into its own layer and those below,
- * never up: farm-studio look src draws no circle of files and no arrow
- * that runs back up; each file's declarations are in its own header, or
- * here under its name):
- *  1. base: util.c (clock, log, eventfds, RSS, trim), wake.c (the
+ * Layers: src/N-name/ is layer N, from the bottom.  A file calls into its
+ * own layer and those below, never up, and includes headers the same way,
+ * by their layer's path ("3-model/measure.h"); tests/test-layers.sh checks
+ * both (scripts/check-layers.pl), and farm-studio look src draws no circle
+ * and no arrow that runs back up.  Each file's declarations are in its own
+ * header, or here under its name.
+ *  1-base: util.c (clock, log, eventfds, RSS, trim), wake.c (the
  *     reclaimer's wake-up, and the ask for a fresh measurement), stock.c
  *     (per-CPU stocks for the hot calls), parse.c, histogram.c, files.c;
- *  2. what the kernel and the peers say: cgroup.c, peers.c, source.c (the
- *     sources' table and life cycle), returned.c;
- *  3. the model: growth.c (growth clock, brake), watermarks.c, room.c (the
+ *  2-kernel, what the kernel and the peers say: cgroup.c, peers.c,
+ *     source.c (the sources' table and life cycle), returned.c;
+ *  3-model: growth.c (growth clock, brake), watermarks.c, room.c (the
  *     room to grow), measure.c (the measurement and the mon lock);
- *  4. the pressure sources, monitor-*.c, and monitor.c (their glue, the
- *     decision);
- *  5. the registry: registry.c (the list, the lib lock, one call,
- *     dispatch);
- *  6. the engine: fair.c, reclaimer.c (rounds, the thread, the requests);
- *  7. registration: lifecycle.c.
+ *  4-monitor: the pressure sources of each kind, monitor-*.c, and
+ *     monitor.c (their glue, the decision);
+ *  5-registry: registry.c (the list, the lib lock, one call, dispatch);
+ *  6-engine: fair.c, reclaimer.c (rounds, the thread, the requests);
+ *  7-api: lifecycle.c (registration).
  *
  * Locks (take them in this order; never hold one while calling user code):
  *  1. the lib lock        (registry.c's, taken through shrinker__lock())

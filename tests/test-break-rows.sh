@@ -44,7 +44,7 @@ fi
 # The check itself: a row whose text is not in the file is found.
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
-printf '== a row that cannot apply\nfile src/util.c\nfrom no such text in util.c, ever\nto   x\ntest test-parse 1\n' > "$tmp"
+printf '== a row that cannot apply\nfile src/1-base/util.c\nfrom no such text in util.c, ever\nto   x\ntest test-parse 1\n' > "$tmp"
 if perl -e '
 	local $/; open(my $fh, "<", $ARGV[0]) or die; my $r = <$fh>;
 	my ($file) = $r =~ /^file (\S+)$/m; my ($from) = $r =~ /^from (.*)$/m;

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "../src/internal.h"
-#include "../src/monitor.h"
+#include "../src/4-monitor/monitor.h"
 #include "helpers.h"
 #include "shrinker.h"
 #include "tap.h"

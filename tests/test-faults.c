@@ -18,8 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../src/files.h"
-#include "../src/monitor.h"
+#include "../src/1-base/files.h"
+#include "../src/4-monitor/monitor.h"
 #include "helpers.h"
 #include "shrinker.h"
 #include "tap.h"

@@ -22,11 +22,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../src/files.h"
-#include "../src/growth.h"
+#include "../src/1-base/files.h"
+#include "../src/3-model/growth.h"
 #include "../src/internal.h"
-#include "../src/monitor.h"
-#include "../src/room.h"
+#include "../src/4-monitor/monitor.h"
+#include "../src/3-model/room.h"
 #include "helpers.h"
 #include "tap.h"
 

@@ -16,11 +16,11 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "../src/cgroup.h"
+#include "../src/2-kernel/cgroup.h"
 #include "../src/internal.h"
-#include "../src/measure.h"
-#include "../src/monitor.h"
-#include "../src/peers.h"
+#include "../src/3-model/measure.h"
+#include "../src/4-monitor/monitor.h"
+#include "../src/2-kernel/peers.h"
 #include "helpers.h"
 #include "tap.h"
 

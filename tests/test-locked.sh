@@ -9,7 +9,7 @@ cd "${TOP_SRCDIR:-.}"
 echo "1..6"
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
-out=$(perl scripts/check-locked.pl src/*.c 2>&1)
+out=$(perl scripts/check-locked.pl src/*/*.c 2>&1)
 st=$?
 echo "$out" | sed 's/^#*/# /'
 n=$(echo "$out" | sed -n 's/^# \([0-9]*\) functions named.*/\1/p')
@@ -19,11 +19,11 @@ else
 	echo "not ok 1 - every *_locked function asserts its lock; holder counts change in the wrappers only"
 fi
 # Broken copies: an assertion removed, a holder count changed by hand.
-cp src/*.c "$t/"
+cp src/*/*.c "$t/"
 f=$(grep -l 'SHRINKER__ASSERT_MON_HELD();' "$t"/watermarks.c)
 sed -i '0,/^\tSHRINKER__ASSERT_MON_HELD();$/{/^\tSHRINKER__ASSERT_MON_HELD();$/d}' "$f"
 a=$(perl scripts/check-locked.pl "$t"/*.c 2>&1)
-cp src/*.c "$t/"
+cp src/*/*.c "$t/"
 sed -i '0,/^\tSHRINKER__ASSERT_LIB_HELD();$/s//\tSHRINKER__ASSERT_LIB_HELD();\n\tshrinker__lib_held++;/' "$t"/reclaimer.c
 b=$(perl scripts/check-locked.pl "$t"/*.c 2>&1)
 if echo "$a" | grep -q "does not assert the lock it needs" &&
@@ -36,7 +36,7 @@ fi
 # Every mutex src/ defines is named in the lock order.
 order=$(sed -n '/^ \* Locks (take them in this order/,/^ \*  Atomics need no lock/p' src/internal.h)
 missing=""
-for lock in $(grep -ho 'pthread_mutex_t [a-z_]*' src/*.c src/*.h | awk '{print $2}' | sort -u); do
+for lock in $(grep -ho 'pthread_mutex_t [a-z_]*' src/*/*.[ch] src/*.h | awk '{print $2}' | sort -u); do
 	echo "$order" | grep -q "$lock" || missing="$missing $lock"
 done
 if [ -z "$missing" ]; then
@@ -55,7 +55,7 @@ fi
 # (scripts/check-owners.pl), and that check fails on a copy that names one
 # elsewhere.
 owners="measure.c:shrinker__mon"
-out=$(perl scripts/check-owners.pl $owners -- src/*.c 2>&1)
+out=$(perl scripts/check-owners.pl $owners -- src/*/*.c 2>&1)
 st=$?
 echo "$out" | sed 's/^#*/# /'
 if [ "$st" = 0 ]; then
@@ -63,10 +63,10 @@ if [ "$st" = 0 ]; then
 else
 	echo "not ok 5 - each global struct of state is named only by its owner ($owners)"
 fi
-cp src/*.c "$t/"
+cp src/*/*.c "$t/"
 sed -i '0,/^\tconst struct shrinker__mon \*m = shrinker__measured();$/s//\tconst struct shrinker__mon *m = \&shrinker__mon;/' "$t"/monitor.c
 if ! perl scripts/check-owners.pl $owners -- "$t"/*.c >/dev/null 2>&1 &&
-   ! cmp -s src/monitor.c "$t"/monitor.c; then
+   ! cmp -s src/4-monitor/monitor.c "$t"/monitor.c; then
 	echo "ok 6 - the owner check fails on a copy broken on purpose"
 else
 	echo "not ok 6 - the owner check fails on a copy broken on purpose"

@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../src/parse.h"
+#include "../src/1-base/parse.h"
 #include "helpers.h"
 #include "tap.h"
 

@@ -5,7 +5,7 @@
 # are in tests/break/rows, one block a row:
 #
 #   == the row, as RELIABILITY.md words it (its section, then its fault)
-#   file src/reclaimer.c
+#   file src/6-engine/reclaimer.c
 #   from text found exactly once in the file (\n for a line break)
 #   to   what it becomes
 #   test test-reclaim 4       (a test binary and its number, or a .sh test)

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "source.h"
+#include "2-kernel/source.h"
 
 static const char *const names[SHRINKER__SRC_COUNT] = {
 	[SHRINKER__SRC_LIMITS] = "limit-changes",

@@ -21,10 +21,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "files.h"
+#include "1-base/files.h"
+#include "1-base/parse.h"
+#include "3-model/measure.h"
+#include "4-monitor/kinds.h"
 #include "internal.h"
-#include "measure.h"
-#include "parse.h"
 
 /* 10 % stall over 1 s (20 % over 2 s where the kernel takes only multiples
  * of 2 s: see round_window()).  Sized so that a stall is noticed while it is

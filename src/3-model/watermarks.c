@@ -25,10 +25,9 @@
 #define _GNU_SOURCE
 #include <string.h>
 
-#include "growth.h"
-#include "growth.h"
+#include "3-model/growth.h"
+#include "3-model/watermarks.h"
 #include "internal.h"
-#include "watermarks.h"
 
 /* The soft watermark is the growth seen in the last second (measure.c's
  * rate_slow, a maximum that halves every half second) times the reaction

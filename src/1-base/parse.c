@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "parse.h"
+#include "1-base/parse.h"
 
 /* Hand-written instead of strtoull(): bounded by len, no locale, no errno. */
 static int parse_u64(const char *p, const char *end, uint64_t *ret,

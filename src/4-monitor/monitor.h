@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "measure.h"
+#include "3-model/measure.h"
 #include "internal.h"
 #include "shrinker.h"
 

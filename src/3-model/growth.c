@@ -33,8 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "files.h"
-#include "growth.h"
+#include "1-base/files.h"
+#include "3-model/growth.h"
 #include "internal.h"
 
 #define MIN_STEP (256ll << 10)

@@ -31,9 +31,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "growth.h"
+#include "3-model/growth.h"
+#include "4-monitor/monitor.h"
 #include "internal.h"
-#include "monitor.h"
 
 /* Passes over the shrinkers in one phase (soft or hard) of a request.  A
  * shrinker that frees something but not all of its share is asked again, up

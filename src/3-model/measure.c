@@ -17,12 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "files.h"
-#include "growth.h"
-#include "measure.h"
-#include "parse.h"
-#include "peers.h"
-#include "room.h"
+#include "1-base/files.h"
+#include "1-base/parse.h"
+#include "2-kernel/peers.h"
+#include "3-model/growth.h"
+#include "3-model/measure.h"
+#include "3-model/room.h"
 
 #define RATE_HALF_LIFE_S 0.1
 #define RATE_MIN_NS 10000000ull

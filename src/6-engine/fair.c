@@ -25,9 +25,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 
-#include "growth.h"
+#include "3-model/growth.h"
+#include "3-model/room.h"
 #include "internal.h"
-#include "room.h"
 
 /* A credit not used within this long is given back to everybody. */
 #define CREDIT_TTL_NS 1000000000ull

@@ -27,9 +27,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "1-base/parse.h"
+#include "3-model/measure.h"
+#include "4-monitor/kinds.h"
 #include "internal.h"
-#include "measure.h"
-#include "parse.h"
 
 static enum shrinker__signal stream_handle(struct shrinker__source *s,
 					   short revents)

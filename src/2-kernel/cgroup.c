@@ -16,9 +16,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cgroup.h"
+#include "1-base/parse.h"
+#include "2-kernel/cgroup.h"
 #include "internal.h"
-#include "parse.h"
 
 /* Read buffers, static so that a measurement allocates nothing: the
  * callers hold the mon lock (measure.c, monitor.c), which guards them.

@@ -15,12 +15,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cgroup.h"
-#include "peers.h"
+#include "2-kernel/cgroup.h"
+#include "2-kernel/peers.h"
+#include "2-kernel/source.h"
+#include "3-model/watermarks.h"
 #include "internal.h"
 #include "shrinker.h"
-#include "source.h"
-#include "watermarks.h"
 
 struct shrinker__mon {
 	pthread_mutex_t lock;

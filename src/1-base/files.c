@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "files.h"
+#include "1-base/files.h"
 #include "internal.h"
 
 static char root_override[SHRINKER__PATH_MAX];

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "files.h"
+#include "1-base/files.h"
 
 struct shrinker__cgroup {
 	int version;                        /* 0: none usable, 1 or 2 */

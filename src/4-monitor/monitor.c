@@ -20,13 +20,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "files.h"
-#include "growth.h"
+#include "1-base/files.h"
+#include "1-base/parse.h"
+#include "2-kernel/peers.h"
+#include "3-model/growth.h"
+#include "3-model/room.h"
+#include "4-monitor/kinds.h"
+#include "4-monitor/monitor.h"
 #include "internal.h"
-#include "monitor.h"
-#include "parse.h"
-#include "room.h"
-#include "peers.h"
 
 /* Polling where no kernel event covers the soft watermark: the interval is
  * the time the observed growth needs to use half the distance to it, from

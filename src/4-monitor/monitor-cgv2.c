@@ -17,9 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "files.h"
-#include "measure.h"
-#include "parse.h"
+#include "1-base/files.h"
+#include "1-base/parse.h"
+#include "3-model/measure.h"
+#include "4-monitor/kinds.h"
 
 
 static int read_events(struct shrinker__source *s, uint64_t *high,

@@ -14,7 +14,8 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "measure.h"
+#include "3-model/measure.h"
+#include "4-monitor/kinds.h"
 
 static enum shrinker__signal limits_handle(struct shrinker__source *s,
 					   short revents)

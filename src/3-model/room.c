@@ -16,10 +16,10 @@
 #define _GNU_SOURCE
 #include <stdatomic.h>
 
-#include "growth.h"
+#include "3-model/growth.h"
+#include "3-model/room.h"
+#include "3-model/watermarks.h"
 #include "internal.h"
-#include "room.h"
-#include "watermarks.h"
 
 /* Most a CPU's stock takes at a time. */
 #define BATCH_MAX (1ull << 20)

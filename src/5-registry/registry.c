@@ -16,11 +16,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "growth.h"
+#include "3-model/growth.h"
+#include "3-model/room.h"
+#include "4-monitor/monitor.h"
 #include "internal.h"
-#include "monitor.h"
 #include "osv/shrinker.h"
-#include "room.h"
 
 /* The registry (the lib lock guards it, but for exiting). */
 static struct shrinker__lib {

@@ -20,8 +20,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "3-model/measure.h"
+#include "4-monitor/kinds.h"
 #include "internal.h"
-#include "measure.h"
 
 static enum shrinker__signal drain_measure(struct shrinker__source *s, short r)
 {

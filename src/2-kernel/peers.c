@@ -67,8 +67,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "2-kernel/peers.h"
 #include "internal.h"
-#include "peers.h"
 
 /* The table: a header and FIRST_SLOTS slots (the layout of version 1,
  * whose processes still share it), then chunks of CHUNK_SLOTS appended as

@@ -20,7 +20,8 @@
  *     monitor.c (their glue, the decision);
  *  5-registry: registry.c (the list, the lib lock, one call, dispatch);
  *  6-engine: fair.c, reclaimer.c (rounds, the thread, the requests);
- *  7-api: lifecycle.c (registration).
+ *  7-api: the public API, every exported function with its argument
+ *     checks: api.c, and lifecycle.c (registration).
  *
  * Locks (take them in this order; never hold one while calling user code):
  *  1. the lib lock        (registry.c's, taken through shrinker__lock())
@@ -208,6 +209,13 @@ void shrinker__rss_forget(void);
 bool shrinker__trim(void);
 
 /* registry.c */
+/* The API's calls on the registry: shrinker_set_size() (s not NULL),
+ * shrinker_get_fd(), shrinker_dispatch() (the calls made), and
+ * shrinker_get_stats() (s not NULL). */
+void shrinker__set_size(struct shrinker *s, uint64_t bytes);
+int shrinker__dispatch_fd(void);
+int shrinker__dispatch(void);
+void shrinker__stats_of(const struct shrinker *s, struct shrinker_stats *ret);
 void shrinker__lock(void);
 void shrinker__unlock(void);
 /* Take the lock by *until (NULL: only if it is free at once); whether it
@@ -351,6 +359,11 @@ bool shrinker__measure_asked(void);
 void shrinker__measure_asked_clear(void);
 
 /* fair.c */
+/* shrinker_may_grow_cache() for a cache s: its credit, the room, or a
+ * request to take from the caches above their fair share (false). */
+bool shrinker__fair_grant(struct shrinker *s, uint64_t bytes);
+/* shrinker_get_capacity(): 0, or -ENODATA before s said its size. */
+int shrinker__fair_capacity(const struct shrinker *s, uint64_t *ret);
 /* Serve what caches below their fair share asked for (lock held, reclaimer
  * thread): the caches above it are asked, softly, for their excess. */
 void shrinker__rebalance_locked(void);
@@ -361,6 +374,11 @@ uint64_t shrinker__fair_wanted_locked(void);
 void shrinker__fair_forget_locked(struct shrinker *s);
 
 /* reclaimer.c */
+/* shrinker_request_reclaim() (arguments checked by the caller): 0,
+ * -EDEADLK (SHRINKER_WAIT on the reclaimer thread), -EAGAIN. */
+int shrinker__reclaimer_request(uint64_t bytes, unsigned flags, size_t *freed);
+/* shrinker_get_global_stats(). */
+void shrinker__global_stats(struct shrinker_global_stats *ret);
 /* Start the reclaimer thread if it is not running (lock held). */
 int shrinker__reclaimer_start_locked(void);
 /* Serve a request: split target (resident bytes) among the active

@@ -554,12 +554,10 @@ static int brake(int64_t delta)
 	return r;
 }
 
-SHRINKER_EXPORT int shrinker_account(int64_t delta, unsigned flags)
+int shrinker__growth_account(int64_t delta, bool wait)
 {
-	if (flags & ~(unsigned)SHRINKER_ACCOUNT_WAIT)
-		return -EINVAL;
 	shrinker__growth_note(delta);
-	if (!(flags & SHRINKER_ACCOUNT_WAIT) || delta <= 0)
+	if (!wait || delta <= 0)
 		return 0;
 	return brake(delta);
 }

@@ -20,6 +20,10 @@ void shrinker__growth_measured_locked(uint64_t headroom, uint64_t soft, uint64_t
 /* The binding cgroup changed or was found (mon lock held): the probe reads
  * dir's usage file for a cgroup of version (1 or 2; 0: none, RSS). */
 void shrinker__growth_reopen_locked(int version, const char *dir);
+/* shrinker_account(): growth of delta bytes reported, and with wait, a
+ * thread held while the headroom is below the hard watermark (0, 1 if it
+ * was held and let go, -ETIMEDOUT). */
+int shrinker__growth_account(int64_t delta, bool wait);
 /* Growth of delta bytes (negative: shrinkage) reported by the program. */
 void shrinker__growth_note(int64_t delta);
 /* A refusal of bytes (> 0): a cache that replaces entries instead may

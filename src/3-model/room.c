@@ -248,7 +248,7 @@ static void room_refused(uint64_t bytes)
 		shrinker__measure_ask();
 }
 
-SHRINKER_EXPORT bool shrinker_may_grow(size_t bytes)
+bool shrinker__room_grant(uint64_t bytes)
 {
 	if (room_take(bytes))
 		return true;

@@ -42,6 +42,9 @@ uint64_t shrinker__room_left(void);
 void shrinker__room_reserve(uint64_t bytes);
 void shrinker__room_unreserve(uint64_t bytes);
 uint64_t shrinker__room_reserved(void);
+/* shrinker_may_grow(): bytes granted from the room (true), or refused,
+ * which may ask for a fresh measurement. */
+bool shrinker__room_grant(uint64_t bytes);
 /* bytes were granted to a cache (shrinker_may_grow(), or a credit in
  * fair.c): counted as granted growth (not a competitor's, for the
  * watermarks) and on the growth clock. */

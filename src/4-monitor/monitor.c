@@ -896,14 +896,12 @@ void shrinker__monitor_forget(void)
 	shrinker__mon_unlock();
 }
 
-SHRINKER_EXPORT int shrinker_get_memory(struct shrinker_memory *ret)
+int shrinker__monitor_memory(struct shrinker_memory *ret)
 {
 	const struct shrinker__mon *m = shrinker__measured();
 	bool due;
 	int r;
 
-	if (!ret)
-		return -EINVAL;
 	shrinker__mon_lock();
 	/* Not looked for yet, or forgotten: look. */
 	if (!m->cg.version && !m->cg.why[0])
@@ -920,39 +918,26 @@ SHRINKER_EXPORT int shrinker_get_memory(struct shrinker_memory *ret)
 	return r;
 }
 
-SHRINKER_EXPORT int shrinker_set_limit(uint64_t bytes)
+void shrinker__monitor_set_limit(uint64_t bytes)
 {
 	shrinker__mon_lock();
 	shrinker__budget_set_locked(bytes);
 	shrinker__mon_unlock();
 	shrinker__measure_ask();
-	return 0;
 }
 
-SHRINKER_EXPORT int shrinker_set_watermarks(unsigned soft_permille,
-					    unsigned hard_permille)
+void shrinker__monitor_set_watermarks(unsigned soft_permille, unsigned hard_permille)
 {
-	bool fixed = soft_permille || hard_permille;
-
-	if (fixed && (hard_permille == 0 || hard_permille >= soft_permille ||
-		      soft_permille > 500))
-		return -EINVAL;
 	shrinker__mon_lock();
 	shrinker__watermarks_configure_locked(soft_permille, hard_permille);
 	shrinker__mon_unlock();
 	shrinker__measure_ask();
-	return 0;
 }
 
-SHRINKER_EXPORT int shrinker_get_source(unsigned index,
-					struct shrinker_source_info *ret)
+void shrinker__monitor_source(unsigned index, struct shrinker_source_info *ret)
 {
 	struct shrinker_source_info info = { 0 };
 
-	if (!ret)
-		return -EINVAL;
-	if (index >= SHRINKER__SRC_COUNT)
-		return -ENOENT;
 	shrinker__mon_lock();
 	snprintf(info.name, sizeof(info.name), "%s", shrinker__source_name(index));
 	info.active = shrinker__sources_opened_locked() &&
@@ -962,5 +947,4 @@ SHRINKER_EXPORT int shrinker_get_source(unsigned index,
 						   : "not started");
 	shrinker__mon_unlock();
 	*ret = info;
-	return 0;
 }

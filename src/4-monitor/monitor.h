@@ -56,6 +56,14 @@ void shrinker__monitor_atfork_child(void);
 /* Forget the cgroup, the measurement and the budget, so that the next
  * measurement starts over (tests switching fixture trees). */
 void shrinker__monitor_forget(void);
+/* The API's calls (no lock held): shrinker_get_memory() (looks for the
+ * cgroup if not yet, measures; 0 or -ENODATA), shrinker_set_limit(),
+ * shrinker_set_watermarks() (checked by the caller), and
+ * shrinker_get_source() (index checked by the caller). */
+int shrinker__monitor_memory(struct shrinker_memory *ret);
+void shrinker__monitor_set_limit(uint64_t bytes);
+void shrinker__monitor_set_watermarks(unsigned soft_permille, unsigned hard_permille);
+void shrinker__monitor_source(unsigned index, struct shrinker_source_info *ret);
 /* Add the monitor's counters to *st (lib lock held). */
 void shrinker__monitor_add_stats(struct shrinker_global_stats *st);
 

@@ -174,11 +174,6 @@ void shrinker__dispatch_atfork_child_locked(void)
 	L->dispatch_signalled = false;
 }
 
-SHRINKER_EXPORT unsigned shrinker_version(void)
-{
-	return SHRINKER_VERSION_HEX;
-}
-
 void shrinker__list_add_tail_locked(struct shrinker *s)
 {
 	struct shrinker__lib *L = &shrinker__lib;
@@ -213,12 +208,10 @@ void shrinker__list_del_locked(struct shrinker *s)
 	L->stats.shrinkers = L->count;
 }
 
-SHRINKER_EXPORT int shrinker_set_size(struct shrinker *s, size_t bytes)
+void shrinker__set_size(struct shrinker *s, uint64_t bytes)
 {
 	uint64_t old;
 
-	if (!s)
-		return -EINVAL;
 	old = atomic_exchange_explicit(&s->size, bytes, memory_order_relaxed);
 	atomic_store_explicit(&s->size_known, true, memory_order_relaxed);
 	/* Growth of a cache is what the growth clock counts. */
@@ -228,12 +221,6 @@ SHRINKER_EXPORT int shrinker_set_size(struct shrinker *s, size_t bytes)
 	else if (bytes < old)
 		shrinker__growth_note(-(int64_t)(old - bytes > INT64_MAX ? INT64_MAX
 								   : old - bytes));
-	return 0;
-}
-
-SHRINKER_EXPORT const char *shrinker_name(const struct shrinker *s)
-{
-	return s ? s->name : NULL;
 }
 
 uint64_t shrinker__call_locked(struct shrinker *s, uint64_t target, bool hard,
@@ -340,7 +327,7 @@ void shrinker__dispatch_signal_locked(void)
 		L->dispatch_signalled = true;
 }
 
-SHRINKER_EXPORT int shrinker_get_fd(void)
+int shrinker__dispatch_fd(void)
 {
 	int fd;
 
@@ -379,7 +366,7 @@ bool shrinker__any_pending_locked(void)
 	return false;
 }
 
-SHRINKER_EXPORT int shrinker_dispatch(void)
+int shrinker__dispatch(void)
 {
 	struct shrinker__lib *L = &shrinker__lib;
 	struct shrinker *s, *next;
@@ -439,13 +426,10 @@ SHRINKER_EXPORT int shrinker_dispatch(void)
 	return calls;
 }
 
-SHRINKER_EXPORT int shrinker_get_stats(const struct shrinker *s,
-				       struct shrinker_stats *ret)
+void shrinker__stats_of(const struct shrinker *s, struct shrinker_stats *ret)
 {
 	struct shrinker_stats st;
 
-	if (!s || !ret)
-		return -EINVAL;
 	shrinker__lock();
 	st = (struct shrinker_stats){
 		.calls = s->calls,
@@ -465,7 +449,6 @@ SHRINKER_EXPORT int shrinker_get_stats(const struct shrinker *s,
 	};
 	shrinker__unlock();
 	*ret = st;
-	return 0;
 }
 
 void shrinker__registry_stats_locked(struct shrinker_global_stats *st)

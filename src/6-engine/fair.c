@@ -105,14 +105,12 @@ static bool use_credit_locked(struct shrinker *s, uint64_t bytes, uint64_t now)
 	return true;
 }
 
-SHRINKER_EXPORT bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes)
+bool shrinker__fair_grant(struct shrinker *s, uint64_t bytes)
 {
 	uint64_t fair, size, chunk, now, last;
 	bool ok, wake = false;
 	unsigned n;
 
-	if (!s)
-		return shrinker_may_grow(bytes);
 	/* No lock on the way that grants from the common room: the lock
 	 * only when some cache holds a credit, or after a refusal, at most
 	 * once a millisecond per cache. */
@@ -125,7 +123,7 @@ SHRINKER_EXPORT bool shrinker_may_grow_cache(struct shrinker *s, size_t bytes)
 			return true;
 		}
 	}
-	if (shrinker_may_grow(bytes))
+	if (shrinker__room_grant(bytes))
 		return true;
 	now = shrinker__now_ns();
 	last = atomic_load_explicit(&s->fair_look_ns, memory_order_relaxed);
@@ -265,14 +263,11 @@ void shrinker__rebalance_locked(void)
 			(unsigned long long)freed >> 10);
 }
 
-SHRINKER_EXPORT int shrinker_get_capacity(const struct shrinker *s,
-					  uint64_t *ret)
+int shrinker__fair_capacity(const struct shrinker *s, uint64_t *ret)
 {
 	uint64_t size, cap, room;
 	unsigned n;
 
-	if (!s || !ret)
-		return -EINVAL;
 	shrinker__lock();
 	if (!atomic_load_explicit(&s->size_known, memory_order_relaxed)) {
 		shrinker__unlock();

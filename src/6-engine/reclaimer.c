@@ -715,15 +715,11 @@ int shrinker__reclaimer_start_locked(void)
 	return 0;
 }
 
-SHRINKER_EXPORT int shrinker_request_reclaim(size_t bytes, unsigned flags,
-					     size_t *freed)
+int shrinker__reclaimer_request(uint64_t bytes, unsigned flags, size_t *freed)
 {
 	uint64_t seq, got = 0;
 	unsigned i;
 	int r;
-
-	if (!bytes || (flags & ~(unsigned)(SHRINKER_HARD | SHRINKER_WAIT)))
-		return -EINVAL;
 
 	shrinker__lock();
 	if ((flags & SHRINKER_WAIT) && shrinker__on_reclaimer_thread_locked()) {
@@ -762,10 +758,8 @@ SHRINKER_EXPORT int shrinker_request_reclaim(size_t bytes, unsigned flags,
 	return 0;
 }
 
-SHRINKER_EXPORT int shrinker_get_global_stats(struct shrinker_global_stats *ret)
+void shrinker__global_stats(struct shrinker_global_stats *ret)
 {
-	if (!ret)
-		return -EINVAL;
 	shrinker__lock();
 	shrinker__registry_stats_locked(ret);
 	ret->requests = rec.stats.requests;
@@ -786,5 +780,4 @@ SHRINKER_EXPORT int shrinker_get_global_stats(struct shrinker_global_stats *ret)
 	ret->giveback_per_s = shrinker__giveback_rate();
 	shrinker__monitor_add_stats(ret);
 	shrinker__unlock();
-	return 0;
 }

@@ -13,23 +13,20 @@
 #include "2-kernel/source.h"
 #include "3-model/measure.h"
 
-/* monitor-*.c: open a source (mon lock held), filling s->fd, s->events,
- * s->handle, s->active and s->detail; a source that cannot be used says why
- * in s->detail and stays inactive; a NULL source is not wanted.  Re-arm
- * functions run after a measurement that moved the limit or watermarks. */
-void shrinker__limits_open(const struct shrinker__mon *m, struct shrinker__source *s);
-void shrinker__cgv1_open(const struct shrinker__mon *m, struct shrinker__source *thr,
-			 struct shrinker__source *medium,
-			 struct shrinker__source *critical);
-void shrinker__cgv1_rearm(const struct shrinker__mon *m, struct shrinker__source *thr);
-void shrinker__cgv2_open(const struct shrinker__mon *m, struct shrinker__source *events,
-			 struct shrinker__source *psi);
+/* monitor-*.c: open a source (mon lock held), one function a source with
+ * one signature (monitor.c keeps them in a table), filling s->fd,
+ * s->events, s->handle, s->active and s->detail; a source that cannot be
+ * used says why in s->detail and stays inactive.  The cgroup v1
+ * thresholds' open is also their re-arm, after a measurement that moved
+ * the limit or the watermarks; without a limit they wait for one (the
+ * limits source re-arms them when a limit is written). */
+typedef void shrinker__open_fn(const struct shrinker__mon *m, struct shrinker__source *s);
+shrinker__open_fn shrinker__limits_open, shrinker__cgv1_rearm, shrinker__cgv1_medium_open,
+	shrinker__cgv1_critical_open, shrinker__cgv2_events_open, shrinker__cgv2_psi_open,
+	shrinker__psi_system_open, shrinker__systemd_open;
 /* Whether cgroup v1's usage thresholds are armed for the limit that binds
  * now (mon lock held). */
 bool shrinker__cgv1_armed_locked(const struct shrinker__mon *m);
-void shrinker__psi_system_open(const struct shrinker__mon *m, struct shrinker__source *s);
-void shrinker__cgv2_psi_open(const struct shrinker__mon *m, struct shrinker__source *s);
-void shrinker__systemd_open(const struct shrinker__mon *m, struct shrinker__source *s);
 
 /* monitor-psi.c: open a PSI trigger on path (trying windows the kernel
  * accepts), for the cgroup v2 and system sources and systemd's protocol. */

@@ -183,17 +183,12 @@ void shrinker__cgv1_rearm(const struct shrinker__mon *m, struct shrinker__source
 		 strcmp(dir, m->cg.dir) ? " (an ancestor's)" : "");
 }
 
-void shrinker__cgv1_open(const struct shrinker__mon *m, struct shrinker__source *thr,
-			 struct shrinker__source *medium,
-			 struct shrinker__source *critical)
+void shrinker__cgv1_medium_open(const struct shrinker__mon *m, struct shrinker__source *s)
 {
-	/* Without a limit the thresholds wait for one: the limits source
-	 * re-arms them when a limit is written.  A NULL source is not
-	 * wanted (SHRINKER_SOURCES). */
-	if (thr)
-		shrinker__cgv1_rearm(m, thr);
-	if (medium)
-		open_level(m, medium, "medium", drain_medium);
-	if (critical)
-		open_level(m, critical, "critical", drain_hard);
+	open_level(m, s, "medium", drain_medium);
+}
+
+void shrinker__cgv1_critical_open(const struct shrinker__mon *m, struct shrinker__source *s)
+{
+	open_level(m, s, "critical", drain_hard);
 }

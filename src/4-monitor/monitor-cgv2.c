@@ -61,17 +61,16 @@ static enum shrinker__signal events_handle(struct shrinker__source *s,
 	return sig;
 }
 
-void shrinker__cgv2_open(const struct shrinker__mon *m, struct shrinker__source *ev,
-			 struct shrinker__source *psi)
+void shrinker__cgv2_events_open(const struct shrinker__mon *m, struct shrinker__source *ev)
 {
 	char path[SHRINKER__PATH_MAX];
 	int saved = errno;
 
 	/* The events of the cgroup whose limit binds: an ancestor's memory.max
 	 * being hit counts there, not in ours. */
-	if (ev && shrinker__join(path, sizeof(path),
-				 m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir,
-				 "memory.events") == 0) {
+	if (shrinker__join(path, sizeof(path),
+			   m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir,
+			   "memory.events") == 0) {
 		ev->fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (ev->fd < 0 ||
 		    read_events(ev, &ev->ev_high, &ev->ev_max, &ev->ev_oom) < 0) {
@@ -87,6 +86,4 @@ void shrinker__cgv2_open(const struct shrinker__mon *m, struct shrinker__source 
 		}
 	}
 	errno = saved;
-	if (psi)
-		shrinker__cgv2_psi_open(m, psi);
 }

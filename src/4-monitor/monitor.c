@@ -315,11 +315,10 @@ static void rearm_locked(const struct shrinker__mon *m)
 		shrinker__cgv1_rearm(m, thr);
 }
 
-static void describe_poll_locked(const struct shrinker__mon *m)
+/* The poll "source": no descriptor, the timed looks (mon lock held). */
+static void poll_open(const struct shrinker__mon *m, struct shrinker__source *p)
 {
-	struct shrinker__source *p = shrinker__source_locked(SHRINKER__SRC_POLL);
-
-	SHRINKER__ASSERT_MON_HELD();
+	(void)m;
 	p->active = true;
 	snprintf(p->detail, sizeof(p->detail),
 		 "half the distance to the soft watermark at the growth rate, "
@@ -328,61 +327,44 @@ static void describe_poll_locked(const struct shrinker__mon *m)
 		 SHRINKER__POLL_FLAT_MS / 1000, POLL_IDLE_MS / 1000, POLL_MIN_MS);
 }
 
-/* Open every source for the cgroup in m->cg (mon lock held), except those
- * SHRINKER_SOURCES turned off; those of the other cgroup version say why
- * they are not used. */
-static struct shrinker__source *wanted_locked(enum shrinker__src_id id)
-{
-	SHRINKER__ASSERT_MON_HELD();
-	return shrinker__source_off_locked(id) ? NULL : shrinker__source_locked(id);
-}
+/* Each source: how it opens, and the cgroup version it needs (0: any). */
+static const struct {
+	shrinker__open_fn *open;
+	int version;
+} kinds[SHRINKER__SRC_COUNT] = {
+	[SHRINKER__SRC_LIMITS] = { shrinker__limits_open, 0 },
+	[SHRINKER__SRC_CGV1_THRESHOLD] = { shrinker__cgv1_rearm, 1 },
+	[SHRINKER__SRC_CGV1_MEDIUM] = { shrinker__cgv1_medium_open, 1 },
+	[SHRINKER__SRC_CGV1_CRITICAL] = { shrinker__cgv1_critical_open, 1 },
+	[SHRINKER__SRC_CGV2_EVENTS] = { shrinker__cgv2_events_open, 2 },
+	[SHRINKER__SRC_CGV2_PSI] = { shrinker__cgv2_psi_open, 2 },
+	[SHRINKER__SRC_PSI_SYSTEM] = { shrinker__psi_system_open, 0 },
+	[SHRINKER__SRC_SYSTEMD] = { shrinker__systemd_open, 0 },
+	[SHRINKER__SRC_POLL] = { poll_open, 0 },
+};
 
-static void unused_locked(enum shrinker__src_id id, const char *why)
-{
-	struct shrinker__source *s = shrinker__source_locked(id);
-
-	SHRINKER__ASSERT_MON_HELD();
-	snprintf(s->detail, sizeof(s->detail), "%s", why);
-}
-
+/* Open every source for the cgroup in m->cg (mon lock held), in the
+ * table's order, except those SHRINKER_SOURCES turned off (not opened at
+ * all: the cgroup v1 thresholds would cost an RCU grace period each for
+ * nothing) and those of the other cgroup version, which say why. */
 static void open_sources_locked(const struct shrinker__mon *m)
 {
-	static const char off_why[] = "turned off by SHRINKER_SOURCES";
-	const char *other = m->cg.version ? NULL : "no memory cgroup";
 	unsigned i;
 
 	SHRINKER__ASSERT_MON_HELD();
 	shrinker__sources_reset_locked("not used here");
-	if (wanted_locked(SHRINKER__SRC_LIMITS))
-		shrinker__limits_open(m, wanted_locked(SHRINKER__SRC_LIMITS));
-	if (m->cg.version == 1) {
-		/* Off sources are opened and closed at once: the thresholds
-		 * would otherwise cost an RCU grace period each for nothing. */
-		if (wanted_locked(SHRINKER__SRC_CGV1_THRESHOLD))
-			shrinker__cgv1_rearm(m, wanted_locked(SHRINKER__SRC_CGV1_THRESHOLD));
-		shrinker__cgv1_open(m, NULL, wanted_locked(SHRINKER__SRC_CGV1_MEDIUM),
-				    wanted_locked(SHRINKER__SRC_CGV1_CRITICAL));
-	} else {
-		unused_locked(SHRINKER__SRC_CGV1_THRESHOLD, other ? other : "cgroup v2 here");
-		unused_locked(SHRINKER__SRC_CGV1_MEDIUM, other ? other : "cgroup v2 here");
-		unused_locked(SHRINKER__SRC_CGV1_CRITICAL, other ? other : "cgroup v2 here");
-	}
-	if (m->cg.version == 2) {
-		shrinker__cgv2_open(m, wanted_locked(SHRINKER__SRC_CGV2_EVENTS),
-				    wanted_locked(SHRINKER__SRC_CGV2_PSI));
-	} else {
-		unused_locked(SHRINKER__SRC_CGV2_EVENTS, other ? other : "cgroup v1 here");
-		unused_locked(SHRINKER__SRC_CGV2_PSI, other ? other : "cgroup v1 here");
-	}
-	if (wanted_locked(SHRINKER__SRC_PSI_SYSTEM))
-		shrinker__psi_system_open(m, wanted_locked(SHRINKER__SRC_PSI_SYSTEM));
-	if (wanted_locked(SHRINKER__SRC_SYSTEMD))
-		shrinker__systemd_open(m, wanted_locked(SHRINKER__SRC_SYSTEMD));
-	if (wanted_locked(SHRINKER__SRC_POLL))
-		describe_poll_locked(m);
-	for (i = 0; i < SHRINKER__SRC_COUNT; i++)
+	for (i = 0; i < SHRINKER__SRC_COUNT; i++) {
+		struct shrinker__source *s = shrinker__source_locked(i);
+
 		if (shrinker__source_off_locked((enum shrinker__src_id)i))
-			shrinker__source_close(shrinker__source_locked(i), off_why);
+			shrinker__source_close(s, "turned off by SHRINKER_SOURCES");
+		else if (kinds[i].version && kinds[i].version != m->cg.version)
+			snprintf(s->detail, sizeof(s->detail), "%s",
+				 !m->cg.version ? "no memory cgroup"
+				 : m->cg.version == 1 ? "cgroup v1 here" : "cgroup v2 here");
+		else
+			kinds[i].open(m, s);
+	}
 	shrinker__debug("sources open; cgroup v%d %s; %s", m->cg.version,
 			m->cg.version ? m->cg.dir : m->cg.why,
 			shrinker__source_locked(SHRINKER__SRC_CGV1_THRESHOLD)->detail);

@@ -398,6 +398,11 @@ uint64_t shrinker__growth_cg_probed_ns(void)
 	return atomic_load_explicit(&growth_clock.cg_probe_ns, memory_order_relaxed);
 }
 
+bool shrinker__growth_measured(void)
+{
+	return atomic_load_explicit(&growth_clock.measured_once, memory_order_acquire);
+}
+
 void shrinker__growth_forget(void)
 {
 	atomic_store(&growth_clock.cg_probe_ns, 0);
@@ -430,7 +435,7 @@ static void note(int64_t delta, int64_t churn)
 				  &taken, &taken_churn))
 		return;
 	grown = clock_add(taken, taken_churn);
-	if (!atomic_load_explicit(&growth_clock.measured_once, memory_order_acquire))
+	if (!shrinker__growth_measured())
 		return;
 	if (!probe_due(grown))
 		return;
@@ -506,7 +511,7 @@ static int brake(int64_t delta)
 	uint64_t start, now, deadline;
 	int r = 0;
 
-	if (exempt || !atomic_load_explicit(&growth_clock.measured_once, memory_order_acquire) ||
+	if (exempt || !shrinker__growth_measured() ||
 	    !atomic_load_explicit(&growth_clock.armed, memory_order_relaxed))
 		return 0;
 	/* Probe unless the estimate is fresh and clear: a report whose probe

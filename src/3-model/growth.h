@@ -17,6 +17,9 @@ int64_t shrinker__growth_count(void);
  * cgroup's usage. */
 void shrinker__growth_measured_locked(uint64_t headroom, uint64_t soft, uint64_t hard,
 				      int64_t base, bool use_rss);
+/* Whether a measurement has set the clock since the start or the last
+ * shrinker__growth_forget() (any thread, no lock). */
+bool shrinker__growth_measured(void);
 /* The binding cgroup changed or was found (mon lock held): the probe reads
  * dir's usage file for a cgroup of version (1 or 2; 0: none, RSS). */
 void shrinker__growth_reopen_locked(int version, const char *dir);

@@ -316,8 +316,7 @@ static bool follow_cgroup_locked(struct shrinker__mon *m,
 	if (shrinker__sources_opened_locked() && cgroup_changed_locked(m)) {
 		/* Moved to another cgroup: follow, and re-open the sources
 		 * (on the reclaimer thread, in shrinker__monitor_check()). */
-		shrinker__cgroup_find(shrinker__root(), &m->cg);
-		shrinker__probe_follow_locked();
+		shrinker__measure_find_locked();
 		shrinker__sources_reopen_locked();
 		shrinker__debug("moved to another cgroup: v%d %s", m->cg.version,
 				m->cg.version ? m->cg.dir : m->cg.why);
@@ -333,8 +332,7 @@ static bool follow_cgroup_locked(struct shrinker__mon *m,
 	 * reading the old one. */
 	shrinker__files_forget();
 	m->last_find_ns = now;
-	shrinker__cgroup_find(shrinker__root(), &m->cg);
-	shrinker__probe_follow_locked();
+	shrinker__measure_find_locked();
 	if (m->cg.version != was)
 		shrinker__sources_reopen_locked();
 	if (was || m->cg.version)
@@ -499,7 +497,6 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 			       shrinker__peers_below_share(&m->peers), granted_before);
 	shrinker__growth_measured_locked(mem->headroom, mem->soft_watermark,
 					 mem->hard_watermark, probe_base, probe_rss);
-	shrinker__room_open();
 }
 
 int shrinker__measure_locked(void)
@@ -564,7 +561,6 @@ void shrinker__measure_forget_locked(void)
 	m->last_rss = 0;
 	shrinker__watermarks_forget_locked();
 	shrinker__growth_forget();
-	shrinker__room_close();
 	shrinker__probe_follow_locked();
 }
 

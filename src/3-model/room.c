@@ -11,7 +11,9 @@
  * peers goes further instead.  What fair.c freed for particular caches is
  * reserved, not room for the others.  The callbacks' progress is counted
  * here as well: the measurement takes no growth-rate sample while it is in
- * flux.  Every field is an atomic, and this file alone writes them.
+ * flux.  Every field is an atomic, and this file alone writes them; the
+ * figures count from the measurement that set the growth clock
+ * (shrinker__growth_measured()), which comes after them.
  */
 #define _GNU_SOURCE
 #include <stdatomic.h>
@@ -27,7 +29,6 @@
 #define REFUSED_ASK_EVERY_NS 100000000ull
 
 static struct {
-	atomic_bool valid;             /* figures were published */
 	_Atomic uint64_t headroom;     /* the measurement's, less the holes */
 	_Atomic uint64_t soft, hard;   /* its watermarks */
 	_Atomic uint64_t granted;      /* granted since, or held in stocks */
@@ -58,26 +59,6 @@ void shrinker__room_publish(uint64_t headroom, uint64_t soft, uint64_t hard,
 	/* Grants made while the measurement read may or may not be in its
 	 * figures: keep them counted, drop only those made before. */
 	atomic_fetch_sub(&room.granted, granted_before);
-}
-
-void shrinker__room_open(void)
-{
-	atomic_store_explicit(&room.valid, true, memory_order_release);
-}
-
-void shrinker__room_close(void)
-{
-	atomic_store(&room.valid, false);
-}
-
-bool shrinker__room_valid(void)
-{
-	return atomic_load_explicit(&room.valid, memory_order_acquire);
-}
-
-uint64_t shrinker__room_soft(void)
-{
-	return atomic_load_explicit(&room.soft, memory_order_relaxed);
 }
 
 uint64_t shrinker__room_batch(void)
@@ -127,10 +108,9 @@ uint64_t shrinker__room_reserved(void)
 uint64_t shrinker__room_left(void)
 {
 	uint64_t head, soft, taken;
-
 	bool below;
 
-	if (!atomic_load_explicit(&room.valid, memory_order_acquire))
+	if (!shrinker__growth_measured())
 		return UINT64_MAX;
 	/* A process below its share among the processes of its cgroup
 	 * (peers.c) grows into the band and right after a shrink: the room
@@ -216,7 +196,7 @@ static bool room_take(uint64_t bytes)
 {
 	uint64_t left, batch, extra;
 
-	if (!atomic_load_explicit(&room.valid, memory_order_acquire))
+	if (!shrinker__growth_measured())
 		return true; /* nothing measured yet */
 	if (!shrinker__stock_take(bytes)) {
 		left = shrinker__room_left();

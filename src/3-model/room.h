@@ -14,15 +14,11 @@
 /* A measurement's figures (mon lock held): headroom (less the holes a
  * trim left), the watermarks, whether we hold less than an equal share
  * of the peers' memory, and what was granted before it began (no longer
- * counted against it).  The room stays closed until shrinker__room_open(). */
+ * counted against it).  They are used once the measurement has set the
+ * growth clock (shrinker__growth_measured()); until then, and after the
+ * measurement is forgotten, every grant succeeds. */
 void shrinker__room_publish(uint64_t headroom, uint64_t soft, uint64_t hard,
 			    bool below_share, uint64_t granted_before);
-void shrinker__room_open(void);
-/* Forget the figures: every grant succeeds until the next measurement. */
-void shrinker__room_close(void);
-/* Whether figures were published, and the soft watermark they hold. */
-bool shrinker__room_valid(void);
-uint64_t shrinker__room_soft(void);
 /* What a CPU's stock takes from the room at a time (stock.c). */
 uint64_t shrinker__room_batch(void);
 /* Granted since the last measurement, or held in the CPUs' stocks. */

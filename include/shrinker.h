@@ -318,7 +318,8 @@ int shrinker_dispatch(void);
  *  - the process's cgroup limit: cgroup v2 memory.max and memory.high of its
  *    cgroup and every ancestor, or cgroup v1 memory.limit_in_bytes and
  *    hierarchical_memory_limit, against the cgroup's usage minus inactive
- *    file pages (page cache the kernel can drop is not pressure);
+ *    file pages, dirty and writeback file pages included (page cache the
+ *    kernel can drop is not pressure);
  *  - the system's memory: MemTotal, against MemTotal - MemAvailable;
  *  - the self-imposed budget (SHRINKER_LIMIT, shrinker_set_limit()), against
  *    the process's own resident set;

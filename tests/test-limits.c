@@ -68,6 +68,15 @@ static const struct expect cases[] = {
 	 * container's cgroup at its root): 200 MiB used, 30 MiB of it
 	 * inactive page cache. */
 	{ "v2-docker", 2, "/sys/fs/cgroup", 512 * MiB, 170 * MiB, "memory.max of /" },
+	/* A cgroup at its limit writing a file: reclaim parked the dirty and
+	 * writeback pages on the active list, where they count as page cache
+	 * on its way out, not as the working set.  200 MiB used, 16 inactive,
+	 * 80 active of which 70 dirty or under writeback: 114 MiB.  On v1
+	 * the hierarchy's totals, and no more active pages than there are:
+	 * 200 - 50 - 20 = 130 MiB. */
+	{ "v2-writeback", 2, "/sys/fs/cgroup", 512 * MiB, 114 * MiB, "memory.max of /" },
+	{ "v1-writeback", 1, "/sys/fs/cgroup/memory/a/b", 128 * MiB, 130 * MiB,
+	  "memory.limit_in_bytes of /a/b" },
 	/* Podman rootless under systemd, cgroupns=host: the limit on the
 	 * libpod scope, the process in its "container" child; the scope's
 	 * usage is what counts. */

@@ -8,8 +8,9 @@
  * and memory.high ("max" is none; Go's automemlimit and HotSpot walk the
  * hierarchy the same way); on v1 memory.limit_in_bytes and memory.stat's
  * hierarchical_memory_limit (2^63 - 4096 and such huge values are none).
- * The working set is usage minus inactive file pages: page cache the kernel
- * can drop is not pressure.  All reads go into fixed buffers.
+ * The working set is usage minus inactive file pages, and minus the dirty
+ * and writeback pages that reclaim parked on the active list: page cache
+ * the kernel can drop is not pressure.  All reads go into fixed buffers.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -151,10 +152,12 @@ static uint64_t level_limit(const char *dir, int version, const char **file)
 	return best;
 }
 
-/* Usage and reclaimable page cache of one cgroup directory. */
+/* Usage and reclaimable page cache of one cgroup directory: inactive file
+ * pages (with the dirty and writeback ones) and active ones. */
 static int level_usage(const char *dir, int version, uint64_t *usage,
 		       uint64_t *inactive_file, uint64_t *active_file)
 {
+	uint64_t dirty = 0, writeback = 0, moved;
 	size_t len;
 	int r;
 
@@ -176,10 +179,28 @@ static int level_usage(const char *dir, int version, uint64_t *usage,
 	if (version == 1 &&
 	    shrinker__parse_keyed(long_buf, len, "total_inactive_file", inactive_file) == 0) {
 		shrinker__parse_keyed(long_buf, len, "total_active_file", active_file);
-		return 0;
+		shrinker__parse_keyed(long_buf, len, "total_dirty", &dirty);
+		shrinker__parse_keyed(long_buf, len, "total_writeback", &writeback);
+	} else {
+		shrinker__parse_keyed(long_buf, len, "inactive_file", inactive_file);
+		shrinker__parse_keyed(long_buf, len, "active_file", active_file);
+		shrinker__parse_keyed(long_buf, len, version == 2 ? "file_dirty" : "dirty",
+				      &dirty);
+		shrinker__parse_keyed(long_buf, len,
+				      version == 2 ? "file_writeback" : "writeback", &writeback);
 	}
-	shrinker__parse_keyed(long_buf, len, "inactive_file", inactive_file);
-	shrinker__parse_keyed(long_buf, len, "active_file", active_file);
+	/* Reclaim that meets a dirty page, or one under writeback, puts it
+	 * on the active list (marked to go to the inactive list's tail once
+	 * written): a cgroup at its limit that writes a file shows most of
+	 * that file as active, as in use.  It is on its way out, as it was on
+	 * the inactive list: up to the dirty and writeback pages, active
+	 * file pages count as reclaimable. */
+	moved = dirty > UINT64_MAX - writeback ? UINT64_MAX : dirty + writeback;
+	if (moved > *active_file)
+		moved = *active_file;
+	*active_file -= moved;
+	*inactive_file = *inactive_file > UINT64_MAX - moved ? UINT64_MAX
+							      : *inactive_file + moved;
 	return 0;
 }
 

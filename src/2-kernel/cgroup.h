@@ -36,7 +36,10 @@ struct shrinker__cg_measure {
 					 if none does) */
 	uint64_t usage;          /* memory.current / memory.usage_in_bytes of
 				    that cgroup */
-	uint64_t inactive_file;  /* its reclaimable page cache, not pressure */
+	uint64_t inactive_file;  /* its reclaimable page cache, not pressure:
+				    inactive file pages, and the dirty and
+				    writeback ones reclaim put on the active
+				    list */
 	uint64_t active_file;    /* its page cache in use, which the kernel
 				    gives to whoever grows before it fails */
 	uint64_t working_set;    /* usage - inactive_file */

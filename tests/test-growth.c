@@ -564,6 +564,50 @@ static void *fault_in(uint64_t ws)
  * is not room to grant, and our RSS growing back into it (48 MiB: less
  * than what is left of them after a step or two of their fading) is not
  * others' growth; with none left, the same growth again is. */
+/* Processes of one cgroup that grow at once share the room (peers.c
+ * counts them): with four, this one may take a quarter of what it could
+ * alone, and the grants it makes count against its quarter; refused once
+ * that is taken. */
+static int test_room_parts(void)
+{
+	uint64_t alone, part, head, soft, hard, band, rest;
+	const struct shrinker__mon *m;
+	bool half, whole;
+
+	atomic_store(&restore_ws, 0);
+	CHECK(set_ws(220 * MiB) == 0);
+	CHECK(wait_until(room_for_grants, NULL, 5000));
+	/* The mon lock held throughout, so that no measurement publishes its
+	 * own figures in between (the grants take no lock). */
+	shrinker__mon_lock();
+	shrinker__room_stocks_return();
+	m = shrinker__measured();
+	head = m->mem.headroom;
+	soft = m->mem.soft_watermark;
+	hard = m->mem.hard_watermark;
+	band = shrinker__band(soft);
+	shrinker__room_publish(head, soft, hard, false, 1, shrinker__room_granted());
+	alone = shrinker__room_left();
+	shrinker__room_publish(head, soft, hard, false, 4, 0);
+	part = shrinker__room_left();
+	/* Its grants come out of its part, and no further. */
+	half = shrinker_may_grow(part / 2);
+	whole = shrinker_may_grow(part);
+	rest = shrinker__room_left();
+	shrinker__room_publish(head, soft, hard, false, 1, shrinker__room_granted());
+	shrinker__mon_unlock();
+	tap_diag("room %.1f MiB alone, %.1f MiB as one of four growing, %.1f MiB after "
+		 "half of it was granted", alone / (double)MiB, part / (double)MiB,
+		 rest / (double)MiB);
+	CHECK(alone == head - soft - band);
+	CHECK(part == alone / 4);
+	CHECK(half && !whole);
+	CHECK(rest <= part - part / 2);
+	return TAP_PASS;
+fail:
+	return TAP_FAIL;
+}
+
 static int test_holes(void)
 {
 	uint64_t room0, room1, left;
@@ -681,6 +725,7 @@ static const struct tap_test tests[] = {
 	{ "the caches' granted refill is not others' growth; ungranted growth is", test_refill_is_not_growth },
 	{ "a limit file rewritten wakes the reclaimer (inotify), nothing else making it look", test_limit_file_wakes },
 	{ "per-CPU stocks: every grant counted, emptied by a measurement, within a quarter of the band", test_stocks },
+	{ "processes growing at once share the room: each takes its part", test_room_parts },
 	{ "a trim's holes are not room, and our RSS growing back into them is not others' growth", test_holes },
 	{ "a braked thread is let go once room is made for what it reported", test_brake_budget },
 };

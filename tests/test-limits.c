@@ -612,6 +612,9 @@ fail:
 	return r;
 }
 
+/* Whether the peers spawned next asked for room to grow just now. */
+static bool peer_growing;
+
 /* A peer in a child process publishes its soft watermark (peer_soft) in
  * the shared file for the cgroup directory dir, and a request of paying
  * bytes (0: none) under way, or, if paid, ended, having given them back;
@@ -635,7 +638,8 @@ static pid_t spawn_peer_paying(const char *dir, uint64_t peer_soft, uint64_t pay
 		struct shrinker__peers q;
 
 		shrinker__peers_forget();
-		shrinker__peers_update(dir, 100 * MiB, peer_soft, &q);
+		shrinker__peers_update(dir, 100 * MiB, peer_soft,
+				       peer_growing ? shrinker__now_ns() : 0, &q);
 		if (paying)
 			shrinker__peers_paying(paying);
 		if (paying && paid)
@@ -701,7 +705,7 @@ static int test_peer_watermark(void)
 		return tap_skip_why("mkdtemp: %s", strerror(errno));
 	pid = spawn_peer(dir, 12 * MiB, &go);
 	CHECK(pid > 0);
-	shrinker__peers_update(dir, 50 * MiB, 6 * MiB, &p);
+	shrinker__peers_update(dir, 50 * MiB, 6 * MiB, 0, &p);
 	if (p.n == 1) {
 		r = tap_skip_required("SHM", "no shared file in /dev/shm here");
 		goto fail;
@@ -710,7 +714,7 @@ static int test_peer_watermark(void)
 	CHECK(p.soft_max == 12 * MiB);
 	/* Not rewritten for more than a second: no longer a busy peer's. */
 	sleep_ms(1100);
-	shrinker__peers_update(dir, 50 * MiB, 6 * MiB, &p);
+	shrinker__peers_update(dir, 50 * MiB, 6 * MiB, 0, &p);
 	CHECK(p.n == 2 && p.soft_max == 0);
 	(void)!write(go, "g", 1);
 	close(go);
@@ -720,10 +724,49 @@ static int test_peer_watermark(void)
 	/* A peer that publishes none. */
 	pid = spawn_peer(dir, 0, &go);
 	CHECK(pid > 0);
-	shrinker__peers_update(dir, 50 * MiB, 6 * MiB, &p);
+	shrinker__peers_update(dir, 50 * MiB, 6 * MiB, 0, &p);
 	CHECK(p.n == 2 && p.soft_max == 0);
 	r = TAP_PASS;
 fail:
+	return end_peers(r, go, pid, dir);
+}
+
+static int test_peer_growing(void)
+{
+	/* The processes that asked for room to grow within the last second
+	 * share it (room.c): a growing peer counts, one that asked a second
+	 * ago or never does not, and this one counts when it asked. */
+	char dir[] = "/tmp/test-limits-peers-XXXXXX";
+	int r = TAP_FAIL, go = -1, go2 = -1;
+	struct shrinker__peers p;
+	pid_t pid = -1, pid2 = -1;
+
+	if (!mkdtemp(dir))
+		return tap_skip_why("mkdtemp: %s", strerror(errno));
+	peer_growing = true;
+	pid = spawn_peer(dir, 0, &go);
+	peer_growing = false;
+	CHECK(pid > 0);
+	pid2 = spawn_peer(dir, 0, &go2);
+	CHECK(pid2 > 0);
+	shrinker__peers_update(dir, 50 * MiB, 0, 0, &p);
+	if (p.n == 1) {
+		r = tap_skip_required("SHM", "no shared file in /dev/shm here");
+		goto fail;
+	}
+	CHECK(p.n == 3 && p.growing == 1);
+	shrinker__peers_update(dir, 50 * MiB, 0, shrinker__now_ns(), &p);
+	CHECK(p.n == 3 && p.growing == 2);
+	/* A second later the peer is no longer growing; we are, alone. */
+	sleep_ms(1100);
+	shrinker__peers_update(dir, 50 * MiB, 0, shrinker__now_ns(), &p);
+	CHECK(p.n == 3 && p.growing == 1);
+	/* Nobody growing: still one part, the whole room. */
+	shrinker__peers_update(dir, 50 * MiB, 0, 0, &p);
+	CHECK(p.growing == 1);
+	r = TAP_PASS;
+fail:
+	stop_peer(go2, pid2);
 	return end_peers(r, go, pid, dir);
 }
 
@@ -743,13 +786,13 @@ static int test_peer_paying(void)
 	if (!mkdtemp(dir))
 		return tap_skip_why("mkdtemp: %s", strerror(errno));
 	/* Alone: nothing. */
-	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	shrinker__peers_update(dir, 50 * MiB, 0, 0, &p);
 	shrinker__peers_others(shrinker__now_ns(), &way, &back);
 	CHECK(way == 0 && back == 0);
 	/* Under way: 20 MiB, however old our measurement. */
 	pid = spawn_peer_paying(dir, 0, 20 * MiB, false, &go);
 	CHECK(pid > 0);
-	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	shrinker__peers_update(dir, 50 * MiB, 0, 0, &p);
 	if (p.n == 1) {
 		r = tap_skip_required("SHM", "no shared file in /dev/shm here");
 		goto fail;
@@ -768,7 +811,7 @@ static int test_peer_paying(void)
 	before = shrinker__now_ns();
 	pid = spawn_peer_paying(dir, 0, 12 * MiB, true, &go);
 	CHECK(pid > 0);
-	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	shrinker__peers_update(dir, 50 * MiB, 0, 0, &p);
 	shrinker__peers_others(before, &way, &back);
 	CHECK(way == 0 && back == 12 * MiB);
 	shrinker__peers_others(shrinker__now_ns(), &way, &back);
@@ -780,7 +823,7 @@ static int test_peer_paying(void)
 	 * frees no more than the peer holds (100 MiB). */
 	pid = spawn_peer_paying(dir, 0, UINT64_MAX / 2, false, &go);
 	CHECK(pid > 0);
-	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	shrinker__peers_update(dir, 50 * MiB, 0, 0, &p);
 	shrinker__peers_others(0, &way, &back);
 	CHECK(way == 100 * MiB && back == 0);
 	r = TAP_PASS;
@@ -817,7 +860,7 @@ static int test_peer_many(void)
 			close(go[1]);
 			close(ready[0]);
 			shrinker__peers_forget();
-			shrinker__peers_update(dir, 1 * MiB, 0, &q);
+			shrinker__peers_update(dir, 1 * MiB, 0, 0, &q);
 			(void)!write(ready[1], "r", 1);
 			(void)!read(go[0], &c, 1);
 			shrinker__peers_release();
@@ -834,7 +877,7 @@ static int test_peer_many(void)
 		r = tap_skip_required("SHM", "no shared file in /dev/shm here");
 		goto fail;
 	}
-	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	shrinker__peers_update(dir, 50 * MiB, 0, 0, &p);
 	tap_diag("%u processes, %.0f MiB in all", p.n, p.total / (double)MiB);
 	CHECK(p.n == N + 1 && p.total == (N + 50) * MiB);
 	/* The one above an equal share pays first: all of a small deficit. */
@@ -885,7 +928,7 @@ static int test_peer_sweep(void)
 	pid = fork();
 	if (pid == 0) {
 		shrinker__peers_forget();
-		shrinker__peers_update(a, 10 * MiB, 0, &p);
+		shrinker__peers_update(a, 10 * MiB, 0, 0, &p);
 		_exit(0);
 	}
 	CHECK(pid > 0 && waitpid(pid, &wst, 0) == pid);
@@ -894,7 +937,7 @@ static int test_peer_sweep(void)
 		goto fail;
 	}
 	/* Fresh: kept. */
-	shrinker__peers_update(b, 10 * MiB, 0, &p);
+	shrinker__peers_update(b, 10 * MiB, 0, 0, &p);
 	shrinker__peers_release();
 	CHECK(access(shm, F_OK) == 0);
 	/* Aged: removed by the next table made (each looks at 32 others;
@@ -907,7 +950,7 @@ static int test_peer_sweep(void)
 		char c[] = "/tmp/test-limits-sweep-c-XXXXXX";
 
 		CHECK(mkdtemp(c));
-		shrinker__peers_update(c, 10 * MiB, 0, &p);
+		shrinker__peers_update(c, 10 * MiB, 0, 0, &p);
 		shrinker__peers_release();
 		rmdir(c);
 	}
@@ -938,7 +981,7 @@ static int test_peer_reattach(void)
 	CHECK(stat(dir, &st) == 0);
 	snprintf(shm, sizeof(shm), "/dev/shm/libshrinker-%u-%llx-%llx", (unsigned)geteuid(),
 		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
-	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	shrinker__peers_update(dir, 50 * MiB, 0, 0, &p);
 	if (access(shm, F_OK) != 0) {
 		r = tap_skip_required("SHM", "no shared file in /dev/shm here");
 		goto fail;
@@ -947,7 +990,7 @@ static int test_peer_reattach(void)
 	pid = spawn_peer(dir, 0, &go);
 	CHECK(pid > 0);
 	errno = 0;
-	shrinker__peers_update(dir, 50 * MiB, 0, &p);
+	shrinker__peers_update(dir, 50 * MiB, 0, 0, &p);
 	CHECK(errno == 0); /* errno untouched, the failed stat() included */
 	CHECK(p.n == 2 && p.total == 150 * MiB);
 	r = TAP_PASS;
@@ -976,6 +1019,8 @@ static const struct tap_test tests[] = {
 	{ "processes sharing a cgroup: each its part, adding up to the target", test_peer_parts },
 	{ "processes sharing a cgroup: a busy peer's soft watermark is read, a stale one not",
 	  test_peer_watermark },
+	{ "processes sharing a cgroup: those growing at once are counted, to share the room",
+	  test_peer_growing },
 	{ "processes sharing a cgroup: what a peer is freeing is not paid twice",
 	  test_peer_paying },
 	{ "processes sharing a cgroup: a killed cgroup's table is removed once aged, not before",

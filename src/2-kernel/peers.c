@@ -30,7 +30,11 @@
  * holds all of it, one that began while it ran perhaps some (counted as
  * under way).
  * A request counts for half a second at most, so that a peer that stops
- * in its callbacks is not waited for.
+ * in its callbacks is not waited for.  And each publishes when it last
+ * asked for room to grow: the processes that did within the last second
+ * share the room (room.c), each its part, so that what they are granted
+ * together before their next measurements is the room once, not once
+ * for each of them.
  * Processes that do not use the library are not peers: their part of a
  * deficit is ours to free.
  *
@@ -81,6 +85,7 @@
 #define RECENT_NS 30000000000ull /* a peer counts if it wrote this recently */
 #define SOFT_RECENT_NS 1000000000ull /* its watermark, if it wrote this recently */
 #define PAYING_RECENT_NS 500000000ull /* what it pays, if it began this recently */
+#define GROWING_RECENT_NS 1000000000ull /* growing, if it asked this recently */
 #define SWEEP_MAX 32   /* other tables looked at when we create one */
 #define SWEEP_AGE_S 60 /* and removed only if older than this, seconds */
 
@@ -94,7 +99,9 @@ struct slot {
 	 * back), since when, and when it ended (0: under way).  0 (older
 	 * versions, which left them spare): none. */
 	_Atomic uint64_t paying, paying_ns, paid_ns;
-	uint64_t spare[1];
+	_Atomic uint64_t asked_ns; /* when it last asked for room to grow; 0
+				      (older versions, which left it spare):
+				      not known, not growing */
 };
 
 struct table {
@@ -448,17 +455,24 @@ static void claim(uint64_t now)
 	}
 }
 
+/* Whether a process that asked for room at asked_ns (0: never) is growing
+ * at now. */
+static bool growing(uint64_t asked_ns, uint64_t now)
+{
+	return asked_ns && asked_ns <= now && now - asked_ns <= GROWING_RECENT_NS;
+}
+
 void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_own,
-			    struct shrinker__peers *out)
+			    uint64_t asked_ns, struct shrinker__peers *out)
 {
 	/* Mon lock held: one caller at a time. */
 	static uint64_t size[MAX_SLOTS];
 	uint64_t now = shrinker__now_ns(), total = 0, soft_max = 0;
-	unsigned n = 0, slots;
+	unsigned n = 0, slots, grow;
 	struct stat cg, shm;
 	int i, saved = errno;
 
-	*out = (struct shrinker__peers){ .n = 1, .self = rss, .total = rss };
+	*out = (struct shrinker__peers){ .n = 1, .self = rss, .total = rss, .growing = 1 };
 	if (!bind_dir || !bind_dir[0] || stat(bind_dir, &cg) < 0) {
 		errno = saved;
 		detach();
@@ -490,8 +504,10 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_ow
 
 		atomic_store(&me->rss, rss);
 		atomic_store(&me->soft, soft_own);
+		atomic_store(&me->asked_ns, asked_ns);
 		atomic_store(&me->written_ns, now);
 	}
+	grow = growing(asked_ns, now);
 	slots = slots_in_use();
 	for (i = 0; i < (int)slots; i++) {
 		struct slot *s = slot_at((unsigned)i);
@@ -510,6 +526,8 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_ow
 		size[i] = i == attached.slot ? rss : atomic_load(&s->rss);
 		shrinker__sat_add(&total, size[i]);
 		n++;
+		if (i != attached.slot && growing(atomic_load(&s->asked_ns), now))
+			grow++;
 		/* A busy peer's watermark: one that measured lately. */
 		if (i != attached.slot && now >= w && now - w <= SOFT_RECENT_NS) {
 			uint64_t soft = atomic_load(&s->soft);
@@ -524,6 +542,7 @@ void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_ow
 	out->n = n;
 	out->total = total;
 	out->soft_max = soft_max;
+	out->growing = grow ? grow : 1;
 	/* What each holds above an equal share: those pay first. */
 	for (i = 0; i < (int)slots; i++)
 		if (size[i] > total / n)

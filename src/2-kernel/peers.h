@@ -17,14 +17,18 @@ struct shrinker__peers {
 	uint64_t soft_max;    /* the largest soft watermark that a peer which
 				 measured within the last second sized for
 				 itself; 0: none */
+	unsigned growing;     /* processes that asked for room to grow within
+				 the last second, this one included if it
+				 did; at least 1 */
 };
 
-/* Publish our resident size and the soft watermark we sized
- * for ourselves (soft_own, 0: none yet) for the cgroup bind_dir (NULL: no
- * cgroup binds) and read the others' into *out (n = 1 when alone or when the
- * shared file cannot be used). */
+/* Publish our resident size, the soft watermark we sized for ourselves
+ * (soft_own, 0: none yet) and when we last asked for room to grow
+ * (asked_ns, 0: never) for the cgroup bind_dir (NULL: no cgroup binds) and
+ * read the others' into *out (n = 1 when alone or when the shared file
+ * cannot be used). */
 void shrinker__peers_update(const char *bind_dir, uint64_t rss, uint64_t soft_own,
-			    struct shrinker__peers *out);
+			    uint64_t asked_ns, struct shrinker__peers *out);
 /* Our request of bytes is under way, and it ended, having given back
  * bytes: published for the others to leave out of the deficits they see
  * (mon lock held). */

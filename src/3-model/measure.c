@@ -494,7 +494,8 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 	holes = shrinker__holes_locked(now);
 	shrinker__room_publish(mem->headroom > holes ? mem->headroom - holes : 0,
 			       mem->soft_watermark, mem->hard_watermark,
-			       shrinker__peers_below_share(&m->peers), granted_before);
+			       shrinker__peers_below_share(&m->peers), m->peers.growing,
+			       granted_before);
 	shrinker__growth_measured_locked(mem->headroom, mem->soft_watermark,
 					 mem->hard_watermark, probe_base, probe_rss);
 }
@@ -528,7 +529,8 @@ int shrinker__measure_locked(void)
 	/* Peers only where a cgroup's limit binds, and not in the tests'
 	 * fixture trees (SHRINKER_ROOT). */
 	shrinker__peers_update(m->bind.binds && !shrinker__root()[0] ?
-			       m->cg_bind_dir : NULL, rss, m->soft_own, &m->peers);
+			       m->cg_bind_dir : NULL, rss, m->soft_own,
+			       shrinker__room_asked_ns(), &m->peers);
 	atomic_store(&m->peers_seen, m->peers.n);
 	/* The probe reads what the binding limit is measured against: our
 	 * RSS for the budget (the cgroup's usage holds other processes, which

@@ -8,10 +8,11 @@
  * the top of the band above the soft watermark, and for a moment after a
  * shrink (block), so that caches settle inside the band instead of
  * refilling what they just gave back; a process below its share among its
- * peers goes further instead.  What fair.c freed for particular caches is
- * reserved, not room for the others.  The callbacks' progress is counted
- * here as well: the measurement takes no growth-rate sample while it is in
- * flux.  Every field is an atomic, and this file alone writes them; the
+ * peers goes further instead; the processes of a cgroup growing at once
+ * take a part of the room each (peers.c counts them).  What fair.c freed
+ * for particular caches is reserved, not room for the others.  The
+ * callbacks' progress is counted here as well: the measurement takes no
+ * growth-rate sample while it is in flux.  Every field is an atomic, and this file alone writes them; the
  * figures count from the measurement that set the growth clock
  * (shrinker__growth_measured()), which comes after them.
  */
@@ -37,6 +38,9 @@ static struct {
 	_Atomic uint64_t block_until_ns; /* no growth before this */
 	_Atomic uint64_t refused_ask_ns; /* a refusal last asked to measure */
 	_Atomic uint64_t reserved;     /* freed for particular caches (fair.c) */
+	_Atomic unsigned parts;        /* processes of the cgroup growing, this
+					  one included: the room is theirs */
+	_Atomic uint64_t asked_ns;     /* the room was last asked for */
 } room;
 
 static struct {
@@ -45,13 +49,14 @@ static struct {
 } callbacks;
 
 void shrinker__room_publish(uint64_t headroom, uint64_t soft, uint64_t hard,
-			    bool below_share, uint64_t granted_before)
+			    bool below_share, unsigned parts, uint64_t granted_before)
 {
 	/* What the CPUs' stocks may hold together: a quarter of the band
 	 * above the soft watermark, BATCH_MAX each at most. */
 	uint64_t batch = shrinker__band(soft) / 4 / shrinker__stock_cpus();
 
 	atomic_store(&room.below_share, below_share);
+	atomic_store(&room.parts, parts ? parts : 1);
 	atomic_store(&room.headroom, headroom);
 	atomic_store(&room.soft, soft);
 	atomic_store(&room.hard, hard);
@@ -105,9 +110,15 @@ uint64_t shrinker__room_reserved(void)
 	return atomic_load_explicit(&room.reserved, memory_order_relaxed);
 }
 
+uint64_t shrinker__room_asked_ns(void)
+{
+	return atomic_load_explicit(&room.asked_ns, memory_order_relaxed);
+}
+
 uint64_t shrinker__room_left(void)
 {
 	uint64_t head, soft, taken;
+	unsigned parts;
 	bool below;
 
 	if (!shrinker__growth_measured())
@@ -141,9 +152,17 @@ uint64_t shrinker__room_left(void)
 		if (soft < hard)
 			soft = hard;
 	}
+	if (head <= soft)
+		return 0;
+	/* The processes of the cgroup that are growing share the room: each
+	 * measures the same headroom, and each taking all of it before its
+	 * next measurement would take it as many times over (a hundred
+	 * processes growing at once).  Each takes its part; what the others
+	 * took and made resident shows in its next measurement. */
+	parts = atomic_load_explicit(&room.parts, memory_order_relaxed);
+	head = (head - soft) / (parts ? parts : 1);
 	taken = atomic_load_explicit(&room.granted, memory_order_relaxed);
 	shrinker__sat_add(&taken, shrinker__room_reserved());
-	shrinker__sat_add(&taken, soft);
 	return head > taken ? head - taken : 0;
 }
 
@@ -199,6 +218,7 @@ static bool room_take(uint64_t bytes)
 	if (!shrinker__growth_measured())
 		return true; /* nothing measured yet */
 	if (!shrinker__stock_take(bytes)) {
+		atomic_store_explicit(&room.asked_ns, shrinker__now_ns(), memory_order_relaxed);
 		left = shrinker__room_left();
 		if (left < bytes)
 			return false;
@@ -216,6 +236,7 @@ static void room_refused(uint64_t bytes)
 {
 	uint64_t now = shrinker__now_ns(), last;
 
+	atomic_store_explicit(&room.asked_ns, now, memory_order_relaxed);
 	/* A refused cache replaces entries instead, which frees and allocates
 	 * and, through the allocator's fragmentation, can still grow the
 	 * process: the growth clock counts it, so that such churn is looked

@@ -13,12 +13,18 @@
 
 /* A measurement's figures (mon lock held): headroom (less the holes a
  * trim left), the watermarks, whether we hold less than an equal share
- * of the peers' memory, and what was granted before it began (no longer
- * counted against it).  They are used once the measurement has set the
- * growth clock (shrinker__growth_measured()); until then, and after the
- * measurement is forgotten, every grant succeeds. */
+ * of the peers' memory, how many processes of the cgroup share the room
+ * (those growing, this one included: each takes its part), and what was
+ * granted before it began (no longer counted against it).  They are used
+ * once the measurement has set the growth clock
+ * (shrinker__growth_measured()); until then, and after the measurement is
+ * forgotten, every grant succeeds. */
 void shrinker__room_publish(uint64_t headroom, uint64_t soft, uint64_t hard,
-			    bool below_share, uint64_t granted_before);
+			    bool below_share, unsigned parts, uint64_t granted_before);
+/* When this process last asked the shared room for growth (granted or
+ * refused; a CPU's stock taken from does not count), 0 if never: what
+ * peers.c publishes as growing. */
+uint64_t shrinker__room_asked_ns(void);
 /* What a CPU's stock takes from the room at a time (stock.c). */
 uint64_t shrinker__room_batch(void);
 /* Granted since the last measurement, or held in the CPUs' stocks. */
@@ -29,9 +35,10 @@ void shrinker__room_stocks_return(void);
 /* No growth before until_ns (after a shrink), but for a process below its
  * share. */
 void shrinker__room_block(uint64_t until_ns);
-/* Room to grow by the last measurement: the headroom above the growth
- * band, less what was granted since and what is reserved for particular
- * caches; UINT64_MAX before the first measurement, 0 while blocked. */
+/* Room to grow by the last measurement: our part of the headroom above
+ * the growth band, less what was granted since and what is reserved for
+ * particular caches; UINT64_MAX before the first measurement, 0 while
+ * blocked. */
 uint64_t shrinker__room_left(void);
 /* Bytes freed for particular caches (fair.c's credit): not room for the
  * others.  Reserve adds, unreserve takes away, reserved reads. */

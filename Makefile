@@ -256,7 +256,7 @@ bench-calls: all
 	B=$(B) bench/calls.sh
 
 # 8, 32 and 128 processes of the library in one cgroup with a competitor
-# (bench/procs.sh; about 4 minutes).
+# (bench/procs.sh; about 17 minutes with 10 rounds).
 bench-procs: all
 	B=$(B) bench/procs.sh
 

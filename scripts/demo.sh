@@ -33,10 +33,12 @@ budget_env=()
 # shellcheck source=scripts/cgroup-lib.sh
 . "$(dirname "$0")/cgroup-lib.sh"
 
+# Wait for the programs started here, never for every child: a systemd
+# scope's placeholder process (cgroup-lib.sh) is one, and lives a day.
 cleanup() {
 	local p
 	for p in ${pids:-}; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	for p in ${pids:-}; do wait "$p" 2>/dev/null || true; done
 	remove_cgroup
 }
 trap cleanup EXIT
@@ -115,7 +117,7 @@ while kill -0 "$hog_pid" 2>/dev/null; do
 done
 wait "$hog_pid" || hog_status=$?
 hog_status=${hog_status:-0}
-wait 2>/dev/null || true
+for p in $pids; do wait "$p" 2>/dev/null || true; done
 pids=""
 
 oom=""

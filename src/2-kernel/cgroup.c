@@ -274,6 +274,8 @@ static int measure_levels(const struct shrinker__cgroup *cg,
 
 		if (limit == UINT64_MAX)
 			continue;
+		/* Going up: the last one found is the topmost. */
+		memcpy(m->top_dir, dir, sizeof(m->top_dir)); /* the same size */
 		if (strcmp(dir, cg->dir) == 0 ||
 		    level_usage(dir, cg->version, &u, &in, &ac) < 0) {
 			/* Ours, or an ancestor whose usage cannot be read

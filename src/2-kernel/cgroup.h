@@ -43,6 +43,10 @@ struct shrinker__cg_measure {
 	uint64_t active_file;    /* its page cache in use, which the kernel
 				    gives to whoever grows before it fails */
 	uint64_t working_set;    /* usage - inactive_file */
+	char top_dir[SHRINKER__PATH_MAX]; /* the level with a limit nearest the
+					     mount point (its v2 memory.events
+					     count every level below it); empty
+					     if none */
 };
 
 /* Read the limits of the cgroup and every ancestor up to the mount point

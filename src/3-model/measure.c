@@ -363,6 +363,15 @@ static void cgroup_limit_locked(struct shrinker__mon *m,
 		if (!first)
 			shrinker__sources_reopen_locked();
 	}
+	if (strcmp(m->cg_top_dir, cgm->top_dir) != 0) {
+		/* A limit set or lifted above the others: its events are
+		 * the ones to watch. */
+		bool first = !m->cg_bind_dir[0] || !m->cg_top_dir[0];
+
+		memcpy(m->cg_top_dir, cgm->top_dir, sizeof(m->cg_top_dir));
+		if (!first)
+			shrinker__sources_reopen_locked();
+	}
 	if (cgm->limit != UINT64_MAX) {
 		snprintf(what, sizeof(what), "cgroup v%d %s", m->cg.version,
 			 cgm->limit_name);
@@ -550,6 +559,7 @@ void shrinker__measure_forget_locked(void)
 	shrinker__files_forget();
 	memset(&m->cg, 0, sizeof(m->cg));
 	m->cg_bind_dir[0] = '\0';
+	m->cg_top_dir[0] = '\0';
 	m->cg_file_len = 0;
 	m->have_mem = false;
 	m->env_read = false;

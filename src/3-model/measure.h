@@ -40,6 +40,9 @@ struct shrinker__mon {
 						 (ours without one): its usage is
 						 probed, its thresholds armed, its
 						 memory.events watched */
+	char cg_top_dir[SHRINKER__PATH_MAX]; /* the level with a limit nearest
+						the mount point, empty if none:
+						its memory.events are watched */
 	struct shrinker__binding bind; /* that cgroup's figures */
 	struct shrinker__peers peers; /* who else measures the same limit */
 	double rate;              /* working-set growth, bytes/s, decaying max */

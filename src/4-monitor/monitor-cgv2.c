@@ -6,7 +6,14 @@
  * "max" and "oom" growing mean the kernel is reclaiming hard at the limit or
  * has given up: a hard signal.  "high" growing means usage crossed
  * memory.high; the library treats memory.high as the limit, so that is
- * confirmed pressure.  The cgroup's memory.pressure gets a PSI trigger too.
+ * confirmed pressure.  The file watched is that of the limited level
+ * nearest the mount point: its counters are hierarchical (each event counts
+ * in the cgroup and every ancestor, unless the hierarchy is mounted with
+ * memory_localevents), so it sees our memory.high, and the memory.max of a
+ * slice over us that a neighbour fills while a tighter limit of ours binds
+ * (systemd: MemoryHigh= on the service, MemoryMax= on its slice; the
+ * slice's limit was hit, and the service OOM-killed, with nothing watching
+ * it).  The cgroup's memory.pressure gets a PSI trigger too.
  * cgroup v2 has no usage thresholds, so the early warning before these
  * events comes from the monitor's adaptive polling.
  */
@@ -66,10 +73,12 @@ void shrinker__cgv2_events_open(const struct shrinker__mon *m, struct shrinker__
 	char path[SHRINKER__PATH_MAX];
 	int saved = errno;
 
-	/* The events of the cgroup whose limit binds: an ancestor's memory.max
-	 * being hit counts there, not in ours. */
+	/* The events of the topmost limited level, which count ours too; of
+	 * the binding cgroup if none is known: an ancestor's memory.max being
+	 * hit counts there, not in ours. */
 	if (shrinker__join(path, sizeof(path),
-			   m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir,
+			   m->cg_top_dir[0] ? m->cg_top_dir
+			   : m->cg_bind_dir[0] ? m->cg_bind_dir : m->cg.dir,
 			   "memory.events") == 0) {
 		ev->fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (ev->fd < 0 ||

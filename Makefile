@@ -214,7 +214,7 @@ CHECK_OMIT ?=
 check-build: all $(TESTS) $(PROGS) $(OSV_TESTS) $(FUZZ_REPLAY) $(SQLITE_EXAMPLE) $(LRU_EXAMPLE) $(ROCKSDB_EXAMPLE)
 check: check-build
 	TOP_SRCDIR=$(CURDIR) BUILD=$(B) SANITIZE=$(SANITIZE) $(PROVE) -f --exec '' \
-		$(filter-out $(CHECK_OMIT),$(TESTS) $(wildcard tests/*.sh) tests/vm/run.sh)
+		$(filter-out $(CHECK_OMIT),$(TESTS) $(wildcard tests/*.sh) tests/vm/run.sh tests/vm/systemd.sh)
 
 # Each row of docs/RELIABILITY.md broken on purpose in a scratch copy: its
 # test must fail there and pass here (tests/break/run.sh; not part of check).

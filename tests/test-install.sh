@@ -7,7 +7,7 @@ set -u
 cd "${TOP_SRCDIR:-.}"
 B=${BUILD:-build/default-cc}
 CC=${CC:-cc}
-N=16
+N=17
 echo "1..$N"
 if [ -n "${SANITIZE:-}" ]; then
 	for i in $(seq 1 $N); do echo "ok $i # SKIP sanitizer builds are not installed"; done
@@ -78,6 +78,8 @@ run_example minimal SHRINKER_LIMIT=64M
 check "README's first example is examples/minimal.c, and it stays within its budget" \
 	'awk "/^\`\`\`c\$/ { on = 1; next } on && /^\`\`\`\$/ { exit } on" README.md | cmp -s - examples/minimal.c &&
 	 mib=$(sed -n "s/^cached \([0-9]*\) MiB$/\1/p" "$t/minimal.out") && [ -n "$mib" ] && [ "$mib" -gt 0 ] && [ "$mib" -le 64 ]'
+check "README's systemd unit is examples/systemd/memory-hog.service, the one tests/vm/systemd.sh installs" \
+	'awk "/^\`\`\`ini\$/ { on = 1; next } on && /^\`\`\`\$/ { exit } on" README.md | cmp -s - examples/systemd/memory-hog.service'
 run_example epoll
 run_example threaded
 run_example osv SHRINKER_LIMIT=64M

@@ -21,21 +21,8 @@ set -u
 cd "${TOP_SRCDIR:-$(dirname "$0")/../..}" || exit 1
 PLAN=18
 BOOT1=17	# tests of the first boot (the rest are the second's)
-
-skip_all() {
-	echo "1..0 # SKIP $*"
-	exit 0
-}
-# A guest this machine should boot and cannot: a failure where the VM is
-# required (REQUIRE_VM=1 or REQUIRE_ALL=1, as .ci/run sets), else a skip.
-required() {
-	if [ "${REQUIRE_VM:-}" = 1 ] || [ "${REQUIRE_ALL:-}" = 1 ]; then
-		echo "1..1"
-		echo "not ok 1 - required here (REQUIRE_VM=1 or REQUIRE_ALL=1), and it cannot run: $*"
-		exit 1
-	fi
-	skip_all "$@"
-}
+# shellcheck source=tests/vm/host-lib.sh
+. tests/vm/host-lib.sh
 
 [ -z "${SANITIZE:-}" ] || skip_all "the guest runs static binaries without sanitizers"
 command -v qemu-system-x86_64 >/dev/null || required "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
@@ -46,27 +33,9 @@ mkdir -p "$cache"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# The newest deb in the cache matching a pattern, downloading it if need be.
-fetch() {
-	local pattern=$1 pkg=$2 deb
-	deb=$(ls -t "$cache"/$pattern 2>/dev/null | head -n 1)
-	if [ -z "$deb" ]; then
-		(cd "$cache" && apt-get download "$pkg" >/dev/null 2>&1) ||
-			{ apt-get update -q >/dev/null 2>&1 && (cd "$cache" && apt-get download "$pkg" >/dev/null 2>&1); }
-		deb=$(ls -t "$cache"/$pattern 2>/dev/null | head -n 1)
-	fi
-	echo "$deb"
-}
+cloud_kernel
+guest_busybox
 
-kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }')
-kdeb=$(fetch "${kpkg:-linux-image-*-cloud-amd64}_*.deb" "${kpkg:-linux-image-cloud-amd64}")
-bdeb=$(fetch "busybox-static_*.deb" busybox-static)
-[ -n "$kdeb" ] && [ -n "$bdeb" ] || required "cannot download the kernel or busybox-static (no apt access?)"
-
-if [ ! -s "$cache/vmlinuz" ] || [ "$kdeb" -nt "$cache/vmlinuz" ]; then
-	dpkg-deb -x "$kdeb" "$work/k" && cp "$work"/k/boot/vmlinuz-* "$cache/vmlinuz" ||
-		required "no vmlinuz in $kdeb"
-fi
 # The backports kernel: apt with its own sources list and state in the cache.
 bpo="$cache/bpo"
 mkdir -p "$bpo/lists/partial" "$bpo/archives/partial"
@@ -86,15 +55,10 @@ if [ -n "$ndeb" ] && { [ ! -s "$cache/vmlinuz-bpo" ] || [ "$ndeb" -nt "$cache/vm
 	rm -rf "$work/k"
 	dpkg-deb -x "$ndeb" "$work/k" && cp "$work"/k/boot/vmlinuz-* "$cache/vmlinuz-bpo" || rm -f "$cache/vmlinuz-bpo"
 fi
-if [ ! -x "$cache/busybox" ] || [ "$bdeb" -nt "$cache/busybox" ]; then
-	dpkg-deb -x "$bdeb" "$work/b" && cp "$work/b/bin/busybox" "$cache/busybox" ||
-		required "no busybox in $bdeb"
-fi
 
 # The guest's programs, linked against the shared library (so that the brake
 # can be preloaded), with every library they load copied to the same path.
-make -s -j2 B=build/vm vm-bins >"$work/make.log" 2>&1 ||
-	{ echo "1..$PLAN"; echo "not ok 1 - build for the guest"; sed 's/^/# /' "$work/make.log"; exit 1; }
+guest_programs
 
 root="$work/root"
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib}

@@ -212,8 +212,12 @@ static int test_limit_lowered(void)
 		return tap_skip_required("CGROUP", "%s", skip_why);
 	CHECK(rr == TAP_PASS);
 	CHECK(r.oom_kills == 0 && r.status == 0);
+	/* The cache just before the limit came down (its last 20 ms sample
+	 * before 1 s): on a slow day it still grew then, and the largest
+	 * before 950 ms, 7 MiB short of it, made the cache's growth count as
+	 * what the cgroup holds besides. */
 	for (i = 0; i < r.n; i++) {
-		if (r.t[i] >= 700 && r.t[i] <= 950 && r.cache[i] > before)
+		if (r.t[i] >= 700 && r.t[i] <= 990 && r.cache[i] > before)
 			before = r.cache[i];
 		if (r.t[i] >= 1300 && (after == UINT64_MAX || r.cache[i] > after))
 			after = r.cache[i];

@@ -1,6 +1,7 @@
 # What the host sides of the guests' tests share (tests/vm/run.sh,
-# tests/vm/systemd.sh): sourced with $cache (the VM cache, outside git) and
-# $work (a scratch directory) set.
+# tests/vm/systemd.sh), sourced from the top of the tree: guest_setup sets
+# $cache (the VM cache, outside git) and $work (a scratch directory, removed
+# at exit) and fetches the kernel and busybox.
 
 skip_all() {
 	echo "1..0 # SKIP $*"
@@ -57,4 +58,36 @@ guest_busybox() {
 guest_programs() {
 	make -s -j2 B=build/vm vm-bins >"$work/make.log" 2>&1 ||
 		{ echo "1..${PLAN:-1}"; echo "not ok 1 - build for the guest"; sed 's/^/# /' "$work/make.log"; exit 1; }
+}
+
+# The guest's TAP lines from $work/console.txt, the line before each failure
+# (where the guest says what it measured) on stderr too, as prove -f shows
+# a failed test's stderr, not its diagnostics; and "not ok" for the tests
+# FROM+1..LAST it did not reach, after the end of its console.
+guest_tap() {
+	local from=$1 last=$2 got i
+	sed -n 's/^VMTAP: //p' "$work/console.txt" |
+		awk '{ print }
+		     /^# / { d = $0 }
+		     /^not ok/ { print "vm: " $0 (d != "" ? "; last diagnostic: " d : "") > "/dev/stderr"; d = "" }
+		     /^ok/ { d = "" }'
+	got=$(grep -c '^VMTAP: \(not \)\?ok' "$work/console.txt")
+	if [ "$((from + got))" -lt "$last" ]; then
+		echo "# the guest did not finish; its console:"
+		tail -n 40 "$work/console.txt" | sed 's/^/#   /'
+		for i in $(seq $((from + got + 1)) "$last"); do echo "not ok $i - did not run (guest ended early)"; done
+	fi
+}
+
+# qemu and dpkg-deb at hand, the cache and the scratch directory made, the
+# cloud kernel and busybox in the cache.
+guest_setup() {
+	command -v qemu-system-x86_64 >/dev/null || required "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+	command -v dpkg-deb >/dev/null || required "dpkg-deb not found"
+	cache=tests/vm/cache
+	mkdir -p "$cache"
+	work=$(mktemp -d)
+	trap 'rm -rf "$work"' EXIT
+	cloud_kernel
+	guest_busybox
 }

@@ -25,16 +25,8 @@ BOOT1=17	# tests of the first boot (the rest are the second's)
 . tests/vm/host-lib.sh
 
 [ -z "${SANITIZE:-}" ] || skip_all "the guest runs static binaries without sanitizers"
-command -v qemu-system-x86_64 >/dev/null || required "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
-command -v dpkg-deb >/dev/null || required "dpkg-deb not found"
 
-cache=tests/vm/cache
-mkdir -p "$cache"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-cloud_kernel
-guest_busybox
+guest_setup
 
 # The backports kernel: apt with its own sources list and state in the cache.
 bpo="$cache/bpo"
@@ -123,20 +115,7 @@ boot() {
 		grep -m 3 -E "RIP:|Kernel panic" "$work/console.txt" | sed 's/^/#   /'
 	done
 	echo "# guest kernel $(awk '/^VMTAP-BOOTED/ { print $2 }' "$work/console.txt"), $tests.sh, qemu exit $qst after $(( $(date +%s) - start )) s"
-	# The guest's TAP lines; and as prove -f shows a failed test's stderr,
-	# not its diagnostics, the line before each failure (where the guest
-	# says what it measured) on stderr too.
-	sed -n 's/^VMTAP: //p' "$work/console.txt" |
-		awk '{ print }
-		     /^# / { d = $0 }
-		     /^not ok/ { print "vm: " $0 (d != "" ? "; last diagnostic: " d : "") > "/dev/stderr"; d = "" }
-		     /^ok/ { d = "" }'
-	got=$(grep -c '^VMTAP: \(not \)\?ok' "$work/console.txt")
-	if [ "$((from + got))" -lt "$last" ]; then
-		echo "# the guest did not finish; its console:"
-		tail -n 40 "$work/console.txt" | sed 's/^/#   /'
-		for i in $(seq $((from + got + 1)) "$last"); do echo "not ok $i - did not run (guest ended early)"; done
-	fi
+	guest_tap "$from" "$last"
 }
 
 echo "1..$PLAN"

@@ -19,18 +19,10 @@ PLAN=6
 . tests/vm/host-lib.sh
 
 [ -z "${SANITIZE:-}" ] || skip_all "the guest runs programs built without sanitizers"
-command -v qemu-system-x86_64 >/dev/null || required "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
-command -v dpkg-deb >/dev/null || required "dpkg-deb not found"
 command -v mmdebstrap >/dev/null || required "mmdebstrap not installed (apt-get install mmdebstrap)"
 [ "$(id -u)" = 0 ] || required "mmdebstrap needs root here to make the guest's root file system"
 
-cache=tests/vm/cache
-mkdir -p "$cache"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-cloud_kernel
-guest_busybox
+guest_setup
 
 # The root file system: minbase, systemd as init, systemd-oomd; no manual
 # pages, translations or documentation.  Its name holds a hash of the line
@@ -110,14 +102,4 @@ timeout 400 qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -no-reboot -display non
 qst=$?
 tr -d '\r' < "$work/console" | sed 's/\x1b\[[0-9;:?]*[a-zA-Z]//g' > "$work/console.txt"
 echo "# Debian 13 root file system $rootfs$made; initramfs packed in $packed s; qemu exit $qst after $(( $(date +%s) - start )) s"
-sed -n 's/^VMTAP: //p' "$work/console.txt" |
-	awk '{ print }
-	     /^# / { d = $0 }
-	     /^not ok/ { print "vm: " $0 (d != "" ? "; last diagnostic: " d : "") > "/dev/stderr"; d = "" }
-	     /^ok/ { d = "" }'
-got=$(grep -c '^VMTAP: \(not \)\?ok' "$work/console.txt")
-if [ "$got" -lt "$PLAN" ]; then
-	echo "# the guest did not finish; its console:"
-	tail -n 40 "$work/console.txt" | sed 's/^/#   /'
-	for i in $(seq $((got + 1)) "$PLAN"); do echo "not ok $i - did not run (guest ended early)"; done
-fi
+guest_tap 0 "$PLAN"

@@ -195,12 +195,12 @@ static int level_usage(const char *dir, int version, uint64_t *usage,
 	 * that file as active, as in use.  It is on its way out, as it was on
 	 * the inactive list: up to the dirty and writeback pages, active
 	 * file pages count as reclaimable. */
-	moved = dirty > UINT64_MAX - writeback ? UINT64_MAX : dirty + writeback;
+	moved = dirty;
+	shrinker__sat_add(&moved, writeback);
 	if (moved > *active_file)
 		moved = *active_file;
 	*active_file -= moved;
-	*inactive_file = *inactive_file > UINT64_MAX - moved ? UINT64_MAX
-							      : *inactive_file + moved;
+	shrinker__sat_add(inactive_file, moved);
 	return 0;
 }
 

@@ -89,7 +89,7 @@ $(BRAKE): brake/brake.c include/shrinker.h $(SHARED)
 	ln -sf libshrinker-brake.so.$(VERSION) $(B)/$(BRAKE_SONAME)
 	ln -sf $(BRAKE_SONAME) $(B)/libshrinker-brake.so
 
-$(B)/src/%.o: src/%.c src/internal.h include/shrinker.h $(wildcard src/*/*.h)
+$(B)/src/%.o: src/%.c src/internal.h include/shrinker.h include/shrinker-cache.h $(wildcard src/*/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LIB_CFLAGS) -c -o $@ $<
 
@@ -282,7 +282,7 @@ analyze:
 		-- -Iinclude -Isrc -D_GNU_SOURCE -std=gnu11
 
 # The unit tests under valgrind's memcheck (errors and definite leaks fail).
-VALGRIND_TESTS := reclaim deferred parse limits registry nomalloc
+VALGRIND_TESTS := reclaim deferred parse limits registry nomalloc container
 check-valgrind: all $(VALGRIND_TESTS:%=$(B)/tests/test-%) $(PROGS)
 	TOP_SRCDIR=$(CURDIR) BUILD=$(B) VALGRIND=1 $(PROVE) -f \
 		--exec 'valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite' \
@@ -294,7 +294,7 @@ install: lib $(HOG)
 	install -m 755 $(HOG) $(DESTDIR)$(BINDIR)/
 	install -m 644 man/memory-hog.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/*.3 $(DESTDIR)$(MANDIR)/man3/
-	install -m 644 include/shrinker.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/shrinker.h include/shrinker-cache.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 include/osv/shrinker.h $(DESTDIR)$(INCLUDEDIR)/osv/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(BRAKE) $(DESTDIR)$(LIBDIR)/
@@ -307,7 +307,7 @@ install: lib $(HOG)
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/memory-hog $(DESTDIR)$(MANDIR)/man1/memory-hog.1 \
 	      $(patsubst man/%,$(DESTDIR)$(MANDIR)/man3/%,$(wildcard man/*.3))
-	rm -f $(DESTDIR)$(INCLUDEDIR)/shrinker.h $(DESTDIR)$(INCLUDEDIR)/osv/shrinker.h \
+	rm -f $(DESTDIR)$(INCLUDEDIR)/shrinker.h $(DESTDIR)$(INCLUDEDIR)/shrinker-cache.h $(DESTDIR)$(INCLUDEDIR)/osv/shrinker.h \
 	      $(DESTDIR)$(LIBDIR)/libshrinker.* $(DESTDIR)$(LIBDIR)/pkgconfig/libshrinker.pc
 
 clean:

@@ -97,7 +97,7 @@ extern "C" {
 #endif
 
 #define SHRINKER_VERSION_MAJOR 0
-#define SHRINKER_VERSION_MINOR 3
+#define SHRINKER_VERSION_MINOR 4
 #define SHRINKER_VERSION_PATCH 0
 /* The version as one number, for #if: (major << 16) | (minor << 8) | patch. */
 #define SHRINKER_VERSION_HEX                                                   \

@@ -11,7 +11,7 @@
 use strict;
 use warnings;
 
-my %wrappers = map { $_ => 1 } qw(shrinker__lock shrinker__unlock shrinker__lock_until
+my %wrappers = map { $_ => 1 } qw(shrinker__shard_lock shrinker__shard_unlock shrinker__queue_lock shrinker__queue_unlock shrinker__lock shrinker__unlock shrinker__lock_until
 	shrinker__lock_forget shrinker__mon_lock shrinker__mon_unlock shrinker__mon_trylock shrinker__mon_atfork_child probe_take probe_give);
 my ($bad, $seen) = (0, 0);
 for my $file (@ARGV) {

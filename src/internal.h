@@ -21,7 +21,9 @@
  *  5-registry: registry.c (the list, the lib lock, one call, dispatch);
  *  6-engine: fair.c, reclaimer.c (rounds, the thread, the requests);
  *  7-api: the public API, every exported function with its argument
- *     checks: api.c, and lifecycle.c (registration).
+ *     checks: api.c, and lifecycle.c (registration);
+ *  8-cache: the cache container of shrinker-cache.h, a user of the
+ *     public API (8-cache/container.h has its structures and rules).
  *
  * Locks (take them in this order; never hold one while calling user code):
  *  1. the lib lock        (registry.c's, taken through shrinker__lock())
@@ -42,6 +44,11 @@
  *  4. brake_lock           (growth.c) the brake's condition variable; held
  *                          for the wait and the kick only, never while
  *                          taking another lock.
+ *  5. shard_lock, then 6. queue_lock (8-cache, the container's: one per
+ *                          shard of a cache, one per cache; see
+ *                          8-cache/container.h).  Neither is held while
+ *                          the library is called, but for
+ *                          shrinker_set_size(), which takes no lock.
  *  Each lock counts its holders per thread in its wrappers only
  *  (shrinker__lock(), shrinker__mon_lock(), probe_take() and their kin),
  *  and every function named *_locked asserts the lock it needs

@@ -36,7 +36,7 @@ echo "# soname $soname"
 check "soname is libshrinker.so.$major" '[ "$soname" = "libshrinker.so.$major" ]'
 
 nm -D --defined-only "$lib/libshrinker.so" | awk '$2 == "T" { sub("@.*", "", $3); print $3 }' | sort -u > "$t/exported"
-grep -ohE '\b(shrinker_[a-z_]+|osv_register_shrinker)\(' include/shrinker.h include/osv/shrinker.h |
+grep -ohE '\b(shrinker_[a-z_]+|osv_register_shrinker)\(' include/shrinker.h include/shrinker-cache.h include/osv/shrinker.h |
 	tr -d '(' | sort -u > "$t/declared"
 if cmp -s "$t/exported" "$t/declared"; then
 	ok "exported symbols are exactly the $(wc -l < "$t/declared") public functions"

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: what the container gives up, and when.  Two queues of segments,
+ * S3-FIFO's small and main (include/shrinker-cache.h): the victim is the
+ * oldest segment of the small queue while it holds more than a tenth of
+ * the segments, else of the main queue.  Evicting a segment takes its
+ * shard's lock once and walks its entries in order: an entry read since it
+ * came in (freq > 0) is copied to its shard's newest main segment (from
+ * the small queue with its count reset; from the main queue with one hit
+ * less, CLOCK's second chance), any other is dropped (from the small queue
+ * leaving a ghost), and the segment is unmapped after the lock, or by the
+ * last release if a value in it is held.  A hard shrink copies nothing:
+ * everything in the victims goes.  Work is one segment at a time, in
+ * proportion to what is freed, and bounded by the segments there were.
+ * Growth is asked for here too (make_room): a segment, a large value or an
+ * object at a time, from the library (fair between caches and processes),
+ * within the optional maximum; when refused, the cache evicts its own
+ * oldest segments first, as a full cache replaces entries.
+ */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "8-cache/container.h"
+
+void shrinker__queue_add_locked(struct shrinker_cache *c, struct seg *s,
+				unsigned q)
+{
+	SHRINKER__ASSERT_SHARD_HELD();
+	shrinker__queue_lock(c);
+	s->queue = (uint8_t)q;
+	s->queued = 1;
+	s->prev = NULL;
+	s->next = c->head[q];
+	if (c->head[q])
+		c->head[q]->prev = s;
+	else
+		c->tail[q] = s;
+	c->head[q] = s;
+	c->nsegs[q]++;
+	shrinker__queue_unlock(c);
+}
+
+static void unlink_seg_locked(struct shrinker_cache *c, struct seg *s)
+{
+	SHRINKER__ASSERT_QUEUE_HELD();
+	unsigned q = s->queue;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->head[q] = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		c->tail[q] = s->prev;
+	s->prev = s->next = NULL;
+	s->queued = 0;
+	c->nsegs[q]--;
+}
+
+/* The next victim, out of its queue; NULL when both are empty. */
+static struct seg *pop_victim(struct shrinker_cache *c)
+{
+	shrinker__queue_lock(c);
+	size_t total = c->nsegs[Q_SMALL] + c->nsegs[Q_MAIN];
+	unsigned q = c->nsegs[Q_SMALL] * 10 > total || !c->tail[Q_MAIN] ? Q_SMALL : Q_MAIN;
+	struct seg *s = c->tail[q];
+	if (s)
+		unlink_seg_locked(c, s);
+	shrinker__queue_unlock(c);
+	return s;
+}
+
+/* Room in the shard's newest main segment for an entry moved there, from
+ * its spare or a new mapping (not asked for: the victim it comes from is
+ * unmapped right after); NULL if none can be made, and the entry goes. */
+static struct ent *move_room_locked(struct shrinker_cache *c, struct shard *sh,
+				    size_t n, size_t *grew)
+{
+	SHRINKER__ASSERT_SHARD_HELD();
+	struct ent *d = shrinker__seg_append_locked(c, sh, Q_MAIN, n, grew);
+	if (d)
+		return d;
+	sh->spare = shrinker__seg_map((unsigned)(sh - c->shards));
+	if (!sh->spare)
+		return NULL;
+	return shrinker__seg_append_locked(c, sh, Q_MAIN, n, grew);
+}
+
+/* Evict one segment, popped from its queue; returns the bytes that went
+ * back now (its pages and external values no one held, less the pages the
+ * moved entries wrote). */
+static size_t evict_seg(struct shrinker_cache *c, struct seg *s,
+			enum evict_why why, struct graves *g)
+{
+	struct shard *sh = &c->shards[s->pin.shard];
+	size_t grew = 0, freed = 0;
+	uint64_t now = 0;
+	shrinker__shard_lock(sh);
+	for (unsigned q = 0; q < QUEUES; q++)
+		if (sh->open[q] == s)
+			sh->open[q] = NULL;
+	uint32_t off = SEG_HDR;
+	while (off < s->used) {
+		struct ent *e = (struct ent *)((unsigned char *)s + off);
+		size_t n = ent_size(e);
+		off += (uint32_t)n;
+		if (e->flags & ENT_DEAD)
+			continue;
+		struct ent **pp = shrinker__slot_of_locked(sh, e);
+		assert(*pp == e); /* live entries are in the table */
+		bool expired = shrinker__expired(e, &now);
+		if (!expired && why != EVICT_CLEAR && why != EVICT_HARD && e->freq > 0) {
+			struct ent *d = move_room_locked(c, sh, n, &grew);
+			if (d) {
+				memcpy(d, e, n);
+				d->freq = s->queue == Q_SMALL ? 0 : (uint8_t)(e->freq - 1);
+				*pp = d;
+				/* Its bytes count in d's segment now. */
+				s->live -= (uint32_t)n;
+				continue;
+			}
+		}
+		if (expired)
+			sh->expired++;
+		else if (why == EVICT_CLEAR)
+			sh->removed++;
+		else
+			sh->evicted[why == EVICT_REPLACE]++;
+		if (s->queue == Q_SMALL && why != EVICT_CLEAR)
+			shrinker__ghost_add_locked(sh, e);
+		*pp = e->next;
+		shrinker__ent_kill_locked(c, e, g);
+	}
+	shrinker__index_shrunk_locked(c, sh);
+	shrinker__shard_unlock(sh);
+	for (struct ext *x = g->exts; x; x = x->next)
+		freed += x->charge; /* counted once: the caller flushes g per segment */
+	if (shrinker__pin_drain(&s->pin)) {
+		freed += shrinker__seg_pages(s);
+		s->next = g->segs;
+		g->segs = s;
+	}
+	return freed > grew ? freed - grew : 0;
+}
+
+size_t shrinker__evict(struct shrinker_cache *c, size_t target,
+		       enum evict_why why)
+{
+	size_t freed = 0;
+	shrinker__queue_lock(c);
+	size_t budget = 2 * (c->nsegs[Q_SMALL] + c->nsegs[Q_MAIN]) + 2;
+	shrinker__queue_unlock(c);
+	while ((why == EVICT_CLEAR || freed < target) && budget--) {
+		struct seg *s = pop_victim(c);
+		if (!s)
+			break;
+		struct graves g = { 0 };
+		freed += evict_seg(c, s, why, &g);
+		shrinker__graves_flush(c, &g);
+	}
+	shrinker__size_report(c);
+	return freed;
+}
+
+_Thread_local struct shrinker_cache *shrinker__shrinking;
+
+size_t shrinker__cache_shrink(size_t target, bool hard, void *userdata)
+{
+	struct shrinker_cache *c = userdata;
+	struct shrinker_cache *outer = shrinker__shrinking;
+	shrinker__shrinking = c;
+	size_t freed = shrinker__evict(c, target, hard ? EVICT_HARD : EVICT_PRESSURE);
+	shrinker__shrinking = outer;
+	return freed;
+}
+
+int shrinker__make_room(struct shrinker_cache *c, size_t n)
+{
+	size_t have = atomic_load_explicit(&c->bytes, memory_order_relaxed);
+	if (c->opt.max_bytes) {
+		if (n > c->opt.max_bytes)
+			return -E2BIG;
+		if (have + n > c->opt.max_bytes)
+			shrinker__evict(c, have + n - c->opt.max_bytes, EVICT_REPLACE);
+	}
+	if (shrinker_may_grow_cache(c->shrinker, n))
+		return 0;
+	size_t freed = shrinker__evict(c, n, EVICT_REPLACE);
+	if (freed >= n || n < (1u << 20))
+		return 0; /* a small step: the library's watermarks absorb it */
+	/* A large value the library refused and the cache could not make room
+	 * for: refuse it if it cannot fit at all, rather than be OOM-killed. */
+	struct shrinker_memory m;
+	if (shrinker_get_memory(&m) < 0 || m.limit == UINT64_MAX)
+		return 0;
+	if (n > m.limit)
+		return -E2BIG;
+	if (n > m.headroom + atomic_load_explicit(&c->bytes, memory_order_relaxed))
+		return -ENOMEM;
+	return 0;
+}

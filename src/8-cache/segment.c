@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DESIGN: the container's memory.  A segment is a 64 KiB mapping, aligned
+ * to its size (so that an entry finds its segment from its own address),
+ * into which a shard appends entries; a value too large for a segment is
+ * an external value in a mapping of its own, and a program's object gets a
+ * small external record.  Memory goes back to the kernel only here, in
+ * whole mappings: munmap() of a segment that eviction emptied or of a
+ * large value that died, after the lock that let go of them (graves).
+ * Each segment and external value has a pin word, the count of the values
+ * held in it plus PIN_DRAIN once it left the cache; the one who sees the
+ * count reach zero with PIN_DRAIN set frees it, the evictor or the last
+ * release, exactly one of them (both change the word with one atomic
+ * operation and look at what it was).  The cache's size (bytes) changes
+ * here too: segments count the pages their entries have written, external
+ * values their charge, when made and when freed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "8-cache/container.h"
+
+_Thread_local unsigned shrinker__shard_held, shrinker__queue_held;
+
+void shrinker__shard_lock(struct shard *sh)
+{
+	pthread_mutex_lock(&sh->shard_lock);
+	shrinker__shard_held++;
+}
+
+void shrinker__shard_unlock(struct shard *sh)
+{
+	shrinker__shard_held--;
+	pthread_mutex_unlock(&sh->shard_lock);
+}
+
+void shrinker__queue_lock(struct shrinker_cache *c)
+{
+	pthread_mutex_lock(&c->queue_lock);
+	shrinker__queue_held++;
+}
+
+void shrinker__queue_unlock(struct shrinker_cache *c)
+{
+	shrinker__queue_held--;
+	pthread_mutex_unlock(&c->queue_lock);
+}
+
+size_t shrinker__page_round(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	return (n + page - 1) & ~(page - 1);
+}
+
+void *shrinker__map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void shrinker__unmap(void *p, size_t len)
+{
+	int saved = errno;
+	munmap(p, len);
+	errno = saved;
+}
+
+/* A segment aligned to SEG_BYTES: map twice the size and cut off the
+ * ends.  Nothing of it is resident until entries are written. */
+struct seg *shrinker__seg_map(unsigned shard)
+{
+	int saved = errno;
+	unsigned char *p = shrinker__map(2 * (size_t)SEG_BYTES);
+	if (!p)
+		return NULL;
+	uintptr_t a = ((uintptr_t)p + SEG_BYTES - 1) & ~(uintptr_t)(SEG_BYTES - 1);
+	size_t head = a - (uintptr_t)p;
+	if (head)
+		munmap(p, head);
+	if (SEG_BYTES - head)
+		munmap((unsigned char *)a + SEG_BYTES, SEG_BYTES - head);
+	errno = saved;
+	struct seg *s = (struct seg *)a;
+	s->pin.kind = PIN_SEG;
+	s->pin.shard = shard;
+	s->used = SEG_HDR;
+	return s;
+}
+
+size_t shrinker__seg_pages(const struct seg *s)
+{
+	return shrinker__page_round(s->used);
+}
+
+void shrinker__size_report(struct shrinker_cache *c)
+{
+	shrinker_set_size(c->shrinker, atomic_load_explicit(&c->bytes, memory_order_relaxed));
+}
+
+static void bytes_add(struct shrinker_cache *c, size_t n)
+{
+	if (n)
+		atomic_fetch_add_explicit(&c->bytes, n, memory_order_relaxed);
+}
+
+static void bytes_sub(struct shrinker_cache *c, size_t n)
+{
+	if (n)
+		atomic_fetch_sub_explicit(&c->bytes, n, memory_order_relaxed);
+}
+
+struct ent *shrinker__seg_append_locked(struct shrinker_cache *c,
+					struct shard *sh, unsigned q, size_t n,
+					size_t *grew)
+{
+	SHRINKER__ASSERT_SHARD_HELD();
+	struct seg *s = sh->open[q];
+	if (s && s->used + n > SEG_BYTES) {
+		sh->open[q] = NULL; /* full: it stays queued */
+		s = NULL;
+	}
+	if (!s) {
+		if (!sh->spare)
+			return NULL;
+		s = sh->spare;
+		sh->spare = NULL;
+		shrinker__queue_add_locked(c, s, q);
+		sh->open[q] = s;
+		/* The header's page is written now. */
+		bytes_add(c, shrinker__seg_pages(s));
+		*grew += shrinker__seg_pages(s);
+	}
+	size_t before = shrinker__seg_pages(s);
+	struct ent *e = (struct ent *)((unsigned char *)s + s->used);
+	s->used += (uint32_t)n;
+	s->live += (uint32_t)n;
+	size_t added = shrinker__seg_pages(s) - before;
+	if (added) {
+		bytes_add(c, added);
+		*grew += added;
+	}
+	return e;
+}
+
+bool shrinker__pin_drain(struct pin *p)
+{
+	uint64_t old = atomic_fetch_or_explicit(&p->word, PIN_DRAIN,
+						memory_order_acq_rel);
+	return (old & PIN_COUNT) == 0;
+}
+
+void shrinker__ent_kill_locked(struct shrinker_cache *c, struct ent *e,
+			       struct graves *g)
+{
+	SHRINKER__ASSERT_SHARD_HELD();
+	struct shard *sh = &c->shards[ent_seg(e)->pin.shard];
+	e->flags |= ENT_DEAD;
+	ent_seg(e)->live -= (uint32_t)ent_size(e);
+	sh->entries--;
+	if (e->flags & ENT_EXT) {
+		struct ext *x = ent_ext(e);
+		sh->data_bytes -= e->klen + x->len;
+		if (shrinker__pin_drain(&x->pin)) {
+			x->next = g->exts;
+			g->exts = x;
+		}
+	} else {
+		sh->data_bytes -= e->klen + e->vlen;
+	}
+}
+
+struct ext *shrinker__ext_large(const void *data, size_t len)
+{
+	size_t total = shrinker__page_round(EXT_HDR + len);
+	struct ext *x = shrinker__map(total);
+	if (!x)
+		return NULL;
+	x->pin.kind = PIN_LARGE;
+	x->charge = total;
+	x->len = len;
+	memcpy((unsigned char *)x + EXT_HDR, data, len);
+	return x;
+}
+
+struct ext *shrinker__ext_object(void *object, size_t cost)
+{
+	struct ext *x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->pin.kind = PIN_OBJECT;
+	x->object = object;
+	x->len = cost;
+	/* The record, and the cost the program declared (saturating). */
+	x->charge = cost > SIZE_MAX - 64 ? SIZE_MAX : cost + 64;
+	return x;
+}
+
+/* Free an external value no one holds; the caller holds no lock of the
+ * cache (destroy is the program's code).  Its charge leaves the size. */
+void shrinker__ext_free(struct shrinker_cache *c, struct ext *x)
+{
+	size_t charge = x->charge;
+	if (x->pin.kind == PIN_LARGE) {
+		shrinker__unmap(x, charge);
+	} else {
+		void *object = x->object;
+		free(x);
+		shrinker__destroy(c, object);
+	}
+	bytes_sub(c, charge);
+	atomic_fetch_add_explicit(&c->given_back, charge, memory_order_relaxed);
+}
+
+void shrinker__destroy(struct shrinker_cache *c, void *object)
+{
+	if (!c->opt.destroy)
+		return;
+	atomic_fetch_add(&c->callbacks, 1);
+	c->opt.destroy(object, c->opt.userdata);
+	atomic_fetch_sub(&c->callbacks, 1);
+}
+
+static void seg_free(struct shrinker_cache *c, struct seg *s)
+{
+	size_t pages = shrinker__seg_pages(s);
+	shrinker__unmap(s, SEG_BYTES);
+	bytes_sub(c, pages);
+	atomic_fetch_add_explicit(&c->given_back, pages, memory_order_relaxed);
+}
+
+void shrinker__graves_flush(struct shrinker_cache *c, struct graves *g)
+{
+	bool any = g->segs || g->exts;
+	while (g->segs) {
+		struct seg *s = g->segs;
+		g->segs = s->next;
+		seg_free(c, s);
+	}
+	while (g->exts) {
+		struct ext *x = g->exts;
+		g->exts = x->next;
+		shrinker__ext_free(c, x);
+	}
+	if (any)
+		shrinker__size_report(c);
+}
+
+SHRINKER_EXPORT int shrinker_cache_release(struct shrinker_cache *c,
+					   struct shrinker_cache_value *v)
+{
+	if (!c || !v || !v->priv[0])
+		return -EINVAL;
+	struct pin *p = v->priv[0];
+	struct shard *sh = v->priv[1];
+	memset(v, 0, sizeof(*v));
+	atomic_fetch_add_explicit(&sh->released, 1, memory_order_release);
+	uint64_t old = atomic_fetch_sub_explicit(&p->word, 1, memory_order_acq_rel);
+	if (old != (PIN_DRAIN | 1))
+		return 0;
+	/* The last holder of something that left the cache. */
+	if (p->kind == PIN_SEG) {
+		seg_free(c, (struct seg *)p);
+	} else {
+		shrinker__ext_free(c, (struct ext *)p);
+	}
+	shrinker__size_report(c);
+	return 0;
+}

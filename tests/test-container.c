@@ -563,6 +563,35 @@ static int test_giveback_large(void)
 	return giveback(200 * 1024, 300);
 }
 
+/* A shrink frees about what it is asked for, not whole queues: a segment
+ * also counts the large values its entries point to. */
+static int test_shrink_bounded(void)
+{
+	struct shrinker_cache *c = make(0, 0, NULL, NULL);
+	static unsigned char val[200 * 1024];
+	struct shrinker_cache_stats st0 = { .size = sizeof(st0) }, st1 = st0;
+	size_t freed = 0;
+	int r = TAP_FAIL;
+
+	CHECK(c);
+	for (unsigned i = 0; i < 200; i++) {
+		char k[32];
+		key_of(k, i);
+		CHECK(shrinker_cache_set(c, k, strlen(k), val, sizeof(val), 0) == 0);
+	}
+	CHECK(shrinker_cache_get_stats(c, &st0) == 0);
+	CHECK(shrinker_request_reclaim(1 * MiB, SHRINKER_WAIT, &freed) == 0);
+	CHECK(shrinker_cache_get_stats(c, &st1) == 0);
+	tap_diag("asked 1 MiB of %llu: freed %zu, %llu entries of 200 left",
+		 (unsigned long long)st0.bytes, freed, (unsigned long long)st1.entries);
+	CHECK(freed >= 1 * MiB && freed <= 3 * MiB);
+	CHECK(st1.entries >= 185);
+	r = TAP_PASS;
+fail:
+	shrinker_cache_free(c);
+	return r;
+}
+
 /* Random operations against a model: what the cache returns is always the
  * value last set for the key, and a key removed or never set is absent;
  * shrinks (any time) may only make keys absent. */
@@ -798,6 +827,7 @@ static const struct tap_test tests[] = {
 	{ "a scan of one-time keys leaves the hot keys in the cache", test_scan },
 	{ "small values: RSS falls by at least 95 % of what the shrinker freed", test_giveback_small },
 	{ "large values: RSS falls by at least 95 % of what the shrinker freed", test_giveback_large },
+	{ "a shrink of large values frees about what it is asked for", test_shrink_bounded },
 	{ "random operations against a model, with shrinks", test_model },
 	{ "threads and the shrinker: values always whole", test_threads },
 	{ "a deferred cache frees in shrinker_dispatch()", test_deferred },

@@ -101,7 +101,7 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 		if (!old && !ghost)
 			ghost = shrinker__ghost_take_locked(sh, h);
 		unsigned q = old ? ent_seg(old)->queue : ghost ? Q_MAIN : Q_SMALL;
-		struct ent *e = shrinker__seg_append_locked(c, sh, q, n, &grew);
+		struct ent *e = shrinker__seg_append_locked(c, sh, q, n, x ? x->charge : 0, &grew);
 		if (!e) {
 			shrinker__shard_unlock(sh);
 			int r = shrinker__make_room(c, SEG_BYTES);

@@ -46,6 +46,9 @@
 #define SEG_BYTES (64u << 10)     /* a segment's mapping */
 #define SEG_HDR 64u               /* its header, before the first entry */
 #define INLINE_MAX (SEG_BYTES / 4) /* larger entries are external */
+/* A segment also fills up with the external values its entries point
+ * to: evicting it frees them all, so at most about this much (KiB). */
+#define SEG_WEIGHT_KIB 1024u
 #define FREQ_MAX 3u
 #define GHOST_BITS 10u
 #define GHOSTS (1u << GHOST_BITS)  /* fingerprints per shard */
@@ -68,7 +71,8 @@ struct seg {
 	struct seg *prev, *next;  /* queue_lock; next also links graves */
 	uint32_t used;            /* shard_lock: offset of the first free byte */
 	uint32_t live;            /* shard_lock: bytes of live entries */
-	uint8_t queue;            /* queue_lock (set before linking) */
+	uint32_t weight;          /* shard_lock: external charge appended, KiB */
+	uint8_t queue;            /* set before linking, then never changed */
 	uint8_t queued;           /* queue_lock: in a queue */
 };
 
@@ -191,12 +195,14 @@ size_t shrinker__page_round(size_t n);
 void *shrinker__map(size_t len);
 void shrinker__unmap(void *p, size_t len);
 struct seg *shrinker__seg_map(unsigned shard);
-/* Append n bytes to the shard's open segment of queue q, opening its spare
- * if the open one is full; NULL when no segment has room (no spare). *grew
- * adds the pages newly written. */
+/* Append an entry of n bytes pointing to an external value of charge
+ * bytes (0: none) to the shard's open segment of queue q, opening its
+ * spare if the open one is full (in bytes, or in the external values its
+ * entries point to: SEG_WEIGHT_KIB); NULL when no segment has room (no
+ * spare).  *grew adds the pages newly written. */
 struct ent *shrinker__seg_append_locked(struct shrinker_cache *c,
 					struct shard *sh, unsigned q, size_t n,
-					size_t *grew);
+					size_t charge, size_t *grew);
 /* Kill a live entry: out of nothing but its segment's live count; an
  * external value is let go (into g if no one holds it). */
 void shrinker__ent_kill_locked(struct shrinker_cache *c, struct ent *e,

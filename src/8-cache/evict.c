@@ -76,16 +76,17 @@ static struct seg *pop_victim(struct shrinker_cache *c)
  * its spare or a new mapping (not asked for: the victim it comes from is
  * unmapped right after); NULL if none can be made, and the entry goes. */
 static struct ent *move_room_locked(struct shrinker_cache *c, struct shard *sh,
-				    size_t n, size_t *grew)
+				    struct ent *e, size_t n, size_t *grew)
 {
 	SHRINKER__ASSERT_SHARD_HELD();
-	struct ent *d = shrinker__seg_append_locked(c, sh, Q_MAIN, n, grew);
+	size_t charge = (e->flags & ENT_EXT) ? ent_ext(e)->charge : 0;
+	struct ent *d = shrinker__seg_append_locked(c, sh, Q_MAIN, n, charge, grew);
 	if (d)
 		return d;
 	sh->spare = shrinker__seg_map((unsigned)(sh - c->shards));
 	if (!sh->spare)
 		return NULL;
-	return shrinker__seg_append_locked(c, sh, Q_MAIN, n, grew);
+	return shrinker__seg_append_locked(c, sh, Q_MAIN, n, charge, grew);
 }
 
 /* Evict one segment, popped from its queue; returns the bytes that went
@@ -112,7 +113,7 @@ static size_t evict_seg(struct shrinker_cache *c, struct seg *s,
 		assert(*pp == e); /* live entries are in the table */
 		bool expired = shrinker__expired(e, &now);
 		if (!expired && why != EVICT_CLEAR && why != EVICT_HARD && e->freq > 0) {
-			struct ent *d = move_room_locked(c, sh, n, &grew);
+			struct ent *d = move_room_locked(c, sh, e, n, &grew);
 			if (d) {
 				memcpy(d, e, n);
 				d->freq = s->queue == Q_SMALL ? 0 : (uint8_t)(e->freq - 1);

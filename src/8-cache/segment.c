@@ -116,11 +116,13 @@ static void bytes_sub(struct shrinker_cache *c, size_t n)
 
 struct ent *shrinker__seg_append_locked(struct shrinker_cache *c,
 					struct shard *sh, unsigned q, size_t n,
-					size_t *grew)
+					size_t charge, size_t *grew)
 {
 	SHRINKER__ASSERT_SHARD_HELD();
 	struct seg *s = sh->open[q];
-	if (s && s->used + n > SEG_BYTES) {
+	uint32_t kib = charge / 1024 > SEG_WEIGHT_KIB ? SEG_WEIGHT_KIB : (uint32_t)(charge / 1024);
+	if (s && (s->used + n > SEG_BYTES ||
+		  (s->weight && s->weight + kib > SEG_WEIGHT_KIB))) {
 		sh->open[q] = NULL; /* full: it stays queued */
 		s = NULL;
 	}
@@ -139,6 +141,7 @@ struct ent *shrinker__seg_append_locked(struct shrinker_cache *c,
 	struct ent *e = (struct ent *)((unsigned char *)s + s->used);
 	s->used += (uint32_t)n;
 	s->live += (uint32_t)n;
+	s->weight += kib;
 	size_t added = shrinker__seg_pages(s) - before;
 	if (added) {
 		bytes_add(c, added);

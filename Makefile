@@ -63,6 +63,7 @@ HOG := $(B)/memory-hog
 
 COMPETITOR := $(B)/competitor
 CACHEBENCH := $(B)/cachebench
+CONTAINERBENCH := $(B)/containerbench
 BRAKEBENCH := $(B)/brakebench
 
 # The malloc brake (brake/brake.c): a library to link or preload that makes
@@ -78,8 +79,8 @@ RPATH = $(if $(NO_RPATH),,-Wl,-rpath,'$(1)')
 LINK_SHARED = $(if $(STATIC_LINK),$(STATIC),-L$(B) -lshrinker $(call RPATH,$$ORIGIN$(1):$$ORIGIN/../lib))
 DEP_LIB := $(if $(STATIC_LINK),$(STATIC),$(SHARED))
 
-.PHONY: all lib check check-build check-breaks install uninstall clean demo bench bench-race bench-pages analyze check-valgrind abi-baseline bench-brake bench-calls bench-procs bench-race-many
-all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH) $(BRAKEBENCH)
+.PHONY: all lib check check-build check-breaks install uninstall clean demo bench bench-race bench-pages analyze check-valgrind abi-baseline bench-brake bench-calls bench-procs bench-race-many bench-container
+all: lib $(HOG) $(COMPETITOR) $(CACHEBENCH) $(BRAKEBENCH) $(CONTAINERBENCH)
 lib: $(STATIC) $(SHARED) $(BRAKE) $(B)/libshrinker.pc
 
 $(BRAKE): brake/brake.c include/shrinker.h $(SHARED)
@@ -196,6 +197,10 @@ $(HOG): $(HOG_OBJ) $(DEP_LIB)
 $(CACHEBENCH): bench/cachebench.c $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/release.o $(B)/hog/workers.o $(STATIC)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/release.o $(B)/hog/workers.o $(STATIC) $(LDFLAGS)
 
+# The cache container against a single-mutex hash-plus-LRU.
+$(CONTAINERBENCH): bench/containerbench.c include/shrinker-cache.h $(STATIC)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) -lm
+
 # What the malloc brake costs: linked to the shared library, so that the
 # brake can be preloaded.
 $(BRAKEBENCH): bench/brakebench.c $(DEP_LIB)
@@ -254,6 +259,11 @@ bench-race-many: all $(B)/tests/prog-grower
 # before the per-CPU stocks (bench/calls.sh; about a minute).
 bench-calls: all
 	B=$(B) bench/calls.sh
+
+# The cache container against a single-mutex LRU (bench/container.sh;
+# about 6 minutes; make bench runs it too).
+bench-container: all
+	B=$(B) bench/container.sh
 
 # 8, 32 and 128 processes of the library in one cgroup with a competitor
 # (bench/procs.sh; about 17 minutes with 10 rounds).

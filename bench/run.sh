@@ -5,7 +5,8 @@
 # interleaved (all runs once, then all again), with the competitor's
 # alone-baseline taken again in each round; the tables give the median and
 # the min-max spread; the report ends with the library's rows against the
-# report this run replaces (bench/compare.pl).  About 13 minutes on 2 cores.
+# report this run replaces (bench/compare.pl), and the cache container's
+# section (bench/container.sh).  About 19 minutes on 2 cores.
 #
 # BENCH_QUICK=1 runs one short scenario once (CI's smoke run) and writes
 # nothing to the repository.  BENCH_REPORT=1 writes the report again from
@@ -452,7 +453,7 @@ fi
 	fi
 	# The tables of make bench-race, bench-race-many, bench-pages,
 	# bench-calls and bench-procs are kept from their last runs.
-	for section in race race-many pages calls procs; do
+	for section in race race-many pages calls procs container; do
 		kept=$(section_keep "$section")
 		[ -z "$kept" ] || printf '%s\n\n' "$kept"
 	done
@@ -485,5 +486,10 @@ if command -v gnuplot >/dev/null; then
 			plot $plot "$OUT/$s-comp.tsv" using 1:2 with steps lw 3 dt 2 lc rgb "#888888" title "competitor"
 		GP
 	done
+fi
+# The cache container against a single-mutex LRU: a section of its own,
+# written in place by its script (a full run only).
+if [ -z "${BENCH_REPORT:-}${BENCH_ONLY:-}${BENCH_QUICK:-}" ]; then
+	B=$B bench/container.sh > /dev/null
 fi
 echo "bench: BENCHMARKS.md written"

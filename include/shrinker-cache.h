@@ -45,7 +45,7 @@
  * written, its large values' mappings, the objects' costs and its tables.
  *
  * Threads.  Every function may be called from any thread.  Keys are spread
- * over shards (four per CPU, up to 64), each with its own lock; a lookup
+ * over shards (eight per CPU, up to 64), each with its own lock; a lookup
  * takes one shard's lock for the time it takes to find the entry.  The
  * cache's own shrinker runs on the library's reclaimer thread (or, for a
  * cache made with SHRINKER_CACHE_DEFERRED, in shrinker_dispatch() on the
@@ -76,6 +76,10 @@ struct shrinker_cache;
 /* The longest key, in bytes. */
 #define SHRINKER_CACHE_KEY_MAX 4096u
 
+/* The smallest maximum (struct shrinker_cache_options.max_bytes): a
+ * smaller one counts as this. */
+#define SHRINKER_CACHE_MAX_MIN (1u << 20)
+
 /* A ttl_ns meaning "never expires", whatever the cache's default. */
 #define SHRINKER_CACHE_TTL_NEVER UINT64_MAX
 
@@ -105,7 +109,8 @@ enum {
 struct shrinker_cache_options {
 	size_t size;          /* sizeof(struct shrinker_cache_options) */
 	unsigned flags;       /* SHRINKER_CACHE_DEFERRED, or 0 */
-	size_t max_bytes;     /* a fixed maximum size as well, 0: none */
+	size_t max_bytes;     /* a fixed maximum size as well, 0: none (at
+				 least SHRINKER_CACHE_MAX_MIN) */
 	uint64_t ttl_ns;      /* entries expire this long after they are set
 				 unless the call says otherwise; 0: never */
 	shrinker_cache_destroy_fn destroy; /* for object values; NULL: none */

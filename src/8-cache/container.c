@@ -104,20 +104,30 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 		struct ent *e = shrinker__seg_append_locked(c, sh, q, n, x ? x->charge : 0, &grew);
 		if (!e) {
 			shrinker__shard_unlock(sh);
-			int r = shrinker__make_room(c, SEG_BYTES);
-			if (r < 0)
+			struct seg *s = NULL;
+			int r = shrinker__make_room(c, SEG_BYTES, &s);
+			if (r < 0) {
+				if (s) {
+					s->next = NULL;
+					g.segs = s;
+					shrinker__graves_flush(c, &g);
+				}
 				return r;
-			struct seg *s = shrinker__seg_map((unsigned)(sh - c->shards));
-			if (!s)
+			}
+			if (!s && !(s = shrinker__seg_map((unsigned)(sh - c->shards))))
 				return -ENOMEM;
 			shrinker__shard_lock(sh);
 			if (!sh->spare) {
-				sh->spare = s;
+				shrinker__seg_reuse_locked(c, sh, s);
 				s = NULL;
 			}
 			shrinker__shard_unlock(sh);
-			if (s)
-				shrinker__unmap(s, SEG_BYTES);
+			if (s) {
+				/* Another thread made the spare meanwhile. */
+				s->next = NULL;
+				g.segs = s;
+				shrinker__graves_flush(c, &g);
+			}
 			continue;
 		}
 		/* Appending touches no table: pp still points at old's place. */
@@ -171,7 +181,7 @@ static int store(struct shrinker_cache *c, const void *key, size_t klen,
 	if (object) {
 		if (cost > SIZE_MAX / 2)
 			return -E2BIG;
-		int r = shrinker__make_room(c, cost + 64);
+		int r = shrinker__make_room(c, cost + 64, NULL);
 		if (r < 0)
 			return r;
 		x = shrinker__ext_object(object, cost);
@@ -180,7 +190,7 @@ static int store(struct shrinker_cache *c, const void *key, size_t klen,
 	} else if (len > INLINE_MAX - ent_voff(klen) - 8) {
 		if (len > SIZE_MAX / 2)
 			return -E2BIG;
-		int r = shrinker__make_room(c, shrinker__page_round(EXT_HDR + len));
+		int r = shrinker__make_room(c, shrinker__page_round(EXT_HDR + len), NULL);
 		if (r < 0)
 			return r;
 		x = shrinker__ext_large(data, len);
@@ -360,14 +370,14 @@ SHRINKER_EXPORT int shrinker_cache_clear(struct shrinker_cache *c)
 		return -EINVAL;
 	if (closing(c))
 		return -ESHUTDOWN;
-	shrinker__evict(c, SIZE_MAX, EVICT_CLEAR);
+	shrinker__evict(c, SIZE_MAX, EVICT_CLEAR, NULL);
 	return 0;
 }
 
 static unsigned shard_count(void)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned want = cpus > 0 && cpus < SHARDS_MAX ? (unsigned)cpus * 4 : SHARDS_MAX;
+	unsigned want = cpus > 0 && cpus < SHARDS_MAX ? (unsigned)cpus * 8 : SHARDS_MAX;
 	unsigned n = 1;
 	while (n < want && n < SHARDS_MAX)
 		n *= 2;
@@ -407,6 +417,8 @@ SHRINKER_EXPORT int shrinker_cache_new(struct shrinker_cache **ret,
 		memcpy(&o, opt, opt->size < sizeof(o) ? opt->size : sizeof(o));
 		if (o.flags & ~(unsigned)SHRINKER_CACHE_DEFERRED)
 			return -EINVAL;
+		if (o.max_bytes && o.max_bytes < SHRINKER_CACHE_MAX_MIN)
+			o.max_bytes = SHRINKER_CACHE_MAX_MIN;
 	}
 	o.size = sizeof(o);
 	struct shrinker_cache *c = calloc(1, sizeof(*c));
@@ -427,11 +439,18 @@ SHRINKER_EXPORT int shrinker_cache_new(struct shrinker_cache **ret,
 	memset(c->shards, 0, c->nshards * sizeof(struct shard));
 	pthread_mutex_init(&c->queue_lock, NULL);
 	unsigned made = 0;
+	/* Adaptive: a thread that finds the lock taken spins a while before
+	 * it sleeps, as the holder keeps it for a lookup's time only (a futex
+	 * sleep and wake-up cost more than the lookup). */
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
 	for (; made < c->nshards; made++) {
-		pthread_mutex_init(&c->shards[made].shard_lock, NULL);
+		pthread_mutex_init(&c->shards[made].shard_lock, &attr);
 		if (shrinker__index_init(c, &c->shards[made]) < 0)
 			break;
 	}
+	pthread_mutexattr_destroy(&attr);
 	if (getrandom(&c->seed, sizeof(c->seed), GRND_NONBLOCK) != sizeof(c->seed))
 		c->seed = shrinker__now_ns() ^ (uint64_t)(uintptr_t)c;
 	int r = made < c->nshards ? -ENOMEM : 0;
@@ -489,7 +508,7 @@ SHRINKER_EXPORT int shrinker_cache_free(struct shrinker_cache *c)
 	 * destroyed (a destroy that calls the cache gets -ESHUTDOWN). */
 	shrinker_unregister(c->shrinker);
 	c->shrinker = NULL; /* shrinker_set_size(NULL) is a no-op */
-	shrinker__evict(c, SIZE_MAX, EVICT_CLEAR);
+	shrinker__evict(c, SIZE_MAX, EVICT_CLEAR, NULL);
 	cache_destroy(c);
 	return 0;
 }

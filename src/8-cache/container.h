@@ -43,9 +43,9 @@
 #include "internal.h"
 #include "shrinker-cache.h"
 
-#define SEG_BYTES (64u << 10)     /* a segment's mapping */
+#define SEG_BYTES (256u << 10)    /* a segment's mapping */
 #define SEG_HDR 64u               /* its header, before the first entry */
-#define INLINE_MAX (SEG_BYTES / 4) /* larger entries are external */
+#define INLINE_MAX (SEG_BYTES / 16) /* larger entries are external */
 /* A segment also fills up with the external values its entries point
  * to: evicting it frees them all, so at most about this much (KiB). */
 #define SEG_WEIGHT_KIB 1024u
@@ -72,6 +72,8 @@ struct seg {
 	uint32_t used;            /* shard_lock: offset of the first free byte */
 	uint32_t live;            /* shard_lock: bytes of live entries */
 	uint32_t weight;          /* shard_lock: external charge appended, KiB */
+	uint32_t counted;         /* shard_lock: its bytes in the cache's size,
+				     the pages written (kept when reused) */
 	uint8_t queue;            /* set before linking, then never changed */
 	uint8_t queued;           /* queue_lock: in a queue */
 };
@@ -211,7 +213,10 @@ void shrinker__ent_kill_locked(struct shrinker_cache *c, struct ent *e,
  * PIN_DRAIN; returns true when no one holds it (the caller frees it). */
 bool shrinker__pin_drain(struct pin *p);
 void shrinker__graves_flush(struct shrinker_cache *c, struct graves *g);
-size_t shrinker__seg_pages(const struct seg *s);
+/* Make an evicted segment no one holds the spare of shard sh, pages and
+ * all (what a replacement evicted, reused: no unmapping, no faults). */
+void shrinker__seg_reuse_locked(struct shrinker_cache *c, struct shard *sh,
+				struct seg *s);
 struct ext *shrinker__ext_large(const void *data, size_t len);
 struct ext *shrinker__ext_object(void *object, size_t cost);
 void shrinker__ext_free(struct shrinker_cache *c, struct ext *x);
@@ -238,12 +243,17 @@ void shrinker__index_fini(struct shrinker_cache *c, struct shard *sh);
 /* evict.c */
 void shrinker__queue_add_locked(struct shrinker_cache *c, struct seg *s,
 				unsigned q);
+/* Evict until target bytes went back (or, EVICT_CLEAR, everything);
+ * with keep, the first victim no one holds is handed over in *keep
+ * instead of unmapped (counted as freed). */
 size_t shrinker__evict(struct shrinker_cache *c, size_t target,
-		       enum evict_why why);
+		       enum evict_why why, struct seg **keep);
 size_t shrinker__cache_shrink(size_t target, bool hard, void *userdata);
 /* Room for n bytes more: asks the library (and the maximum), evicting
- * when refused.  0, or -E2BIG / -ENOMEM for a value that cannot fit. */
-int shrinker__make_room(struct shrinker_cache *c, size_t n);
+ * when refused (a segment evicted may be handed over in *keep, as
+ * shrinker__evict()).  0, or -E2BIG / -ENOMEM for a value that cannot
+ * fit. */
+int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep);
 
 /* container.c */
 /* Insert under the key: an inline value (data, len) or x; pin: hold the

@@ -139,7 +139,7 @@ static size_t evict_seg(struct shrinker_cache *c, struct seg *s,
 	for (struct ext *x = g->exts; x; x = x->next)
 		freed += x->charge; /* counted once: the caller flushes g per segment */
 	if (shrinker__pin_drain(&s->pin)) {
-		freed += shrinker__seg_pages(s);
+		freed += s->counted;
 		s->next = g->segs;
 		g->segs = s;
 	}
@@ -147,7 +147,7 @@ static size_t evict_seg(struct shrinker_cache *c, struct seg *s,
 }
 
 size_t shrinker__evict(struct shrinker_cache *c, size_t target,
-		       enum evict_why why)
+		       enum evict_why why, struct seg **keep)
 {
 	size_t freed = 0;
 	shrinker__queue_lock(c);
@@ -159,6 +159,11 @@ size_t shrinker__evict(struct shrinker_cache *c, size_t target,
 			break;
 		struct graves g = { 0 };
 		freed += evict_seg(c, s, why, &g);
+		if (keep && !*keep && g.segs == s) {
+			/* Reused by the caller: its pages stay, counted. */
+			g.segs = s->next;
+			*keep = s;
+		}
 		shrinker__graves_flush(c, &g);
 	}
 	shrinker__size_report(c);
@@ -172,23 +177,23 @@ size_t shrinker__cache_shrink(size_t target, bool hard, void *userdata)
 	struct shrinker_cache *c = userdata;
 	struct shrinker_cache *outer = shrinker__shrinking;
 	shrinker__shrinking = c;
-	size_t freed = shrinker__evict(c, target, hard ? EVICT_HARD : EVICT_PRESSURE);
+	size_t freed = shrinker__evict(c, target, hard ? EVICT_HARD : EVICT_PRESSURE, NULL);
 	shrinker__shrinking = outer;
 	return freed;
 }
 
-int shrinker__make_room(struct shrinker_cache *c, size_t n)
+int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep)
 {
 	size_t have = atomic_load_explicit(&c->bytes, memory_order_relaxed);
 	if (c->opt.max_bytes) {
 		if (n > c->opt.max_bytes)
 			return -E2BIG;
 		if (have + n > c->opt.max_bytes)
-			shrinker__evict(c, have + n - c->opt.max_bytes, EVICT_REPLACE);
+			shrinker__evict(c, have + n - c->opt.max_bytes, EVICT_REPLACE, keep);
 	}
 	if (shrinker_may_grow_cache(c->shrinker, n))
 		return 0;
-	size_t freed = shrinker__evict(c, n, EVICT_REPLACE);
+	size_t freed = shrinker__evict(c, n, EVICT_REPLACE, keep);
 	if (freed >= n || n < (1u << 20))
 		return 0; /* a small step: the library's watermarks absorb it */
 	/* A large value the library refused and the cache could not make room

@@ -92,11 +92,6 @@ struct seg *shrinker__seg_map(unsigned shard)
 	return s;
 }
 
-size_t shrinker__seg_pages(const struct seg *s)
-{
-	return shrinker__page_round(s->used);
-}
-
 void shrinker__size_report(struct shrinker_cache *c)
 {
 	shrinker_set_size(c->shrinker, atomic_load_explicit(&c->bytes, memory_order_relaxed));
@@ -133,21 +128,32 @@ struct ent *shrinker__seg_append_locked(struct shrinker_cache *c,
 		sh->spare = NULL;
 		shrinker__queue_add_locked(c, s, q);
 		sh->open[q] = s;
-		/* The header's page is written now. */
-		bytes_add(c, shrinker__seg_pages(s));
-		*grew += shrinker__seg_pages(s);
 	}
-	size_t before = shrinker__seg_pages(s);
 	struct ent *e = (struct ent *)((unsigned char *)s + s->used);
 	s->used += (uint32_t)n;
 	s->live += (uint32_t)n;
 	s->weight += kib;
-	size_t added = shrinker__seg_pages(s) - before;
-	if (added) {
-		bytes_add(c, added);
-		*grew += added;
+	size_t pages = shrinker__page_round(s->used);
+	if (pages > s->counted) {
+		bytes_add(c, pages - s->counted);
+		*grew += pages - s->counted;
+		s->counted = (uint32_t)pages;
 	}
 	return e;
+}
+
+void shrinker__seg_reuse_locked(struct shrinker_cache *c, struct shard *sh,
+				struct seg *s)
+{
+	SHRINKER__ASSERT_SHARD_HELD();
+	/* No one holds it and nothing refers to it: start it afresh. */
+	atomic_store_explicit(&s->pin.word, 0, memory_order_relaxed);
+	s->pin.shard = (uint32_t)(sh - c->shards);
+	s->used = SEG_HDR;
+	s->live = 0;
+	s->weight = 0;
+	s->prev = s->next = NULL;
+	sh->spare = s;
 }
 
 bool shrinker__pin_drain(struct pin *p)
@@ -230,7 +236,7 @@ void shrinker__destroy(struct shrinker_cache *c, void *object)
 
 static void seg_free(struct shrinker_cache *c, struct seg *s)
 {
-	size_t pages = shrinker__seg_pages(s);
+	size_t pages = s->counted;
 	shrinker__unmap(s, SEG_BYTES);
 	bytes_sub(c, pages);
 	atomic_fetch_add_explicit(&c->given_back, pages, memory_order_relaxed);

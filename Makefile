@@ -60,6 +60,8 @@ FUZZ_REPLAY := $(FUZZ_TARGETS:%=$(B)/fuzz/replay-%)
 HOG_SRC := $(sort $(wildcard tools/memory-hog/*.c))
 HOG_OBJ := $(HOG_SRC:tools/memory-hog/%.c=$(B)/hog/%.o)
 HOG := $(B)/memory-hog
+# memory-hog's caches, which the tests and cachebench link too.
+HOG_CACHE_OBJ := $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/release.o $(B)/hog/container.o
 
 COMPETITOR := $(B)/competitor
 CACHEBENCH := $(B)/cachebench
@@ -127,9 +129,9 @@ $(B)/tests/test-nomalloc: tests/test-nomalloc.c tests/tap.h tests/helpers.h $(TE
 	$(CC) $(CPPFLAGS) -Itests $(TEST_CFLAGS) $(if $(SANITIZE),-DSANITIZED) -o $@ $< \
 		$(TEST_HELPERS) -L$(B) -lshrinker -Wl,-rpath,$(CURDIR)/$(B) $(LDFLAGS)
 # memory-hog's cache on its own.
-$(B)/tests/test-cache: tests/test-cache.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/release.o $(STATIC)
+$(B)/tests/test-cache: tests/test-cache.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(HOG_CACHE_OBJ) $(STATIC)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests -Itools/memory-hog $(TEST_CFLAGS) -o $@ $< $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/release.o \
+	$(CC) $(CPPFLAGS) -Itests -Itools/memory-hog $(TEST_CFLAGS) -o $@ $< $(HOG_CACHE_OBJ) \
 		$(TEST_HELPERS) $(STATIC) $(LDFLAGS) -lm
 $(B)/tests/test-%: tests/test-%.c tests/tap.h tests/helpers.h $(TEST_HELPERS) $(STATIC)
 	@mkdir -p $(@D)
@@ -186,7 +188,7 @@ $(B)/tests/osv-shared: examples/osv.c $(SHARED)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lshrinker -Wl,-rpath,$(CURDIR)/$(B) $(LDFLAGS)
 
-$(B)/hog/%.o: tools/memory-hog/%.c $(wildcard tools/memory-hog/*.h) include/shrinker.h
+$(B)/hog/%.o: tools/memory-hog/%.c $(wildcard tools/memory-hog/*.h) include/shrinker.h include/shrinker-cache.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 $(HOG): $(HOG_OBJ) $(DEP_LIB)
@@ -194,8 +196,8 @@ $(HOG): $(HOG_OBJ) $(DEP_LIB)
 
 # The benchmarks' cache program: memory-hog's caches and workers, another
 # strategy around them.
-$(CACHEBENCH): bench/cachebench.c $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/release.o $(B)/hog/workers.o $(STATIC)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(B)/hog/cache.o $(B)/hog/slab.o $(B)/hog/release.o $(B)/hog/workers.o $(STATIC) $(LDFLAGS)
+$(CACHEBENCH): bench/cachebench.c $(HOG_CACHE_OBJ) $(B)/hog/workers.o $(STATIC)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(HOG_CACHE_OBJ) $(B)/hog/workers.o $(STATIC) $(LDFLAGS)
 
 # The cache container against a single-mutex hash-plus-LRU.
 $(CONTAINERBENCH): bench/containerbench.c include/shrinker-cache.h $(STATIC)

@@ -283,6 +283,8 @@ struct shrinker_cache_stats {
 	uint64_t loads;       /* load() calls */
 	uint64_t load_waits;  /* callers that waited for another's load */
 	uint64_t held;        /* values held now (not released) */
+	uint64_t evicted_bytes; /* keys and values (costs) of the entries
+				   the shrinker evicted */
 	uint64_t reserved[8];
 };
 

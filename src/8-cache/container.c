@@ -533,6 +533,7 @@ SHRINKER_EXPORT int shrinker_cache_get_stats(struct shrinker_cache *c,
 		st.expired += sh->expired;
 		st.removed += sh->removed;
 		st.load_waits += sh->waits;
+		st.evicted_bytes += sh->evicted_bytes;
 		pins += sh->pins;
 		shrinker__shard_unlock(sh);
 		released += atomic_load_explicit(&sh->released, memory_order_acquire);

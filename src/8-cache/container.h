@@ -117,6 +117,7 @@ struct shard {
 	uint32_t *ghosts;
 	struct load *loads;
 	uint64_t hits, misses, inserts, evicted[2], expired, removed;
+	uint64_t evicted_bytes;   /* keys and values the shrinker evicted */
 	uint64_t pins;            /* values held, ever */
 	uint64_t waits;
 	/* Written by releases, without the lock: a line of its own. */

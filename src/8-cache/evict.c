@@ -129,6 +129,9 @@ static size_t evict_seg(struct shrinker_cache *c, struct seg *s,
 			sh->removed++;
 		else
 			sh->evicted[why == EVICT_REPLACE]++;
+		if (!expired && why != EVICT_CLEAR && why != EVICT_REPLACE)
+			sh->evicted_bytes += e->klen +
+				((e->flags & ENT_EXT) ? ent_ext(e)->len : e->vlen);
 		if (s->queue == Q_SMALL && why != EVICT_CLEAR)
 			shrinker__ghost_add_locked(sh, e);
 		*pp = e->next;

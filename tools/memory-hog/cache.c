@@ -348,6 +348,9 @@ bool cache_get(struct cache *c, uint64_t key)
 {
 	size_t size = c->min_value +
 		      (size_t)(mix(key ^ 0x5bd1e995) % (c->max_value - c->min_value + 1));
+
+	if (c->container)
+		return container_get(c, key, size);
 	struct entry *e = NULL;
 	struct slab *s = NULL;
 	struct release_batch victims; /* only n is read before it is written */
@@ -517,6 +520,10 @@ bool cache_consistent(struct cache *c)
 
 void cache_stats(struct cache *c, struct cache_stats *st)
 {
+	if (c->container) {
+		container_stats(c, st);
+		return;
+	}
 	pthread_mutex_lock(&c->lock);
 	*st = (struct cache_stats){
 		.bytes = c->bytes, .entries = c->entries, .peak_bytes = c->peak_bytes,
@@ -537,6 +544,8 @@ void cache_destroy(struct cache *c)
 	struct entry *e, *next;
 	size_t i;
 
+	if (c->container)
+		container_destroy(c);
 	/* Free by bucket: every entry is in exactly one chain; a slab's go
 	 * with their slabs. */
 	pthread_mutex_lock(&c->lock);

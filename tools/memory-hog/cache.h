@@ -16,6 +16,7 @@
 #include "slab.h"
 
 struct shrinker;
+struct shrinker_cache;
 struct entry;
 
 /* Size classes of a cache of small entries (cache.c, slab.c): blocks
@@ -60,6 +61,12 @@ struct cache {
 	struct shrinker *shrinker;
 	/* What a shrink unmaps, given back at its end in one batch. */
 	struct release_batch release;
+	/* memory-hog's native and deferred modes: the library's cache
+	 * container holds the entries (container.c), with its own shrinker;
+	 * the table, the list and the slabs above stay empty. */
+	struct shrinker_cache *container;
+	uint64_t container_calls;     /* its shrinker's calls at the last
+					 cache_stats() */
 };
 
 /* Allocator settings for caches that many threads fill and other threads
@@ -86,6 +93,18 @@ bool cache_init(struct cache *c, const char *name, size_t min_value,
 		size_t max_value, uint64_t keys, bool ask_before_growing);
 void cache_destroy(struct cache *c);
 
+/* Hand the cache's entries to the library's cache container
+ * (shrinker-cache.h, container.c): it grows when the library grants room
+ * and frees in a shrinker of its own (deferred: in shrinker_dispatch()),
+ * so the program registers none for it.  False if it cannot be made. */
+bool cache_use_container(struct cache *c, bool deferred);
+/* container.c: cache_get(), cache_stats() and cache_destroy() of a cache
+ * in a container. */
+bool container_get(struct cache *c, uint64_t key, size_t size);
+struct cache_stats;
+void container_stats(struct cache *c, struct cache_stats *st);
+void container_destroy(struct cache *c);
+
 /* Look key up; on a miss, insert a value for it (its size depends on the
  * key).  Returns true on a hit. */
 bool cache_get(struct cache *c, uint64_t key);
@@ -100,7 +119,8 @@ size_t cache_shrink(struct cache *c, size_t target, bool hard);
 
 /* Whether the table, the LRU list, the counters and every value are as
  * cache_get() left them, after whatever moved entries (the tests' check;
- * takes the lock and walks everything). */
+ * takes the lock and walks everything).  Caches of the hand-written kind
+ * only (not cache_use_container()). */
 bool cache_consistent(struct cache *c);
 
 /* A consistent copy of the counters; also restarts first_shrink_ns. */

@@ -5,14 +5,17 @@
  * at a steady rate and grow until the library says there is no more room;
  * when memory gets tight the library calls their shrinkers.  Three ways to
  * wire that up, chosen on the command line:
- *  - native: one shrinker per cache, called on the library's thread;
- *  - --osv: one shrinker registered with osv_register_shrinker(), exactly as
- *    an OSv program does, which splits the target between the caches itself
- *    and never asks before growing;
- *  - --deferred: the shrinkers are registered SHRINKER_DEFERRED, and this
- *    main loop runs them when the library's fd becomes readable (OSv
- *    memory-hog's TODO: "just set a global target in the callback, process
- *    in main loop").
+ *  - native: each cache is the library's cache container
+ *    (shrinker-cache.h, container.c), which asks before it grows and frees
+ *    in a shrinker of its own on the library's thread;
+ *  - --osv: the program's own caches (cache.c, slab.c, release.c) and one
+ *    shrinker registered with osv_register_shrinker(), exactly as an OSv
+ *    program does, which splits the target between the caches itself and
+ *    never asks before growing;
+ *  - --deferred: the containers are made SHRINKER_CACHE_DEFERRED, and this
+ *    main loop runs their shrinkers when the library's fd becomes readable
+ *    (OSv memory-hog's TODO: "just set a global target in the callback,
+ *    process in main loop").
  * The main thread owns the signals (through a signalfd: SIGINT and SIGTERM
  * end the run with a summary, SIGUSR1 prints statistics) and samples
  * everything every 100 ms for the display.
@@ -39,11 +42,6 @@
 
 static struct cache caches[HOG_MAX_CACHES];
 static const unsigned ncaches = HOG_MAX_CACHES;
-
-static size_t native_shrink(size_t target, bool hard, void *userdata)
-{
-	return cache_shrink(userdata, target, hard);
-}
 
 /* OSv hands the one shrinker the whole target; split it between the
  * caches by what each holds, as the library does for native shrinkers. */
@@ -76,17 +74,14 @@ static double now_s(void)
 static int register_shrinkers(const struct hog_options *o)
 {
 	unsigned i;
-	int r;
 
 	if (o->mode == HOG_OSV)
 		return osv_register_shrinker("memory-hog", osv_shrink) ? 0 : -ENOMEM;
-	for (i = 0; i < ncaches; i++) {
-		r = shrinker_register(&caches[i].shrinker, caches[i].name,
-				      native_shrink, &caches[i],
-				      o->mode == HOG_DEFERRED ? SHRINKER_DEFERRED : 0);
-		if (r < 0)
-			return r;
-	}
+	/* The native and deferred modes: the library's cache container,
+	 * which registers its own shrinker. */
+	for (i = 0; i < ncaches; i++)
+		if (!cache_use_container(&caches[i], o->mode == HOG_DEFERRED))
+			return -ENOMEM;
 	return 0;
 }
 

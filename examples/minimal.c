@@ -1,46 +1,33 @@
-/* A cache with no size setting: it grows while the library says there is
- * room, and gives back what the library asks for when memory gets tight.
+/* A cache with no size to set: it grows while the library says there is
+ * room and frees its coldest entries when memory gets tight.
  *   cc minimal.c $(pkg-config --cflags --libs libshrinker) -o minimal */
-#include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <shrinker.h>
-
-struct entry { struct entry *next; char value[256 << 10]; }; /* malloc maps it: a free goes back at once */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;      /* guards cache and n */
-static struct entry *cache;
-static size_t n;
-static struct shrinker *s;
-
-static size_t shrink(size_t target, bool hard, void *userdata) /* on the library's thread */
-{
-	size_t freed = 0;
-
-	(void)hard, (void)userdata;
-	pthread_mutex_lock(&lock);
-	for (struct entry *e; freed < target && (e = cache); freed += sizeof(*e), n--)
-		cache = e->next, free(e);
-	shrinker_set_size(s, n * sizeof(struct entry));
-	pthread_mutex_unlock(&lock);
-	return freed; /* bytes really freed */
-}
+#include <shrinker-cache.h>
 
 int main(void)
 {
-	if (shrinker_register(&s, "cache", shrink, NULL, 0) < 0)
-		return 1;
-	for (int i = 0; i < 1000; i++) { /* the program's work: each miss cached while there is room */
-		struct entry *e = shrinker_may_grow_cache(s, sizeof(*e)) ? malloc(sizeof(*e)) : NULL;
+	static char page[64 << 10];
+	struct shrinker_cache *cache;
+	struct shrinker_cache_value v;
+	struct shrinker_cache_stats st = { .size = sizeof(st) };
 
-		if (!e)
+	if (shrinker_cache_new(&cache, "pages", NULL) < 0)
+		return 1;
+	for (int i = 0; i < 6000; i++) { /* the program's work: 3000 pages, 100 asked often */
+		char key[32];
+
+		snprintf(key, sizeof(key), "page-%d", i % 2 ? i % 100 : i % 3000);
+		if (shrinker_cache_get(cache, key, strlen(key), &v) == 0) {
+			/* a hit: v.data and v.len stay valid until released */
+			shrinker_cache_release(cache, &v);
 			continue;
-		memset(e->value, i, sizeof(e->value));
-		pthread_mutex_lock(&lock);
-		e->next = cache, cache = e, n++;
-		shrinker_set_size(s, n * sizeof(*e));
-		pthread_mutex_unlock(&lock);
+		}
+		memset(page, i, sizeof(page)); /* a miss: make the page, then cache it */
+		shrinker_cache_set(cache, key, strlen(key), page, sizeof(page), 0);
 	}
-	printf("cached %zu MiB\n", n * sizeof(struct entry) >> 20);
-	return shrinker_unregister(s) < 0;
+	shrinker_cache_get_stats(cache, &st);
+	printf("cached %llu MiB\n%llu hits, %llu misses\n", (unsigned long long)st.bytes >> 20,
+	       (unsigned long long)st.hits, (unsigned long long)st.misses);
+	return shrinker_cache_free(cache) < 0;
 }

@@ -7,7 +7,7 @@ set -u
 cd "${TOP_SRCDIR:-.}"
 B=${BUILD:-build/default-cc}
 CC=${CC:-cc}
-N=17
+N=20
 echo "1..$N"
 if [ -n "${SANITIZE:-}" ]; then
 	for i in $(seq 1 $N); do echo "ok $i # SKIP sanitizer builds are not installed"; done
@@ -80,6 +80,19 @@ check "README's first example is examples/minimal.c, and it stays within its bud
 	 mib=$(sed -n "s/^cached \([0-9]*\) MiB$/\1/p" "$t/minimal.out") && [ -n "$mib" ] && [ "$mib" -gt 0 ] && [ "$mib" -le 64 ]'
 check "README's systemd unit is examples/systemd/memory-hog.service, the one tests/vm/systemd.sh installs" \
 	'awk "/^\`\`\`ini\$/ { on = 1; next } on && /^\`\`\`\$/ { exit } on" README.md | cmp -s - examples/systemd/memory-hog.service'
+run_example own SHRINKER_LIMIT=64M
+# The cache's examples under a budget: every document made is destroyed
+# by the end; the event loop's cache served its ticks.
+check "example cache-threads builds from the installed tree and runs" \
+	'[ -x "$t/examples/cache-threads" ] &&
+	 LD_LIBRARY_PATH="$lib" SHRINKER_LIMIT=64M "$t/examples/cache-threads" --seconds 1 > "$t/ct.out" &&
+	 grep -q "^served [1-9]" "$t/ct.out" && grep -qE "^destroyed ([0-9]+) of \1 documents made" "$t/ct.out"'
+sed 's/^/#   /' "$t/ct.out" 2>/dev/null
+check "example cache-loop builds from the installed tree and runs" \
+	'[ -x "$t/examples/cache-loop" ] &&
+	 LD_LIBRARY_PATH="$lib" SHRINKER_LIMIT=64M "$t/examples/cache-loop" --seconds 1 > "$t/cl.out" &&
+	 grep -qE "^1[0-9]{3} ticks, [1-9][0-9]* hits" "$t/cl.out"'
+sed 's/^/#   /' "$t/cl.out" 2>/dev/null
 run_example epoll
 run_example threaded
 run_example osv SHRINKER_LIMIT=64M

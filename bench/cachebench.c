@@ -5,6 +5,9 @@
  * within the limit changes:
  *  - libshrinker: a native shrinker per cache, growth checked with
  *    shrinker_may_grow(); the library's defaults.
+ *  - container: the library's cache container (shrinker-cache.h) holds
+ *    the entries, as in memory-hog's native mode; its shrinkers' calls
+ *    are read from their statistics at each sample ("shrink" lines).
  *  - fixed:P: a size setting, P % of the limit (what a configuration file
  *    gives), no pressure handling.
  *  - poll:MS: a thread measures the cgroup's usage every MS; at 90 % of the
@@ -45,6 +48,7 @@
 
 #include "../tools/memory-hog/cache.h"
 #include "../tools/memory-hog/workers.h"
+#include "shrinker-cache.h"
 #include "shrinker.h"
 
 #define NCACHES 2
@@ -54,6 +58,7 @@ static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool stopping;
 static _Atomic uint64_t wakeups, shrinks, freed_total;
 static pid_t strategy_tid;
+static bool container;
 
 static double mono(void)
 {
@@ -283,6 +288,29 @@ static void sample(void)
 	/* mallinfo2() locks every arena and walks every bin: every tenth. */
 	if (n++ % 10 == 0)
 		mi = mallinfo2();
+	/* The containers' shrinks, from their shrinkers' counters: the time
+	 * of the last call since the previous sample. */
+	for (unsigned i = 0; container && i < NCACHES; i++) {
+		static uint64_t calls[NCACHES], freed[NCACHES], asked[NCACHES];
+		struct shrinker_stats ss = { 0 };
+
+		shrinker_get_stats(shrinker_cache_get_shrinker(caches[i].container), &ss);
+		if (ss.calls == calls[i])
+			continue;
+		pthread_mutex_lock(&out_lock);
+		printf("{\"type\":\"shrink\",\"mono\":%.6f,\"freed\":%llu,\"asked\":%llu,"
+		       "\"cache\":%u,\"calls\":%llu}\n",
+		       (double)ss.last_call_ns / 1e9,
+		       (unsigned long long)(ss.bytes_freed - freed[i]),
+		       (unsigned long long)(ss.bytes_asked - asked[i]), i,
+		       (unsigned long long)(ss.calls - calls[i]));
+		pthread_mutex_unlock(&out_lock);
+		atomic_fetch_add(&shrinks, ss.calls - calls[i]);
+		atomic_fetch_add(&freed_total, ss.bytes_freed - freed[i]);
+		calls[i] = ss.calls;
+		freed[i] = ss.bytes_freed;
+		asked[i] = ss.bytes_asked;
+	}
 
 	pthread_mutex_lock(&out_lock);
 	printf("{\"type\":\"sample\",\"mono\":%.6f,\"cache\":%llu,\"rss\":%llu,"
@@ -324,7 +352,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	limit = mem.limit;
-	lib = !strcmp(strategy, "libshrinker");
+	container = !strcmp(strategy, "container");
+	lib = !strcmp(strategy, "libshrinker") || container;
 	if (!strncmp(strategy, "fixed:", 6))
 		fixed = (unsigned)atoi(strategy + 6);
 	if (!strncmp(strategy, "poll:", 5))
@@ -346,7 +375,12 @@ int main(int argc, char **argv)
 		caches[1].cap = (size_t)(limit / 100 * fixed / 10);
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (lib) {
+	if (container) {
+		for (i = 0; i < NCACHES; i++)
+			if (!cache_use_container(&caches[i], false))
+				return 1;
+		strategy_tid = find_library_thread();
+	} else if (lib) {
 		for (i = 0; i < NCACHES; i++)
 			if (shrinker_register(&caches[i].shrinker, caches[i].name,
 					      lib_shrink, &caches[i], 0) < 0)

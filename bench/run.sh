@@ -47,16 +47,16 @@ fi
 # own reclaim pressure, as on cgroup v2 without memory.high.
 # Three rounds of everything fit in about 13 minutes with these (an OOM-killed
 # run ends at the kill); BENCH_ALL=1 runs the whole set.
-STRATEGIES="libshrinker libshrinker:nothr fixed:90 poll:1000 psi:systemd"
+STRATEGIES="libshrinker libshrinker:nothr container fixed:90 poll:1000 psi:systemd"
 BIG_STRATEGIES="libshrinker libshrinker:nothr fixed:90 psi:systemd"
-THREAD_STRATEGIES="libshrinker libshrinker:nothr fixed:90"
+THREAD_STRATEGIES="libshrinker libshrinker:nothr container fixed:90"
 # Fill at 1 GiB: the library's two rows only (fixed:90 holds 90 % there
 # as it does at 256 MiB).
 BIG_FILL_STRATEGIES="libshrinker libshrinker:nothr"
 if [ "${BENCH_ALL:-}" ]; then
-	STRATEGIES="libshrinker libshrinker:nothr fixed:25 fixed:50 fixed:90 poll:5000 poll:1000 psi:systemd psi:glib"
-	BIG_STRATEGIES="libshrinker libshrinker:nothr fixed:90 poll:1000 psi:systemd"
-	THREAD_STRATEGIES="libshrinker libshrinker:nothr fixed:90 poll:1000 psi:systemd"
+	STRATEGIES="libshrinker libshrinker:nothr container fixed:25 fixed:50 fixed:90 poll:5000 poll:1000 psi:systemd psi:glib"
+	BIG_STRATEGIES="libshrinker libshrinker:nothr container fixed:90 poll:1000 psi:systemd"
+	THREAD_STRATEGIES="libshrinker libshrinker:nothr container fixed:90 poll:1000 psi:systemd"
 	BIG_FILL_STRATEGIES=$BIG_STRATEGIES
 fi
 ROUNDS=${BENCH_RUNS:-3}
@@ -369,7 +369,9 @@ fi
 	echo "(\`SHRINKER_SOURCES=-cgroup-v1-threshold\`), which is what cgroup v2 without memory.high offers:"
 	echo "no kernel event before the limit, the kernel's own reclaim pressure at it (v1 pressure levels here,"
 	echo "memory.events and PSI on v2); its poll and growth clock do the rest. (The race table below turns the"
-	echo "pressure levels off too.)"
+	echo "pressure levels off too.) **container** is the library's cache (\`<shrinker-cache.h>\`) holding the"
+	echo "same entries, as memory-hog's native mode does: it asks before it grows, replaces its own entries"
+	echo "when refused, and frees whole segments in its own shrinkers."
 	echo
 	echo "Every scenario x strategy ran $ROUNDS times, interleaved (everything once, then again), each"
 	echo "round with its own competitor-alone baseline; every figure is the **median** of the rounds with the"
@@ -421,17 +423,17 @@ fi
 		echo "| $st | $(column "$tag" 256 idle 7 | spread) | $(column "$tag" 256 idle 8 | spread) |"
 	done
 	echo
-	echo "### memory really given back (libshrinker)"
+	echo "### memory really given back (libshrinker, container)"
 	echo
 	echo "RSS before minus after each round (with \`malloc_trim(0)\`), as a share of the bytes the"
 	echo "shrinkers reported freed (above 100 % when the trim also returns what the caches freed"
 	echo "outside shrinker rounds, an entry replaced when the cache is full; below when other memory"
 	echo "of the process grew meanwhile):"
 	echo
-	echo "| scenario | RSS given back |"
-	echo "|---|---:|"
+	echo "| scenario | RSS given back, libshrinker | container |"
+	echo "|---|---:|---:|"
 	for s in squeeze ramp oscillate; do
-		echo "| $s | $(column "$s-256-libshrinker" 256 "$s" 9 | spread) % |"
+		echo "| $s | $(column "$s-256-libshrinker" 256 "$s" 9 | spread) % | $(column "$s-256-container" 256 "$s" 9 | spread) % |"
 	done
 	echo
 	for s in squeeze ramp oscillate; do

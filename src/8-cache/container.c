@@ -160,8 +160,8 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 			shrinker__value_fill_locked(sh, e, pin);
 		shrinker__shard_unlock(sh);
 		shrinker__graves_flush(c, &g);
-		if (grew)
-			shrinker__size_report(c);
+		if (grew || x)
+			shrinker__size_report(c); /* an external value counts too */
 		return 0;
 	}
 }

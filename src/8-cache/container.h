@@ -135,6 +135,8 @@ struct shrinker_cache {
 	struct seg *head[QUEUES], *tail[QUEUES]; /* head: newest */
 	size_t nsegs[QUEUES];
 	_Atomic size_t bytes;
+	_Atomic size_t credit;    /* evicted by replacements beyond their
+				     need, not yet used again (evict.c) */
 	_Atomic uint64_t given_back, loads;
 	_Atomic bool closing;
 	_Atomic unsigned callbacks; /* destroy and load functions running */

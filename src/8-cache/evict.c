@@ -89,6 +89,12 @@ static struct ent *move_room_locked(struct shrinker_cache *c, struct shard *sh,
 	return shrinker__seg_append_locked(c, sh, Q_MAIN, n, charge, grew);
 }
 
+/* An entry's bytes, with its external value's. */
+static size_t ent_weight(struct ent *e)
+{
+	return ent_size(e) + ((e->flags & ENT_EXT) ? ent_ext(e)->charge : 0);
+}
+
 /* Evict one segment, popped from its queue; returns the bytes that went
  * back now (its pages and external values no one held, less the pages the
  * moved entries wrote). */
@@ -102,6 +108,17 @@ static size_t evict_seg(struct shrinker_cache *c, struct seg *s,
 	for (unsigned q = 0; q < QUEUES; q++)
 		if (sh->open[q] == s)
 			sh->open[q] = NULL;
+	/* What its live entries hold, their external values included: at most
+	 * half of it is moved, so that each victim frees at least half of
+	 * what it holds (entries all read lately would otherwise go round
+	 * and round, a soft shrink freeing nothing). */
+	size_t weight = 0, moved = 0;
+	for (uint32_t off = SEG_HDR; off < s->used;) {
+		struct ent *e = (struct ent *)((unsigned char *)s + off);
+		off += (uint32_t)ent_size(e);
+		if (!(e->flags & ENT_DEAD))
+			weight += ent_weight(e);
+	}
 	uint32_t off = SEG_HDR;
 	while (off < s->used) {
 		struct ent *e = (struct ent *)((unsigned char *)s + off);
@@ -112,9 +129,11 @@ static size_t evict_seg(struct shrinker_cache *c, struct seg *s,
 		struct ent **pp = shrinker__slot_of_locked(sh, e);
 		assert(*pp == e); /* live entries are in the table */
 		bool expired = shrinker__expired(e, &now);
-		if (!expired && why != EVICT_CLEAR && why != EVICT_HARD && e->freq > 0) {
+		if (!expired && why != EVICT_CLEAR && why != EVICT_HARD && e->freq > 0 &&
+		    2 * (moved + ent_weight(e)) <= weight) {
 			struct ent *d = move_room_locked(c, sh, e, n, &grew);
 			if (d) {
+				moved += ent_weight(e);
 				memcpy(d, e, n);
 				d->freq = s->queue == Q_SMALL ? 0 : (uint8_t)(e->freq - 1);
 				*pp = d;
@@ -178,11 +197,26 @@ _Thread_local struct shrinker_cache *shrinker__shrinking;
 size_t shrinker__cache_shrink(size_t target, bool hard, void *userdata)
 {
 	struct shrinker_cache *c = userdata;
+	/* What replacements evicted beyond their need goes back now. */
+	atomic_store_explicit(&c->credit, 0, memory_order_relaxed);
 	struct shrinker_cache *outer = shrinker__shrinking;
 	shrinker__shrinking = c;
 	size_t freed = shrinker__evict(c, target, hard ? EVICT_HARD : EVICT_PRESSURE, NULL);
 	shrinker__shrinking = outer;
 	return freed;
+}
+
+/* Take n bytes from what replacements evicted beyond their need, if
+ * that much is there. */
+static bool take_credit(struct shrinker_cache *c, size_t n)
+{
+	size_t have = atomic_load_explicit(&c->credit, memory_order_relaxed);
+	while (have >= n)
+		if (atomic_compare_exchange_weak_explicit(&c->credit, &have, have - n,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return true;
+	return false;
 }
 
 int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep)
@@ -194,9 +228,17 @@ int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep)
 		if (have + n > c->opt.max_bytes)
 			shrinker__evict(c, have + n - c->opt.max_bytes, EVICT_REPLACE, keep);
 	}
+	/* A replacement that evicted more than it needed left the rest to
+	 * the next (the library has not seen that memory go yet: asking it
+	 * again would be refused until it measures, and each refusal would
+	 * evict more). */
+	if (take_credit(c, n))
+		return 0;
 	if (shrinker_may_grow_cache(c->shrinker, n))
 		return 0;
 	size_t freed = shrinker__evict(c, n, EVICT_REPLACE, keep);
+	if (freed > n)
+		atomic_fetch_add_explicit(&c->credit, freed - n, memory_order_relaxed);
 	if (freed >= n || n < (1u << 20))
 		return 0; /* a small step: the library's watermarks absorb it */
 	/* A large value the library refused and the cache could not make room

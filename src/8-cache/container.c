@@ -79,6 +79,17 @@ static uint64_t expiry(struct shrinker_cache *c, uint64_t ttl_ns)
 	return ttl_ns > UINT64_MAX - now ? UINT64_MAX : now + ttl_ns;
 }
 
+/* Whether a replacement should reuse the segment it evicts, pages and all,
+ * rather than unmap it and fault a new one in: a shard's open segments
+ * then keep up to a segment's pages each while they fill, which is worth
+ * it (no unmapping, no faults at each new segment) only in a cache that
+ * holds sixteen times that. */
+static bool reuse_pays(struct shrinker_cache *c)
+{
+	size_t idle = (size_t)QUEUES * c->nshards * SEG_BYTES;
+	return atomic_load_explicit(&c->bytes, memory_order_relaxed) / 16 >= idle;
+}
+
 int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 		     size_t klen, const void *data, size_t len, struct ext *x,
 		     uint64_t ttl_ns, struct shrinker_cache_value *pin)
@@ -105,7 +116,7 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 		if (!e) {
 			shrinker__shard_unlock(sh);
 			struct seg *s = NULL;
-			int r = shrinker__make_room(c, SEG_BYTES, &s);
+			int r = shrinker__make_room(c, SEG_BYTES, reuse_pays(c) ? &s : NULL);
 			if (r < 0) {
 				if (s) {
 					s->next = NULL;
@@ -162,6 +173,12 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 		shrinker__graves_flush(c, &g);
 		if (grew || x)
 			shrinker__size_report(c); /* an external value counts too */
+		/* Segments are asked for whole, and filled a page at a time:
+		 * a maximum smaller than the open segments can hold is kept
+		 * here. */
+		size_t now = atomic_load_explicit(&c->bytes, memory_order_relaxed);
+		if (grew && c->opt.max_bytes && now > c->opt.max_bytes)
+			shrinker__evict(c, now - c->opt.max_bytes, EVICT_REPLACE, NULL);
 		return 0;
 	}
 }

@@ -222,11 +222,22 @@ static bool take_credit(struct shrinker_cache *c, size_t n)
 int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep)
 {
 	size_t have = atomic_load_explicit(&c->bytes, memory_order_relaxed);
+	struct shrinker_memory m;
+	bool measured = false;
 	if (c->opt.max_bytes) {
 		if (n > c->opt.max_bytes)
 			return -E2BIG;
 		if (have + n > c->opt.max_bytes)
 			shrinker__evict(c, have + n - c->opt.max_bytes, EVICT_REPLACE, keep);
+	}
+	/* A value of a MiB or more is checked against the limit itself,
+	 * whatever the library would grant (before its first measurement it
+	 * grants anything): larger than the limit, it is refused rather than
+	 * copied into an OOM kill.  A few small reads, for a MiB copied. */
+	if (n >= (1u << 20) && shrinker_get_memory(&m) == 0 && m.limit != UINT64_MAX) {
+		measured = true;
+		if (n > m.limit)
+			return -E2BIG;
 	}
 	/* A replacement that evicted more than it needed left the rest to
 	 * the next (the library has not seen that memory go yet: asking it
@@ -239,15 +250,10 @@ int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep)
 	size_t freed = shrinker__evict(c, n, EVICT_REPLACE, keep);
 	if (freed > n)
 		atomic_fetch_add_explicit(&c->credit, freed - n, memory_order_relaxed);
-	if (freed >= n || n < (1u << 20))
-		return 0; /* a small step: the library's watermarks absorb it */
-	/* A large value the library refused and the cache could not make room
-	 * for: refuse it if it cannot fit at all, rather than be OOM-killed. */
-	struct shrinker_memory m;
-	if (shrinker_get_memory(&m) < 0 || m.limit == UINT64_MAX)
-		return 0;
-	if (n > m.limit)
-		return -E2BIG;
+	if (freed >= n || !measured)
+		return 0; /* made room, or a small step the watermarks absorb */
+	/* Refused, and the cache could not make room: a value that the cache
+	 * and the headroom together cannot hold would outgrow the limit. */
 	if (n > m.headroom + atomic_load_explicit(&c->bytes, memory_order_relaxed))
 		return -ENOMEM;
 	return 0;

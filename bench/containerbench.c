@@ -276,6 +276,16 @@ static size_t impl_bytes(struct impl *im)
 	return st.bytes;
 }
 
+/* A get that sets the value when it misses, as a cache is used: whether
+ * it hit. */
+static bool get_or_set(struct impl *im, const char *k, unsigned char *buf, size_t vlen)
+{
+	if (impl_copy(im, k, buf, vlen) >= 0)
+		return true;
+	impl_set(im, k, buf, vlen);
+	return false;
+}
+
 /* gets */
 struct gets_arg {
 	struct impl *im;
@@ -301,8 +311,7 @@ static void *gets_thread(void *p)
 	uint64_t n = 0;
 	while ((n & 1023) || now_s() < end) {
 		key_of(k, draw[n & (SAMPLES - 1)]);
-		if (impl_copy(a->im, k, buf, a->vlen) < 0)
-			impl_set(a->im, k, buf, a->vlen);
+		get_or_set(a->im, k, buf, a->vlen);
 		n++;
 	}
 	a->gets = n;
@@ -323,8 +332,7 @@ static int cmd_gets(const char *impl, unsigned threads, size_t vlen, double seco
 	zipf_init(&z, KEYS, 99);
 	for (uint64_t i = 0; impl_bytes(&im) < (250u << 20) && i < 50000000; i++) {
 		key_of(k, zipf_next(&z));
-		if (impl_copy(&im, k, buf, vlen) < 0)
-			impl_set(&im, k, buf, vlen);
+		get_or_set(&im, k, buf, vlen);
 	}
 	free(buf);
 	pthread_barrier_init(&go, NULL, threads + 1);
@@ -360,22 +368,17 @@ static int cmd_hits(const char *impl, size_t vlen, size_t bytes)
 	uint64_t warm = 0;
 	for (; impl_bytes(&im) < bytes * 95 / 100 && warm < 50000000; warm++) {
 		key_of(k, zipf_next(&z));
-		if (impl_copy(&im, k, buf, vlen) < 0)
-			impl_set(&im, k, buf, vlen);
+		get_or_set(&im, k, buf, vlen);
 	}
 	for (uint64_t i = 0; i < 2 * warm; i++) {
 		key_of(k, zipf_next(&z));
-		if (impl_copy(&im, k, buf, vlen) < 0)
-			impl_set(&im, k, buf, vlen);
+		get_or_set(&im, k, buf, vlen);
 	}
 	entries_est = bytes / (vlen + KLEN + 48);
 	for (uint64_t i = 0; i < 2000000; i++) {
 		key_of(k, zipf_next(&z));
 		gets++;
-		if (impl_copy(&im, k, buf, vlen) >= 0)
-			hits++;
-		else
-			impl_set(&im, k, buf, vlen);
+		hits += get_or_set(&im, k, buf, vlen);
 	}
 	double plain = (double)hits / (double)gets;
 	/* The scan: one-time keys (outside the Zipf key space), one after
@@ -384,13 +387,9 @@ static int cmd_hits(const char *impl, size_t vlen, size_t bytes)
 	for (uint64_t i = 0; i < entries_est; i++) {
 		key_of(k, zipf_next(&z));
 		gets++;
-		if (impl_copy(&im, k, buf, vlen) >= 0)
-			hits++;
-		else
-			impl_set(&im, k, buf, vlen);
+		hits += get_or_set(&im, k, buf, vlen);
 		key_of(k, KEYS + 1000 + i);
-		if (impl_copy(&im, k, buf, vlen) < 0)
-			impl_set(&im, k, buf, vlen);
+		get_or_set(&im, k, buf, vlen);
 	}
 	double scan = (double)hits / (double)gets;
 	printf("impl=%s value=%zu bytes=%zu hit_ratio=%.4f hit_ratio_scan=%.4f\n",

@@ -42,6 +42,20 @@ static bool key_ok(const void *key, size_t klen)
 	return key && klen > 0;
 }
 
+int shrinker__locate(struct shrinker_cache *c, const void *key, size_t klen,
+		     int too_long, uint64_t *h, struct shard **sh)
+{
+	if (!c || !key_ok(key, klen))
+		return -EINVAL;
+	if (klen > SHRINKER_CACHE_KEY_MAX)
+		return too_long;
+	if (closing(c))
+		return -ESHUTDOWN;
+	*h = shrinker__key_hash(c->seed, key, klen);
+	*sh = shrinker__shard_of(c, *h);
+	return 0;
+}
+
 void shrinker__value_fill_locked(struct shard *sh, struct ent *e,
 				 struct shrinker_cache_value *v)
 {
@@ -250,9 +264,6 @@ SHRINKER_EXPORT int shrinker_cache_set_object(struct shrinker_cache *c,
 
 int shrinker__store_loaded(struct shrinker_cache *c, const void *key,
 			   size_t klen, const struct shrinker_cache_loaded *l,
-			   struct shrinker_cache_value *pin);
-int shrinker__store_loaded(struct shrinker_cache *c, const void *key,
-			   size_t klen, const struct shrinker_cache_loaded *l,
 			   struct shrinker_cache_value *pin)
 {
 	return store(c, key, klen, l->data, l->len, l->object, l->cost,
@@ -286,9 +297,6 @@ static struct ent *lookup_locked(struct shrinker_cache *c, struct shard *sh,
 
 struct ent *shrinker__lookup_locked(struct shrinker_cache *c, struct shard *sh,
 				    uint64_t h, const void *key, size_t klen,
-				    struct graves *g);
-struct ent *shrinker__lookup_locked(struct shrinker_cache *c, struct shard *sh,
-				    uint64_t h, const void *key, size_t klen,
 				    struct graves *g)
 {
 	SHRINKER__ASSERT_SHARD_HELD();
@@ -298,14 +306,11 @@ struct ent *shrinker__lookup_locked(struct shrinker_cache *c, struct shard *sh,
 SHRINKER_EXPORT int shrinker_cache_get(struct shrinker_cache *c, const void *key,
 				       size_t klen, struct shrinker_cache_value *ret)
 {
-	if (!c || !key_ok(key, klen) || !ret)
-		return -EINVAL;
-	if (klen > SHRINKER_CACHE_KEY_MAX)
-		return -ENOENT;
-	if (closing(c))
-		return -ESHUTDOWN;
-	uint64_t h = shrinker__key_hash(c->seed, key, klen);
-	struct shard *sh = shrinker__shard_of(c, h);
+	uint64_t h;
+	struct shard *sh;
+	int r = ret ? shrinker__locate(c, key, klen, -ENOENT, &h, &sh) : -EINVAL;
+	if (r < 0)
+		return r;
 	struct graves g = { 0 };
 	shrinker__shard_lock(sh);
 	struct ent *e = lookup_locked(c, sh, h, key, klen, &g);
@@ -320,16 +325,13 @@ SHRINKER_EXPORT ssize_t shrinker_cache_copy(struct shrinker_cache *c,
 					    const void *key, size_t klen,
 					    void *buf, size_t size)
 {
-	if (!c || !key_ok(key, klen) || (!buf && size))
-		return -EINVAL;
-	if (klen > SHRINKER_CACHE_KEY_MAX)
-		return -ENOENT;
-	if (closing(c))
-		return -ESHUTDOWN;
-	uint64_t h = shrinker__key_hash(c->seed, key, klen);
-	struct shard *sh = shrinker__shard_of(c, h);
+	uint64_t h;
+	struct shard *sh;
+	ssize_t r = !buf && size ? -EINVAL : shrinker__locate(c, key, klen, -ENOENT, &h, &sh);
+	if (r < 0)
+		return r;
 	struct graves g = { 0 };
-	ssize_t r = -ENOENT;
+	r = -ENOENT;
 	shrinker__shard_lock(sh);
 	struct ent *e = lookup_locked(c, sh, h, key, klen, &g);
 	if (e && !(e->flags & ENT_EXT)) {
@@ -358,14 +360,11 @@ SHRINKER_EXPORT ssize_t shrinker_cache_copy(struct shrinker_cache *c,
 SHRINKER_EXPORT int shrinker_cache_remove(struct shrinker_cache *c,
 					  const void *key, size_t klen)
 {
-	if (!c || !key_ok(key, klen))
-		return -EINVAL;
-	if (klen > SHRINKER_CACHE_KEY_MAX)
-		return -ENOENT;
-	if (closing(c))
-		return -ESHUTDOWN;
-	uint64_t h = shrinker__key_hash(c->seed, key, klen);
-	struct shard *sh = shrinker__shard_of(c, h);
+	uint64_t h;
+	struct shard *sh;
+	int r = shrinker__locate(c, key, klen, -ENOENT, &h, &sh);
+	if (r < 0)
+		return r;
 	struct graves g = { 0 };
 	shrinker__shard_lock(sh);
 	struct ent **pp = shrinker__find_locked(sh, h, key, klen);

@@ -268,5 +268,19 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 void shrinker__value_fill_locked(struct shard *sh, struct ent *e,
 				 struct shrinker_cache_value *v);
 bool shrinker__expired(const struct ent *e, uint64_t *now);
+/* The checks common to the calls that take a key, and its place: 0 with
+ * *h and *sh, or -EINVAL, too_long (a key over SHRINKER_CACHE_KEY_MAX),
+ * -ESHUTDOWN. */
+int shrinker__locate(struct shrinker_cache *c, const void *key, size_t klen,
+		     int too_long, uint64_t *h, struct shard **sh);
+/* Find a live, unexpired entry and count the hit or miss; an expired one
+ * is removed (into g). */
+struct ent *shrinker__lookup_locked(struct shrinker_cache *c, struct shard *sh,
+				    uint64_t h, const void *key, size_t klen,
+				    struct graves *g);
+/* What a load function produced, stored and held once in *pin. */
+int shrinker__store_loaded(struct shrinker_cache *c, const void *key,
+			   size_t klen, const struct shrinker_cache_loaded *l,
+			   struct shrinker_cache_value *pin);
 
 #endif

@@ -31,13 +31,6 @@ struct load {
 	struct shrinker_cache_value v; /* held once for each waiter */
 };
 
-struct ent *shrinker__lookup_locked(struct shrinker_cache *c, struct shard *sh,
-				    uint64_t h, const void *key, size_t klen,
-				    struct graves *g);
-int shrinker__store_loaded(struct shrinker_cache *c, const void *key,
-			   size_t klen, const struct shrinker_cache_loaded *l,
-			   struct shrinker_cache_value *pin);
-
 static struct load *find_load_locked(struct shard *sh, uint64_t h,
 				     const void *key, size_t klen)
 {
@@ -83,14 +76,11 @@ SHRINKER_EXPORT int shrinker_cache_get_or_load(struct shrinker_cache *c,
 					       void *userdata,
 					       struct shrinker_cache_value *ret)
 {
-	if (!c || !key || !klen || !load || !ret)
-		return -EINVAL;
-	if (klen > SHRINKER_CACHE_KEY_MAX)
-		return -E2BIG;
-	if (atomic_load_explicit(&c->closing, memory_order_acquire))
-		return -ESHUTDOWN;
-	uint64_t h = shrinker__key_hash(c->seed, key, klen);
-	struct shard *sh = shrinker__shard_of(c, h);
+	uint64_t h;
+	struct shard *sh;
+	int r = load && ret ? shrinker__locate(c, key, klen, -E2BIG, &h, &sh) : -EINVAL;
+	if (r < 0)
+		return r;
 	struct graves g = { 0 };
 	shrinker__shard_lock(sh);
 	struct ent *e = shrinker__lookup_locked(c, sh, h, key, klen, &g);
@@ -102,7 +92,7 @@ SHRINKER_EXPORT int shrinker_cache_get_or_load(struct shrinker_cache *c,
 	}
 	struct load *other = find_load_locked(sh, h, key, klen);
 	if (other) {
-		int r = pthread_equal(other->loader, pthread_self()) ? -EDEADLK
+		r = pthread_equal(other->loader, pthread_self()) ? -EDEADLK
 				: wait_locked(sh, other, ret);
 		shrinker__shard_unlock(sh);
 		shrinker__graves_flush(c, &g);
@@ -119,7 +109,7 @@ SHRINKER_EXPORT int shrinker_cache_get_or_load(struct shrinker_cache *c,
 	struct shrinker_cache_loaded out = { 0 };
 	struct shrinker_cache_value v = { 0 };
 	atomic_fetch_add(&c->callbacks, 1);
-	int r = load(key, klen, &out, userdata);
+	r = load(key, klen, &out, userdata);
 	atomic_fetch_sub(&c->callbacks, 1);
 	if (r > 0)
 		r = -EINVAL; /* not what the contract allows */

@@ -23,7 +23,7 @@
  *  7-api: the public API, every exported function with its argument
  *     checks: api.c, and lifecycle.c (registration);
  *  8-cache: the cache container of shrinker-cache.h, a user of the
- *     public API (8-cache/container.h has its structures and rules).
+ *     public API (8-cache/private.h has its structures and rules).
  *
  * Locks (take them in this order; never hold one while calling user code):
  *  1. the lib lock        (registry.c's, taken through shrinker__lock())
@@ -46,7 +46,7 @@
  *                          taking another lock.
  *  5. shard_lock, then 6. queue_lock (8-cache, the container's: one per
  *                          shard of a cache, one per cache; see
- *                          8-cache/container.h).  Neither is held while
+ *                          8-cache/private.h).  Neither is held while
  *                          the library is called, but for
  *                          shrinker_set_size(), which takes no lock.
  *  Each lock counts its holders per thread in its wrappers only

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "8-cache/container.h"
+#include "8-cache/private.h"
 
 bool shrinker__expired(const struct ent *e, uint64_t *now)
 {
@@ -483,7 +483,7 @@ SHRINKER_EXPORT int shrinker_cache_new(struct shrinker_cache **ret,
 	return 0;
 }
 
-static uint64_t held(struct shrinker_cache *c)
+static uint64_t values_held(struct shrinker_cache *c)
 {
 	uint64_t pins = 0, released = 0;
 	for (unsigned i = 0; i < c->nshards; i++) {
@@ -516,7 +516,7 @@ SHRINKER_EXPORT int shrinker_cache_free(struct shrinker_cache *c)
 	bool no = false;
 	if (!atomic_compare_exchange_strong(&c->closing, &no, true))
 		return -ESHUTDOWN;
-	if (held(c) || atomic_load(&c->callbacks) || loads_running(c)) {
+	if (values_held(c) || atomic_load(&c->callbacks) || loads_running(c)) {
 		atomic_store(&c->closing, false);
 		return -EBUSY;
 	}

@@ -22,25 +22,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "8-cache/container.h"
-
-void shrinker__queue_add_locked(struct shrinker_cache *c, struct seg *s,
-				unsigned q)
-{
-	SHRINKER__ASSERT_SHARD_HELD();
-	shrinker__queue_lock(c);
-	s->queue = (uint8_t)q;
-	s->queued = 1;
-	s->prev = NULL;
-	s->next = c->head[q];
-	if (c->head[q])
-		c->head[q]->prev = s;
-	else
-		c->tail[q] = s;
-	c->head[q] = s;
-	c->nsegs[q]++;
-	shrinker__queue_unlock(c);
-}
+#include "8-cache/private.h"
 
 static void unlink_seg_locked(struct shrinker_cache *c, struct seg *s)
 {

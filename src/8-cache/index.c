@@ -17,7 +17,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "8-cache/container.h"
+#include "8-cache/private.h"
 
 static inline uint64_t mix(uint64_t a, uint64_t b)
 {

@@ -16,7 +16,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "8-cache/container.h"
+#include "8-cache/private.h"
 
 struct load {
 	struct load *next;        /* in the shard's list */

@@ -22,7 +22,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "8-cache/container.h"
+#include "8-cache/private.h"
 
 _Thread_local unsigned shrinker__shard_held, shrinker__queue_held;
 
@@ -107,6 +107,25 @@ static void bytes_sub(struct shrinker_cache *c, size_t n)
 {
 	if (n)
 		atomic_fetch_sub_explicit(&c->bytes, n, memory_order_relaxed);
+}
+
+/* Link s at the head (the newest end) of queue q. */
+void shrinker__queue_add_locked(struct shrinker_cache *c, struct seg *s,
+				unsigned q)
+{
+	SHRINKER__ASSERT_SHARD_HELD();
+	shrinker__queue_lock(c);
+	s->queue = (uint8_t)q;
+	s->queued = 1;
+	s->prev = NULL;
+	s->next = c->head[q];
+	if (c->head[q])
+		c->head[q]->prev = s;
+	else
+		c->tail[q] = s;
+	c->head[q] = s;
+	c->nsegs[q]++;
+	shrinker__queue_unlock(c);
 }
 
 struct ent *shrinker__seg_append_locked(struct shrinker_cache *c,

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The cache container's private structures (include/shrinker-cache.h),
- * shared by the files of layer 8: segment.c (mappings, segments, external
- * values, holding and letting go), index.c (the shards' hash tables and
+ * shared by the files of layer 8: segment.c (mappings, segments and their
+ * queues, external values, holding and letting go), index.c (the shards' hash tables and
  * ghosts), evict.c (the queues, eviction, the shrinker), container.c (the
  * public calls) and load.c (compute once).  The container is a user of the
  * library like any program: it calls the public API of layer 7 and the
@@ -31,8 +31,8 @@
  *    unmapped + every external value's charge not yet freed + the tables.
  *  - A shard's pins - released == the values of that shard held now.
  */
-#ifndef SHRINKER_CONTAINER_H
-#define SHRINKER_CONTAINER_H
+#ifndef SHRINKER_CACHE_PRIVATE_H
+#define SHRINKER_CACHE_PRIVATE_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -228,6 +228,9 @@ void shrinker__destroy(struct shrinker_cache *c, void *object);
 /* The cache whose shrinker runs on this thread, or NULL (evict.c). */
 extern _Thread_local struct shrinker_cache *shrinker__shrinking;
 void shrinker__size_report(struct shrinker_cache *c);
+/* Link s at the head (the newest end) of queue q. */
+void shrinker__queue_add_locked(struct shrinker_cache *c, struct seg *s,
+				unsigned q);
 
 /* index.c */
 uint64_t shrinker__key_hash(uint64_t seed, const void *key, size_t len);
@@ -244,8 +247,6 @@ int shrinker__index_init(struct shrinker_cache *c, struct shard *sh);
 void shrinker__index_fini(struct shrinker_cache *c, struct shard *sh);
 
 /* evict.c */
-void shrinker__queue_add_locked(struct shrinker_cache *c, struct seg *s,
-				unsigned q);
 /* Evict until target bytes went back (or, EVICT_CLEAR, everything);
  * with keep, the first victim no one holds is handed over in *keep
  * instead of unmapped (counted as freed). */

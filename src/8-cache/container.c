@@ -23,15 +23,6 @@
 
 #include "8-cache/private.h"
 
-bool shrinker__expired(const struct ent *e, uint64_t *now)
-{
-	if (!e->expire_ns)
-		return false;
-	if (!*now)
-		*now = shrinker__now_ns();
-	return *now >= e->expire_ns;
-}
-
 static bool closing(struct shrinker_cache *c)
 {
 	return atomic_load_explicit(&c->closing, memory_order_acquire);
@@ -400,7 +391,7 @@ static unsigned shard_count(void)
 	return n;
 }
 
-static void cache_destroy(struct shrinker_cache *c)
+static void teardown(struct shrinker_cache *c)
 {
 	for (unsigned i = 0; i < c->nshards; i++) {
 		struct shard *sh = &c->shards[i];
@@ -475,7 +466,7 @@ SHRINKER_EXPORT int shrinker_cache_new(struct shrinker_cache **ret,
 				      (o.flags & SHRINKER_CACHE_DEFERRED) ? SHRINKER_DEFERRED : 0);
 	if (r < 0) {
 		c->nshards = made;
-		cache_destroy(c);
+		teardown(c);
 		return r;
 	}
 	shrinker__size_report(c);
@@ -525,7 +516,7 @@ SHRINKER_EXPORT int shrinker_cache_free(struct shrinker_cache *c)
 	shrinker_unregister(c->shrinker);
 	c->shrinker = NULL; /* shrinker_set_size(NULL) is a no-op */
 	shrinker__evict(c, SIZE_MAX, EVICT_CLEAR, NULL);
-	cache_destroy(c);
+	teardown(c);
 	return 0;
 }
 

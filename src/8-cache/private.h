@@ -212,6 +212,8 @@ struct ent *shrinker__seg_append_locked(struct shrinker_cache *c,
  * external value is let go (into g if no one holds it). */
 void shrinker__ent_kill_locked(struct shrinker_cache *c, struct ent *e,
 			       struct graves *g);
+/* Whether an entry's time is up (*now: the clock, read once if 0). */
+bool shrinker__expired(const struct ent *e, uint64_t *now);
 /* Let go of a pinned thing whose entry died or segment was evicted: set
  * PIN_DRAIN; returns true when no one holds it (the caller frees it). */
 bool shrinker__pin_drain(struct pin *p);
@@ -268,7 +270,6 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 		     uint64_t ttl_ns, struct shrinker_cache_value *pin);
 void shrinker__value_fill_locked(struct shard *sh, struct ent *e,
 				 struct shrinker_cache_value *v);
-bool shrinker__expired(const struct ent *e, uint64_t *now);
 /* The checks common to the calls that take a key, and its place: 0 with
  * *h and *sh, or -EINVAL, too_long (a key over SHRINKER_CACHE_KEY_MAX),
  * -ESHUTDOWN. */

@@ -175,6 +175,15 @@ void shrinker__seg_reuse_locked(struct shrinker_cache *c, struct shard *sh,
 	sh->spare = s;
 }
 
+bool shrinker__expired(const struct ent *e, uint64_t *now)
+{
+	if (!e->expire_ns)
+		return false;
+	if (!*now)
+		*now = shrinker__now_ns();
+	return *now >= e->expire_ns;
+}
+
 bool shrinker__pin_drain(struct pin *p)
 {
 	uint64_t old = atomic_fetch_or_explicit(&p->word, PIN_DRAIN,

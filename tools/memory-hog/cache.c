@@ -218,7 +218,7 @@ static struct entry **bucket(struct cache *c, uint64_t key)
 
 /* What the cache holds: its entries and its slabs' free blocks (lock
  * held).  The size its shrinker reports. */
-static size_t held(const struct cache *c)
+static size_t held_bytes(const struct cache *c)
 {
 	return c->bytes + (c->classed ? c->slabs.free_bytes : 0);
 }
@@ -226,7 +226,7 @@ static size_t held(const struct cache *c)
 static void report_size(struct cache *c)
 {
 	if (c->shrinker)
-		shrinker_set_size(c->shrinker, held(c));
+		shrinker_set_size(c->shrinker, held_bytes(c));
 }
 
 /* A compaction moved entry from to to, in slab s (lock held): point the
@@ -376,7 +376,7 @@ bool cache_get(struct cache *c, uint64_t key)
 	}
 	c->misses++;
 	estimate = entry_cost(c, size);
-	if ((c->cap && held(c) + estimate > c->cap) ||
+	if ((c->cap && held_bytes(c) + estimate > c->cap) ||
 	    (c->ask_before_growing && !shrinker_may_grow(estimate))) {
 		/* No room: the new entry replaces least recently used ones,
 		 * and an empty cache does without: the value goes into a
@@ -450,7 +450,7 @@ size_t cache_shrink(struct cache *c, size_t target, bool hard)
 	pthread_mutex_lock(&c->lock);
 	if (!c->first_shrink_ns)
 		c->first_shrink_ns = now_ns();
-	before = held(c);
+	before = held_bytes(c);
 	c->credit = 0; /* what was evicted and not reused is given back now */
 	/* Free blocks go first, a slab at a time; then the least recently
 	 * used entries, a round of them for what is still missing, the
@@ -459,8 +459,8 @@ size_t cache_shrink(struct cache *c, size_t target, bool hard)
 	 * returned is what the cache's memory fell by: less than a slab a
 	 * class may stay free, counted as the cache's. */
 	compact_all(c, SLAB_SLOTS, &c->release);
-	while (before - held(c) < target && c->lru_tail) {
-		size_t want = target - (before - held(c)), dropped = 0;
+	while (before - held_bytes(c) < target && c->lru_tail) {
+		size_t want = target - (before - held_bytes(c)), dropped = 0;
 
 		/* drop() unlinks the tail before freeing it; the analyzer
 		 * does not follow that invariant of the list. */
@@ -471,7 +471,7 @@ size_t cache_shrink(struct cache *c, size_t target, bool hard)
 	}
 	/* What the shrink evicted goes back in one batch (release.c). */
 	release_flush(&c->release);
-	freed = before - held(c);
+	freed = before - held_bytes(c);
 	c->shrink_calls++;
 	c->shrink_hard_calls += hard;
 	c->shrink_asked += target;

@@ -221,13 +221,11 @@ int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep)
 		if (n > m.limit)
 			return -E2BIG;
 	}
-	/* A replacement that evicted more than it needed left the rest to
-	 * the next (the library has not seen that memory go yet: asking it
-	 * again would be refused until it measures, and each refusal would
-	 * evict more). */
-	if (take_credit(c, n))
-		return 0;
-	if (shrinker_may_grow_cache(c->shrinker, n))
+	/* Growth the library grants first; refused, what a replacement
+	 * evicted beyond its need (the library has not seen that memory go
+	 * yet: until it measures again it would refuse, and each refusal
+	 * would evict more). */
+	if (shrinker_may_grow_cache(c->shrinker, n) || take_credit(c, n))
 		return 0;
 	size_t freed = shrinker__evict(c, n, EVICT_REPLACE, keep);
 	if (freed > n)

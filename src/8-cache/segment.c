@@ -6,7 +6,8 @@
  * an external value in a mapping of its own, and a program's object gets a
  * small external record.  Memory goes back to the kernel only here, in
  * whole mappings: munmap() of a segment that eviction emptied or of a
- * large value that died, after the lock that let go of them (graves).
+ * large value that died, after the lock that let go of them (graves),
+ * their pages dropped first in one batch where the kernel allows it.
  * Each segment and external value has a pin word, the count of the values
  * held in it plus PIN_DRAIN once it left the cache; the one who sees the
  * count reach zero with PIN_DRAIN set frees it, the evictor or the last
@@ -20,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "8-cache/private.h"
@@ -237,18 +240,27 @@ struct ext *shrinker__ext_object(void *object, size_t cost)
 	return x;
 }
 
+/* A mapping the cache let go of: len bytes at p, counted bytes of them in
+ * its size. */
+static void mapping_free(struct shrinker_cache *c, void *p, size_t len, size_t counted)
+{
+	shrinker__unmap(p, len);
+	bytes_sub(c, counted);
+	atomic_fetch_add_explicit(&c->given_back, counted, memory_order_relaxed);
+}
+
 /* Free an external value no one holds; the caller holds no lock of the
  * cache (destroy is the program's code).  Its charge leaves the size. */
 void shrinker__ext_free(struct shrinker_cache *c, struct ext *x)
 {
 	size_t charge = x->charge;
 	if (x->pin.kind == PIN_LARGE) {
-		shrinker__unmap(x, charge);
-	} else {
-		void *object = x->object;
-		free(x);
-		shrinker__destroy(c, object);
+		mapping_free(c, x, charge, charge);
+		return;
 	}
+	void *object = x->object;
+	free(x);
+	shrinker__destroy(c, object);
 	bytes_sub(c, charge);
 	atomic_fetch_add_explicit(&c->given_back, charge, memory_order_relaxed);
 }
@@ -262,26 +274,64 @@ void shrinker__destroy(struct shrinker_cache *c, void *object)
 	atomic_fetch_sub(&c->callbacks, 1);
 }
 
-static void seg_free(struct shrinker_cache *c, struct seg *s)
+/* Drop the pages of n mappings in one system call where the kernel allows
+ * it (process_madvise() on ourselves, Linux 6.13 and later): one TLB
+ * flush on every CPU running our threads for the batch, instead of one
+ * per munmap() after it.  A kernel that refuses is not asked again; the
+ * munmap()s that follow give the pages back either way. */
+static atomic_bool batch_ok = true;
+
+static void drop_batch(struct iovec *v, unsigned n)
 {
-	size_t pages = s->counted;
-	shrinker__unmap(s, SEG_BYTES);
-	bytes_sub(c, pages);
-	atomic_fetch_add_explicit(&c->given_back, pages, memory_order_relaxed);
+#if defined(SYS_pidfd_open) && defined(SYS_process_madvise)
+	int saved = errno, fd;
+
+	if (n < 2 || !atomic_load_explicit(&batch_ok, memory_order_relaxed))
+		return;
+	/* Opened each time: a descriptor kept across fork() would name the
+	 * parent. */
+	fd = (int)syscall(SYS_pidfd_open, getpid(), 0u);
+	if (fd < 0 || syscall(SYS_process_madvise, fd, v, (size_t)n, MADV_DONTNEED, 0u) < 0)
+		atomic_store_explicit(&batch_ok, false, memory_order_relaxed);
+	if (fd >= 0)
+		close(fd);
+	errno = saved;
+#else
+	(void)v, (void)n;
+#endif
 }
+
+#define BATCH 64u
 
 void shrinker__graves_flush(struct shrinker_cache *c, struct graves *g)
 {
 	bool any = g->segs || g->exts;
-	while (g->segs) {
-		struct seg *s = g->segs;
-		g->segs = s->next;
-		seg_free(c, s);
-	}
-	while (g->exts) {
-		struct ext *x = g->exts;
-		g->exts = x->next;
-		shrinker__ext_free(c, x);
+	struct iovec v[BATCH];
+	size_t counted[BATCH];
+
+	while (g->segs || g->exts) {
+		unsigned n = 0;
+		/* The mappings' sizes are read before their pages are
+		 * dropped (the headers are in them); objects are destroyed. */
+		while (n < BATCH && g->segs) {
+			struct seg *s = g->segs;
+			g->segs = s->next;
+			v[n] = (struct iovec){ .iov_base = s, .iov_len = SEG_BYTES };
+			counted[n++] = s->counted;
+		}
+		while (n < BATCH && g->exts) {
+			struct ext *x = g->exts;
+			g->exts = x->next;
+			if (x->pin.kind != PIN_LARGE) {
+				shrinker__ext_free(c, x);
+				continue;
+			}
+			v[n] = (struct iovec){ .iov_base = x, .iov_len = x->charge };
+			counted[n++] = x->charge;
+		}
+		drop_batch(v, n);
+		for (unsigned i = 0; i < n; i++)
+			mapping_free(c, v[i].iov_base, v[i].iov_len, counted[i]);
 	}
 	if (any)
 		shrinker__size_report(c);
@@ -301,7 +351,7 @@ SHRINKER_EXPORT int shrinker_cache_release(struct shrinker_cache *c,
 		return 0;
 	/* The last holder of something that left the cache. */
 	if (p->kind == PIN_SEG) {
-		seg_free(c, (struct seg *)p);
+		mapping_free(c, p, SEG_BYTES, ((struct seg *)p)->counted);
 	} else {
 		shrinker__ext_free(c, (struct ext *)p);
 	}

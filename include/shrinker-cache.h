@@ -29,12 +29,14 @@
  *    one holds it.
  *
  * Memory.  Entries of up to 16 KiB (key, value and a 32-byte header) are
- * written one after the other into segments of 64 KiB, mappings of their
+ * written one after the other into segments of 256 KiB, mappings of their
  * own; larger values get a mapping each, objects a small record.  Eviction
  * takes a whole segment at a time, the oldest: it drops its cold entries,
- * copies the ones read since they came in to the newest segment, and
- * unmaps the segment, so that what the shrinker reports freed is pages the
- * kernel got back, not holes in a heap.  The order is S3-FIFO's: new keys
+ * copies some of the ones read since they came in (at most half of what
+ * the segment holds) to the newest segment, and unmaps the segment, so
+ * that what the shrinker reports freed is pages the kernel got back, not
+ * holes in a heap.  A segment is also full at 1 MiB of the large values
+ * its entries point to, so that a shrink frees about what it is asked.  The order is S3-FIFO's: new keys
  * go to a small queue (a tenth of the cache), and only those read there
  * move to the main queue, where an entry read since it last came round
  * goes round once more (up to three times); a one-time scan passes through
@@ -42,7 +44,10 @@
  * from the small queue are remembered by a fingerprint, and come back
  * straight into the main queue.  What the cache counts as its size, and
  * reports with shrinker_set_size(), is the pages its segments have
- * written, its large values' mappings, the objects' costs and its tables.
+ * written, its large values' mappings, the objects' costs and its tables:
+ * about 45 bytes per entry beyond key and value.  When the library
+ * refuses room, the cache evicts its own oldest segments instead of
+ * growing (a large cache reuses the segment it evicted, pages and all).
  *
  * Threads.  Every function may be called from any thread.  Keys are spread
  * over shards (eight per CPU, up to 64), each with its own lock; a lookup

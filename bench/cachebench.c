@@ -7,7 +7,8 @@
  *    shrinker_may_grow(); the library's defaults.
  *  - container: the library's cache container (shrinker-cache.h) holds
  *    the entries, as in memory-hog's native mode; its shrinkers' calls
- *    are read from their statistics at each sample ("shrink" lines).
+ *    are read from their statistics at each sample ("shrink" lines, at
+ *    the first call of a run begun since the last sample).
  *  - fixed:P: a size setting, P % of the limit (what a configuration file
  *    gives), no pressure handling.
  *  - poll:MS: a thread measures the cgroup's usage every MS; at 90 % of the
@@ -291,16 +292,22 @@ static void sample(void)
 	/* The containers' shrinks, from their shrinkers' counters: the time
 	 * of the last call since the previous sample. */
 	for (unsigned i = 0; container && i < NCACHES; i++) {
-		static uint64_t calls[NCACHES], freed[NCACHES], asked[NCACHES];
+		static uint64_t calls[NCACHES], freed[NCACHES], asked[NCACHES], began[NCACHES];
 		struct shrinker_stats ss = { 0 };
+		struct shrinker_cache_stats cs = { .size = sizeof(cs) };
 
 		shrinker_get_stats(shrinker_cache_get_shrinker(caches[i].container), &ss);
+		shrinker_cache_get_stats(caches[i].container, &cs);
 		if (ss.calls == calls[i])
 			continue;
+		/* A run of calls begun since the last sample: its first call;
+		 * else the last call of a run that goes on. */
+		uint64_t at = cs.shrink_began_ns > began[i] ? cs.shrink_began_ns : ss.last_call_ns;
+		began[i] = cs.shrink_began_ns;
 		pthread_mutex_lock(&out_lock);
 		printf("{\"type\":\"shrink\",\"mono\":%.6f,\"freed\":%llu,\"asked\":%llu,"
 		       "\"cache\":%u,\"calls\":%llu}\n",
-		       (double)ss.last_call_ns / 1e9,
+		       (double)at / 1e9,
 		       (unsigned long long)(ss.bytes_freed - freed[i]),
 		       (unsigned long long)(ss.bytes_asked - asked[i]), i,
 		       (unsigned long long)(ss.calls - calls[i]));

@@ -290,6 +290,11 @@ struct shrinker_cache_stats {
 	uint64_t held;        /* values held now (not released) */
 	uint64_t evicted_bytes; /* keys and values (costs) of the entries
 				   the shrinker evicted */
+	uint64_t shrink_began_ns; /* CLOCK_MONOTONIC of the first call of
+				     the latest run of shrinker calls (the
+				     first after 100 ms without one): when
+				     the pressure last reached the cache;
+				     0 if never called */
 	uint64_t reserved[8];
 };
 

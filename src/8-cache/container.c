@@ -549,6 +549,7 @@ SHRINKER_EXPORT int shrinker_cache_get_stats(struct shrinker_cache *c,
 	st.bytes = atomic_load_explicit(&c->bytes, memory_order_relaxed);
 	st.given_back = atomic_load_explicit(&c->given_back, memory_order_relaxed);
 	st.loads = atomic_load_explicit(&c->loads, memory_order_relaxed);
+	st.shrink_began_ns = atomic_load(&c->shrink_began_ns);
 	size_t n = ret->size < sizeof(st) ? ret->size : sizeof(st);
 	st.size = ret->size;
 	memcpy(ret, &st, n);

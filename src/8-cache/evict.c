@@ -176,9 +176,17 @@ size_t shrinker__evict(struct shrinker_cache *c, size_t target,
 
 _Thread_local struct shrinker_cache *shrinker__shrinking;
 
+/* Shrinker calls less than this apart are one run (the statistics'
+ * shrink_began_ns). */
+#define RUN_GAP_NS 100000000ull
+
 size_t shrinker__cache_shrink(size_t target, bool hard, void *userdata)
 {
 	struct shrinker_cache *c = userdata;
+	uint64_t now = shrinker__now_ns();
+	/* A call after a quiet while begins a run: when pressure reached us. */
+	if (now - atomic_exchange(&c->shrink_last_ns, now) >= RUN_GAP_NS)
+		atomic_store(&c->shrink_began_ns, now);
 	/* What replacements evicted beyond their need goes back now. */
 	atomic_store_explicit(&c->credit, 0, memory_order_relaxed);
 	struct shrinker_cache *outer = shrinker__shrinking;

@@ -140,6 +140,7 @@ struct shrinker_cache {
 	_Atomic uint64_t given_back, loads;
 	_Atomic bool closing;
 	_Atomic unsigned callbacks; /* destroy and load functions running */
+	_Atomic uint64_t shrink_last_ns, shrink_began_ns; /* evict.c */
 	char name[SHRINKER_NAME_MAX + 1];
 };
 

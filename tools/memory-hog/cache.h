@@ -67,6 +67,7 @@ struct cache {
 	struct shrinker_cache *container;
 	uint64_t container_calls;     /* its shrinker's calls at the last
 					 cache_stats() */
+	uint64_t container_seen_ns;   /* the run of calls seen then */
 };
 
 /* Allocator settings for caches that many threads fill and other threads

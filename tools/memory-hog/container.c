@@ -9,8 +9,10 @@
  * hand-written cache (cache.c): a size that depends on the key, a pattern
  * on every page, so that what the container holds is resident.  The
  * shrinker counters memory-hog shows come from the container's shrinker
- * (shrinker_get_stats()); the time of a shrink is that of the last call
- * since the previous sample (samples are 100 ms apart).
+ * (shrinker_get_stats()); the time of a shrink is when the latest run of
+ * the container's shrinker calls began (shrink_began_ns), or, for calls
+ * that go on from a run begun before the previous sample, that of the
+ * last one.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -85,9 +87,12 @@ void container_stats(struct cache *c, struct cache_stats *st)
 		.shrink_calls = ss.calls, .shrink_hard_calls = ss.hard_calls,
 		.shrink_asked = ss.bytes_asked, .shrink_freed = ss.bytes_freed,
 		.shrink_dropped = cs.evicted_bytes,
-		.first_shrink_ns = ss.calls != c->container_calls ? ss.last_call_ns : 0,
 	};
+	if (ss.calls != c->container_calls)
+		st->first_shrink_ns = cs.shrink_began_ns > c->container_seen_ns ?
+				      cs.shrink_began_ns : ss.last_call_ns;
 	c->container_calls = ss.calls;
+	c->container_seen_ns = cs.shrink_began_ns;
 }
 
 void container_destroy(struct cache *c)

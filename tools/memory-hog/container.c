@@ -39,10 +39,12 @@ static const unsigned char *value_of(const struct cache *c, uint64_t key, size_t
 	static _Thread_local size_t have;
 	size_t i;
 
-	if (have < c->max_value) {
+	if (!buf || have < size) {
+		size_t want = size > c->max_value ? size : c->max_value;
+
 		free(buf);
-		buf = calloc(1, c->max_value);
-		have = buf ? c->max_value : 0;
+		buf = calloc(1, want ? want : 1);
+		have = buf ? want : 0;
 		if (!buf)
 			return NULL;
 	}

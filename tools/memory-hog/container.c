@@ -15,6 +15,7 @@
  * last one.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,27 +33,56 @@ bool cache_use_container(struct cache *c, bool deferred)
 	return shrinker_cache_new(&c->container, c->name, &o) == 0;
 }
 
-/* A value as cache.c's fill() writes it, in a buffer of each thread's. */
+/* A value as cache.c's fill() writes it, in a buffer of each thread's,
+ * freed when the thread exits. */
+struct value_buf {
+	unsigned char *p;
+	size_t have;
+};
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+
+static void buf_free(void *arg)
+{
+	struct value_buf *b = arg;
+
+	free(b->p);
+	free(b);
+}
+
+static void buf_key_make(void)
+{
+	pthread_key_create(&buf_key, buf_free);
+}
+
 static const unsigned char *value_of(const struct cache *c, uint64_t key, size_t size)
 {
-	static _Thread_local unsigned char *buf;
-	static _Thread_local size_t have;
+	struct value_buf *b;
 	size_t i;
 
-	if (!buf || have < size) {
+	pthread_once(&buf_once, buf_key_make);
+	b = pthread_getspecific(buf_key);
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b || pthread_setspecific(buf_key, b) != 0) {
+			free(b);
+			return NULL;
+		}
+	}
+	if (!b->p || b->have < size) {
 		size_t want = size > c->max_value ? size : c->max_value;
 
-		free(buf);
-		buf = calloc(1, want ? want : 1);
-		have = buf ? want : 0;
-		if (!buf)
+		free(b->p);
+		b->p = calloc(1, want ? want : 1);
+		b->have = b->p ? want : 0;
+		if (!b->p)
 			return NULL;
 	}
 	for (i = 0; i < size; i += 4096)
-		buf[i] = (unsigned char)(key + i);
+		b->p[i] = (unsigned char)(key + i);
 	if (size)
-		buf[size - 1] = (unsigned char)key;
-	return buf;
+		b->p[size - 1] = (unsigned char)key;
+	return b->p;
 }
 
 bool container_get(struct cache *c, uint64_t key, size_t size)

@@ -603,8 +603,10 @@ static int test_shrink_bounded(void)
 	CHECK(shrinker_cache_get_stats(c, &st1) == 0);
 	tap_diag("asked 1 MiB of %llu: freed %zu, %llu entries of 200 left",
 		 (unsigned long long)st0.bytes, freed, (unsigned long long)st1.entries);
-	CHECK(freed >= 1 * MiB && freed <= 3 * MiB);
-	CHECK(st1.entries >= 185);
+	/* A segment's worth: five values (1 MiB) and its page; without
+	 * the weight, a segment of 200 of them gave 2.3 MiB, 11 values. */
+	CHECK(freed >= 1 * MiB && freed <= 2 * MiB);
+	CHECK(st1.entries >= 190);
 	r = TAP_PASS;
 fail:
 	shrinker_cache_free(c);

@@ -261,10 +261,9 @@ int shrinker__store_loaded(struct shrinker_cache *c, const void *key,
 		     l->ttl_ns, pin);
 }
 
-/* Find a live, unexpired entry; an expired one is removed (into g). */
-static struct ent *lookup_locked(struct shrinker_cache *c, struct shard *sh,
-				 uint64_t h, const void *key, size_t klen,
-				 struct graves *g)
+struct ent *shrinker__lookup_locked(struct shrinker_cache *c, struct shard *sh,
+				    uint64_t h, const void *key, size_t klen,
+				    struct graves *g)
 {
 	SHRINKER__ASSERT_SHARD_HELD();
 	struct ent **pp = shrinker__find_locked(sh, h, key, klen);
@@ -286,13 +285,6 @@ static struct ent *lookup_locked(struct shrinker_cache *c, struct shard *sh,
 	return e;
 }
 
-struct ent *shrinker__lookup_locked(struct shrinker_cache *c, struct shard *sh,
-				    uint64_t h, const void *key, size_t klen,
-				    struct graves *g)
-{
-	SHRINKER__ASSERT_SHARD_HELD();
-	return lookup_locked(c, sh, h, key, klen, g);
-}
 
 SHRINKER_EXPORT int shrinker_cache_get(struct shrinker_cache *c, const void *key,
 				       size_t klen, struct shrinker_cache_value *ret)
@@ -304,7 +296,7 @@ SHRINKER_EXPORT int shrinker_cache_get(struct shrinker_cache *c, const void *key
 		return r;
 	struct graves g = { 0 };
 	shrinker__shard_lock(sh);
-	struct ent *e = lookup_locked(c, sh, h, key, klen, &g);
+	struct ent *e = shrinker__lookup_locked(c, sh, h, key, klen, &g);
 	if (e)
 		shrinker__value_fill_locked(sh, e, ret);
 	shrinker__shard_unlock(sh);
@@ -324,7 +316,7 @@ SHRINKER_EXPORT ssize_t shrinker_cache_copy(struct shrinker_cache *c,
 	struct graves g = { 0 };
 	r = -ENOENT;
 	shrinker__shard_lock(sh);
-	struct ent *e = lookup_locked(c, sh, h, key, klen, &g);
+	struct ent *e = shrinker__lookup_locked(c, sh, h, key, klen, &g);
 	if (e && !(e->flags & ENT_EXT)) {
 		if (size && e->vlen)
 			memcpy(buf, ent_value(e), size < e->vlen ? size : e->vlen);

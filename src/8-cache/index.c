@@ -127,17 +127,11 @@ void shrinker__link_locked(struct shrinker_cache *c, struct shard *sh,
 }
 
 /* After entries died: halve a table that is mostly empty. */
-static void maybe_halve_locked(struct shrinker_cache *c, struct shard *sh)
+void shrinker__index_shrunk_locked(struct shrinker_cache *c, struct shard *sh)
 {
 	SHRINKER__ASSERT_SHARD_HELD();
 	if (sh->nbuckets > MIN_BUCKETS && sh->entries < sh->nbuckets / 8)
 		rehash(c, sh, sh->nbuckets / 2);
-}
-
-void shrinker__index_shrunk_locked(struct shrinker_cache *c, struct shard *sh)
-{
-	SHRINKER__ASSERT_SHARD_HELD();
-	maybe_halve_locked(c, sh);
 }
 
 /* A ghost is the low half of the key's hash, which the entry keeps: its

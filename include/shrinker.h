@@ -509,13 +509,15 @@ bool shrinker_may_grow(size_t bytes);
  * grow by taking from the caches above their share when there is no room
  * left.  Growth is granted, in this order: from what was freed for this
  * cache before, from the room shrinker_may_grow() grants from; otherwise the
- * call returns false and, if the cache is below its fair share, asks (once,
- * for half the gap, at least 1 MiB) that the caches above their share free
- * their excess for it, softly, in proportion to the excess and never below
- * the share.  What they free is reserved for this cache for a second: a
- * later call grants from it.  So two equal caches under one full limit
- * converge to equal sizes, the gap halving with each exchange, and nothing
- * is freed that the asking cache does not take.  Deferred caches do not
+ * call returns false and, if the cache is below its fair share by more than
+ * a 32nd of it, asks (once) that the caches above their share free their
+ * excess for it, softly, in proportion to the excess and never below the
+ * share: 1 MiB at first, twice as much each time it used what was freed
+ * before, half as much each time it did not within the second that was
+ * reserved for it (never more than half the gap).  What they free is
+ * reserved for this cache for that second: a later call grants from it.
+ * So a cache that grows fast reaches its share in a few exchanges, and one
+ * that grows slowly is given about what it takes.  Deferred caches do not
  * give this way (they free only when the program dispatches).
  * s NULL: the same as shrinker_may_grow(bytes).  Allocation-free; takes the
  * library lock only after a refusal (at most once a millisecond per cache)

@@ -126,8 +126,10 @@ struct shrinker {
 	/* Fairness between caches (fair.c): what this cache asked to take
 	 * from caches above their fair share, not yet served; what was freed
 	 * for it and not used yet (in room.c's reserved too), since
-	 * when; and what it took and gave in all. */
-	uint64_t want, credit, credit_ns, taken, given;
+	 * when; and what it took and gave in all; the size of its next
+	 * ask (0: the smallest), doubled when it used a credit in time,
+	 * halved when one lapsed. */
+	uint64_t want, credit, credit_ns, taken, given, chunk;
 	_Atomic uint64_t fair_look_ns; /* last look after a refusal */
 	/* Of the bytes it reports freed, the thousandths that come back as
 	 * RSS (returned.c); whether a call was measured yet; the RSS its

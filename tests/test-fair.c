@@ -34,6 +34,7 @@ struct cache {
 	pthread_t thread;
 	atomic_bool stop;
 	bool fair;           /* ask shrinker_may_grow_cache(), not may_grow() */
+	unsigned pace_us;    /* a pause after each block: a slow grower */
 	_Atomic uint64_t calls;
 };
 
@@ -97,15 +98,18 @@ static void *filler(void *arg)
 		pthread_mutex_unlock(&c->lock);
 		if (!grow)
 			usleep(200); /* at capacity: replacing, not racing */
+		if (c->pace_us)
+			usleep(c->pace_us);
 	}
 	return NULL;
 }
 
-static int cache_start(struct cache *c, const char *name, bool fair)
+static int cache_start(struct cache *c, const char *name, bool fair, unsigned pace_us)
 {
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
 	c->fair = fair;
+	c->pace_us = pace_us;
 	if (shrinker_register(&c->s, name, cache_shrink, c, 0) < 0)
 		return -1;
 	shrinker_set_size(c->s, 0);
@@ -143,11 +147,11 @@ static int run_late_starter(bool fair, uint64_t *a_out, uint64_t *b_out,
 	struct shrinker_stats sa, sb;
 
 	shrinker_set_limit(rss_bytes() + 96 * MiB);
-	if (cache_start(&a, "first", fair) < 0)
+	if (cache_start(&a, "first", fair, 0) < 0)
 		return -1;
 	sleep_ms(1000);
 	shrinker_get_global_stats(&g0);
-	if (cache_start(&b, "late", fair) < 0) {
+	if (cache_start(&b, "late", fair, 0) < 0) {
 		cache_stop(&a);
 		return -1;
 	}
@@ -189,6 +193,41 @@ static int test_late_starter(void)
 	CHECK(calls < 200);
 	r = TAP_PASS;
 fail:
+	return r;
+}
+
+/* A late cache that grows slowly (a 64 KiB block every 16 ms, 4 MiB/s)
+ * beside one that filled a 96 MiB budget: the first gives up about what
+ * the late one takes, not tens of MiB reserved for it and left unused
+ * (half the gap at once froze 24 MiB for a cache that used 4 a second). */
+static int test_slow_taker(void)
+{
+	static struct cache a, b;
+	struct shrinker_stats sa, sb;
+	uint64_t bb = 0;
+	int r = TAP_FAIL;
+
+	if ((getenv("SANITIZE") && *getenv("SANITIZE")) || getenv("VALGRIND"))
+		return tap_skip_why("memory figures are meaningless under a sanitizer or valgrind");
+	shrinker_set_limit(rss_bytes() + 96 * MiB);
+	CHECK(cache_start(&a, "first", true, 0) == 0);
+	sleep_ms(1000);
+	CHECK(cache_start(&b, "slow", true, 16000) == 0);
+	sleep_ms(3000);
+	bb = cache_bytes(&b);
+	shrinker_get_stats(a.s, &sa);
+	shrinker_get_stats(b.s, &sb);
+	tap_diag("the slow cache holds %.1f MiB and took %.1f MiB; the first gave %.1f MiB",
+		 bb / (double)MiB, sb.taken / (double)MiB, sa.given / (double)MiB);
+	CHECK(bb >= 4 * MiB);
+	CHECK(sa.given <= 2 * bb + 4 * MiB);
+	r = TAP_PASS;
+fail:
+	if (a.s)
+		cache_stop(&a);
+	if (b.s)
+		cache_stop(&b);
+	shrinker_set_limit(0);
 	return r;
 }
 
@@ -250,6 +289,7 @@ static const struct tap_test tests[] = {
 	{ "shrinker_may_grow_cache(NULL) is shrinker_may_grow()", test_args },
 	{ "capacity: the size to set, in a callback and outside", test_capacity },
 	{ "a late cache under a full budget gets its fair share, without a storm", test_late_starter },
+	{ "a slow cache is given about what it takes, not half the gap at once", test_slow_taker },
 };
 
 TAP_MAIN(tests)

@@ -6,14 +6,20 @@
  * served, so under a full limit the cache that filled first keeps
  * everything.  shrinker_may_grow_cache() adds the other half: a cache's fair
  * share is an equal part of what the caches that report their size hold
- * together; a cache below it that finds no room asks to take, in chunks of
- * half the gap (at least 1 MiB), from the caches above their fair share.
+ * together; a cache more than a 32nd below it that finds no room asks to
+ * take from the caches above their fair share, in chunks that follow what
+ * it can use: 1 MiB at first, doubled each time it used its credit before
+ * the credit lapsed, halved each time one lapsed, never more than half the
+ * gap.  (Half the gap at once froze tens of MiB for a cache that grows
+ * slowly: reserved for it, used in part, then given back to the cache it
+ * was taken from, again and again; bench/analysis.md.)
  * The reclaimer serves that as a soft request to those caches only, each in
  * proportion to its excess and never below the fair share, and the bytes
  * they free are credited to the asking cache, reserved for it (nobody else's
- * shrinker_may_grow() sees them) for up to a second.  The gap halves with
- * each exchange, so two equal caches converge in a handful of requests, and
- * nothing is freed that the asking cache does not then take.  Exchanges
+ * shrinker_may_grow() sees them) for up to a second.  A cache that grows
+ * fast reaches its share in a few exchanges (the chunk doubles), one that
+ * grows slowly in small ones, and little is freed that the asking cache
+ * does not then take.  Exchanges
  * that free less than half of what they ask back off (10 ms doubling to
  * 2 s), so caches that cannot give make no storm.
  *
@@ -84,6 +90,33 @@ static void drop_credit_locked(struct shrinker *s)
 	s->credit = 0;
 }
 
+/* s's credit lapsed with bytes left (lock held): it asked for more than it
+ * could use in time; its next ask is half as big. */
+static void credit_lapsed_locked(struct shrinker *s)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	s->chunk = s->chunk / 2 < MIN_CHUNK ? MIN_CHUNK : s->chunk / 2;
+	drop_credit_locked(s);
+}
+
+/* The size of s's next ask, below a gap of gap bytes and at least bytes
+ * (lock held): its chunk, doubled if its last credit was used before it
+ * lapsed. */
+static uint64_t next_chunk_locked(struct shrinker *s, uint64_t gap, uint64_t bytes,
+				  uint64_t now)
+{
+	SHRINKER__ASSERT_LIB_HELD();
+	uint64_t chunk = s->chunk ? s->chunk : MIN_CHUNK;
+	if (s->credit_ns && now - s->credit_ns <= CREDIT_TTL_NS && s->credit < bytes)
+		chunk *= 2;
+	if (chunk > gap / 2)
+		chunk = gap / 2 < MIN_CHUNK ? (gap < MIN_CHUNK ? gap : MIN_CHUNK) : gap / 2;
+	if (chunk < bytes)
+		chunk = bytes;
+	s->chunk = chunk;
+	return chunk;
+}
+
 void shrinker__fair_forget_locked(struct shrinker *s)
 {
 	SHRINKER__ASSERT_LIB_HELD();
@@ -97,7 +130,7 @@ static bool use_credit_locked(struct shrinker *s, uint64_t bytes, uint64_t now)
 {
 	SHRINKER__ASSERT_LIB_HELD();
 	if (s->credit && now - s->credit_ns > CREDIT_TTL_NS)
-		drop_credit_locked(s);
+		credit_lapsed_locked(s);
 	if (!s->credit || s->credit < bytes)
 		return false;
 	s->credit -= bytes;
@@ -134,18 +167,15 @@ bool shrinker__fair_grant(struct shrinker *s, uint64_t bytes)
 	shrinker__lock();
 	fair = fair_share_locked(&n);
 	size = cache_size(s);
-	/* Below its fair share with another cache to take from: ask for half
-	 * the gap (all of a small one), once; a request already waiting is
-	 * not made again. */
+	/* Below its fair share, by more than a 32nd (closer is fair enough:
+	 * no exchanges of crumbs), with another cache to take from: ask
+	 * for its chunk, once; a request already waiting is not made
+	 * again. */
 	if (in_fair_shares(s) && n >= 2 && size < fair && fair - size >= bytes &&
-	    now >= asks.not_before_ns) {
-		chunk = (fair - size) / 2;
-		if (chunk < MIN_CHUNK)
-			chunk = fair - size < MIN_CHUNK ? fair - size : MIN_CHUNK;
-		if (chunk < bytes)
-			chunk = bytes;
-		if (s->want + s->credit < chunk) {
-			uint64_t add = chunk - s->want - s->credit;
+	    fair - size >= fair / 32 && now >= asks.not_before_ns && !s->want) {
+		chunk = next_chunk_locked(s, fair - size, bytes, now);
+		if (s->credit < chunk) {
+			uint64_t add = chunk - s->credit;
 
 			s->want += add;
 			asks.want_total += add;
@@ -175,7 +205,7 @@ static void credit_takers_locked(uint64_t freed, uint64_t now)
 		if (give > s->want)
 			give = s->want;
 		if (s->credit && now - s->credit_ns > CREDIT_TTL_NS)
-			drop_credit_locked(s);
+			credit_lapsed_locked(s);
 		s->credit += give;
 		s->credit_ns = now;
 		shrinker__sat_add(&s->taken, give);

@@ -31,11 +31,13 @@
  * Memory.  Entries of up to 16 KiB (key, value and a 32-byte header) are
  * written one after the other into segments of 256 KiB, mappings of their
  * own; larger values get a mapping each, objects a small record.  Eviction
- * takes a whole segment at a time, the oldest: it drops its cold entries,
- * copies some of the ones read since they came in (at most half of what
- * the segment holds) to the newest segment, and unmaps the segment, so
- * that what the shrinker reports freed is pages the kernel got back, not
- * holes in a heap.  A segment is also full at 1 MiB of the large values
+ * takes a whole segment at a time, the oldest, and unmaps it, so that
+ * what the shrinker reports freed is pages the kernel got back, not holes
+ * in a heap.  When the cache replaces its own entries (refused room, or
+ * at its maximum), it first copies some of the victim's entries read
+ * since they came in (at most half of what the segment holds) to the
+ * newest segment; its shrinker copies nothing, so that memory goes back
+ * fast when it is short.  A segment is also full at 1 MiB of the large values
  * its entries point to, so that a shrink frees about what it is asked.  The order is S3-FIFO's: new keys
  * go to a small queue (a tenth of the cache), and only those read there
  * move to the main queue, where an entry read since it last came round

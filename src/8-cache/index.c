@@ -78,10 +78,15 @@ struct ent **shrinker__find_locked(struct shard *sh, uint64_t h,
 	return pp;
 }
 
-struct ent **shrinker__slot_of_locked(struct shard *sh, struct ent *e)
+struct ent **shrinker__bucket_locked(struct shard *sh, const struct ent *e)
 {
 	SHRINKER__ASSERT_SHARD_HELD();
-	struct ent **pp = &sh->buckets[e->hash & (sh->nbuckets - 1)];
+	return &sh->buckets[e->hash & (sh->nbuckets - 1)];
+}
+
+struct ent **shrinker__slot_of_locked(struct shard *sh, struct ent *e)
+{
+	struct ent **pp = shrinker__bucket_locked(sh, e);
 	while (*pp && *pp != e)
 		pp = &(*pp)->next;
 	return pp;

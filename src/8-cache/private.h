@@ -243,6 +243,8 @@ struct ent **shrinker__find_locked(struct shard *sh, uint64_t h,
 void shrinker__link_locked(struct shrinker_cache *c, struct shard *sh,
 			   struct ent *e);
 struct ent **shrinker__slot_of_locked(struct shard *sh, struct ent *e);
+/* The head of the chain that e is in (for a prefetch). */
+struct ent **shrinker__bucket_locked(struct shard *sh, const struct ent *e);
 bool shrinker__ghost_take_locked(struct shard *sh, uint64_t h);
 void shrinker__index_shrunk_locked(struct shrinker_cache *c, struct shard *sh);
 void shrinker__ghost_add_locked(struct shard *sh, struct ent *e);

@@ -49,7 +49,10 @@
  * written, its large values' mappings, the objects' costs and its tables:
  * about 45 bytes per entry beyond key and value.  When the library
  * refuses room, the cache evicts its own oldest segments instead of
- * growing (a large cache reuses the segment it evicted, pages and all).
+ * growing (a large cache reuses the segment it evicted, pages and all,
+ * and the mappings of the large values it evicted, up to 2 MiB of them,
+ * are kept for the next large values, counted in its size, until they
+ * are used or the shrinker frees them first).
  *
  * Threads.  Every function may be called from any thread.  Keys are spread
  * over shards (eight per CPU, up to 64), each with its own lock; a lookup

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "../src/internal.h"
@@ -841,6 +842,65 @@ fail:
 	return r;
 }
 
+/* A replacement of large values copies the new ones into the mappings of
+ * those it evicted, pages and all: no fresh pages faulted in for each
+ * value (a new mapping faults in every page of it), and every value whole. */
+static int test_large_reuse(void)
+{
+	struct shrinker_cache *c = make(8 * MiB, 0, NULL, NULL);
+	static unsigned char val[256 * 1024];
+	struct shrinker_cache_stats st = { .size = sizeof(st) };
+	struct rusage ru0, ru1;
+	size_t pages = 0;
+	int r = TAP_FAIL;
+
+	if (rss_meaningless()) {
+		r = tap_skip_why("page faults are meaningless under a sanitizer or valgrind");
+		goto fail;
+	}
+	CHECK(c);
+	memset(val, 1, sizeof(val)); /* resident before counting */
+	for (unsigned i = 0; i < 400; i++) {
+		char k[32];
+		/* 150-250 KiB: the pool's mappings are trimmed and grown. */
+		size_t len = (150 + (i * 37) % 101) * 1024;
+		if (i == 100)
+			CHECK(getrusage(RUSAGE_SELF, &ru0) == 0);
+		if (i >= 100)
+			pages += (len + 4095) / 4096;
+		key_of(k, i);
+		value_of(val, len, i, 1);
+		CHECK(shrinker_cache_set(c, k, strlen(k), val, len, 0) == 0);
+	}
+	CHECK(getrusage(RUSAGE_SELF, &ru1) == 0);
+	CHECK(shrinker_cache_get_stats(c, &st) == 0);
+	tap_diag("300 values replacing others in an 8 MiB cache: %ld page faults for %zu pages "
+		 "written; %llu bytes held, %llu entries, %llu evicted by replacement",
+		 ru1.ru_minflt - ru0.ru_minflt, pages, (unsigned long long)st.bytes,
+		 (unsigned long long)st.entries, (unsigned long long)st.evicted_replacement);
+	CHECK(st.bytes <= 8 * MiB);
+	CHECK((size_t)(ru1.ru_minflt - ru0.ru_minflt) * 4 < pages);
+	/* The values still there are whole: the cache holds 30-50 of them. */
+	unsigned present = 0;
+	for (unsigned i = 0; i < 400; i++) {
+		char k[32];
+		size_t len = (150 + (i * 37) % 101) * 1024;
+		struct shrinker_cache_value v;
+		key_of(k, i);
+		if (shrinker_cache_get(c, k, strlen(k), &v) != 0)
+			continue;
+		bool whole = v.len == len && value_is(v.data, len, i, 1);
+		shrinker_cache_release(c, &v);
+		CHECK(whole);
+		present++;
+	}
+	CHECK(present >= 20);
+	r = TAP_PASS;
+fail:
+	shrinker_cache_free(c);
+	return r;
+}
+
 static const struct tap_test tests[] = {
 	{ "set, get, copy, replace, remove, clear, large values, counters", test_basic },
 	{ "bad arguments get the errors the header gives", test_arguments },
@@ -858,6 +918,7 @@ static const struct tap_test tests[] = {
 	{ "a deferred cache frees in shrinker_dispatch()", test_deferred },
 	{ "refused room, the cache replaces its own entries", test_replaces_when_refused },
 	{ "a value larger than the memory limit is refused", test_too_large },
+	{ "replacing large values reuses the evicted ones' pages", test_large_reuse },
 };
 
 TAP_MAIN(tests)

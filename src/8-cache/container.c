@@ -95,6 +95,18 @@ static bool reuse_pays(struct shrinker_cache *c)
 	return atomic_load_explicit(&c->bytes, memory_order_relaxed) / 16 >= idle;
 }
 
+/* The room a new segment asks for: what segments wrote until full, on
+ * average, and a page; all of it at first.  A segment of large values'
+ * entries is full by their weight with a page or two written, and asking
+ * for all 256 KiB of each took ten times what the cache grew from the
+ * room until the next measurement, refused to everyone. */
+static size_t segment_ask(struct shrinker_cache *c)
+{
+	size_t avg = atomic_load_explicit(&c->seg_pages, memory_order_relaxed);
+	size_t ask = shrinker__page_round(avg + 1);
+	return ask < SEG_BYTES ? ask : SEG_BYTES;
+}
+
 int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 		     size_t klen, const void *data, size_t len, struct ext *x,
 		     uint64_t ttl_ns, struct shrinker_cache_value *pin)
@@ -121,7 +133,7 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 		if (!e) {
 			shrinker__shard_unlock(sh);
 			struct seg *s = NULL;
-			int r = shrinker__make_room(c, SEG_BYTES, reuse_pays(c) ? &s : NULL);
+			int r = shrinker__make_room(c, segment_ask(c), reuse_pays(c) ? &s : NULL);
 			if (r < 0) {
 				if (s) {
 					s->next = NULL;
@@ -183,7 +195,7 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 		 * here. */
 		size_t now = atomic_load_explicit(&c->bytes, memory_order_relaxed);
 		if (grew && c->opt.max_bytes && now > c->opt.max_bytes)
-			shrinker__evict(c, now - c->opt.max_bytes, EVICT_REPLACE, NULL);
+			shrinker__evict(c, now - c->opt.max_bytes, EVICT_REPLACE, NULL, NULL);
 		return 0;
 	}
 }
@@ -212,14 +224,11 @@ static int store(struct shrinker_cache *c, const void *key, size_t klen,
 	} else if (len > INLINE_MAX - ent_voff(klen) - 8) {
 		if (len > SIZE_MAX / 2)
 			return -E2BIG;
-		int r = shrinker__make_room(c, shrinker__page_round(EXT_HDR + len), NULL);
+		int r = shrinker__large_make(c, data, len, &x);
 		if (r < 0)
 			return r;
-		x = shrinker__ext_large(data, len);
-		if (!x)
-			return -ENOMEM;
 	}
-	if (x)
+	if (object)
 		atomic_fetch_add_explicit(&c->bytes, x->charge, memory_order_relaxed);
 	int r = shrinker__insert(c, h, key, klen, data, len, x, ttl_ns, pin);
 	if (r < 0 && x) {
@@ -369,7 +378,7 @@ SHRINKER_EXPORT int shrinker_cache_clear(struct shrinker_cache *c)
 		return -EINVAL;
 	if (closing(c))
 		return -ESHUTDOWN;
-	shrinker__evict(c, SIZE_MAX, EVICT_CLEAR, NULL);
+	shrinker__evict(c, SIZE_MAX, EVICT_CLEAR, NULL, NULL);
 	return 0;
 }
 
@@ -424,6 +433,7 @@ SHRINKER_EXPORT int shrinker_cache_new(struct shrinker_cache **ret,
 	if (!c)
 		return -ENOMEM;
 	c->opt = o;
+	atomic_store(&c->seg_pages, SEG_BYTES);
 	memcpy(c->name, name, strlen(name) + 1); /* fits: checked above */
 	c->nshards = shard_count();
 	unsigned bits = 0;
@@ -507,7 +517,7 @@ SHRINKER_EXPORT int shrinker_cache_free(struct shrinker_cache *c)
 	 * destroyed (a destroy that calls the cache gets -ESHUTDOWN). */
 	shrinker_unregister(c->shrinker);
 	c->shrinker = NULL; /* shrinker_set_size(NULL) is a no-op */
-	shrinker__evict(c, SIZE_MAX, EVICT_CLEAR, NULL);
+	shrinker__evict(c, SIZE_MAX, EVICT_CLEAR, NULL, NULL);
 	teardown(c);
 	return 0;
 }

@@ -159,25 +159,32 @@ static size_t evict_seg(struct shrinker_cache *c, struct seg *s,
 }
 
 size_t shrinker__evict(struct shrinker_cache *c, size_t target,
-		       enum evict_why why, struct seg **keep)
+		       enum evict_why why, struct seg **keep, size_t *pooled)
 {
-	size_t freed = 0;
+	size_t freed = 0, kept = 0;
 	shrinker__queue_lock(c);
 	size_t budget = 2 * (c->nsegs[Q_SMALL] + c->nsegs[Q_MAIN]) + 2;
 	shrinker__queue_unlock(c);
-	while ((why == EVICT_CLEAR || freed < target) && budget--) {
+	while ((why == EVICT_CLEAR || freed + kept < target) && budget--) {
 		struct seg *s = pop_victim(c);
 		if (!s)
 			break;
-		struct graves g = { 0 };
-		freed += evict_seg(c, s, why, &g);
+		struct graves g = { .pool = pooled != NULL };
+		size_t f = evict_seg(c, s, why, &g);
 		if (keep && !*keep && g.segs == s) {
 			/* Reused by the caller: its pages stay, counted. */
 			g.segs = s->next;
 			*keep = s;
 		}
-		shrinker__graves_flush(c, &g);
+		size_t p = shrinker__graves_flush(c, &g);
+		/* What went to the pool was counted as freed by evict_seg. */
+		freed += f > p ? f - p : 0;
+		kept += p;
 	}
+	if (pooled)
+		*pooled += kept;
+	if (why == EVICT_CLEAR)
+		freed += shrinker__pool_drain(c, SIZE_MAX);
 	shrinker__size_report(c);
 	return freed;
 }
@@ -199,7 +206,11 @@ size_t shrinker__cache_shrink(size_t target, bool hard, void *userdata)
 	atomic_store_explicit(&c->credit, 0, memory_order_relaxed);
 	struct shrinker_cache *outer = shrinker__shrinking;
 	shrinker__shrinking = c;
-	size_t freed = shrinker__evict(c, target, hard ? EVICT_HARD : EVICT_PRESSURE, NULL);
+	/* The pool first: mappings no entry uses. */
+	size_t freed = shrinker__pool_drain(c, SIZE_MAX);
+	if (freed < target)
+		freed += shrinker__evict(c, target - freed,
+					 hard ? EVICT_HARD : EVICT_PRESSURE, NULL, NULL);
 	shrinker__shrinking = outer;
 	return freed;
 }
@@ -217,16 +228,20 @@ static bool take_credit(struct shrinker_cache *c, size_t n)
 	return false;
 }
 
-int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep)
+/* Room for n bytes (make_room); large: for a large value, whose evicted
+ * mappings go to the pool, where the caller looks for its own. */
+static int room(struct shrinker_cache *c, size_t n, struct seg **keep, bool large)
 {
 	size_t have = atomic_load_explicit(&c->bytes, memory_order_relaxed);
+	size_t pooled = 0;
 	struct shrinker_memory m;
 	bool measured = false;
 	if (c->opt.max_bytes) {
 		if (n > c->opt.max_bytes)
 			return -E2BIG;
 		if (have + n > c->opt.max_bytes)
-			shrinker__evict(c, have + n - c->opt.max_bytes, EVICT_REPLACE, keep);
+			shrinker__evict(c, have + n - c->opt.max_bytes, EVICT_REPLACE, keep,
+					&pooled);
 	}
 	/* A value of a MiB or more is checked against the limit itself,
 	 * whatever the library would grant (before its first measurement it
@@ -241,16 +256,78 @@ int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep)
 	 * evicted beyond its need (the library has not seen that memory go
 	 * yet: until it measures again it would refuse, and each refusal
 	 * would evict more). */
-	if (shrinker_may_grow_cache(c->shrinker, n) || take_credit(c, n))
+	if ((large && pooled >= n) || shrinker_may_grow_cache(c->shrinker, n) ||
+	    take_credit(c, n))
 		return 0;
-	size_t freed = shrinker__evict(c, n, EVICT_REPLACE, keep);
-	if (freed > n)
-		atomic_fetch_add_explicit(&c->credit, freed - n, memory_order_relaxed);
-	if (freed >= n || !measured)
+	/* The large values' mappings it evicts go to the pool, for this
+	 * value or the next ones (a segment's eviction freed them, and the
+	 * next large values faulted in fresh pages with the credit). */
+	size_t freed = shrinker__evict(c, n, EVICT_REPLACE, keep, &pooled);
+	/* A large value's room comes from the pool, if the eviction filled
+	 * it enough, else from what went back; the rest is credit. */
+	size_t need = large && pooled >= n ? 0 : n;
+	if (freed > need)
+		atomic_fetch_add_explicit(&c->credit, freed - need, memory_order_relaxed);
+	if (freed + pooled >= n || !measured)
 		return 0; /* made room, or a small step the watermarks absorb */
 	/* Refused, and the cache could not make room: a value that the cache
 	 * and the headroom together cannot hold would outgrow the limit. */
 	if (n > m.headroom + atomic_load_explicit(&c->bytes, memory_order_relaxed))
 		return -ENOMEM;
+	return 0;
+}
+
+int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep)
+{
+	return room(c, n, keep, false);
+}
+
+int shrinker__large_make(struct shrinker_cache *c, const void *data, size_t len,
+			 struct ext **ret)
+{
+	size_t total = shrinker__page_round(EXT_HDR + len);
+	/* A mapping of the pool is in the cache's size already: no room to
+	 * ask for, no page to fault in. */
+	struct ext *x = shrinker__pool_take(c, total, false);
+	if (!x) {
+		/* A smaller one grows by the difference only. */
+		x = shrinker__pool_take(c, total, true);
+		size_t need = !x ? total : x->charge < total ? total - x->charge : 0;
+		int r = need ? room(c, need, NULL, true) : 0;
+		if (r < 0) {
+			if (x)
+				shrinker__pool_return(c, x);
+			return r;
+		}
+		/* The eviction may have pooled one as large. */
+		struct ext *y = shrinker__pool_take(c, total, false);
+		if (y && x)
+			shrinker__pool_return(c, x);
+		if (y)
+			x = y;
+		else if (x && x->charge < total) {
+			struct ext *g = shrinker__ext_grow(c, x, total);
+			if (!g)
+				shrinker__pool_return(c, x);
+			x = g;
+		}
+	}
+	if (!x) {
+		x = shrinker__map(total);
+		if (!x)
+			return -ENOMEM;
+		x->pin.kind = PIN_LARGE;
+		x->charge = total;
+		atomic_fetch_add_explicit(&c->bytes, total, memory_order_relaxed);
+	}
+	/* Under a maximum, what went to the pool was counted as room (it
+	 * is, for large values), but a value that did not come from it
+	 * leaves the pool in the cache's size: the pool goes first. */
+	size_t now = atomic_load_explicit(&c->bytes, memory_order_relaxed);
+	if (c->opt.max_bytes && now > c->opt.max_bytes)
+		shrinker__pool_drain(c, now - c->opt.max_bytes);
+	x->len = len;
+	memcpy((unsigned char *)x + EXT_HDR, data, len);
+	*ret = x;
 	return 0;
 }

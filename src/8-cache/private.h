@@ -14,7 +14,8 @@
  *               field of every entry, and a segment's used and live) and
  *               its counters.
  *  queue_lock   one per cache, taken inside a shard_lock or alone: the two
- *               queues (each segment's prev, next, queue, and the counts).
+ *               queues (each segment's prev, next, queue, and the counts)
+ *               and the pool (its list and pool_bytes).
  *  No lock of the cache is held while the library is called (but for
  *  shrinker_set_size(), an atomic store) or while a destroy or load
  *  function runs; at most one shard_lock is held at a time.
@@ -28,7 +29,10 @@
  *    PIN_DRAIN set (the evictor, or the last release) unmaps it.  External
  *    values have the same word: PIN_DRAIN set when their entry dies.
  *  - bytes (the cache's size) == the pages written of every segment not yet
- *    unmapped + every external value's charge not yet freed + the tables.
+ *    unmapped + every external value's charge not yet freed (those in the
+ *    pool included) + the tables.
+ *  - The pool holds only large values' mappings that no entry points to and
+ *    no one holds, at most POOL_MAX bytes of them.
  *  - A shard's pins - released == the values of that shard held now.
  */
 #ifndef SHRINKER_CACHE_PRIVATE_H
@@ -49,6 +53,9 @@
 /* A segment also fills up with the external values its entries point
  * to: evicting it frees them all, so at most about this much (KiB). */
 #define SEG_WEIGHT_KIB 1024u
+/* The pool: mappings of large values that replacements evicted, kept with
+ * their pages for the next large values (segment.c), up to this much. */
+#define POOL_MAX ((size_t)2 * SEG_WEIGHT_KIB << 10)
 #define FREQ_MAX 3u
 #define GHOST_BITS 10u
 #define GHOSTS (1u << GHOST_BITS)  /* fingerprints per shard */
@@ -134,6 +141,10 @@ struct shrinker_cache {
 	pthread_mutex_t queue_lock;
 	struct seg *head[QUEUES], *tail[QUEUES]; /* head: newest */
 	size_t nsegs[QUEUES];
+	struct ext *pool;         /* queue_lock: mappings kept for reuse */
+	size_t pool_bytes;        /* queue_lock: their charges */
+	_Atomic size_t seg_pages;  /* bytes a segment writes until full, on
+				     average: what a new one asks for */
 	_Atomic size_t bytes;
 	_Atomic size_t credit;    /* evicted by replacements beyond their
 				     need, not yet used again (evict.c) */
@@ -145,10 +156,12 @@ struct shrinker_cache {
 };
 
 /* What a critical section let go of, freed after the lock: segments to
- * unmap, external values to unmap or destroy. */
+ * unmap, external values to unmap or destroy; with pool set, large values'
+ * mappings go to the pool while it has room. */
 struct graves {
 	struct seg *segs;
 	struct ext *exts;
+	bool pool;
 };
 
 /* Eviction modes (evict.c). */
@@ -218,12 +231,24 @@ bool shrinker__expired(const struct ent *e, uint64_t *now);
 /* Let go of a pinned thing whose entry died or segment was evicted: set
  * PIN_DRAIN; returns true when no one holds it (the caller frees it). */
 bool shrinker__pin_drain(struct pin *p);
-void shrinker__graves_flush(struct shrinker_cache *c, struct graves *g);
+/* Free (or pool) what g holds; returns the bytes that went to the pool. */
+size_t shrinker__graves_flush(struct shrinker_cache *c, struct graves *g);
 /* Make an evicted segment no one holds the spare of shard sh, pages and
  * all (what a replacement evicted, reused: no unmapping, no faults). */
 void shrinker__seg_reuse_locked(struct shrinker_cache *c, struct shard *sh,
 				struct seg *s);
-struct ext *shrinker__ext_large(const void *data, size_t len);
+/* A mapping of the pool for a large value of total bytes (header and
+ * value, page-rounded), pages and all, trimmed to at most a quarter more;
+ * with any, the largest if none is as large; NULL if none. */
+struct ext *shrinker__pool_take(struct shrinker_cache *c, size_t total, bool any);
+/* x's mapping grown to total bytes (the caller made room for the growth),
+ * maybe moved; NULL (x untouched) if the kernel refuses. */
+struct ext *shrinker__ext_grow(struct shrinker_cache *c, struct ext *x, size_t total);
+/* Back into the pool (or unmapped, if it is full): x, taken from it. */
+void shrinker__pool_return(struct shrinker_cache *c, struct ext *x);
+/* Unmap mappings of the pool until at_least bytes went (SIZE_MAX: all of
+ * them); returns their bytes. */
+size_t shrinker__pool_drain(struct shrinker_cache *c, size_t at_least);
 struct ext *shrinker__ext_object(void *object, size_t cost);
 void shrinker__ext_free(struct shrinker_cache *c, struct ext *x);
 /* Call the destroy function (counted in callbacks). */
@@ -254,15 +279,22 @@ void shrinker__index_fini(struct shrinker_cache *c, struct shard *sh);
 /* evict.c */
 /* Evict until target bytes went back (or, EVICT_CLEAR, everything);
  * with keep, the first victim no one holds is handed over in *keep
- * instead of unmapped (counted as freed). */
+ * instead of unmapped (counted as freed); with pooled, large values'
+ * mappings go to the pool, their bytes added to *pooled (not freed, but
+ * counted towards the target). */
 size_t shrinker__evict(struct shrinker_cache *c, size_t target,
-		       enum evict_why why, struct seg **keep);
+		       enum evict_why why, struct seg **keep, size_t *pooled);
 size_t shrinker__cache_shrink(size_t target, bool hard, void *userdata);
 /* Room for n bytes more: asks the library (and the maximum), evicting
  * when refused (a segment evicted may be handed over in *keep, as
  * shrinker__evict()).  0, or -E2BIG / -ENOMEM for a value that cannot
  * fit. */
 int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep);
+/* A large value of len bytes, copied into a mapping from the pool or a new
+ * one (room made for it, which may fill the pool); counted in the cache's
+ * size.  0 with *ret, or make_room's errors, or -ENOMEM. */
+int shrinker__large_make(struct shrinker_cache *c, const void *data, size_t len,
+			 struct ext **ret);
 
 /* container.c */
 /* Insert under the key: an inline value (data, len) or x; pin: hold the

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * DESIGN: the container's memory.  A segment is a 64 KiB mapping, aligned
+ * DESIGN: the container's memory.  A segment is a 256 KiB mapping, aligned
  * to its size (so that an entry finds its segment from its own address),
  * into which a shard appends entries; a value too large for a segment is
  * an external value in a mapping of its own, and a program's object gets a
@@ -8,6 +8,11 @@
  * whole mappings: munmap() of a segment that eviction emptied or of a
  * large value that died, after the lock that let go of them (graves),
  * their pages dropped first in one batch where the kernel allows it.
+ * The exception is the pool: the mappings of large values that a
+ * replacement evicted are kept, pages and all, up to POOL_MAX, and the
+ * next large values are copied into them (a fresh mapping faults in every
+ * page, which took most of a busy cache's time); the shrinker empties the
+ * pool first.
  * Each segment and external value has a pin word, the count of the values
  * held in it plus PIN_DRAIN once it left the cache; the one who sees the
  * count reach zero with PIN_DRAIN set frees it, the evictor or the last
@@ -141,6 +146,12 @@ struct ent *shrinker__seg_append_locked(struct shrinker_cache *c,
 	if (s && (s->used + n > SEG_BYTES ||
 		  (s->weight && s->weight + kib > SEG_WEIGHT_KIB))) {
 		sh->open[q] = NULL; /* full: it stays queued */
+		/* What segments write when full, on average: what the next
+		 * one asks for (a segment full of large values' weight writes
+		 * a page or two of its 256 KiB). */
+		size_t avg = atomic_load_explicit(&c->seg_pages, memory_order_relaxed);
+		atomic_store_explicit(&c->seg_pages, avg - avg / 8 + s->counted / 8,
+				      memory_order_relaxed);
 		s = NULL;
 	}
 	if (!s) {
@@ -214,18 +225,6 @@ void shrinker__ent_kill_locked(struct shrinker_cache *c, struct ent *e,
 	}
 }
 
-struct ext *shrinker__ext_large(const void *data, size_t len)
-{
-	size_t total = shrinker__page_round(EXT_HDR + len);
-	struct ext *x = shrinker__map(total);
-	if (!x)
-		return NULL;
-	x->pin.kind = PIN_LARGE;
-	x->charge = total;
-	x->len = len;
-	memcpy((unsigned char *)x + EXT_HDR, data, len);
-	return x;
-}
 
 struct ext *shrinker__ext_object(void *object, size_t cost)
 {
@@ -274,6 +273,75 @@ void shrinker__destroy(struct shrinker_cache *c, void *object)
 	atomic_fetch_sub(&c->callbacks, 1);
 }
 
+/* Into the pool, if it has room: x, a large value's mapping that no entry
+ * points to and no one holds. */
+static bool pool_put(struct shrinker_cache *c, struct ext *x)
+{
+	bool ok;
+	shrinker__queue_lock(c);
+	ok = c->pool_bytes + x->charge <= POOL_MAX;
+	if (ok) {
+		x->next = c->pool;
+		c->pool = x;
+		c->pool_bytes += x->charge;
+	}
+	shrinker__queue_unlock(c);
+	return ok;
+}
+
+struct ext *shrinker__pool_take(struct shrinker_cache *c, size_t total, bool any)
+{
+	struct ext **best = NULL, **largest = NULL;
+	shrinker__queue_lock(c);
+	for (struct ext **pp = &c->pool; *pp; pp = &(*pp)->next) {
+		size_t charge = (*pp)->charge;
+		if (charge >= total && (!best || charge < (*best)->charge))
+			best = pp;
+		if (!largest || charge > (*largest)->charge)
+			largest = pp;
+	}
+	if (!best && any)
+		best = largest;
+	struct ext *x = best ? *best : NULL;
+	if (x) {
+		*best = x->next;
+		c->pool_bytes -= x->charge;
+	}
+	shrinker__queue_unlock(c);
+	if (!x)
+		return NULL;
+	if (x->charge > total && x->charge - total > total / 4) {
+		/* Much larger than asked: its tail goes back. */
+		mapping_free(c, (unsigned char *)x + total, x->charge - total, x->charge - total);
+		x->charge = total;
+	}
+	atomic_store_explicit(&x->pin.word, 0, memory_order_relaxed);
+	x->next = NULL;
+	return x;
+}
+
+struct ext *shrinker__ext_grow(struct shrinker_cache *c, struct ext *x, size_t total)
+{
+	/* In place or moved, its pages with it: only the new tail is
+	 * faulted in. */
+	int saved = errno;
+	void *p = mremap(x, x->charge, total, MREMAP_MAYMOVE);
+	errno = saved;
+	if (p == MAP_FAILED)
+		return NULL;
+	x = p;
+	bytes_add(c, total - x->charge);
+	x->charge = total;
+	return x;
+}
+
+void shrinker__pool_return(struct shrinker_cache *c, struct ext *x)
+{
+	struct graves g = { .exts = x, .pool = true };
+	x->next = NULL;
+	shrinker__graves_flush(c, &g);
+}
+
 /* Drop the pages of n mappings in one system call where the kernel allows
  * it (process_madvise() on ourselves, Linux 6.13 and later): one TLB
  * flush on every CPU running our threads for the batch, instead of one
@@ -303,38 +371,77 @@ static void drop_batch(struct iovec *v, unsigned n)
 
 #define BATCH 64u
 
-void shrinker__graves_flush(struct shrinker_cache *c, struct graves *g)
+/* Unmap the mappings of a list of large values (linked by next) and
+ * segments, n at a time, their pages dropped in one batch first. */
+static void unmap_all(struct shrinker_cache *c, struct seg *segs, struct ext *exts)
 {
-	bool any = g->segs || g->exts;
 	struct iovec v[BATCH];
 	size_t counted[BATCH];
 
-	while (g->segs || g->exts) {
+	while (segs || exts) {
 		unsigned n = 0;
 		/* The mappings' sizes are read before their pages are
-		 * dropped (the headers are in them); objects are destroyed. */
-		while (n < BATCH && g->segs) {
-			struct seg *s = g->segs;
-			g->segs = s->next;
-			v[n] = (struct iovec){ .iov_base = s, .iov_len = SEG_BYTES };
-			counted[n++] = s->counted;
+		 * dropped (the headers are in them). */
+		for (; n < BATCH && segs; segs = segs->next) {
+			v[n] = (struct iovec){ .iov_base = segs, .iov_len = SEG_BYTES };
+			counted[n++] = segs->counted;
 		}
-		while (n < BATCH && g->exts) {
-			struct ext *x = g->exts;
-			g->exts = x->next;
-			if (x->pin.kind != PIN_LARGE) {
-				shrinker__ext_free(c, x);
-				continue;
-			}
-			v[n] = (struct iovec){ .iov_base = x, .iov_len = x->charge };
-			counted[n++] = x->charge;
+		for (; n < BATCH && exts; exts = exts->next) {
+			v[n] = (struct iovec){ .iov_base = exts, .iov_len = exts->charge };
+			counted[n++] = exts->charge;
 		}
 		drop_batch(v, n);
 		for (unsigned i = 0; i < n; i++)
 			mapping_free(c, v[i].iov_base, v[i].iov_len, counted[i]);
 	}
+}
+
+size_t shrinker__pool_drain(struct shrinker_cache *c, size_t at_least)
+{
+	struct ext *x = NULL;
+	size_t bytes = 0;
+	shrinker__queue_lock(c);
+	while (c->pool && bytes < at_least) {
+		struct ext *y = c->pool;
+		c->pool = y->next;
+		c->pool_bytes -= y->charge;
+		bytes += y->charge;
+		y->next = x;
+		x = y;
+	}
+	shrinker__queue_unlock(c);
+	if (x) {
+		unmap_all(c, NULL, x);
+		shrinker__size_report(c);
+	}
+	return bytes;
+}
+
+size_t shrinker__graves_flush(struct shrinker_cache *c, struct graves *g)
+{
+	bool any = g->segs || g->exts;
+	struct ext *large = NULL;
+	size_t pooled = 0;
+
+	/* Objects are destroyed; large values pooled or unmapped with the
+	 * segments. */
+	while (g->exts) {
+		struct ext *x = g->exts;
+		g->exts = x->next;
+		if (x->pin.kind != PIN_LARGE) {
+			shrinker__ext_free(c, x);
+		} else if (g->pool && pool_put(c, x)) {
+			pooled += x->charge;
+		} else {
+			x->next = large;
+			large = x;
+		}
+	}
+	unmap_all(c, g->segs, large);
+	g->segs = NULL;
 	if (any)
 		shrinker__size_report(c);
+	return pooled;
 }
 
 SHRINKER_EXPORT int shrinker_cache_release(struct shrinker_cache *c,

@@ -142,7 +142,7 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 				}
 				return r;
 			}
-			if (!s && !(s = shrinker__seg_map((unsigned)(sh - c->shards))))
+			if (!s && !(s = shrinker__seg_map(c, (unsigned)(sh - c->shards))))
 				return -ENOMEM;
 			shrinker__shard_lock(sh);
 			if (!sh->spare) {
@@ -401,6 +401,7 @@ static void teardown(struct shrinker_cache *c)
 		shrinker__index_fini(c, sh);
 		pthread_mutex_destroy(&sh->shard_lock);
 	}
+	shrinker__free_segs_unmap(c);
 	pthread_mutex_destroy(&c->queue_lock);
 	free(c->shards);
 	free(c);

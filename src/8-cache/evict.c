@@ -68,7 +68,7 @@ static struct ent *move_room_locked(struct shrinker_cache *c, struct shard *sh,
 	struct ent *d = shrinker__seg_append_locked(c, sh, Q_MAIN, n, charge, grew);
 	if (d)
 		return d;
-	sh->spare = shrinker__seg_map((unsigned)(sh - c->shards));
+	sh->spare = shrinker__seg_map(c, (unsigned)(sh - c->shards));
 	if (!sh->spare)
 		return NULL;
 	return shrinker__seg_append_locked(c, sh, Q_MAIN, n, charge, grew);

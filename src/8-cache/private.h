@@ -15,7 +15,8 @@
  *               its counters.
  *  queue_lock   one per cache, taken inside a shard_lock or alone: the two
  *               queues (each segment's prev, next, queue, and the counts)
- *               and the pool (its list and pool_bytes).
+ *               and the pool (its list and pool_bytes) and the free
+ *               segments.
  *  No lock of the cache is held while the library is called (but for
  *  shrinker_set_size(), an atomic store) or while a destroy or load
  *  function runs; at most one shard_lock is held at a time.
@@ -56,6 +57,9 @@
 /* The pool: mappings of large values that replacements evicted, kept with
  * their pages for the next large values (segment.c), up to this much. */
 #define POOL_MAX ((size_t)2 * SEG_WEIGHT_KIB << 10)
+/* Segments whose pages went back, their address space kept for new ones
+ * (segment.c), up to this many. */
+#define FREE_SEGS_MAX 256u
 #define FREQ_MAX 3u
 #define GHOST_BITS 10u
 #define GHOSTS (1u << GHOST_BITS)  /* fingerprints per shard */
@@ -143,6 +147,8 @@ struct shrinker_cache {
 	size_t nsegs[QUEUES];
 	struct ext *pool;         /* queue_lock: mappings kept for reuse */
 	size_t pool_bytes;        /* queue_lock: their charges */
+	struct seg *free_segs[FREE_SEGS_MAX]; /* queue_lock: no page resident */
+	unsigned nfree_segs;      /* queue_lock */
 	_Atomic size_t seg_pages;  /* bytes a segment writes until full, on
 				     average: what a new one asks for */
 	_Atomic size_t bytes;
@@ -213,7 +219,11 @@ void shrinker__queue_unlock(struct shrinker_cache *c);
 size_t shrinker__page_round(size_t n);
 void *shrinker__map(size_t len);
 void shrinker__unmap(void *p, size_t len);
-struct seg *shrinker__seg_map(unsigned shard);
+/* A segment for shard, from the free ones or a new mapping; NULL if the
+ * kernel has no room. */
+struct seg *shrinker__seg_map(struct shrinker_cache *c, unsigned shard);
+/* Unmap the free segments (the cache is being freed). */
+void shrinker__free_segs_unmap(struct shrinker_cache *c);
 /* Append an entry of n bytes pointing to an external value of charge
  * bytes (0: none) to the shard's open segment of queue q, opening its
  * spare if the open one is full (in bytes, or in the external values its

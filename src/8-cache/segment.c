@@ -5,9 +5,13 @@
  * into which a shard appends entries; a value too large for a segment is
  * an external value in a mapping of its own, and a program's object gets a
  * small external record.  Memory goes back to the kernel only here, in
- * whole mappings: munmap() of a segment that eviction emptied or of a
+ * whole mappings: the pages of a segment that eviction emptied, and a
  * large value that died, after the lock that let go of them (graves),
- * their pages dropped first in one batch where the kernel allows it.
+ * their pages dropped in one batch where the kernel allows it; a large
+ * value's mapping is unmapped, a segment's address space kept for the
+ * next segment (up to FREE_SEGS_MAX of them): no mmap() or munmap(),
+ * which take the process's memory map for writing (the shrinker's waited
+ * there behind the threads' own mappings and faults), is made for it.
  * The exception is the pool: the mappings of large values that a
  * replacement evicted are kept, pages and all, up to POOL_MAX, and the
  * next large values are copied into them (a fresh mapping faults in every
@@ -78,22 +82,32 @@ void shrinker__unmap(void *p, size_t len)
 	errno = saved;
 }
 
-/* A segment aligned to SEG_BYTES: map twice the size and cut off the
- * ends.  Nothing of it is resident until entries are written. */
-struct seg *shrinker__seg_map(unsigned shard)
+/* A segment aligned to SEG_BYTES: one whose pages went back (its address
+ * space kept: no mmap(), whose write lock the threads' faults and the
+ * shrinker's munmap()s waited for), or a new mapping of twice the size
+ * with the ends cut off.  Nothing of it is resident until entries are
+ * written (its pages read as zeros). */
+struct seg *shrinker__seg_map(struct shrinker_cache *c, unsigned shard)
 {
-	int saved = errno;
-	unsigned char *p = shrinker__map(2 * (size_t)SEG_BYTES);
-	if (!p)
-		return NULL;
-	uintptr_t a = ((uintptr_t)p + SEG_BYTES - 1) & ~(uintptr_t)(SEG_BYTES - 1);
-	size_t head = a - (uintptr_t)p;
-	if (head)
-		munmap(p, head);
-	if (SEG_BYTES - head)
-		munmap((unsigned char *)a + SEG_BYTES, SEG_BYTES - head);
-	errno = saved;
-	struct seg *s = (struct seg *)a;
+	struct seg *s = NULL;
+	shrinker__queue_lock(c);
+	if (c->nfree_segs)
+		s = c->free_segs[--c->nfree_segs];
+	shrinker__queue_unlock(c);
+	if (!s) {
+		int saved = errno;
+		unsigned char *p = shrinker__map(2 * (size_t)SEG_BYTES);
+		if (!p)
+			return NULL;
+		uintptr_t a = ((uintptr_t)p + SEG_BYTES - 1) & ~(uintptr_t)(SEG_BYTES - 1);
+		size_t head = a - (uintptr_t)p;
+		if (head)
+			munmap(p, head);
+		if (SEG_BYTES - head)
+			munmap((unsigned char *)a + SEG_BYTES, SEG_BYTES - head);
+		errno = saved;
+		s = (struct seg *)a;
+	}
 	s->pin.kind = PIN_SEG;
 	s->pin.shard = shard;
 	s->used = SEG_HDR;
@@ -248,6 +262,39 @@ static void mapping_free(struct shrinker_cache *c, void *p, size_t len, size_t c
 	atomic_fetch_add_explicit(&c->given_back, counted, memory_order_relaxed);
 }
 
+/* A segment the cache let go of: its pages go back (dropped already, if
+ * dropped), its address space to the free segments while there is room. */
+static void seg_free(struct shrinker_cache *c, struct seg *s, size_t counted, bool dropped)
+{
+	bool kept = false;
+	if (!dropped) {
+		int saved = errno;
+		dropped = madvise(s, SEG_BYTES, MADV_DONTNEED) == 0;
+		errno = saved;
+	}
+	if (dropped) {
+		shrinker__queue_lock(c);
+		if (c->nfree_segs < FREE_SEGS_MAX) {
+			c->free_segs[c->nfree_segs++] = s;
+			kept = true;
+		}
+		shrinker__queue_unlock(c);
+	}
+	if (!kept) {
+		mapping_free(c, s, SEG_BYTES, counted);
+		return;
+	}
+	bytes_sub(c, counted);
+	atomic_fetch_add_explicit(&c->given_back, counted, memory_order_relaxed);
+}
+
+void shrinker__free_segs_unmap(struct shrinker_cache *c)
+{
+	for (unsigned i = 0; i < c->nfree_segs; i++)
+		shrinker__unmap(c->free_segs[i], SEG_BYTES);
+	c->nfree_segs = 0;
+}
+
 /* Free an external value no one holds; the caller holds no lock of the
  * cache (destroy is the program's code).  Its charge leaves the size. */
 void shrinker__ext_free(struct shrinker_cache *c, struct ext *x)
@@ -345,27 +392,41 @@ void shrinker__pool_return(struct shrinker_cache *c, struct ext *x)
 /* Drop the pages of n mappings in one system call where the kernel allows
  * it (process_madvise() on ourselves, Linux 6.13 and later): one TLB
  * flush on every CPU running our threads for the batch, instead of one
- * per munmap() after it.  A kernel that refuses is not asked again; the
- * munmap()s that follow give the pages back either way. */
+ * per munmap() after it; true if all of them went.  A kernel that refuses
+ * is not asked again; the munmap()s and madvise()s that follow give the
+ * pages back either way. */
 static atomic_bool batch_ok = true;
 
-static void drop_batch(struct iovec *v, unsigned n)
+static size_t iov_bytes(const struct iovec *v, unsigned n)
+{
+	size_t sum = 0;
+	for (unsigned i = 0; i < n; i++)
+		sum += v[i].iov_len;
+	return sum;
+}
+
+static bool drop_batch(struct iovec *v, unsigned n)
 {
 #if defined(SYS_pidfd_open) && defined(SYS_process_madvise)
 	int saved = errno, fd;
+	bool ok;
 
 	if (n < 2 || !atomic_load_explicit(&batch_ok, memory_order_relaxed))
-		return;
+		return false;
 	/* Opened each time: a descriptor kept across fork() would name the
 	 * parent. */
 	fd = (int)syscall(SYS_pidfd_open, getpid(), 0u);
-	if (fd < 0 || syscall(SYS_process_madvise, fd, v, (size_t)n, MADV_DONTNEED, 0u) < 0)
+	ok = fd >= 0 &&
+	     syscall(SYS_process_madvise, fd, v, (size_t)n, MADV_DONTNEED, 0u) == (ssize_t)iov_bytes(v, n);
+	if (!ok)
 		atomic_store_explicit(&batch_ok, false, memory_order_relaxed);
 	if (fd >= 0)
 		close(fd);
 	errno = saved;
+	return ok;
 #else
 	(void)v, (void)n;
+	return false;
 #endif
 }
 
@@ -379,20 +440,25 @@ static void unmap_all(struct shrinker_cache *c, struct seg *segs, struct ext *ex
 	size_t counted[BATCH];
 
 	while (segs || exts) {
-		unsigned n = 0;
+		unsigned n = 0, nsegs;
 		/* The mappings' sizes are read before their pages are
 		 * dropped (the headers are in them). */
 		for (; n < BATCH && segs; segs = segs->next) {
 			v[n] = (struct iovec){ .iov_base = segs, .iov_len = SEG_BYTES };
 			counted[n++] = segs->counted;
 		}
+		nsegs = n;
 		for (; n < BATCH && exts; exts = exts->next) {
 			v[n] = (struct iovec){ .iov_base = exts, .iov_len = exts->charge };
 			counted[n++] = exts->charge;
 		}
-		drop_batch(v, n);
-		for (unsigned i = 0; i < n; i++)
-			mapping_free(c, v[i].iov_base, v[i].iov_len, counted[i]);
+		bool dropped = drop_batch(v, n);
+		for (unsigned i = 0; i < n; i++) {
+			if (i < nsegs)
+				seg_free(c, v[i].iov_base, counted[i], dropped);
+			else
+				mapping_free(c, v[i].iov_base, v[i].iov_len, counted[i]);
+		}
 	}
 }
 
@@ -458,7 +524,7 @@ SHRINKER_EXPORT int shrinker_cache_release(struct shrinker_cache *c,
 		return 0;
 	/* The last holder of something that left the cache. */
 	if (p->kind == PIN_SEG) {
-		mapping_free(c, p, SEG_BYTES, ((struct seg *)p)->counted);
+		seg_free(c, (struct seg *)p, ((struct seg *)p)->counted, false);
 	} else {
 		shrinker__ext_free(c, (struct ext *)p);
 	}

@@ -86,6 +86,7 @@ struct ent **shrinker__bucket_locked(struct shard *sh, const struct ent *e)
 
 struct ent **shrinker__slot_of_locked(struct shard *sh, struct ent *e)
 {
+	SHRINKER__ASSERT_SHARD_HELD();
 	struct ent **pp = shrinker__bucket_locked(sh, e);
 	while (*pp && *pp != e)
 		pp = &(*pp)->next;

@@ -494,10 +494,13 @@ size_t shrinker__graves_flush(struct shrinker_cache *c, struct graves *g)
 	while (g->exts) {
 		struct ext *x = g->exts;
 		g->exts = x->next;
+		/* Read before the pool has it: another thread may take it
+		 * from there at once, and grow it elsewhere (mremap()). */
+		size_t charge = x->charge;
 		if (x->pin.kind != PIN_LARGE) {
 			shrinker__ext_free(c, x);
 		} else if (g->pool && pool_put(c, x)) {
-			pooled += x->charge;
+			pooled += charge;
 		} else {
 			x->next = large;
 			large = x;

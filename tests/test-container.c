@@ -706,6 +706,7 @@ fail:
 struct worker {
 	struct shrinker_cache *c;
 	unsigned seed, bad, gets;
+	bool large;          /* every value 17-77 KB: in mappings, pooled */
 	pthread_t t;
 };
 static atomic_bool stop_workers;
@@ -713,14 +714,16 @@ static atomic_bool stop_workers;
 static void *worker(void *arg)
 {
 	struct worker *w = arg;
-	static _Thread_local unsigned char buf[20008];
+	static _Thread_local unsigned char buf[80000];
 	while (!atomic_load(&stop_workers)) {
-		unsigned k = (unsigned)rand_r(&w->seed) % 5000, what = (unsigned)rand_r(&w->seed) % 10;
+		unsigned k = (unsigned)rand_r(&w->seed) % (w->large ? 200 : 5000);
+		unsigned what = (unsigned)rand_r(&w->seed) % 10;
 		char key[32];
 		key_of(key, k);
 		size_t kl = strlen(key);
 		if (what < 4) {
-			size_t l = 8 + (unsigned)rand_r(&w->seed) % (k % 50 == 0 ? 20000 : 400);
+			size_t l = w->large ? 17000 + (unsigned)rand_r(&w->seed) % 60000 :
+				   8 + (unsigned)rand_r(&w->seed) % (k % 50 == 0 ? 20000 : 400);
 			unsigned v = (unsigned)rand_r(&w->seed) % 1000;
 			value_of(buf, l, k, v);
 			memcpy(buf, &v, sizeof(v)); /* the version, in the value */
@@ -745,9 +748,9 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static int test_threads(void)
+static int run_threads(size_t max, bool large)
 {
-	struct shrinker_cache *c = make(0, 0, NULL, NULL);
+	struct shrinker_cache *c = make(max, 0, NULL, NULL);
 	struct worker w[4];
 	unsigned bad = 0, gets = 0;
 	int r = TAP_FAIL;
@@ -759,7 +762,7 @@ static int test_threads(void)
 	CHECK(c);
 	atomic_store(&stop_workers, false);
 	for (unsigned i = 0; i < nw; i++) {
-		w[i] = (struct worker){ .c = c, .seed = i + 1 };
+		w[i] = (struct worker){ .c = c, .seed = i + 1, .large = large };
 		CHECK(pthread_create(&w[i].t, NULL, worker, &w[i]) == 0);
 	}
 	for (unsigned i = 0; i < rounds; i++) {
@@ -782,6 +785,19 @@ static int test_threads(void)
 fail:
 	shrinker_cache_free(c);
 	return r;
+}
+
+static int test_threads(void)
+{
+	return run_threads(0, false);
+}
+
+/* The same with large values replacing each other under a maximum: the
+ * pool's mappings taken, grown, trimmed and put back by four threads at
+ * once while the shrinker empties it (TSan and ASan in make check). */
+static int test_threads_large(void)
+{
+	return run_threads(4 * MiB, true);
 }
 
 /* A deferred cache frees in shrinker_dispatch(), on the caller's thread. */
@@ -922,6 +938,7 @@ static const struct tap_test tests[] = {
 	{ "refused room, the cache replaces its own entries", test_replaces_when_refused },
 	{ "a value larger than the memory limit is refused", test_too_large },
 	{ "replacing large values reuses the evicted ones' pages", test_large_reuse },
+	{ "threads replacing large values under a maximum, and the shrinker: values always whole", test_threads_large },
 };
 
 TAP_MAIN(tests)

@@ -294,7 +294,6 @@ struct ent *shrinker__lookup_locked(struct shrinker_cache *c, struct shard *sh,
 	return e;
 }
 
-
 SHRINKER_EXPORT int shrinker_cache_get(struct shrinker_cache *c, const void *key,
 				       size_t klen, struct shrinker_cache_value *ret)
 {

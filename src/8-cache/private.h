@@ -23,7 +23,8 @@
  *
  * Invariants:
  *  - An entry is live (not ENT_DEAD) if and only if it is in its shard's
- *    table; a live entry is in a segment of its own shard.
+ *    table (the new one or, while a resize moves chains, the old); a live
+ *    entry is in a segment of its own shard.
  *  - A segment is in exactly one queue from the moment it becomes a shard's
  *    open segment until eviction pops it; then no entry of it is live, and
  *    its pin word gets PIN_DRAIN: whoever sees the holders reach zero with
@@ -122,6 +123,10 @@ struct shard {
 	pthread_mutex_t shard_lock;
 	struct ent **buckets;
 	size_t nbuckets;          /* a power of 2 */
+	/* The table being left while a resize moves its chains (index.c):
+	 * those below moved are empty. */
+	struct ent **old_buckets;
+	size_t old_nbuckets, moved;
 	size_t entries;
 	size_t data_bytes;
 	struct seg *open[QUEUES];
@@ -277,8 +282,10 @@ struct shard *shrinker__shard_of(struct shrinker_cache *c, uint64_t h);
 /* Start loading the key's chain head before the shard's lock is taken
  * (no lock needed; a hint). */
 void shrinker__bucket_prefetch(struct shard *sh, uint64_t h);
-struct ent **shrinker__find_locked(struct shard *sh, uint64_t h,
-				   const void *key, size_t klen);
+/* The slot that points to the key's entry, or (none) a slot holding NULL;
+ * valid until the next call of this file. */
+struct ent **shrinker__find_locked(struct shrinker_cache *c, struct shard *sh,
+				   uint64_t h, const void *key, size_t klen);
 void shrinker__link_locked(struct shrinker_cache *c, struct shard *sh,
 			   struct ent *e);
 struct ent **shrinker__slot_of_locked(struct shard *sh, struct ent *e);

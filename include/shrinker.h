@@ -513,8 +513,9 @@ bool shrinker_may_grow(size_t bytes);
  * a 32nd of it, asks (once) that the caches above their share free their
  * excess for it, softly, in proportion to the excess and never below the
  * share: 1 MiB at first, twice as much each time it used what was freed
- * before, half as much each time it did not within the second that was
- * reserved for it (never more than half the gap).  What they free is
+ * before within a quarter of the second that was reserved for it, half as
+ * much each time it did not use it within that second (never more than
+ * half the gap).  What they free is
  * reserved for this cache for that second: a later call grants from it.
  * So a cache that grows fast reaches its share in a few exchanges, and one
  * that grows slowly is given about what it takes.  Deferred caches do not

@@ -304,9 +304,13 @@ int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep,
 {
 	size_t paid = 0;
 	int r = room(c, n, keep, prepaid ? &paid : NULL, false);
-	if (r < 0 && paid)
+	/* Undone on an error, or when an eviction after it (the library
+	 * refusing) handed a segment over: that one's pages are counted. */
+	if (paid && (r < 0 || (keep && *keep))) {
 		atomic_fetch_sub_explicit(&c->bytes, paid, memory_order_relaxed);
-	else if (prepaid)
+		paid = 0;
+	}
+	if (r == 0 && prepaid)
 		*prepaid = paid;
 	return r;
 }

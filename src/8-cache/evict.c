@@ -244,8 +244,7 @@ static bool prepay(struct shrinker_cache *c, size_t n)
 
 /* Room for n bytes (make_room); large: for a large value, whose evicted
  * mappings go to the pool, where the caller looks for its own. */
-static int room(struct shrinker_cache *c, size_t n, struct seg **keep,
-		size_t *prepaid, bool large)
+static int room(struct shrinker_cache *c, size_t n, struct seg **keep, bool large)
 {
 	size_t have = atomic_load_explicit(&c->bytes, memory_order_relaxed);
 	size_t pooled = 0;
@@ -257,13 +256,6 @@ static int room(struct shrinker_cache *c, size_t n, struct seg **keep,
 		if (have + n > c->opt.max_bytes)
 			shrinker__evict(c, have + n - c->opt.max_bytes, EVICT_REPLACE, keep,
 					&pooled);
-		/* A new segment's pages are counted when it is granted, not
-		 * as they are written: two threads granted at once used to
-		 * pass the maximum as they wrote, and the eviction that
-		 * followed dropped pages that the next segment faulted in
-		 * again, a segment per insert or so (bench/analysis.md). */
-		if (prepaid && !(keep && *keep) && prepay(c, n))
-			*prepaid = n; /* the caller's, undone on an error */
 	}
 	/* A value of a MiB or more is checked against the limit itself,
 	 * whatever the library would grant (before its first measurement it
@@ -302,16 +294,15 @@ static int room(struct shrinker_cache *c, size_t n, struct seg **keep,
 int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep,
 			size_t *prepaid)
 {
-	size_t paid = 0;
-	int r = room(c, n, keep, prepaid ? &paid : NULL, false);
-	/* Undone on an error, or when an eviction after it (the library
-	 * refusing) handed a segment over: that one's pages are counted. */
-	if (paid && (r < 0 || (keep && *keep))) {
-		atomic_fetch_sub_explicit(&c->bytes, paid, memory_order_relaxed);
-		paid = 0;
-	}
+	int r = room(c, n, keep, false);
+	/* A new segment's pages are counted when it is granted, not as they
+	 * are written: two threads granted at once used to pass the maximum
+	 * as they wrote, and the eviction that followed dropped pages that
+	 * the next segment faulted in again, a segment per insert or so
+	 * (bench/analysis.md).  Not for a segment handed over: its pages
+	 * are counted. */
 	if (r == 0 && prepaid)
-		*prepaid = paid;
+		*prepaid = c->opt.max_bytes && !(keep && *keep) && prepay(c, n) ? n : 0;
 	return r;
 }
 
@@ -341,7 +332,7 @@ int shrinker__large_make(struct shrinker_cache *c, const void *data, size_t len,
 		/* A smaller one grows by the difference only. */
 		x = shrinker__pool_take(c, total, GROW_POOLED);
 		size_t need = !x ? total : x->charge < total ? total - x->charge : 0;
-		int r = need ? room(c, need, NULL, NULL, true) : 0;
+		int r = need ? room(c, need, NULL, true) : 0;
 		if (r < 0) {
 			if (x)
 				shrinker__pool_return(c, x);

@@ -310,16 +310,7 @@ int shrinker__make_room(struct shrinker_cache *c, size_t n, struct seg **keep,
  * under ThreadSanitizer, which does not see mremap() move a mapping and
  * takes the next mapping made at the old address for a race with the
  * thread that grew it there. */
-#if defined(__SANITIZE_THREAD__)
-#define GROW_POOLED false
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define GROW_POOLED false
-#endif
-#endif
-#ifndef GROW_POOLED
-#define GROW_POOLED true
-#endif
+#define GROW_POOLED (!SHRINKER_CACHE_TSAN)
 
 int shrinker__large_make(struct shrinker_cache *c, const void *data, size_t len,
 			 struct ext **ret)

@@ -73,16 +73,7 @@ struct shard *shrinker__shard_of(struct shrinker_cache *c, uint64_t h)
 /* Reads the table's place without the lock, for a prefetch alone (which
  * does not fault, and a table being replaced meanwhile costs a wasted
  * one); not under ThreadSanitizer, which would call the read a race. */
-#if defined(__SANITIZE_THREAD__)
-#define PREFETCH_UNLOCKED 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define PREFETCH_UNLOCKED 0
-#endif
-#endif
-#ifndef PREFETCH_UNLOCKED
-#define PREFETCH_UNLOCKED 1
-#endif
+#define PREFETCH_UNLOCKED (!SHRINKER_CACHE_TSAN)
 
 void shrinker__bucket_prefetch(struct shard *sh, uint64_t h)
 {

@@ -179,6 +179,18 @@ struct graves {
 /* Eviction modes (evict.c). */
 enum evict_why { EVICT_PRESSURE, EVICT_REPLACE, EVICT_CLEAR, EVICT_HARD };
 
+/* Built with ThreadSanitizer (gcc's macro, clang's feature): 1 or 0. */
+#if defined(__SANITIZE_THREAD__)
+#define SHRINKER_CACHE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHRINKER_CACHE_TSAN 1
+#endif
+#endif
+#ifndef SHRINKER_CACHE_TSAN
+#define SHRINKER_CACHE_TSAN 0
+#endif
+
 /* Holder counts for the lock assertions (internal.h's habit). */
 extern _Thread_local unsigned shrinker__shard_held, shrinker__queue_held;
 #ifdef NDEBUG

@@ -329,13 +329,16 @@ int shrinker__large_make(struct shrinker_cache *c, const void *data, size_t len,
 				shrinker__pool_return(c, x);
 			return r;
 		}
-		/* The eviction may have pooled one as large. */
+		/* The eviction may have pooled one as large, or (the pool
+		 * empty before) a smaller one to grow. */
 		struct ext *y = shrinker__pool_take(c, total, false);
 		if (y && x)
 			shrinker__pool_return(c, x);
 		if (y)
 			x = y;
-		else if (x && x->charge < total) {
+		else if (!x)
+			x = shrinker__pool_take(c, total, GROW_POOLED);
+		if (!y && x && x->charge < total) {
 			struct ext *g = shrinker__ext_grow(c, x, total);
 			if (!g)
 				shrinker__pool_return(c, x);

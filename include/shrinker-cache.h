@@ -34,9 +34,9 @@
  * takes a whole segment at a time, the oldest, and unmaps it, so that
  * what the shrinker reports freed is pages the kernel got back, not holes
  * in a heap.  When the cache replaces its own entries (refused room, or
- * at its maximum), it first copies some of the victim's entries read
- * since they came in (at most half of what the segment holds) to the
- * newest segment; its shrinker copies nothing, so that memory goes back
+ * at its maximum), it first copies the victim's entries read since they
+ * came in (from a main-queue segment at most half of what it holds) to
+ * the newest segment; its shrinker copies nothing, so that memory goes back
  * fast when it is short.  A segment is also full at 1 MiB of the large values
  * its entries point to, so that a shrink frees about what it is asked.  The order is S3-FIFO's: new keys
  * go to a small queue (a tenth of the cache), and only those read there

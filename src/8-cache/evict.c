@@ -94,9 +94,12 @@ static size_t evict_seg(struct shrinker_cache *c, struct seg *s,
 		if (sh->open[q] == s)
 			sh->open[q] = NULL;
 	/* What its live entries hold, their external values included: at most
-	 * half of it is moved, so that each victim frees at least half of
-	 * what it holds (entries all read lately would otherwise go round
-	 * and round, a soft shrink freeing nothing). */
+	 * half of it is moved from a main segment, so that each victim there
+	 * frees at least half of what it holds (entries all read lately would
+	 * otherwise go round and round, a soft shrink freeing nothing).  A
+	 * small segment's entries read there all move to the main queue, as
+	 * S3-FIFO has it: a segment full of keys read since they came (a
+	 * cache filled before it first evicts) lost half of them. */
 	size_t weight = 0, moved = 0;
 	for (uint32_t off = SEG_HDR; off < s->used;) {
 		struct ent *e = (struct ent *)((unsigned char *)s + off);
@@ -120,7 +123,7 @@ static size_t evict_seg(struct shrinker_cache *c, struct seg *s,
 		assert(*pp == e); /* live entries are in the table */
 		bool expired = shrinker__expired(e, &now);
 		if (!expired && why == EVICT_REPLACE && e->freq > 0 &&
-		    2 * (moved + ent_weight(e)) <= weight) {
+		    (s->queue == Q_SMALL || 2 * (moved + ent_weight(e)) <= weight)) {
 			struct ent *d = move_room_locked(c, sh, e, n, &grew);
 			if (d) {
 				moved += ent_weight(e);

@@ -29,10 +29,8 @@
  *    one holds it.
  *
  * Memory.  Entries of up to 16 KiB (key, value and a 32-byte header) are
- * written one after the other into segments, mappings of their own of
- * 256 KiB, each full once it holds a 512th of the cache (16 KiB to 256
- * KiB: the two open segments of each shard then keep little of a small
- * cache idle); larger values get a mapping each, objects a small record.  Eviction
+ * written one after the other into segments of 256 KiB, mappings of their
+ * own; larger values get a mapping each, objects a small record.  Eviction
  * takes a whole segment at a time, the oldest, and unmaps it, so that
  * what the shrinker reports freed is pages the kernel got back, not holes
  * in a heap.  When the cache replaces its own entries (refused room, or
@@ -50,11 +48,11 @@
  * reports with shrinker_set_size(), is the pages its segments have
  * written, its large values' mappings, the objects' costs and its tables:
  * about 45 bytes per entry beyond key and value.  When the library
- * refuses room, the cache evicts its own oldest segment instead of
- * growing and reuses it, pages and all; the mappings of the large values
- * it evicted, up to 2 MiB of them, are kept for the next large values,
- * counted in its size, until they are used or the shrinker frees them
- * first.
+ * refuses room, the cache evicts its own oldest segments instead of
+ * growing (a large cache reuses the segment it evicted, pages and all,
+ * and the mappings of the large values it evicted, up to 2 MiB of them,
+ * are kept for the next large values, counted in its size, until they
+ * are used or the shrinker frees them first).
  *
  * Threads.  Every function may be called from any thread.  Keys are spread
  * over shards (eight per CPU, up to 64), each with its own lock; a lookup

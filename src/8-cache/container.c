@@ -85,22 +85,29 @@ static uint64_t expiry(struct shrinker_cache *c, uint64_t ttl_ns)
 	return ttl_ns > UINT64_MAX - now ? UINT64_MAX : now + ttl_ns;
 }
 
+/* Whether a replacement should reuse the segment it evicts, pages and all,
+ * rather than unmap it and fault a new one in: a shard's open segments
+ * then keep up to a segment's pages each while they fill, which is worth
+ * it (no unmapping, no faults at each new segment) only in a cache that
+ * holds sixteen times that.  Such a cache under a maximum also counts a
+ * new segment's pages when it is granted (make_room's prepaid), as it
+ * counts a reused one's. */
+static bool reuse_pays(struct shrinker_cache *c)
+{
+	size_t idle = (size_t)QUEUES * c->nshards * SEG_BYTES;
+	return atomic_load_explicit(&c->bytes, memory_order_relaxed) / 16 >= idle;
+}
+
 /* The room a new segment asks for: what segments wrote until full, on
- * average, and a page, at most the cap of a segment opened now and a page
- * (its last entry may pass the cap); all of it at first.  A segment of
- * large values' entries is full by their weight with a page or two
- * written, and asking for all 256 KiB of each took ten times what the
- * cache grew from the room until the next measurement, refused to
- * everyone. */
-static size_t segment_ask(struct shrinker_cache *c, uint32_t cap)
+ * average, and a page; all of it at first.  A segment of large values'
+ * entries is full by their weight with a page or two written, and asking
+ * for all 256 KiB of each took ten times what the cache grew from the
+ * room until the next measurement, refused to everyone. */
+static size_t segment_ask(struct shrinker_cache *c)
 {
 	size_t avg = atomic_load_explicit(&c->seg_pages, memory_order_relaxed);
 	size_t ask = shrinker__page_round(avg + 1);
-	size_t most = shrinker__page_round((size_t)cap + 1);
-	/* Under a maximum, what it asks is counted in advance: all it may
-	 * write, so that writing it passes no maximum (what it does not
-	 * write is no longer counted once it is full). */
-	return ask < most && !c->opt.max_bytes ? ask : most;
+	return ask < SEG_BYTES ? ask : SEG_BYTES;
 }
 
 /* Bytes counted in advance for a segment not used after all. */
@@ -135,16 +142,11 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 		struct ent *e = shrinker__seg_append_locked(c, sh, q, n, x ? x->charge : 0, &grew);
 		if (!e) {
 			shrinker__shard_unlock(sh);
-			/* A replacement reuses the segment it evicts, pages and
-			 * all (no unmapping, no faults), but for those beyond
-			 * what a segment opened now holds; a new segment under
-			 * a maximum is counted when granted. */
 			struct seg *s = NULL;
 			size_t paid = 0;
-			uint32_t cap = shrinker__seg_cap(c);
-			int r = shrinker__make_room(c, segment_ask(c, cap), &s, &paid);
-			if (s)
-				shrinker__seg_trim(c, s, (size_t)cap + 1);
+			bool reuse = reuse_pays(c);
+			int r = shrinker__make_room(c, segment_ask(c), reuse ? &s : NULL,
+						    reuse ? &paid : NULL);
 			if (r < 0) {
 				if (s) {
 					s->next = NULL;

@@ -42,15 +42,14 @@ static void unlink_seg_locked(struct shrinker_cache *c, struct seg *s)
 	s->prev = s->next = NULL;
 	s->queued = 0;
 	c->nsegs[q]--;
-	c->qbytes[q] -= s->cap;
 }
 
 /* The next victim, out of its queue; NULL when both are empty. */
 static struct seg *pop_victim(struct shrinker_cache *c)
 {
 	shrinker__queue_lock(c);
-	size_t total = c->qbytes[Q_SMALL] + c->qbytes[Q_MAIN];
-	unsigned q = c->qbytes[Q_SMALL] * 10 > total || !c->tail[Q_MAIN] ? Q_SMALL : Q_MAIN;
+	size_t total = c->nsegs[Q_SMALL] + c->nsegs[Q_MAIN];
+	unsigned q = c->nsegs[Q_SMALL] * 10 > total || !c->tail[Q_MAIN] ? Q_SMALL : Q_MAIN;
 	struct seg *s = c->tail[q];
 	if (s)
 		unlink_seg_locked(c, s);
@@ -175,24 +174,15 @@ size_t shrinker__evict(struct shrinker_cache *c, size_t target,
 			break;
 		struct graves g = { .pool = pooled != NULL };
 		size_t f = evict_seg(c, s, why, &g);
-		bool handed = false;
 		if (keep && !*keep && g.segs == s) {
 			/* Reused by the caller: its pages stay, counted. */
 			g.segs = s->next;
-			s->fresh = 0;
 			*keep = s;
-			handed = true;
 		}
 		size_t p = shrinker__graves_flush(c, &g);
 		/* What went to the pool was counted as freed by evict_seg. */
 		freed += f > p ? f - p : 0;
 		kept += p;
-		/* The segment handed over is the room asked for, unless the
-		 * entries moved out of it wrote more than it freed besides:
-		 * evicting more would drop pages that the next segment faults
-		 * in again (segments of different caps). */
-		if (handed && f >= s->counted)
-			break;
 	}
 	if (pooled)
 		*pooled += kept;
@@ -269,9 +259,6 @@ static int room(struct shrinker_cache *c, size_t n, struct seg **keep, bool larg
 		if (have + n > c->opt.max_bytes)
 			shrinker__evict(c, have + n - c->opt.max_bytes, EVICT_REPLACE, keep,
 					&pooled);
-		/* A segment handed over is the room: nothing grows. */
-		if (keep && *keep)
-			return 0;
 	}
 	/* A value of a MiB or more is checked against the limit itself,
 	 * whatever the library would grant (before its first measurement it

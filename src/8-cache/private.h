@@ -51,16 +51,10 @@
 #include "shrinker-cache.h"
 
 #define SEG_BYTES (256u << 10)    /* a segment's mapping */
-/* A segment opened now is full once it holds a 512th of the cache (two
- * open segments per shard then keep at most a sixteenth of it idle),
- * between these bounds (segment.c, shrinker__seg_cap()). */
-#define SEG_CAP_MIN (16u << 10)
-#define SEG_CAP_SHARE 512u
 #define SEG_HDR 64u               /* its header, before the first entry */
 #define INLINE_MAX (SEG_BYTES / 16) /* larger entries are external */
 /* A segment also fills up with the external values its entries point
- * to: evicting it frees them all, so at most about this much (KiB), for
- * a segment of SEG_BYTES; in proportion for a smaller cap. */
+ * to: evicting it frees them all, so at most about this much (KiB). */
 #define SEG_WEIGHT_KIB 1024u
 /* The pool: mappings of large values that replacements evicted, kept with
  * their pages for the next large values (segment.c), up to this much. */
@@ -93,14 +87,9 @@ struct seg {
 	uint32_t weight;          /* shard_lock: external charge appended, KiB */
 	uint32_t counted;         /* shard_lock: its bytes in the cache's size,
 				     the pages written (kept when reused) */
-	uint32_t cap;             /* shard_lock: full once used reaches it
-				     (set when it is opened) */
-	uint8_t fresh;            /* shard_lock: nothing past used was ever
-				     written (mapped anew, not reused) */
 	uint8_t queue;            /* set before linking, then never changed */
 	uint8_t queued;           /* queue_lock: in a queue */
 };
-_Static_assert(sizeof(struct seg) <= SEG_HDR, "a segment's header fits");
 
 /* A value outside the segments: bytes in a mapping of their own (the
  * data at EXT_HDR), or a program's object. */
@@ -162,7 +151,6 @@ struct shrinker_cache {
 	pthread_mutex_t queue_lock;
 	struct seg *head[QUEUES], *tail[QUEUES]; /* head: newest */
 	size_t nsegs[QUEUES];
-	size_t qbytes[QUEUES];    /* the caps of their segments */
 	struct ext *pool;         /* queue_lock: mappings kept for reuse */
 	size_t pool_bytes;        /* queue_lock: their charges */
 	struct seg *free_segs[FREE_SEGS_MAX]; /* queue_lock: no page resident */
@@ -254,18 +242,11 @@ void shrinker__unmap(void *p, size_t len);
 struct seg *shrinker__seg_map(struct shrinker_cache *c, unsigned shard);
 /* Unmap the free segments (the cache is being freed). */
 void shrinker__free_segs_unmap(struct shrinker_cache *c);
-/* The cap of a segment opened now: a SEG_CAP_SHARE-th of the cache's
- * size, a power of 2 from SEG_CAP_MIN to SEG_BYTES. */
-uint32_t shrinker__seg_cap(struct shrinker_cache *c);
-/* Drop the pages of s (a segment no one else can reach: evicted and
- * handed over) beyond its first keep bytes (page-rounded up), and
- * their count. */
-void shrinker__seg_trim(struct shrinker_cache *c, struct seg *s, size_t keep);
 /* Append an entry of n bytes pointing to an external value of charge
  * bytes (0: none) to the shard's open segment of queue q, opening its
- * spare if the open one is full (its cap reached, or the external values
- * its entries point to at the cap's part of SEG_WEIGHT_KIB); NULL when
- * no segment has room (no spare).  *grew adds the pages newly written. */
+ * spare if the open one is full (in bytes, or in the external values its
+ * entries point to: SEG_WEIGHT_KIB); NULL when no segment has room (no
+ * spare).  *grew adds the pages newly written. */
 struct ent *shrinker__seg_append_locked(struct shrinker_cache *c,
 					struct shard *sh, unsigned q, size_t n,
 					size_t charge, size_t *grew);
@@ -331,10 +312,9 @@ void shrinker__index_fini(struct shrinker_cache *c, struct shard *sh);
 /* evict.c */
 /* Evict until target bytes went back (or, EVICT_CLEAR, everything);
  * with keep, the first victim no one holds is handed over in *keep
- * instead of unmapped (counted as freed), and eviction stops there unless
- * the entries moved out of it wrote more than it freed; with pooled,
- * large values' mappings go to the pool, their bytes added to *pooled
- * (not freed, but counted towards the target). */
+ * instead of unmapped (counted as freed); with pooled, large values'
+ * mappings go to the pool, their bytes added to *pooled (not freed, but
+ * counted towards the target). */
 size_t shrinker__evict(struct shrinker_cache *c, size_t target,
 		       enum evict_why why, struct seg **keep, size_t *pooled);
 size_t shrinker__cache_shrink(size_t target, bool hard, void *userdata);

@@ -2,9 +2,7 @@
 /*
  * DESIGN: the container's memory.  A segment is a 256 KiB mapping, aligned
  * to its size (so that an entry finds its segment from its own address),
- * into which a shard appends entries until it holds a 512th of the cache
- * (its cap, set when it is opened: a small cache's 32 open segments would
- * otherwise be most of it, each evicted with an entry or two); a value too large for a segment is
+ * into which a shard appends entries; a value too large for a segment is
  * an external value in a mapping of its own, and a program's object gets a
  * small external record.  Memory goes back to the kernel only here, in
  * whole mappings: the pages of a segment that eviction emptied, and a
@@ -113,8 +111,6 @@ struct seg *shrinker__seg_map(struct shrinker_cache *c, unsigned shard)
 	s->pin.kind = PIN_SEG;
 	s->pin.shard = shard;
 	s->used = SEG_HDR;
-	s->cap = SEG_BYTES;
-	s->fresh = 1;
 	return s;
 }
 
@@ -151,49 +147,7 @@ void shrinker__queue_add_locked(struct shrinker_cache *c, struct seg *s,
 		c->tail[q] = s;
 	c->head[q] = s;
 	c->nsegs[q]++;
-	c->qbytes[q] += s->cap;
 	shrinker__queue_unlock(c);
-}
-
-uint32_t shrinker__seg_cap(struct shrinker_cache *c)
-{
-	size_t share = atomic_load_explicit(&c->bytes, memory_order_relaxed) /
-		       SEG_CAP_SHARE;
-	uint32_t cap = SEG_CAP_MIN;
-	while (cap < SEG_BYTES && (size_t)cap * 2 <= share)
-		cap *= 2;
-	return cap;
-}
-
-void shrinker__seg_trim(struct shrinker_cache *c, struct seg *s, size_t keep)
-{
-	keep = shrinker__page_round(keep);
-	if (s->counted <= keep)
-		return;
-	int saved = errno;
-	if (madvise((unsigned char *)s + keep, s->counted - keep, MADV_DONTNEED) == 0) {
-		bytes_sub(c, s->counted - keep);
-		atomic_fetch_add_explicit(&c->given_back, s->counted - keep,
-					  memory_order_relaxed);
-		s->counted = (uint32_t)keep;
-	}
-	errno = saved;
-}
-
-/* Whether s has no room for an entry of n bytes pointing to kib KiB of
- * external values.  A new segment is full past its cap by its last entry
- * (one that begins before the cap may end after it: no tail left empty);
- * a reused one at its cap, its pages written before (no page to fault
- * in, nothing to count).  An empty one takes any entry. */
-static bool seg_full(const struct seg *s, size_t n, uint32_t kib)
-{
-	uint32_t weight_max = (uint32_t)((uint64_t)SEG_WEIGHT_KIB * s->cap / SEG_BYTES);
-	if (s->used + n > SEG_BYTES)
-		return true;
-	if (s->used == SEG_HDR)
-		return false;
-	return (s->fresh ? s->used >= s->cap : s->used + n > s->cap) ||
-	       (s->weight && s->weight + kib > weight_max);
 }
 
 struct ent *shrinker__seg_append_locked(struct shrinker_cache *c,
@@ -203,18 +157,12 @@ struct ent *shrinker__seg_append_locked(struct shrinker_cache *c,
 	SHRINKER__ASSERT_SHARD_HELD();
 	struct seg *s = sh->open[q];
 	uint32_t kib = charge / 1024 > SEG_WEIGHT_KIB ? SEG_WEIGHT_KIB : (uint32_t)(charge / 1024);
-	if (s && seg_full(s, n, kib)) {
+	if (s && (s->used + n > SEG_BYTES ||
+		  (s->weight && s->weight + kib > SEG_WEIGHT_KIB))) {
 		sh->open[q] = NULL; /* full: it stays queued */
-		/* Pages counted in advance (under a maximum) and never
-		 * written are not there: no longer counted. */
-		size_t written = shrinker__page_round(s->used);
-		if (s->fresh && s->counted > written) {
-			bytes_sub(c, s->counted - written);
-			s->counted = (uint32_t)written;
-		}
 		/* What segments write when full, on average: what the next
 		 * one asks for (a segment full of large values' weight writes
-		 * a page or two of its cap). */
+		 * a page or two of its 256 KiB). */
 		size_t avg = atomic_load_explicit(&c->seg_pages, memory_order_relaxed);
 		atomic_store_explicit(&c->seg_pages, avg - avg / 8 + s->counted / 8,
 				      memory_order_relaxed);
@@ -225,10 +173,6 @@ struct ent *shrinker__seg_append_locked(struct shrinker_cache *c,
 			return NULL;
 		s = sh->spare;
 		sh->spare = NULL;
-		/* A segment a replacement handed over fills the pages it has,
-		 * up to the cap of a segment opened now: more would fault in. */
-		uint32_t cap = shrinker__seg_cap(c);
-		s->cap = !s->fresh && s->counted < cap ? s->counted : cap;
 		shrinker__queue_add_locked(c, s, q);
 		sh->open[q] = s;
 	}

@@ -19,6 +19,7 @@
 #include "../src/2-kernel/cgroup.h"
 #include "../src/internal.h"
 #include "../src/3-model/measure.h"
+#include "../src/3-model/watermarks.h"
 #include "../src/4-monitor/monitor.h"
 #include "../src/2-kernel/peers.h"
 #include "helpers.h"
@@ -1002,6 +1003,34 @@ fail:
 	return r;
 }
 
+/* The floor for a slow give-back: the floor times the reference (1 GiB/s)
+ * over the rate, at most the most given; among peers only the process's
+ * share of the rise (it gives back its part of a deficit). */
+static int test_slow_floor_peers(void)
+{
+	const uint64_t floor = 9.6 * MiB, most = 96 * MiB;
+	int r = TAP_FAIL;
+
+	/* Alone: not timed or as fast as the reference, the floor; 256 MiB/s,
+	 * four times it; 64 MiB/s, sixteen times, capped. */
+	CHECK(shrinker__slow_floor(floor, most, 0, 0, 0) == floor);
+	CHECK(shrinker__slow_floor(floor, most, 1024 * MiB, 0, 0) == floor);
+	CHECK_NEAR(shrinker__slow_floor(floor, most, 256 * MiB, 0, 0), 38.4 * MiB, 0.01 * MiB);
+	CHECK(shrinker__slow_floor(floor, most, 64 * MiB, 0, 0) == most);
+	/* Holding all the peers hold: as alone. */
+	CHECK(shrinker__slow_floor(floor, most, 64 * MiB, 32 * MiB, 32 * MiB) == most);
+	/* Half: half the rise; a 32nd: a 32nd of it. */
+	CHECK_NEAR(shrinker__slow_floor(floor, most, 64 * MiB, 16 * MiB, 32 * MiB),
+		   52.8 * MiB, 0.01 * MiB);
+	CHECK_NEAR(shrinker__slow_floor(floor, most, 64 * MiB, 1 * MiB, 32 * MiB),
+		   12.3 * MiB, 0.01 * MiB);
+	/* A figure read wrong (more than all of them hold): as alone. */
+	CHECK(shrinker__slow_floor(floor, most, 64 * MiB, 40 * MiB, 32 * MiB) == most);
+	r = TAP_PASS;
+fail:
+	return r;
+}
+
 static const struct tap_test tests[] = {
 	{ "cgroup discovery and limits on fixture trees", test_discovery },
 	{ "no cgroup, nothing readable", test_no_cgroup },
@@ -1029,6 +1058,8 @@ static const struct tap_test tests[] = {
 	  test_peer_reattach },
 	{ "processes sharing a cgroup: 150 of them in one table, which grows as they come",
 	  test_peer_many },
+	{ "processes sharing a cgroup: a slow give-back raises the floor by the process's share",
+	  test_slow_floor_peers },
 };
 
 int main(void)

@@ -496,6 +496,8 @@ static void publish_locked(struct shrinker__mon *m, struct shrinker_memory *mem,
 	sizing.rate_slow = m->rate_slow;
 	sizing.early_warning = early_warning_locked(m, mem);
 	sizing.may_watch = m->bind.binds && !shrinker__source_off_locked(SHRINKER__SRC_POLL);
+	sizing.self = m->peers.n >= 2 ? m->peers.self : 0;
+	sizing.total = m->peers.n >= 2 ? m->peers.total : 0;
 	shrinker__watermarks_locked(mem, &sizing, now);
 	peers_watermark_locked(m, mem);
 	m->mem = *mem;

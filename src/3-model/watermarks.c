@@ -14,7 +14,8 @@
  * floor assumes the caches give memory back about as fast as a competitor
  * takes it: a process that gives back more slowly (returned.c times it)
  * gets a floor as much higher (past the ceiling, up to a quarter of the
- * limit), and one not timed yet the ceiling, until the first request times
+ * limit; among peers, its share of what they hold of that rise: it gives
+ * back its part of a deficit), and one not timed yet the ceiling, until the first request times
  * it (monitor.c asks for a small one when the caches first fill up to the
  * watermark).  The hard watermark keeps its configured ratio to the soft
  * one.
@@ -214,6 +215,29 @@ bool shrinker__watch_lapsed_locked(uint64_t now)
 	return wm.watched && !watched_locked(now);
 }
 
+uint64_t shrinker__slow_floor(uint64_t floor, uint64_t most, uint64_t rate,
+			      uint64_t self, uint64_t total)
+{
+	unsigned __int128 f;
+
+	if (!rate || rate >= GIVEBACK_REF_RATE)
+		return floor;
+	f = (unsigned __int128)floor * GIVEBACK_REF_RATE / rate;
+	if (f > most)
+		f = most > floor ? most : floor;
+	/* Among peers a process gives back its part of a deficit, about its
+	 * share of what they hold, while the others give back theirs: the
+	 * time a slow one needs is its part's.  32 processes on 2 cores,
+	 * each timed slow while waiting for a CPU, had each raised its own
+	 * floor to a quarter of the limit: a deficit at 64 MiB of headroom
+	 * that the peers above an equal share (their own floor 11 MiB) did
+	 * not see, so nobody paid it and the small ones were refused room,
+	 * at a few hundred KiB against 50 MiB (bench/analysis.md). */
+	if (total && self < total)
+		f = floor + (f - floor) * self / total;
+	return (uint64_t)f;
+}
+
 /* The watermarks for mem->limit (mon lock held): the configured shares
  * when shrinker_set_watermarks() fixed them; otherwise sized by what the
  * reaction needs (see the constants above).  A fixed 10 % kept a
@@ -259,12 +283,10 @@ void shrinker__watermarks_locked(struct shrinker_memory *mem,
 		floor = ceiling;
 		unproven = true;
 	} else if (rate && rate < GIVEBACK_REF_RATE) {
-		unsigned __int128 f = (unsigned __int128)(limit / 1000 * FLOOR_PERMILLE) *
-				      GIVEBACK_REF_RATE / rate;
-		uint64_t most = limit / 1000 * SLOW_MAX_PERMILLE;
+		uint64_t f = shrinker__slow_floor(limit / 1000 * FLOOR_PERMILLE,
+						  limit / 1000 * SLOW_MAX_PERMILLE, rate,
+						  in->self, in->total);
 
-		if (f > most)
-			f = most;
 		if (f > floor) {
 			floor = (uint64_t)f;
 			slow = true;

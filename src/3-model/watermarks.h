@@ -81,7 +81,17 @@ struct shrinker__sizing {
 	bool early_warning; /* the kernel warns before the limit kills */
 	bool may_watch;     /* a cgroup limit binds and the library may poll
 			       it while the program's growth probes it */
+	uint64_t self, total; /* among peers (peers.c): our resident bytes and
+				 all of theirs together; 0, 0 when alone */
 };
+/* The soft watermark's floor for caches that give back at rate bytes/s
+ * (0: not timed), from floor, the floor for caches as fast as the
+ * reference, and most, the highest it may be: floor times the reference
+ * over the rate, and among peers only our part of the rise, self over
+ * total (each gives back its part of a deficit, at the same time as the
+ * others). */
+uint64_t shrinker__slow_floor(uint64_t floor, uint64_t most, uint64_t rate,
+			      uint64_t self, uint64_t total);
 /* Set mem's watermarks for mem->limit (now, CLOCK_MONOTONIC ns): fixed
  * shares, or sized by the reaction. */
 void shrinker__watermarks_locked(struct shrinker_memory *mem,

@@ -110,13 +110,6 @@ static size_t segment_ask(struct shrinker_cache *c)
 	return ask < SEG_BYTES ? ask : SEG_BYTES;
 }
 
-/* Bytes counted in advance for a segment not used after all. */
-static void unpay(struct shrinker_cache *c, size_t paid)
-{
-	if (paid)
-		atomic_fetch_sub_explicit(&c->bytes, paid, memory_order_relaxed);
-}
-
 int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 		     size_t klen, const void *data, size_t len, struct ext *x,
 		     uint64_t ttl_ns, struct shrinker_cache_value *pin)
@@ -158,7 +151,7 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 			if (!s) {
 				s = shrinker__seg_map(c, (unsigned)(sh - c->shards));
 				if (!s) {
-					unpay(c, paid);
+					shrinker__bytes_sub(c, paid); /* counted in advance */
 					return -ENOMEM;
 				}
 				s->counted = (uint32_t)paid; /* nothing of it written */
@@ -171,7 +164,7 @@ int shrinker__insert(struct shrinker_cache *c, uint64_t h, const void *key,
 			shrinker__shard_unlock(sh);
 			if (s) {
 				/* Another thread made the spare meanwhile. */
-				unpay(c, paid);
+				shrinker__bytes_sub(c, paid); /* counted in advance */
 				s->counted -= (uint32_t)paid;
 				s->next = NULL;
 				g.segs = s;

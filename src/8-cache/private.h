@@ -284,6 +284,8 @@ void shrinker__destroy(struct shrinker_cache *c, void *object);
 /* The cache whose shrinker runs on this thread, or NULL (evict.c). */
 extern _Thread_local struct shrinker_cache *shrinker__shrinking;
 void shrinker__size_report(struct shrinker_cache *c);
+/* Take n bytes off the cache's size (0: nothing). */
+void shrinker__bytes_sub(struct shrinker_cache *c, size_t n);
 /* Link s at the head (the newest end) of queue q. */
 void shrinker__queue_add_locked(struct shrinker_cache *c, struct seg *s,
 				unsigned q);

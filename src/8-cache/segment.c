@@ -125,7 +125,7 @@ static void bytes_add(struct shrinker_cache *c, size_t n)
 		atomic_fetch_add_explicit(&c->bytes, n, memory_order_relaxed);
 }
 
-static void bytes_sub(struct shrinker_cache *c, size_t n)
+void shrinker__bytes_sub(struct shrinker_cache *c, size_t n)
 {
 	if (n)
 		atomic_fetch_sub_explicit(&c->bytes, n, memory_order_relaxed);
@@ -255,7 +255,7 @@ struct ext *shrinker__ext_object(void *object, size_t cost)
 /* counted bytes of the cache's size went back to the kernel. */
 static void gone_back(struct shrinker_cache *c, size_t counted)
 {
-	bytes_sub(c, counted);
+	shrinker__bytes_sub(c, counted);
 	atomic_fetch_add_explicit(&c->given_back, counted, memory_order_relaxed);
 }
 
@@ -310,7 +310,7 @@ void shrinker__ext_free(struct shrinker_cache *c, struct ext *x)
 	void *object = x->object;
 	free(x);
 	shrinker__destroy(c, object);
-	bytes_sub(c, charge);
+	shrinker__bytes_sub(c, charge);
 	atomic_fetch_add_explicit(&c->given_back, charge, memory_order_relaxed);
 }
 

@@ -167,12 +167,13 @@ struct shrinker;
  * a process that gives back at a quarter of that gets four times the
  * floor, past the ceiling (10 % by default) if need be, up to a quarter of
  * the limit (among the library's processes in one cgroup, its share of
- * what they hold of that rise: it gives back its part of a deficit).  Until a request has timed it the watermark stays at the
- * ceiling: when the caches fill up to it, the library asks them for a
- * small part (a soft request of a 128th of the limit, 1 MiB at least) to
- * time it; again after 10 s, then twice as long each time up to about 10
- * minutes, while none has taught it and while the floor is raised for a
- * slow give-back.
+ * what they hold of that rise: it gives back its part of a deficit).
+ * Until a request has timed it the watermark stays at the ceiling: when
+ * the caches fill up to it, the library asks them for a small part (a
+ * soft request of a 128th of the limit, 1 MiB at least) to time it;
+ * again after 10 s, then twice as long each time up to about 10 minutes,
+ * while none has taught it and while the floor is raised for a slow
+ * give-back.
  *
  * Where it runs:
  *  - A normal shrinker runs on the library's reclaimer thread, a thread with

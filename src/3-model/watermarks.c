@@ -15,9 +15,9 @@
  * takes it: a process that gives back more slowly (returned.c times it)
  * gets a floor as much higher (past the ceiling, up to a quarter of the
  * limit; among peers, its share of what they hold of that rise: it gives
- * back its part of a deficit), and one not timed yet the ceiling, until the first request times
- * it (monitor.c asks for a small one when the caches first fill up to the
- * watermark).  The hard watermark keeps its configured ratio to the soft
+ * back its part of a deficit), and one not timed yet the ceiling, until
+ * the first request times it (monitor.c asks for a small one when the
+ * caches first fill up to the watermark).  The hard watermark keeps its configured ratio to the soft
  * one.
  * shrinker_set_watermarks() fixes both to shares of the limit (the one
  * formula, shrinker__watermarks(), also sizes cgroup v1's thresholds for a
@@ -288,7 +288,7 @@ void shrinker__watermarks_locked(struct shrinker_memory *mem,
 						  in->self, in->total);
 
 		if (f > floor) {
-			floor = (uint64_t)f;
+			floor = f;
 			slow = true;
 		}
 		if (floor > ceiling)

@@ -10,18 +10,19 @@
  * take from the caches above their fair share, in chunks that follow what
  * it can use: 1 MiB at first, doubled each time it used its credit within
  * a quarter of the second it has, halved each time one lapsed, never more
- * than half the gap: at most what it takes in half a second or so.  (Half the gap at once froze tens of MiB for a cache that grows
- * slowly: reserved for it, used in part, then given back to the cache it
- * was taken from, again and again; bench/analysis.md.)
+ * than half the gap: at most what it takes in half a second or so.  (Half
+ * the gap at once froze tens of MiB for a cache that grows slowly:
+ * reserved for it, used in part, then given back to the cache it was
+ * taken from, again and again; bench/analysis.md.)
  * The reclaimer serves that as a soft request to those caches only, each in
  * proportion to its excess and never below the fair share, and the bytes
  * they free are credited to the asking cache, reserved for it (nobody else's
  * shrinker_may_grow() sees them) for up to a second.  A cache that grows
  * fast reaches its share in a few exchanges (the chunk doubles), one that
  * grows slowly in small ones, and little is freed that the asking cache
- * does not then take.  Exchanges
- * that free less than half of what they ask back off (10 ms doubling to
- * 2 s), so caches that cannot give make no storm.
+ * does not then take.  Exchanges that free less than half of what they
+ * ask back off (10 ms doubling to 2 s), so caches that cannot give make
+ * no storm.
  *
  * shrinker_get_capacity() gives caches governed by a size setting (SQLite's
  * cache_size) the size to set: inside their callback, what they hold less

@@ -35,7 +35,8 @@
  *    maximum: its counted) + every external value's charge not yet freed
  *    (those in the pool included) + the tables.
  *  - The pool holds only large values' mappings that no entry points to and
- *    no one holds, at most POOL_MAX bytes of them.
+ *    no one holds, at most pool_room() bytes of them when each went in
+ *    (segment.c: a share of the cache's size, within POOL_MIN-POOL_MAX).
  *  - A shard's pins - released == the values of that shard held now.
  */
 #ifndef SHRINKER_CACHE_PRIVATE_H
@@ -57,8 +58,12 @@
  * to: evicting it frees them all, so at most about this much (KiB). */
 #define SEG_WEIGHT_KIB 1024u
 /* The pool: mappings of large values that replacements evicted, kept with
- * their pages for the next large values (segment.c), up to this much. */
-#define POOL_MAX ((size_t)2 * SEG_WEIGHT_KIB << 10)
+ * their pages for the next large values (segment.c), up to a 16th of the
+ * cache's size, within these bounds: the more mappings it holds, the
+ * likelier one fits the next value without a fault or a trim. */
+#define POOL_MIN ((size_t)2 << 20)
+#define POOL_MAX ((size_t)64 << 20)
+#define POOL_SHARE 16u
 /* Segments whose pages went back, their address space kept for new ones
  * (segment.c), up to this many. */
 #define FREE_SEGS_MAX 256u
